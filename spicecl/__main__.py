@@ -1,0 +1,5 @@
+import sys
+
+from spicecl.cli import main
+
+sys.exit(main())

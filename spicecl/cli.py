@@ -1,0 +1,65 @@
+"""Command-line entry point: parse arguments, build a configuration, call the library.
+
+Each group of commands lives in a module of :mod:`spicecl.commands` with a ``register``
+function that adds its subparsers; every subparser sets ``func(args) -> int``. A
+:class:`~spicecl.errors.SpiceclError` is printed as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from spicecl.errors import SpiceclError
+
+# Modules that add subcommands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "spicecl.commands.core",
+)
+
+# `spicecl bench NAME`: NAME -> "module:function"; the function takes the parsed args and
+# returns a JSON-able dict.
+BENCHMARKS = {
+    "learning": "spicecl.bench:bench_learning",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import spicecl
+
+    parser = _Parser(prog="spicecl", description="SPICE co-simulation of coupled-learning "
+                     "resistor networks.")
+    parser.add_argument("--version", action="version", version=f"spicecl {spicecl.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except SpiceclError as exc:
+        print(f"spicecl: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("spicecl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    return int(status or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The one exception type for user mistakes and environment problems.
+
+A :class:`SpiceclError` carries a one-line message that names the file, line or parameter at
+fault. The command-line tool prints it as ``spicecl: error: <message>`` and exits with status 2;
+it never shows a traceback for one. Programming errors are left as ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+
+class SpiceclError(Exception):
+    """A user-facing error: bad input, a missing tool, a failed simulation."""
+
+    exit_status = 2
+
+    def __init__(self, message: str):
+        # Keep the message to one line whatever the caller passed.
+        super().__init__(" ".join(str(message).split()))
+
+
+def check_range(name: str, value: float, low: float, high: float, *,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` if it lies in the interval, else raise a :class:`SpiceclError`.
+
+    The interval is [low, high] with either end made open by the flags.
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SpiceclError(f"{name} must be a number, got {value!r}") from None
+    ok_low = v > low if low_open else v >= low
+    ok_high = v < high if high_open else v <= high
+    if not (ok_low and ok_high) or v != v:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise SpiceclError(f"{name} must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+    return v

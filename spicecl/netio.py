@@ -1,0 +1,237 @@
+"""Network file formats: GraphML (read and write, with lxml) and the jammed-network text format.
+
+GraphML is parsed with entity resolution, DTD loading and network access all off; a document
+that declares a DTD is refused outright. Node ids and x/y positions come from ``<data>`` keys
+named ``x`` and ``y``; the edge key named ``resistance`` (ohms) gives initial resistances.
+
+The jammed-network text format (coupled-learning literature)::
+
+    N E L          number of nodes, number of edges, side of the periodic box
+    x y            N lines: node positions; node ids are 0..N-1 in this order
+    i j            E lines: an edge between node i and node j (0-based)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+from spicecl.network import Network
+
+GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"
+
+
+def _safe_parser():
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, huge_tree=False, remove_comments=True)
+
+
+def read_network_file(path: Path) -> Network:
+    """Read a GraphML or jammed-text network file, telling the format from its content."""
+    path = Path(path)
+    try:
+        head = path.read_bytes()[:512].lstrip()
+    except OSError as exc:
+        raise SpiceclError(f"network file {path}: {exc.strerror}") from None
+    if head.startswith(b"<"):
+        return read_graphml(path)
+    return read_jammed_text(path)
+
+
+def read_jammed_text(path: Path) -> Network:
+    """Read the jammed-network text format (see module docstring)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise SpiceclError(f"network file {path}: neither GraphML nor the jammed-network "
+                           f"text format (not text)") from None
+    rows = [(i + 1, ln.split()) for i, ln in enumerate(lines) if ln.strip()]
+    what = "neither GraphML nor the jammed-network text format"
+    if not rows or len(rows[0][1]) != 3:
+        raise SpiceclError(f"network file {path}, line 1: {what} (expected 'N E L')")
+    try:
+        n, e = int(rows[0][1][0]), int(rows[0][1][1])
+        float(rows[0][1][2])
+    except ValueError:
+        raise SpiceclError(f"network file {path}, line {rows[0][0]}: {what} "
+                           f"(expected 'N E L')") from None
+    if n < 2 or e < 1:
+        raise SpiceclError(f"network file {path}, line {rows[0][0]}: N={n}, E={e} is not a network")
+    if len(rows) != 1 + n + e:
+        raise SpiceclError(f"network file {path}: header says {n} nodes and {e} edges, "
+                           f"file has {len(rows) - 1} data lines (expected {n + e})")
+    pos = np.empty((n, 2))
+    edges = np.empty((e, 2), np.int64)
+    for k, (lineno, tok) in enumerate(rows[1:]):
+        try:
+            if k < n:
+                if len(tok) != 2:
+                    raise ValueError
+                pos[k] = float(tok[0]), float(tok[1])
+            else:
+                if len(tok) != 2:
+                    raise ValueError
+                edges[k - n] = int(tok[0]), int(tok[1])
+        except ValueError:
+            kind = "'x y'" if k < n else "'i j' (integers)"
+            raise SpiceclError(f"network file {path}, line {lineno}: expected {kind}") from None
+    bad = np.flatnonzero((edges < 0).any(1) | (edges >= n).any(1))
+    if bad.size:
+        raise SpiceclError(f"network file {path}, line {rows[1 + n + bad[0]][0]}: "
+                           f"node index outside 0..{n - 1}")
+    return Network(path.name, tuple(str(i) for i in range(n)), edges, pos)
+
+
+def read_graphml(path: Path) -> Network:
+    """Read a GraphML network safely (no DTD, no entities, no network access)."""
+    from lxml import etree
+
+    path = Path(path)
+    try:
+        tree = etree.parse(str(path), _safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise SpiceclError(f"network file {path}, line {exc.lineno}: malformed XML "
+                           f"({exc.msg})") from None
+    except OSError as exc:
+        raise SpiceclError(f"network file {path}: {exc}") from None
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise SpiceclError(f"network file {path}: a DTD is not allowed in GraphML input "
+                           f"(entities and external references are refused)")
+    for node in tree.iter():
+        if isinstance(node, etree._Entity):
+            raise SpiceclError(f"network file {path}, line {node.sourceline}: "
+                               f"entity references are not allowed")
+    root = tree.getroot()
+    if etree.QName(root).localname != "graphml":
+        raise SpiceclError(f"network file {path}: root element is <{etree.QName(root).localname}>, "
+                           f"not <graphml>")
+    ns = {"g": root.nsmap.get(None, GRAPHML_NS)} if root.nsmap.get(None) else None
+
+    def findall(el, tag):
+        return el.findall(f"g:{tag}", ns) if ns else el.findall(tag)
+
+    keys = {}
+    for k in findall(root, "key"):
+        keys[k.get("id")] = (k.get("attr.name") or k.get("id"), k.get("for"))
+    graphs = findall(root, "graph")
+    if len(graphs) != 1:
+        raise SpiceclError(f"network file {path}: expected one <graph>, found {len(graphs)}")
+    graph = graphs[0]
+
+    def data(el):
+        out = {}
+        for d in findall(el, "data"):
+            name = keys.get(d.get("key"), (d.get("key"), None))[0]
+            out[name] = (d.text or "").strip(), d.sourceline
+        return out
+
+    ids, pos = [], []
+    for nd in findall(graph, "node"):
+        nid = nd.get("id")
+        if nid is None:
+            raise SpiceclError(f"network file {path}, line {nd.sourceline}: node without id")
+        d = data(nd)
+        xy = []
+        for c in ("x", "y"):
+            text, line = d.get(c, ("", nd.sourceline))
+            try:
+                xy.append(float(text) if text else np.nan)
+            except ValueError:
+                raise SpiceclError(f"network file {path}, line {line}: node {nid!r} has "
+                                   f"{c}={text!r}, not a number") from None
+        ids.append(nid)
+        pos.append(xy)
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise SpiceclError(f"network file {path}: duplicate node id {dup!r}")
+    index = {nid: i for i, nid in enumerate(ids)}
+    edges, res = [], []
+    for ed in findall(graph, "edge"):
+        s, t = ed.get("source"), ed.get("target")
+        for end in (s, t):
+            if end not in index:
+                raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge names "
+                                   f"unknown node {end!r}")
+        edges.append((index[s], index[t]))
+        text, line = data(ed).get("resistance", ("", ed.sourceline))
+        if text:
+            try:
+                r = float(text)
+            except ValueError:
+                raise SpiceclError(f"network file {path}, line {line}: resistance {text!r} "
+                                   f"is not a number") from None
+            if not (r > 0 and np.isfinite(r)):
+                raise SpiceclError(f"network file {path}, line {line}: resistance {text} ohm "
+                                   f"must be positive")
+            res.append(r)
+        else:
+            res.append(np.nan)
+    if not ids or not edges:
+        raise SpiceclError(f"network file {path}: no nodes or no edges")
+    pos = np.array(pos, float)
+    if np.isnan(pos).any():  # lay out missing positions on a circle
+        t = 2 * np.pi * np.arange(len(ids)) / len(ids)
+        miss = np.isnan(pos).any(1)
+        pos[miss] = np.column_stack([np.cos(t), np.sin(t)])[miss]
+    res = np.array(res)
+    resistance = None
+    if not np.isnan(res).all():
+        if np.isnan(res).any():
+            raise SpiceclError(f"network file {path}: some edges have a resistance and some "
+                               f"do not; give all or none")
+        resistance = res
+    return Network(path.name, tuple(ids), np.array(edges), pos, resistance)
+
+
+def graphml_bytes(net: Network, resistance=None) -> bytes:
+    """Serialize a network as GraphML (node ids, x/y, edge resistance in ohms if known)."""
+    from lxml import etree
+
+    r = net.resistance if resistance is None else np.asarray(resistance, float)
+    root = etree.Element("graphml", nsmap={None: GRAPHML_NS})
+    for kid, name, for_, typ in (("x", "x", "node", "double"), ("y", "y", "node", "double"),
+                                 ("resistance", "resistance", "edge", "double")):
+        if kid == "resistance" and r is None:
+            continue
+        etree.SubElement(root, "key", id=kid, attrib={"for": for_, "attr.name": name,
+                                                       "attr.type": typ})
+    g = etree.SubElement(root, "graph", id=net.name, edgedefault="undirected")
+    for nid, (x, y) in zip(net.node_ids, net.positions):
+        n = etree.SubElement(g, "node", id=nid)
+        etree.SubElement(n, "data", key="x").text = repr(float(x))
+        etree.SubElement(n, "data", key="y").text = repr(float(y))
+    for i, (a, b) in enumerate(net.edges):
+        e = etree.SubElement(g, "edge", id=f"e{i}", source=net.node_ids[a],
+                             target=net.node_ids[b])
+        if r is not None:
+            etree.SubElement(e, "data", key="resistance").text = repr(float(r[i]))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def network_dict(net: Network, resistance=None) -> dict:
+    """A JSON-ready description of a network."""
+    r = net.resistance if resistance is None else np.asarray(resistance, float)
+    return {
+        "name": net.name,
+        "n_nodes": net.n_nodes,
+        "n_edges": net.n_edges,
+        "nodes": [{"id": nid, "x": float(x), "y": float(y)}
+                  for nid, (x, y) in zip(net.node_ids, net.positions)],
+        "edges": [{"source": net.node_ids[a], "target": net.node_ids[b],
+                   **({"resistance": float(r[i])} if r is not None else {})}
+                  for i, (a, b) in enumerate(net.edges)],
+    }
+
+
+def export_network(net: Network, fmt: str) -> bytes:
+    if fmt == "graphml":
+        return graphml_bytes(net)
+    if fmt == "json":
+        return (json.dumps(network_dict(net), indent=1) + "\n").encode()
+    raise SpiceclError(f"--format must be graphml or json, got {fmt!r}")

@@ -1,0 +1,140 @@
+"""The one writer of result files: atomic writes and run manifests.
+
+Every file goes to a temporary name in the target directory and is renamed into place, so an
+interrupted run never leaves a half-written file. :func:`write_manifest` records what is
+needed to regenerate a result: the command line, the configuration, the seed, and the
+versions of Python, numpy, scipy, spicecl and ngspice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise SpiceclError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def _default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def to_json(obj, indent: int | None = 1) -> str:
+    return json.dumps(obj, indent=indent, default=_default, allow_nan=True) + "\n"
+
+
+def atomic_write_json(path, obj) -> Path:
+    return atomic_write_text(path, to_json(obj))
+
+
+def atomic_write_npz(path, **arrays) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_savefig(fig, path, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically as PNG."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+_NGSPICE_VERSION: str | None = None
+
+
+def ngspice_version() -> str | None:
+    """The ngspice version string (e.g. '39.3'), or None when ngspice is not installed."""
+    global _NGSPICE_VERSION
+    if _NGSPICE_VERSION is None:
+        try:
+            out = subprocess.run(["ngspice", "-v"], capture_output=True, text=True, timeout=20,
+                                 stdin=subprocess.DEVNULL).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        import re
+
+        m = re.search(r"ngspice-(\S+)", out)
+        _NGSPICE_VERSION = m.group(1) if m else out.strip().splitlines()[0] if out.strip() else "?"
+    return _NGSPICE_VERSION
+
+
+def versions() -> dict:
+    import scipy
+
+    import spicecl
+
+    return {
+        "spicecl": spicecl.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "ngspice": ngspice_version(),
+    }
+
+
+def config_hash(config: dict) -> str:
+    """A stable short hash of a JSON-able configuration."""
+    return hashlib.sha256(to_json(config, indent=None).encode()).hexdigest()[:16]
+
+
+def manifest(config: dict, seed, **extra) -> dict:
+    return {
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "config": config,
+        "config_hash": config_hash(config),
+        "seed": seed,
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+    }
+
+
+def write_manifest(out_dir, config: dict, seed, **extra) -> Path:
+    """Write ``out_dir/manifest.json`` (atomically) and return its path."""
+    return atomic_write_json(Path(out_dir) / "manifest.json", manifest(config, seed, **extra))

@@ -1,0 +1,133 @@
+"""Learning tasks: node roles (inputs, outputs, grounds) and example data, drawn from a seed.
+
+Two kinds, as in the reference paper:
+
+* ``regression``: ``n_in`` inputs, ``n_out`` outputs, ``n_ground`` ground nodes; separate
+  training and test sets; targets ``y = A x`` from a random linear map ``A`` with non-negative
+  entries whose rows sum below 1, which a passive resistor network can realize (every node
+  voltage of a passive network is a convex combination of the applied voltages and ground).
+* ``allostery``: one fixed input pattern and its desired outputs (Fig. 4C/D): ``O`` inputs,
+  ``O`` outputs and ``O/2`` ground nodes by default; the test set is the training example.
+
+Shapes: B training examples, T test examples, I inputs, O outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+from spicecl.network import Network
+
+TASK_KINDS = ("regression", "allostery")
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """Node roles and example data of one learning task.
+
+    Attributes
+    ----------
+    kind : str
+    inputs, outputs, grounds : int arrays, shapes (I,), (O,), (G,)
+        Node indices of the network; disjoint.
+    train_x : (B, I) input voltages, volts
+    train_y : (B, O) desired output voltages, volts
+    test_x : (T, I)
+    test_y : (T, O)
+    """
+
+    kind: str
+    inputs: np.ndarray
+    outputs: np.ndarray
+    grounds: np.ndarray
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    @property
+    def n_in(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.outputs)
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in self.__dict__.items()}
+
+
+def check_roles(net: Network, inputs, outputs, grounds) -> tuple[np.ndarray, ...]:
+    """Validate node roles: integer indices in range, no node in two roles, none repeated."""
+    out = []
+    seen: dict[int, str] = {}
+    for role, idx in (("input", inputs), ("output", outputs), ("ground", grounds)):
+        arr = np.asarray(idx, dtype=np.int64).reshape(-1)
+        for i in arr:
+            if i < 0 or i >= net.n_nodes:
+                raise SpiceclError(f"{role} node {int(i)} is out of range for network "
+                                   f"{net.name} (0..{net.n_nodes - 1})")
+            if int(i) in seen:
+                raise SpiceclError(f"node {net.node_ids[i]} is given twice ({seen[int(i)]} "
+                                   f"and {role})")
+            seen[int(i)] = role
+        out.append(arr)
+    if len(out[0]) == 0:
+        raise SpiceclError("a task needs at least one input node")
+    if len(out[1]) == 0:
+        raise SpiceclError("a task needs at least one output node")
+    return tuple(out)
+
+
+def random_linear_map(rng: np.random.Generator, n_out: int, n_in: int) -> np.ndarray:
+    """A (O, I) map with entries >= 0 and row sums in [0.3, 0.8]: realizable by a passive net."""
+    a = rng.dirichlet(np.ones(n_in + 1), size=n_out)[:, :n_in]
+    s = a.sum(axis=1, keepdims=True)
+    target = rng.uniform(0.3, 0.8, size=(n_out, 1))
+    return a / np.maximum(s, 1e-12) * target
+
+
+def make_task(net: Network, kind: str, rng: np.random.Generator, *, n_in: int = 2,
+              n_out: int = 2, n_ground: int | None = None, n_train: int = 20,
+              n_test: int = 50, roles=None, volts: float = 1.0) -> Task:
+    """Draw a task on ``net``.
+
+    Parameters
+    ----------
+    kind : 'regression' or 'allostery'
+    rng : numpy Generator (the only source of randomness)
+    n_ground : ground nodes; default 1 for regression and max(1, n_out // 2) for allostery
+    roles : optional (inputs, outputs, grounds) node indices instead of random ones
+    volts : input voltages are drawn uniformly in [0, volts]
+    """
+    if kind not in TASK_KINDS:
+        raise SpiceclError(f"--task must be one of {', '.join(TASK_KINDS)}, got {kind!r}")
+    if n_in < 1 or n_out < 1:
+        raise SpiceclError(f"inputs and outputs must be >= 1, got {n_in} and {n_out}")
+    if n_ground is None:
+        n_ground = 1 if kind == "regression" else max(1, n_out // 2)
+    if roles is not None:
+        inputs, outputs, grounds = check_roles(net, *roles)
+    else:
+        need = n_in + n_out + n_ground
+        if need > net.n_nodes:
+            raise SpiceclError(f"task needs {need} distinct nodes, network {net.name} has "
+                               f"{net.n_nodes}")
+        perm = rng.permutation(net.n_nodes)[:need]
+        inputs, outputs, grounds = check_roles(net, perm[:n_in], perm[n_in:n_in + n_out],
+                                               perm[n_in + n_out:])
+    n_in, n_out = len(inputs), len(outputs)
+    a = random_linear_map(rng, n_out, n_in)
+    if kind == "regression":
+        if n_train < 1 or n_test < 1:
+            raise SpiceclError("regression needs at least one training and one test example")
+        train_x = rng.uniform(0, volts, size=(n_train, n_in))
+        test_x = rng.uniform(0, volts, size=(n_test, n_in))
+    else:
+        train_x = rng.uniform(0.5 * volts, volts, size=(1, n_in))
+        test_x = train_x.copy()
+    return Task(kind, inputs, outputs, grounds, train_x, train_x @ a.T, test_x, test_x @ a.T)
