@@ -1,0 +1,248 @@
+"""The one place in spicecl that starts ngspice: ``ngspice -b`` on a deck, in its own process.
+
+:func:`run_ngspice` copies a deck into a fresh temporary directory, appends a ``.control``
+block that runs the deck's one analysis and ``write``\\ s only the requested vectors to a binary
+raw file, runs ``ngspice -b`` there as a subprocess with a timeout, and reads the raw file with
+:mod:`spicecl.spice.rawfile`. Every failure (ngspice missing, non-convergence, "timestep too
+small", a crash, a timeout, a vector that does not exist) is a one-line
+:class:`~spicecl.errors.SpiceclError` that names the deck and quotes the relevant ngspice log
+lines; the calling process survives.
+
+Why not PySpice's runner: its subprocess mode breaks on numpy >= 2.3 and on ngspice's first
+"Note:" line, and its shared mode raises on any stderr line (HARDWARE.md section 4). Why a
+``.control`` block: ``.options interp`` with ``ngspice -b -r file`` wrote corrupt raw files on
+ngspice 39.3; ``run`` + ``write`` inside ``.control`` does not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+
+INSTALL_HINT = "sudo apt-get install -y ngspice libngspice0-dev"
+
+#: Vector names accepted: ``time``, ``frequency``, ``v(node)``, ``v(a,b)``, ``i(vsource)``,
+#: and bare node/vector names; node names may contain subcircuit dots and '#'.
+_VECTOR_RE = re.compile(r"^(?:[a-z0-9_#.:]+|[vi]\([a-z0-9_#.:]+(?:,[a-z0-9_#.:]+)?\))$")
+
+#: Log lines that mean the analysis failed even when ngspice exits with status 0.
+_FATAL_RE = re.compile(r"run simulation\(s\) aborted|doAnalyses:|timestep too small|"
+                       r"dc solution failed|^\s*error|fatal|no such vector|interrupted|"
+                       r"could not find|unknown subckt|can't find", re.IGNORECASE)
+_RELEVANT_RE = re.compile(r"error|abort|too small|fail|singular|fatal|not available|"
+                          r"no such|unknown|can't|could not|convergence|limit", re.IGNORECASE)
+
+
+@dataclass
+class SimResult:
+    """Result of one ngspice run.
+
+    Attributes
+    ----------
+    vectors : dict name -> array, shape (P,)
+        The requested vectors, keyed by the lower-cased names asked for; P = 1 for ``.op``,
+        the number of time points for ``.tran``.
+    log : str
+        ngspice's stdout and stderr.
+    elapsed : float
+        Wall time of the ngspice process, seconds.
+    """
+
+    vectors: dict = field(default_factory=dict)
+    log: str = ""
+    elapsed: float = 0.0
+
+
+def ngspice_available() -> bool:
+    """True when an ``ngspice`` executable is on PATH (no process is started)."""
+    return shutil.which("ngspice") is not None
+
+
+def _ngspice_path() -> str:
+    exe = shutil.which("ngspice")
+    if exe is None:
+        raise SpiceclError(f"ngspice is not installed (not on PATH); install it with: "
+                           f"{INSTALL_HINT}")
+    return exe
+
+
+def _quote_log(log: str, limit: int = 4) -> str:
+    """The few log lines that say what went wrong, joined on one line."""
+    seen: list[str] = []
+    fatal = [ln.strip() for ln in log.splitlines() if _FATAL_RE.search(ln)]
+    other = [ln.strip() for ln in log.splitlines() if _RELEVANT_RE.search(ln)]
+    for ln in fatal + other:
+        ln = " ".join(ln.split())
+        if ln and ln not in seen:
+            seen.append(ln)
+        if len(seen) >= limit:
+            break
+    if not seen:
+        tail = [" ".join(ln.split()) for ln in log.splitlines() if ln.strip()][-2:]
+        seen = tail
+    text = " | ".join(seen)
+    return text[:400] + ("..." if len(text) > 400 else "")
+
+
+def _check_vectors(vectors, name: str) -> list[str]:
+    if isinstance(vectors, str):
+        vectors = [vectors]
+    out = []
+    for v in vectors:
+        s = str(v).strip().lower().replace(" ", "")
+        if not _VECTOR_RE.match(s):
+            raise SpiceclError(f"deck {name}: vector name {str(v)!r} is not allowed "
+                               f"(use time, v(node), v(a,b) or i(vsource))")
+        if s not in out:
+            out.append(s)
+    if not out:
+        raise SpiceclError(f"deck {name}: no vectors requested")
+    return out
+
+
+def _strip_deck(deck_text: str, name: str) -> str:
+    """The deck without a final .end; refuse .control blocks (the runner adds its own)."""
+    lines = deck_text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if not lines or not lines[0].strip():
+        lines = lines or [""]
+    for k, ln in enumerate(lines[1:], start=2):
+        low = ln.strip().lower()
+        if low.startswith((".control", ".endc")):
+            raise SpiceclError(f"deck {name}, line {k}: has a .control block; the runner "
+                               f"adds its own")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if lines and lines[-1].strip().lower() == ".end":
+        lines.pop()
+    for k, ln in enumerate(lines[1:], start=2):
+        if ln.strip().lower() == ".end":
+            raise SpiceclError(f"deck {name}, line {k}: .end before the end of the deck")
+    return "\n".join(lines)
+
+
+def _lookup(data: dict, asked: str):
+    """Find an asked vector among the raw file's names (ngspice spells some differently)."""
+    if asked in data:
+        return data[asked]
+    m = re.match(r"^([vi])\((.+)\)$", asked)
+    if m:
+        kind, inner = m.groups()
+        alias = inner if kind == "v" else f"{inner}#branch"
+        if alias in data:
+            return data[alias]
+    elif f"v({asked})" in data:
+        return data[f"v({asked})"]
+    return None
+
+
+def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
+                timeout: float = 600.0) -> SimResult:
+    """Run one deck with ``ngspice -b`` and return the requested vectors.
+
+    Parameters
+    ----------
+    deck_text : str
+        A full netlist: title line first, elements, models or ``.include`` lines, one analysis
+        line (``.op``, ``.tran ...``) and optionally ``.ic``/``.options``; with or without a
+        final ``.end``; no ``.control`` block (the runner adds one).
+    vectors : list of str
+        Names such as ``"v(n1)"``, ``"i(v1)"``, ``"time"`` (case-insensitive).
+    name : str
+        Deck name used in error messages (and the temporary file name).
+    timeout : float
+        Seconds before ngspice is killed and a SpiceclError raised.
+
+    Returns
+    -------
+    SimResult with ``vectors`` keyed by the lower-cased names asked for.
+    """
+    exe = _ngspice_path()
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))[:60] or "deck"
+    asked = _check_vectors(vectors, safe_name)
+    body = _strip_deck(str(deck_text), safe_name)
+    # "time"/"frequency" are the plot scale: always written, never listed explicitly.
+    listed = [v for v in asked if v not in ("time", "frequency")]
+    write_list = " ".join(listed) if listed else "all"
+    control = ("\n.control\nset filetype=binary\nset noaskquit\nrun\n"
+               f"write out.raw {write_list}\nquit\n.endc\n.end\n")
+    with tempfile.TemporaryDirectory(prefix="spicecl-ngspice-") as tmp:
+        deck_path = Path(tmp) / f"{safe_name}.cir"
+        deck_path.write_text(body + control)
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.Popen([exe, "-b", deck_path.name], cwd=tmp,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            raise SpiceclError(f"cannot start ngspice for deck {safe_name}: {exc.strerror}; "
+                               f"install it with: {INSTALL_HINT}") from None
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            out, _ = proc.communicate()
+            log = out.decode("utf-8", "replace")
+            raise SpiceclError(f"ngspice timed out after {timeout:g} s on deck {safe_name}: "
+                               f"{_quote_log(log)}") from None
+        elapsed = time.perf_counter() - t0
+        log = out.decode("utf-8", "replace")
+        raw = Path(tmp) / "out.raw"
+        if proc.returncode < 0:
+            sig = -proc.returncode
+            raise SpiceclError(f"ngspice crashed (signal {sig}) on deck {safe_name}: "
+                               f"{_quote_log(log)}")
+        fatal = [ln for ln in log.splitlines() if _FATAL_RE.search(ln)]
+        if proc.returncode != 0 or fatal or not raw.exists():
+            what = _describe_failure(log, proc.returncode, raw.exists())
+            raise SpiceclError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}")
+        from spicecl.spice.rawfile import read_single_plot
+
+        plot = read_single_plot(raw)
+    result = {}
+    for v in asked:
+        arr = _lookup(plot.data, v)
+        if arr is None:
+            raise SpiceclError(f"deck {safe_name}: ngspice wrote no vector {v!r} (has "
+                               f"{', '.join(plot.names[:12])})")
+        result[v] = np.asarray(arr)
+    return SimResult(result, log, elapsed)
+
+
+def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
+    low = log.lower()
+    if ("dc solution failed" in low or "doanalyses: op" in low
+            or "source stepping failed" in low):
+        return "did not converge (operating point)"
+    if "timestep too small" in low:
+        return "stopped: timestep too small"
+    if "aborted" in low:
+        return "aborted the analysis"
+    if "is not available" in low:
+        return "has no such vector"
+    if returncode != 0:
+        return f"failed (exit status {returncode})"
+    if not have_raw:
+        return "wrote no results"
+    return "reported an error"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the ngspice process we started (its own session) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
