@@ -1,0 +1,293 @@
+"""Component tolerances and per-part draws: the bridge between SPICE decks and learning code.
+
+A :class:`ToleranceSpec` gives, per component class, a nominal value, a tolerance and a
+distribution. :func:`draw_circuit` turns a spec, a number of edges and a
+``numpy.random.Generator`` into a :class:`CircuitDraw`: concrete values for every part of every
+edge (twin digipots, decision-cell comparators, oscillator parts). The netlist generator writes
+those values into decks as literals and into a JSON sidecar, so the nodal solver and learning
+code can use exactly the same draw.
+
+Component classes
+-----------------
+===================  ========  ==================================================  ===========
+class                kind      meaning                                             default
+===================  ========  ==================================================  ===========
+resistor             relative  fixed resistors (oscillator R_t, hysteresis)        tol 0.01
+capacitor            relative  oscillator timing capacitor C_t                     tol 0.05
+digipot_rab          relative  digipot end-to-end resistance R_AB (10 kohm)        tol 0.20
+digipot_wiper        relative  digipot wiper resistance R_W (75 ohm)               tol 0.33
+comparator_offset    absolute  comparator input offset, volts (nominal 0 V)        tol 0.005 V
+===================  ========  ==================================================  ===========
+
+Relative classes draw ``nominal * (1 + tol * u)``; absolute ones ``nominal + tol * u``, with
+``u`` uniform on [-1, 1] (``uniform``) or standard normal scaled by 1/3 and clipped to [-1, 1]
+(``normal``: the tolerance is the 3-sigma limit, as on datasheets). Every tolerance lies in
+[0, 1) (for absolute classes: volts). A class whose nominal is a per-use value (``resistor``,
+``capacitor``) takes the nominal from the caller; the spec's nominal is then a default.
+
+Shapes: E edges.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+
+#: class name -> (kind, default nominal, default tolerance, unit)
+COMPONENT_CLASSES = {
+    "resistor": ("relative", 100e3, 0.01, "ohm"),
+    "capacitor": ("relative", 10e-9, 0.05, "F"),
+    "digipot_rab": ("relative", 10e3, 0.20, "ohm"),
+    "digipot_wiper": ("relative", 75.0, 0.33, "ohm"),
+    "comparator_offset": ("absolute", 0.0, 0.005, "V"),
+}
+DISTRIBUTIONS = ("uniform", "normal")
+
+#: Number of digipot positions (AD5220-like): R = R_W + n * R_AB / (N_TAPS - 1).
+N_TAPS = 128
+
+
+@dataclass(frozen=True)
+class ComponentTolerance:
+    """Tolerance of one component class.
+
+    Attributes
+    ----------
+    nominal : float
+        Nominal value in the class's unit (ohm, F, V).
+    tolerance : float
+        Relative (fraction of nominal) or, for absolute classes, in the class's unit; in [0, 1).
+    distribution : 'uniform' or 'normal' (tolerance = 3 sigma, clipped)
+    """
+
+    nominal: float
+    tolerance: float
+    distribution: str = "uniform"
+
+
+def _check_component(name: str, comp: ComponentTolerance) -> None:
+    if name not in COMPONENT_CLASSES:
+        raise SpiceclError(f"unknown component class {name!r} in tolerance spec (known: "
+                           f"{', '.join(COMPONENT_CLASSES)})")
+    kind = COMPONENT_CLASSES[name][0]
+    try:
+        tol = float(comp.tolerance)
+        nom = float(comp.nominal)
+    except (TypeError, ValueError):
+        raise SpiceclError(f"tolerance spec {name}: nominal and tolerance must be numbers") from None
+    if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
+        raise SpiceclError(f"tolerance of {name} must be in [0, 1), got {comp.tolerance!r}")
+    if not math.isfinite(nom) or (kind == "relative" and nom <= 0):
+        raise SpiceclError(f"nominal of {name} must be a positive finite number, "
+                           f"got {comp.nominal!r}")
+    if comp.distribution not in DISTRIBUTIONS:
+        raise SpiceclError(f"distribution of {name} must be one of {', '.join(DISTRIBUTIONS)}, "
+                           f"got {comp.distribution!r}")
+
+
+@dataclass(frozen=True)
+class ToleranceSpec:
+    """Tolerances per component class (validated; classes not given take their defaults).
+
+    Attributes
+    ----------
+    components : tuple of (class name, ComponentTolerance), sorted by name, every class present
+    """
+
+    components: tuple = ()
+
+    def __post_init__(self):
+        given = dict(self.components)
+        if len(given) != len(self.components):
+            raise SpiceclError("tolerance spec names a component class twice")
+        for name, comp in given.items():
+            if not isinstance(comp, ComponentTolerance):
+                raise SpiceclError(f"tolerance spec {name}: not a ComponentTolerance")
+            _check_component(name, comp)
+        full = {name: ComponentTolerance(nom, tol) for name, (_k, nom, tol, _u)
+                in COMPONENT_CLASSES.items()}
+        full.update(given)
+        object.__setattr__(self, "components", tuple(sorted(full.items())))
+
+    def __getitem__(self, name: str) -> ComponentTolerance:
+        for k, v in self.components:
+            if k == name:
+                return v
+        raise SpiceclError(f"unknown component class {name!r} (known: "
+                           f"{', '.join(COMPONENT_CLASSES)})")
+
+    @classmethod
+    def default(cls) -> "ToleranceSpec":
+        return cls()
+
+    @classmethod
+    def exact(cls) -> "ToleranceSpec":
+        """Every part at its nominal value (all tolerances 0)."""
+        return cls().with_relative(0.0).replace("comparator_offset", tolerance=0.0)
+
+    def with_relative(self, tolerance: float, distribution: str | None = None) -> "ToleranceSpec":
+        """The same spec with every relative class's tolerance set to ``tolerance``."""
+        comps = []
+        for name, c in self.components:
+            if COMPONENT_CLASSES[name][0] == "relative":
+                c = ComponentTolerance(c.nominal, tolerance, distribution or c.distribution)
+            comps.append((name, c))
+        return ToleranceSpec(tuple(comps))
+
+    def replace(self, name: str, **changes) -> "ToleranceSpec":
+        """The same spec with fields of one class changed (nominal, tolerance, distribution)."""
+        old = self[name]
+        new = ComponentTolerance(changes.get("nominal", old.nominal),
+                                 changes.get("tolerance", old.tolerance),
+                                 changes.get("distribution", old.distribution))
+        return ToleranceSpec(tuple((k, new if k == name else v) for k, v in self.components))
+
+    def to_dict(self) -> dict:
+        return {name: {"nominal": c.nominal, "tolerance": c.tolerance,
+                       "distribution": c.distribution, "kind": COMPONENT_CLASSES[name][0],
+                       "unit": COMPONENT_CLASSES[name][3]}
+                for name, c in self.components}
+
+    @classmethod
+    def from_dict(cls, data) -> "ToleranceSpec":
+        if not isinstance(data, dict):
+            raise SpiceclError("tolerance spec must be a JSON object of component classes")
+        comps = []
+        for name, entry in data.items():
+            if name not in COMPONENT_CLASSES:
+                raise SpiceclError(f"unknown component class {name!r} in tolerance spec "
+                                   f"(known: {', '.join(COMPONENT_CLASSES)})")
+            if not isinstance(entry, dict):
+                raise SpiceclError(f"tolerance spec {name}: expected an object with nominal, "
+                                   f"tolerance, distribution")
+            extra = set(entry) - {"nominal", "tolerance", "distribution", "kind", "unit"}
+            if extra:
+                raise SpiceclError(f"tolerance spec {name}: unknown field "
+                                   f"{sorted(extra)[0]!r}")
+            _k, nom, tol, _u = COMPONENT_CLASSES[name]
+            comps.append((name, ComponentTolerance(entry.get("nominal", nom),
+                                                   entry.get("tolerance", tol),
+                                                   entry.get("distribution", "uniform"))))
+        return cls(tuple(comps))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "tolerance spec") -> "ToleranceSpec":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpiceclError(f"{source}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        return cls.from_dict(data)
+
+
+def draw_component(spec: ToleranceSpec, name: str, size, rng: np.random.Generator,
+                   nominal=None) -> np.ndarray:
+    """Draw ``size`` values of component class ``name``.
+
+    ``nominal`` (scalar or array broadcastable to ``size``) overrides the spec's nominal.
+    """
+    comp = spec[name]
+    nom = comp.nominal if nominal is None else np.asarray(nominal, float)
+    if comp.distribution == "uniform":
+        u = rng.uniform(-1.0, 1.0, size=size)
+    else:
+        u = np.clip(rng.standard_normal(size=size) / 3.0, -1.0, 1.0)
+    if COMPONENT_CLASSES[name][0] == "relative":
+        return nom * (1.0 + comp.tolerance * u)
+    return nom + comp.tolerance * u
+
+
+#: The named arrays of a circuit draw: name -> (component class, nominal or None = spec's).
+#: Order matters: draws happen in this order, so a given seed always gives the same values.
+DRAW_TABLE = (
+    ("rab_free", "digipot_rab", None),        # free-network digipot R_AB, ohm
+    ("rab_clamped", "digipot_rab", None),     # clamped-network digipot R_AB (another part)
+    ("rw_free", "digipot_wiper", None),       # wiper resistances, ohm
+    ("rw_clamped", "digipot_wiper", None),
+    ("cell_voff1", "comparator_offset", None),  # decision cell comparator (dVc - dVf), V
+    ("cell_voff2", "comparator_offset", None),  # decision cell comparator (dVc + dVf), V
+    ("osc_rt", "resistor", 33e3),             # oscillator timing resistor, ohm
+    ("osc_ct", "capacitor", 10e-9),           # oscillator timing capacitor, F
+    ("osc_kh1", "resistor", 1.0),             # hysteresis resistor factors (x rh = 100 kohm)
+    ("osc_kh2", "resistor", 1.0),
+    ("osc_kh3", "resistor", 1.0),
+    ("osc_voff", "comparator_offset", None),  # oscillator comparator offset, V
+    ("bias_voff", "comparator_offset", None),  # bias (enable) comparator offset, V
+)
+
+
+@dataclass(frozen=True, eq=False)
+class CircuitDraw:
+    """Concrete part values for every edge of a twin network.
+
+    Attributes
+    ----------
+    spec : ToleranceSpec
+    seed : int or None (recorded only)
+    values : dict name -> float array, shape (E,); names as in :data:`DRAW_TABLE`
+    """
+
+    spec: ToleranceSpec
+    seed: int | None
+    values: dict = field(default_factory=dict)
+
+    @property
+    def n_edges(self) -> int:
+        return len(next(iter(self.values.values()))) if self.values else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def resistance(self, taps, which: str) -> np.ndarray:
+        """Digipot resistances (E,) at ``taps`` for the 'free' or 'clamped' network."""
+        if which not in ("free", "clamped"):
+            raise ValueError(which)
+        return digipot_resistance(taps, self.values[f"rab_{which}"], self.values[f"rw_{which}"])
+
+    def to_dict(self) -> dict:
+        return {"seed": self.seed, "tolerance": self.spec.to_dict(),
+                "values": {k: np.asarray(v).tolist() for k, v in self.values.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CircuitDraw":
+        try:
+            spec = ToleranceSpec.from_dict(data["tolerance"])
+            values = {k: np.asarray(v, float) for k, v in data["values"].items()}
+        except (KeyError, TypeError, ValueError):
+            raise SpiceclError("circuit draw: expected 'tolerance' and 'values'") from None
+        missing = [n for n, _c, _v in DRAW_TABLE if n not in values]
+        if missing:
+            raise SpiceclError(f"circuit draw: missing values {missing[0]!r}")
+        return cls(spec, data.get("seed"), values)
+
+
+def draw_circuit(spec: ToleranceSpec, n_edges: int, rng: np.random.Generator,
+                 seed: int | None = None) -> CircuitDraw:
+    """Draw every part of ``n_edges`` edges (see :data:`DRAW_TABLE`) from ``rng``."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a numpy.random.Generator")
+    values = {name: draw_component(spec, cls, n_edges, rng, nominal)
+              for name, cls, nominal in DRAW_TABLE}
+    return CircuitDraw(spec, seed, values)
+
+
+def digipot_resistance(taps, rab, rw, n_taps: int = N_TAPS) -> np.ndarray:
+    """Rheostat resistance R = R_W + n * R_AB / (n_taps - 1), elementwise (ohm)."""
+    t = np.asarray(taps)
+    if np.any(t < 0) or np.any(t > n_taps - 1) or np.any(t != np.round(t)):
+        raise SpiceclError(f"digipot taps must be integers in 0..{n_taps - 1}")
+    return np.asarray(rw, float) + t.astype(float) * np.asarray(rab, float) / (n_taps - 1)
+
+
+def taps_for_resistance(resistance, rab, rw, n_taps: int = N_TAPS) -> np.ndarray:
+    """The nearest tap (0..n_taps-1) to each resistance, shape as ``resistance``."""
+    r = np.asarray(resistance, float)
+    t = np.rint((r - np.asarray(rw, float)) * (n_taps - 1) / np.asarray(rab, float))
+    return np.clip(t, 0, n_taps - 1).astype(np.int64)
