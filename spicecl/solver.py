@@ -99,16 +99,44 @@ class NodalSystem:
         pos[self.free] = np.arange(len(self.free))
         self.out_pos = pos[self.outputs]
         self.sparse = len(self.free) > DENSE_MAX_NODES if sparse is None else bool(sparse)
-        inc = net.incidence()
+        nu, ni, no = len(self.free), len(self.inputs), len(self.outputs)
+        self._e0, self._e1 = net.edges[:, 0].copy(), net.edges[:, 1].copy()
+        # Column of each node in [free nodes | input nodes]; -1 for grounds.
+        col = np.full(n, -1)
+        col[self.free] = np.arange(nu)
+        col[self.inputs] = nu + np.arange(ni)
+        self._col = col
         if self.sparse:
+            inc = net.incidence()
             self._bu = inc[:, self.free].tocsc()
             self._bi = inc[:, self.inputs].toarray()
         else:
-            self._bu = np.ascontiguousarray(inc[:, self.free].toarray())
-            self._bi = np.ascontiguousarray(inc[:, self.inputs].toarray())
-        nu, no = len(self.free), len(self.outputs)
+            # Scatter plan of the Laplacian block L[U, U | I]: entry (row, col) gets
+            # sign * k[edge]; one bincount assembles it (O(E), no dense products).
+            rows, cols, eidx, sign = [], [], [], []
+            for e, (a, b) in enumerate(net.edges):
+                for u, v in ((a, b), (b, a)):
+                    if pos[u] < 0:
+                        continue
+                    rows += [pos[u]]
+                    cols += [pos[u]]
+                    eidx += [e]
+                    sign += [1.0]
+                    if col[v] >= 0:
+                        rows += [pos[u]]
+                        cols += [col[v]]
+                        eidx += [e]
+                        sign += [-1.0]
+            width = nu + ni
+            self._flat = np.asarray(rows, np.int64) * width + np.asarray(cols, np.int64)
+            self._eidx = np.asarray(eidx, np.int64)
+            self._sign = np.asarray(sign)
+            self._width = width
         self._eo = np.zeros((nu, no))
         self._eo[self.out_pos, np.arange(no)] = 1.0
+        # Node values of the unit solutions, inputs preset to the identity.
+        self._full0 = np.zeros((n, ni + no))
+        self._full0[self.inputs, np.arange(ni)] = 1.0
 
     @property
     def n_in(self) -> int:
@@ -122,44 +150,60 @@ class NodalSystem:
         r = np.asarray(resistance, float)
         if r.shape != (self.net.n_edges,):
             raise SpiceclError(f"expected {self.net.n_edges} resistances, got shape {r.shape}")
-        if not np.all(r > 0) or not np.all(np.isfinite(r)):
+        if not (r.min() > 0 and r.max() < np.inf):
             raise SpiceclError("resistances must be positive and finite")
         return r
 
     def _solve_units(self, k: np.ndarray):
         """Solve A [T | Z] = [-L_UI | E_O] for conductances k (E,); returns (T, Z)."""
-        ni = self.n_in
+        ni, nu = self.n_in, len(self.free)
         if self.sparse:
             kb = sp.diags(k) @ self._bu
             a = (self._bu.T @ kb).tocsc()
             rhs = np.hstack([-(kb.T @ self._bi), self._eo])
             sol = _sparse_factor(a)(rhs)
-        else:
-            kb = k[:, None] * self._bu
-            a = self._bu.T @ kb
-            rhs = np.empty((a.shape[0], ni + self.n_out))
-            np.matmul(kb.T, self._bi, out=rhs[:, :ni])
-            np.negative(rhs[:, :ni], out=rhs[:, :ni])
-            rhs[:, ni:] = self._eo
-            c, info = lapack.dpotrf(a, lower=1, clean=0, overwrite_a=1)
-            if info != 0:  # pragma: no cover - cannot happen for positive conductances
-                raise SpiceclError(f"nodal matrix is not positive definite (potrf info {info})")
-            sol, info = lapack.dpotrs(c, rhs, lower=1, overwrite_b=1)
+            return sol[:, :ni], sol[:, ni:]
+        lap = np.bincount(self._flat, weights=k[self._eidx] * self._sign,
+                          minlength=nu * self._width).reshape(nu, self._width)
+        rhs = np.empty((nu, ni + self.n_out))
+        np.negative(lap[:, nu:], out=rhs[:, :ni])
+        rhs[:, ni:] = self._eo
+        c, info = lapack.dpotrf(lap[:, :nu], lower=1, clean=0)
+        if info != 0:  # pragma: no cover - cannot happen for positive conductances
+            raise SpiceclError(f"nodal matrix is not positive definite (potrf info {info})")
+        sol, info = lapack.dpotrs(c, rhs, lower=1, overwrite_b=1)
         return sol[:, :ni], sol[:, ni:]
+
+    def unit_response(self, resistance, check: bool = True):
+        """Raw linear response of a conductance state (the learning loop's hot path).
+
+        Returns
+        -------
+        G : (E, I + O) edge drops per volt at each input (first I columns, free state) and
+            per ampere injected at each output (last O columns)
+        M : (O, I) free-state output voltages per volt at each input
+        S : (O, O) output voltages per ampere injected at the outputs (the Schur complement
+            that turns a clamping voltage into injected currents)
+        """
+        r = self._check_r(resistance) if check else resistance
+        t, z = self._solve_units(1.0 / r)
+        ni = self.n_in
+        full = self._full0.copy()
+        full[self.free, :ni] = t
+        full[self.free, ni:] = z
+        g = full[self._e0]
+        g -= full[self._e1]
+        return g, t[self.out_pos], z[self.out_pos]
 
     def response(self, resistance) -> Response:
         """Linear response (D, M, W) of the state with resistances ``resistance`` (E,)."""
-        r = self._check_r(resistance)
-        t, z = self._solve_units(1.0 / r)
-        d = self._bu @ t + self._bi
-        m = t[self.out_pos]
+        g, m, s = self.unit_response(resistance)
+        ni = self.n_in
         if self.n_out:
-            s = z[self.out_pos]
-            dz = self._bu @ z
-            w = np.linalg.solve(s, dz.T)
+            w = np.linalg.solve(s, g[:, ni:].T)
         else:
             w = np.zeros((0, self.net.n_edges))
-        return Response(np.asarray(d), m, np.asarray(w))
+        return Response(g[:, :ni], m, w)
 
     def node_voltages(self, resistance, x, clamp=None) -> np.ndarray:
         """Node voltages for examples ``x`` (B, I); shape (B, N).

@@ -1,0 +1,371 @@
+"""Coupled learning: rules, update schedules and the training loop (idealized picture).
+
+Rules (reference paper; HARDWARE.md section 1):
+
+* ``continuous`` (Eq. 2, Eq. 7 for a batch): ``dR_i = gamma / R_i^2 * sum_j w_j
+  ((dV_ij^C)^2 - (dV_ij^F)^2)``, resistances clipped to ``[r_min, r_max]``.
+* ``discrete`` (Eq. 10): ``dR_i = +r0`` if ``|dV_i^C| + sigma > |dV_i^F|`` else ``-r0``, with
+  ``sigma ~ U[0, sigma_max]`` drawn per comparison, on a grid of ``levels`` linearly spaced
+  resistances ``R = r_wiper + n * r_ab / (levels - 1)`` (an up/down digital potentiometer;
+  end stops ignore further steps). With a batch of several examples the decision is the sign
+  of the summed margins ``sum_j w_j (|dV_ij^C| + sigma_ij - |dV_ij^F|)``.
+
+Schedules:
+
+* edges (Eq. 3/11): ``p_mode='bernoulli'`` updates each edge independently with probability
+  ``p``; ``'fixed'`` updates exactly ``round(p * E)`` random edges per step (the paper's p-bar);
+* examples: ``batch='full'`` (Eq. 7, all B), ``'single'`` (one random example per step),
+  ``'bernoulli'`` (each example with probability ``batch_fraction``; an empty draw makes no
+  update) and ``'fixed'`` (exactly ``round(batch_fraction * B)`` random examples).
+
+:func:`train` steps K independent networks (tasks x p values, say) together; each network
+draws from its own Generator, in a fixed order, so a network's trajectory does not depend on
+what it is batched with. Shapes: K networks, E edges, B examples, I inputs, O outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from spicecl.errors import SpiceclError, check_range
+from spicecl.network import Network
+from spicecl.solver import NodalSystem
+from spicecl.tasks import Task
+
+RULES = ("continuous", "discrete")
+P_MODES = ("bernoulli", "fixed")
+BATCH_MODES = ("full", "single", "bernoulli", "fixed")
+
+#: Default digital potentiometer (AD5220-like, 10 kohm): wiper and end-to-end resistance.
+R_WIPER = 50.0
+R_AB = 10e3
+LEVELS = 128
+#: Default initial resistance: the potentiometer's mid-scale tap (64 of 0..127).
+R_INIT = R_WIPER + 64 * R_AB / (LEVELS - 1)
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """Hyperparameters of a training run (validated on construction).
+
+    Units: ohms, volts; ``gamma`` in ohm^3 / V^2 (Eq. 2).
+    """
+
+    rule: str = "continuous"
+    eta: float = 0.5
+    gamma: float = 2.0e12
+    p: float = 1.0
+    p_mode: str = "bernoulli"
+    batch: str = "full"
+    batch_fraction: float = 1.0
+    r_init: float = R_INIT
+    r_min: float = 10.0
+    r_max: float = 1.0e6
+    levels: int = LEVELS
+    r_wiper: float = R_WIPER
+    r_ab: float = R_AB
+    sigma_max: float = 0.05
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise SpiceclError(f"--rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.p_mode not in P_MODES:
+            raise SpiceclError(f"--p-mode must be one of {', '.join(P_MODES)}, got {self.p_mode!r}")
+        if self.batch not in BATCH_MODES:
+            raise SpiceclError(f"--batch must be one of {', '.join(BATCH_MODES)}, "
+                               f"got {self.batch!r}")
+        check_range("p", self.p, 0, 1, low_open=True)
+        check_range("batch fraction b", self.batch_fraction, 0, 1, low_open=True)
+        check_range("eta", self.eta, 0, 1, low_open=True)
+        check_range("gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
+        check_range("sigma_max", self.sigma_max, 0, float("inf"), high_open=True)
+        for name in ("r_init", "r_min", "r_max", "r_ab"):
+            check_range(name, getattr(self, name), 0, float("inf"), low_open=True,
+                        high_open=True)
+        check_range("r_wiper", self.r_wiper, 0, float("inf"), high_open=True)
+        if not self.r_min < self.r_max:
+            raise SpiceclError(f"r_min ({self.r_min}) must be below r_max ({self.r_max})")
+        if int(self.levels) != self.levels or self.levels < 2:
+            raise SpiceclError(f"levels must be an integer >= 2, got {self.levels}")
+
+    @property
+    def r0(self) -> float:
+        """Discrete step: one tap of the potentiometer (ohm)."""
+        return self.r_ab / (self.levels - 1)
+
+    def tap_of(self, r) -> np.ndarray:
+        """Nearest tap (clipped to the grid) of resistances ``r``."""
+        n = np.rint((np.asarray(r, float) - self.r_wiper) / self.r0)
+        return np.clip(n, 0, self.levels - 1).astype(np.int64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """What :func:`train` records, for K networks.
+
+    Attributes
+    ----------
+    steps : (T,) step numbers at which errors were recorded (0 and the last step included)
+    train_error, test_error : (K, T) mean squared error of the free outputs (V^2)
+    snapshot_steps : (S,) steps of the resistance snapshots
+    resistance : (K, S, E) resistance snapshots (ohm)
+    final_resistance : (K, E)
+    final_taps : (K, E) int, discrete rule only (else None)
+    updates : (K,) total number of edge updates applied
+    """
+
+    steps: np.ndarray
+    train_error: np.ndarray
+    test_error: np.ndarray
+    snapshot_steps: np.ndarray
+    resistance: np.ndarray
+    final_resistance: np.ndarray
+    final_taps: np.ndarray | None
+    updates: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def train_scaled(self) -> np.ndarray:
+        return self.train_error / self.train_error[:, :1]
+
+    @property
+    def test_scaled(self) -> np.ndarray:
+        return self.test_error / self.test_error[:, :1]
+
+    def summary(self, k: int = 0) -> dict:
+        return {
+            "final_test_scaled_error": float(self.test_scaled[k, -1]),
+            "final_train_scaled_error": float(self.train_scaled[k, -1]),
+            "final_test_error": float(self.test_error[k, -1]),
+            "final_train_error": float(self.train_error[k, -1]),
+            "initial_test_error": float(self.test_error[k, 0]),
+            "steps": int(self.steps[-1]),
+            "edge_updates": int(self.updates[k]),
+        }
+
+
+def _as_generator(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def _stack_tasks(tasks: list[Task]):
+    shapes = {(t.train_x.shape, t.train_y.shape, t.test_x.shape) for t in tasks}
+    if len(shapes) != 1:
+        raise SpiceclError("networks trained together need tasks of the same shape "
+                           "(inputs, outputs, training and test set sizes)")
+    return (np.stack([t.train_x for t in tasks]), np.stack([t.train_y for t in tasks]),
+            np.stack([t.test_x for t in tasks]), np.stack([t.test_y for t in tasks]))
+
+
+def example_weights(config: LearningConfig, n_examples: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Weights (B,) of the training examples in one step, per the batch schedule."""
+    b = n_examples
+    if config.batch == "full":
+        return np.ones(b)
+    w = np.zeros(b)
+    if config.batch == "single":
+        w[rng.integers(b)] = 1.0
+    elif config.batch == "bernoulli":
+        w[:] = rng.random(b) < config.batch_fraction
+    else:  # fixed
+        w[rng.choice(b, size=max(1, int(round(config.batch_fraction * b))), replace=False)] = 1.0
+    return w
+
+
+def edge_mask(config: LearningConfig, n_edges: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Which edges update this step (E,) bool, or None for all of them (p = 1)."""
+    if config.p >= 1.0:
+        return None
+    if config.p_mode == "bernoulli":
+        return rng.random(n_edges) < config.p
+    m = np.zeros(n_edges, bool)
+    m[rng.choice(n_edges, size=int(round(config.p * n_edges)), replace=False)] = True
+    return m
+
+
+class Trainer:
+    """State and step of K networks sharing a topology (idealized picture).
+
+    Parameters
+    ----------
+    net : Network
+    tasks : list of K Task (same shapes)
+    configs : list of K LearningConfig (same rule and batch mode; p, eta, gamma may differ)
+    seeds : list of K seeds or Generators, one per network
+    r_init : optional (K, E) or (E,) initial resistances (default: the network's own
+        resistances if it has them, else ``config.r_init``)
+    """
+
+    def __init__(self, net: Network, tasks: list[Task], configs: list[LearningConfig],
+                 seeds, r_init=None):
+        if not (len(tasks) == len(configs) == len(seeds)) or not tasks:
+            raise SpiceclError("tasks, configs and seeds must have the same non-zero length")
+        if len({(c.rule, c.batch) for c in configs}) != 1:
+            raise SpiceclError("networks trained together must share rule and batch mode")
+        self.net, self.tasks, self.configs = net, list(tasks), list(configs)
+        self.rule = configs[0].rule
+        self.k = len(tasks)
+        self.rngs = [_as_generator(s) for s in seeds]
+        self.systems = [NodalSystem(net, t.inputs, t.outputs, t.grounds) for t in tasks]
+        self.x, self.y, self.tx, self.ty = _stack_tasks(self.tasks)
+        e = net.n_edges
+        if r_init is None:
+            r_init = (net.resistance if net.resistance is not None
+                      else np.array([c.r_init for c in configs])[:, None] * np.ones(e))
+        r = np.broadcast_to(np.asarray(r_init, float), (self.k, e)).copy()
+        self.eta = np.array([c.eta for c in configs])[:, None, None]
+        self.gamma = np.array([c.gamma for c in configs])[:, None]
+        if self.rule == "discrete":
+            self.taps = np.stack([c.tap_of(r[i]) for i, c in enumerate(configs)])
+            self.r_lo = np.array([c.r_wiper for c in configs])[:, None] * np.ones(e)
+            self.r_step = np.array([c.r0 for c in configs])[:, None] * np.ones(e)
+            self.tap_max = np.array([c.levels - 1 for c in configs])[:, None]
+            self.sigma_max = np.array([c.sigma_max for c in configs])[:, None, None]
+            r = self.r_lo + self.taps * self.r_step
+        else:
+            self.taps = None
+            self.r_lo = np.array([c.r_min for c in configs])[:, None]
+            self.r_hi = np.array([c.r_max for c in configs])[:, None]
+        self.r = r
+        self.updates = np.zeros(self.k, np.int64)
+        self._resp = None
+        self._ones_b = np.ones((self.k, self.x.shape[1]))
+        self._any_gating = any(c.p < 1 for c in configs)
+
+    # --- the linear response of the current state (cached until R changes)
+    def responses(self):
+        """(G, M, Sinv) stacked over networks: (K, E, I+O), (K, O, I), (K, O, O)."""
+        if self._resp is None:
+            if self.k == 1:
+                g, m, s = self.systems[0].unit_response(self.r[0], check=False)
+                g, m, s = g[None], m[None], s[None]
+            else:
+                parts = [sy.unit_response(self.r[i], check=False)
+                         for i, sy in enumerate(self.systems)]
+                g, m, s = (np.stack(a) for a in zip(*parts))
+            self._resp = (g, m, np.linalg.inv(s))
+        return self._resp
+
+    def errors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean squared output error (K,) on the training and the test set."""
+        _, m, _ = self.responses()
+        mt = np.swapaxes(m, 1, 2)
+        train = np.mean((self.x @ mt - self.y) ** 2, axis=(1, 2))
+        test = np.mean((self.tx @ mt - self.ty) ** 2, axis=(1, 2))
+        return train, test
+
+    def drops(self):
+        """Free and clamped edge drops (K, B, E) of every training example (Eq. 1).
+
+        The clamped state is the free state plus the currents at the outputs that move them
+        by the nudge ``eta (y - V_F,O)``: ``dV_C = dV_F + nudge S^-1 Dz^T``.
+        """
+        g, m, sinv = self.responses()
+        gt = np.swapaxes(g, 1, 2)
+        ni = self.x.shape[2]
+        dvf = self.x @ gt[:, :ni]
+        nudge = self.eta * (self.y - self.x @ np.swapaxes(m, 1, 2))
+        dvc = dvf + (nudge @ sinv) @ gt[:, ni:]
+        return dvf, dvc
+
+    def step(self) -> None:
+        """One training step of every network."""
+        e = self.net.n_edges
+        b = self.x.shape[1]
+        cfg = self.configs
+        if cfg[0].batch == "full":
+            weights = self._ones_b
+        else:
+            weights = np.stack([example_weights(c, b, g) for c, g in zip(cfg, self.rngs)])
+        dvf, dvc = self.drops()
+        if self.rule == "continuous":
+            gsum = (weights[:, None, :] @ (dvc * dvc - dvf * dvf))[:, 0]
+            delta = self.gamma / (self.r * self.r) * gsum
+        else:
+            sigma = np.stack([g.random((b, e)) for g in self.rngs]) * self.sigma_max
+            margin = (weights[:, None, :] @ (np.abs(dvc) + sigma - np.abs(dvf)))[:, 0]
+            delta = np.where(margin > 0, 1, -1)
+            delta[~weights.any(axis=1)] = 0
+        if self._any_gating:
+            for i, (c, g) in enumerate(zip(cfg, self.rngs)):
+                m = edge_mask(c, e, g)
+                if m is not None:
+                    delta[i, ~m] = 0
+        if self.rule == "continuous":
+            self.r = np.clip(self.r + delta, self.r_lo, self.r_hi)
+            self.updates += e if not self._any_gating else np.count_nonzero(delta, axis=1)
+        else:
+            new = np.clip(self.taps + delta, 0, self.tap_max)
+            self.updates += np.count_nonzero(new != self.taps, axis=1)
+            self.taps = new
+            self.r = self.r_lo + self.taps * self.r_step
+        self._resp = None
+
+
+def record_plan(steps: int, n_records: int = 200) -> np.ndarray:
+    """Steps at which to record errors: about n_records, always 0 and ``steps``."""
+    return np.unique(np.rint(np.linspace(0, steps, min(steps, n_records) + 1)).astype(np.int64))
+
+
+def progress_bar(total: int, desc: str, enabled: bool | None = None):
+    """A tqdm bar on a terminal (stderr), a no-op otherwise."""
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="step",
+                mininterval=0.5)
+
+
+def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
+          n_records: int = 200, n_snapshots: int = 50, progress: bool | None = False,
+          trainer_cls=Trainer) -> History:
+    """Train K networks for ``steps`` steps and return their :class:`History`.
+
+    ``tasks``, ``configs`` and ``seeds`` are lists of length K, or single objects (K = 1).
+    """
+    if isinstance(tasks, Task):
+        tasks = [tasks]
+    if isinstance(configs, LearningConfig):
+        configs = [configs] * len(tasks)
+    if seeds is None or isinstance(seeds, (int, np.integer, np.random.Generator,
+                                           np.random.SeedSequence)):
+        seeds = [seeds] if len(tasks) == 1 else list(np.random.SeedSequence(seeds).spawn(len(tasks)))
+    steps = int(steps)
+    if steps < 1:
+        raise SpiceclError(f"--steps must be >= 1, got {steps}")
+    tr = trainer_cls(net, tasks, configs, seeds, r_init=r_init)
+    rec = record_plan(steps, n_records)
+    snap = record_plan(steps, n_snapshots)
+    train_err = np.empty((tr.k, len(rec)))
+    test_err = np.empty((tr.k, len(rec)))
+    snaps = np.empty((tr.k, len(snap), net.n_edges))
+    ri = si = 0
+    with progress_bar(steps, "train", progress) as bar:
+        for t in range(steps + 1):
+            if ri < len(rec) and rec[ri] == t:
+                train_err[:, ri], test_err[:, ri] = tr.errors()
+                ri += 1
+            if si < len(snap) and snap[si] == t:
+                snaps[:, si] = tr.r
+                si += 1
+            if t == steps:
+                break
+            tr.step()
+            if t % 256 == 255:
+                bar.update(256)
+    return History(rec, train_err, test_err, snap, snaps, tr.r.copy(),
+                   None if tr.taps is None else tr.taps.copy(), tr.updates.copy())
+
+
+def with_p(config: LearningConfig, p: float) -> LearningConfig:
+    return replace(config, p=float(p))
