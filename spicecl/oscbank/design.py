@@ -1,0 +1,302 @@
+"""The oscillator bank as data: nominal design, tolerance draws, analytic answers, SPICE decks.
+
+One edge of the desynchronous hardware has an RC relaxation oscillator (``relax_osc`` in
+``models/oscillator.lib``) and a bias comparator (``bias_comp``) whose output, sampled by the
+global clock, is the edge's enable. This module holds the nominal design
+(:class:`OscillatorDesign`), the per-part draws of a bank of N edges (:class:`BankDraw`, from
+:func:`draw_bank`), the analytic period and p(b) of the nominal design, and the deck text of a
+bank (:func:`bank_deck`). Pure: no files, no processes, randomness only from a Generator.
+
+Shapes: N edges; K clock samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+
+#: models/ directory of the repository (the .lib files are included by absolute path).
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+OSCILLATOR_LIB = MODELS_DIR / "oscillator.lib"
+
+#: Start-up time before the first clock sample, in nominal oscillator periods.
+SETTLE_PERIODS = 5.0
+
+
+@dataclass(frozen=True)
+class OscillatorDesign:
+    """Nominal component values of one edge's oscillator and bias comparator (SI units).
+
+    Defaults are the nominal design of HARDWARE.md section 3: VDD = 5 V, three 100 kohm
+    hysteresis resistors (thresholds VDD/3 and 2VDD/3), R_t = 33 kohm, C_t = 10 nF
+    (T = 2 ln2 R_t C_t = 0.457 ms), a 37 Hz global clock.
+    """
+
+    vdd: float = 5.0
+    rt: float = 33e3
+    ct: float = 10e-9
+    rh: float = 100e3
+    rpull: float = 1e3
+    bias_rpull: float = 10e3
+    clock_hz: float = 37.0
+
+    def __post_init__(self):
+        for name in ("vdd", "rt", "ct", "rh", "rpull", "bias_rpull", "clock_hz"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                flag = "--clock-hz" if name == "clock_hz" else f"design {name}"
+                raise SpiceclError(f"{flag} must be a positive number, got {v!r}")
+
+    @property
+    def period(self) -> float:
+        """Analytic period 2 ln(2) R_t C_t of the nominal design, seconds."""
+        return 2.0 * math.log(2.0) * self.rt * self.ct
+
+    @property
+    def swing(self) -> tuple[float, float]:
+        """Thresholds (VDD/3, 2VDD/3): the capacitor voltage swings between them."""
+        return self.vdd / 3.0, 2.0 * self.vdd / 3.0
+
+    @property
+    def settle_time(self) -> float:
+        return SETTLE_PERIODS * self.period
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BankTolerance:
+    """Relative tolerances and offsets of the parts of a bank.
+
+    Resistors and capacitors are drawn uniformly in nominal * [1 - rel, 1 + rel] (a part of
+    "5 %" tolerance is within 5 % of nominal). Comparator offsets are drawn uniformly in
+    [-offset, +offset] volts (LM339-class parts: a few mV).
+    """
+
+    r_rel: float = 0.05
+    c_rel: float = 0.05
+    offset: float = 0.005
+
+    def __post_init__(self):
+        for name in ("r_rel", "c_rel", "offset"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v)) or v < 0:
+                raise SpiceclError(f"--tolerance must be >= 0, got {v!r} ({name})")
+        if self.r_rel >= 1 or self.c_rel >= 1:
+            raise SpiceclError(f"--tolerance must be < 1, got {max(self.r_rel, self.c_rel)!r}")
+
+    @classmethod
+    def from_tolerance(cls, rel: float, offset: float = 0.005) -> "BankTolerance":
+        """The same relative tolerance for every R and C."""
+        try:
+            rel = float(rel)
+        except (TypeError, ValueError):
+            raise SpiceclError(f"--tolerance must be a number, got {rel!r}") from None
+        if not math.isfinite(rel) or rel < 0:
+            raise SpiceclError(f"--tolerance must be >= 0, got {rel!r}")
+        return cls(rel, rel, offset)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class BankDraw:
+    """The drawn parts of a bank of N edges (literal values written into the deck).
+
+    Attributes
+    ----------
+    rt, ct : float arrays, shape (N,)
+        Timing resistor (ohm) and capacitor (F) of each oscillator.
+    kh : float array, shape (N, 3)
+        Factors of the three hysteresis resistors (vcc->thr, thr->gnd, out->thr).
+    voff_osc, voff_bias : float arrays, shape (N,)
+        Input offsets of the oscillator comparator and the bias comparator, V.
+    v0 : float array, shape (N,)
+        Initial capacitor voltages, V, uniform over the nominal swing (random start phases).
+    """
+
+    rt: np.ndarray
+    ct: np.ndarray
+    kh: np.ndarray
+    voff_osc: np.ndarray
+    voff_bias: np.ndarray
+    v0: np.ndarray
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.rt)
+
+    def periods_rc(self) -> np.ndarray:
+        """2 ln(2) R_t C_t of each drawn oscillator, shape (N,) (ignores threshold shifts)."""
+        return 2.0 * math.log(2.0) * self.rt * self.ct
+
+    def arrays(self) -> dict:
+        return {"rt": self.rt, "ct": self.ct, "kh": self.kh, "voff_osc": self.voff_osc,
+                "voff_bias": self.voff_bias, "v0": self.v0}
+
+
+def draw_bank(n_edges: int, design: OscillatorDesign, tol: BankTolerance,
+              rng: np.random.Generator) -> BankDraw:
+    """Draw the parts of ``n_edges`` oscillators and bias comparators."""
+    n = int(n_edges)
+    if n < 1:
+        raise SpiceclError(f"--edges must be >= 1, got {n_edges!r}")
+
+    def u(rel, shape):
+        return 1.0 + rel * (2.0 * rng.random(shape) - 1.0)
+
+    rt = design.rt * u(tol.r_rel, n)
+    ct = design.ct * u(tol.c_rel, n)
+    kh = u(tol.r_rel, (n, 3))
+    voff_osc = tol.offset * (2.0 * rng.random(n) - 1.0)
+    voff_bias = tol.offset * (2.0 * rng.random(n) - 1.0)
+    lo, hi = design.swing
+    v0 = lo + (hi - lo) * rng.random(n)
+    return BankDraw(rt, ct, kh, voff_osc, voff_bias, v0)
+
+
+def analytic_p(bias, vdd: float = 5.0) -> np.ndarray:
+    """p(b) = 1/2 + 1/2 log2((VDD - b)/b) of the nominal design, clipped to [0, 1].
+
+    The fraction of time the capacitor voltage of an oscillator with thresholds VDD/3 and
+    2VDD/3 is above the bias b (HARDWARE.md section 3).
+    """
+    b = np.asarray(bias, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 0.5 + 0.5 * np.log2((vdd - b) / b)
+    p = np.where(b <= 0, 1.0, np.where(b >= vdd, 0.0, p))
+    return np.clip(p, 0.0, 1.0)
+
+
+def bias_for_p(p, vdd: float = 5.0) -> np.ndarray:
+    """Inverse of :func:`analytic_p` on (0, 1): the bias that gives update probability p."""
+    p = np.asarray(p, float)
+    return vdd / (1.0 + 2.0 ** (2.0 * p - 1.0))
+
+
+def check_bias(bias: float, design: OscillatorDesign) -> float:
+    """Refuse a bias outside the oscillator's swing (every edge would have p = 0 or 1)."""
+    try:
+        b = float(bias)
+    except (TypeError, ValueError):
+        raise SpiceclError(f"--bias must be a number, got {bias!r}") from None
+    lo, hi = design.swing
+    if not math.isfinite(b) or not lo < b < hi:
+        side = "never (p = 0)" if b >= hi else "always (p = 1)"
+        raise SpiceclError(f"--bias {bias!r} V is outside the oscillator swing "
+                           f"({lo:.3f}, {hi:.3f}) V: every edge would update {side}")
+    return b
+
+
+def check_clock(design: OscillatorDesign) -> None:
+    """Refuse a clock whose period is shorter than the oscillators' settling time."""
+    tclk = 1.0 / design.clock_hz
+    if tclk < design.settle_time:
+        raise SpiceclError(
+            f"--clock-hz {design.clock_hz:g} is faster than the oscillators settle: the clock "
+            f"period ({tclk * 1e3:.3g} ms) must be at least {SETTLE_PERIODS:g} oscillator "
+            f"periods ({design.settle_time * 1e3:.3g} ms), i.e. clock <= "
+            f"{1.0 / design.settle_time:.4g} Hz")
+
+
+def clock_times(n_samples: int, design: OscillatorDesign) -> np.ndarray:
+    """Times of the K clock samples, shape (K,): t_k = (k + 1) / f_clock, k = 0..K-1.
+
+    The first sample comes one clock period after start-up, which :func:`check_clock` makes
+    at least the oscillators' settling time.
+    """
+    k = int(n_samples)
+    if k < 2:
+        raise SpiceclError(f"--samples must be >= 2, got {n_samples!r}")
+    return (1.0 + np.arange(k)) / design.clock_hz
+
+
+def _num(x: float) -> str:
+    return f"{float(x):.9g}"
+
+
+def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: float, *,
+              supply_resistance: float = 0.0, decoupling: float = 0.0,
+              tstep: float | None = None, tmax: float | None = None,
+              interp: bool = False, save: str = "en", title: str = "") -> str:
+    """Deck text of a bank of N oscillators + bias comparators sharing one supply.
+
+    The supply: an ideal VDD source, then ``supply_resistance`` ohms (0: none) to the shared
+    rail ``vcc``, with ``decoupling`` farads from ``vcc`` to ground (0: none). The bias is an
+    ideal source. Initial capacitor voltages come from ``draw.v0`` (``.ic`` with ``uic``).
+
+    Parameters
+    ----------
+    save : "en" or "all"
+        "en": only the enables ``v(en<i>)``; "all": also ``v(cap<i>)``, ``v(out<i>)`` and
+        ``v(vcc)`` (for short runs and plots).
+    interp : bool
+        Add ``.options interp`` so the output holds only the points ``tstep`` apart (the
+        full transient sampled at the clock; keeps the raw file small).
+    """
+    n = draw.n_edges
+    if supply_resistance < 0 or not math.isfinite(supply_resistance):
+        raise SpiceclError(f"--supply-resistance must be >= 0, got {supply_resistance!r}")
+    if decoupling < 0 or not math.isfinite(decoupling):
+        raise SpiceclError(f"--decoupling must be >= 0, got {decoupling!r}")
+    tmax = tmax or design.period / 200.0
+    tstep = tstep or tmax
+    lines = [
+        f"* spicecl oscillator bank: {n} edges, bias {bias:g} V {title}".rstrip(),
+        f".include {OSCILLATOR_LIB}",
+        f"Vdd vdd 0 DC {_num(design.vdd)}",
+    ]
+    if supply_resistance > 0:
+        lines.append(f"Rsup vdd vcc {_num(supply_resistance)}")
+    else:
+        lines.append("Vsup vdd vcc DC 0")
+    if decoupling > 0:
+        lines.append(f"Cdec vcc 0 {_num(decoupling)}")
+    lines.append(f"Vbias bias 0 DC {_num(bias)}")
+    for i in range(n):
+        j = i + 1
+        lines.append(
+            f"Xo{j} out{j} cap{j} vcc 0 relax_osc rt={_num(draw.rt[i])} ct={_num(draw.ct[i])} "
+            f"rh={_num(design.rh)} kh1={_num(draw.kh[i, 0])} kh2={_num(draw.kh[i, 1])} "
+            f"kh3={_num(draw.kh[i, 2])} rpull={_num(design.rpull)} voff={_num(draw.voff_osc[i])}")
+        lines.append(f"Xb{j} cap{j} bias en{j} vcc 0 bias_comp rpull={_num(design.bias_rpull)} "
+                     f"voff={_num(draw.voff_bias[i])}")
+    ics = [f"v(cap{i + 1})={_num(draw.v0[i])}" for i in range(n)]
+    ics.append(f"v(vcc)={_num(design.vdd)}")
+    for k in range(0, len(ics), 8):
+        lines.append(".ic " + " ".join(ics[k:k + 8]))
+    names = save_vectors(n, save)
+    for k in range(0, len(names), 10):
+        lines.append(".save " + " ".join(names[k:k + 10]))
+    if interp:
+        lines.append(".options interp")
+    lines.append(f".tran {_num(tstep)} {_num(tstop)} 0 {_num(tmax)} uic")
+    lines.append(".end")
+    return "\n".join(lines) + "\n"
+
+
+def save_vectors(n_edges: int, save: str = "en") -> list[str]:
+    names = [f"v(en{i + 1})" for i in range(n_edges)]
+    if save == "all":
+        names += [f"v(cap{i + 1})" for i in range(n_edges)]
+        names += [f"v(out{i + 1})" for i in range(n_edges)]
+        names.append("v(vcc)")
+    return names
+
+
+def deck_hash(deck: str) -> str:
+    """sha256 of the deck text together with the included model files."""
+    h = hashlib.sha256(deck.encode())
+    for lib in ("oscillator.lib", "comparator.lib"):
+        p = MODELS_DIR / lib
+        if p.exists():
+            h.update(p.read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,357 @@
+"""Running oscillator banks in ngspice: characterization, fast method, full transient, sweeps.
+
+A job is one (Monte Carlo draw, bias) pair. Each job runs a short transient of the bank (the
+characterization: periods, enable duty cycles and phases; also the same parts on an ideal
+supply when the supply has a resistance, for the locking check), then makes the K x N update
+sequence either by the fast method (from period, duty and phase) or by the full transient
+sampled at the global clock (the reference, ~100x dearer). :func:`run_bank` spreads the jobs
+over local processes; seeds are spawned with ``numpy.random.SeedSequence`` so results do not
+depend on the number of workers. Only :mod:`spicecl.spice.runner` starts ngspice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+from spicecl.oscbank import measure
+from spicecl.oscbank.design import (SETTLE_PERIODS, BankDraw, BankTolerance, OscillatorDesign,
+                                    analytic_p, bank_deck, check_bias, check_clock,
+                                    clock_times, deck_hash, draw_bank, save_vectors)
+
+METHODS = ("fast", "transient")
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """What to simulate: a bank of ``n_edges`` oscillators at each bias, K clock samples.
+
+    ``char_periods``: oscillator periods measured by the characterization transient (after
+    the start-up); ``fast_tmax`` / ``transient_tmax``: maximum time step as a fraction of the
+    nominal period (the switch comparators switch at time points, so this bounds timing
+    errors); ``lock_rtol``: relative period agreement that counts as locked.
+    """
+
+    n_edges: int
+    biases: tuple
+    n_samples: int
+    design: OscillatorDesign = field(default_factory=OscillatorDesign)
+    tolerance: BankTolerance = field(default_factory=BankTolerance)
+    supply_resistance: float = 0.0
+    decoupling: float = 0.0
+    method: str = "fast"
+    seed: int = 0
+    draws: int = 1
+    char_periods: float = 40.0
+    fast_tmax: float = 1.0 / 200.0
+    transient_tmax: float = 1.0 / 50.0
+    lock_rtol: float = 1e-3
+    timeout: float = 3600.0
+
+    def __post_init__(self):
+        if int(self.n_edges) < 1:
+            raise SpiceclError(f"--edges must be >= 1, got {self.n_edges!r}")
+        if int(self.n_samples) < 2:
+            raise SpiceclError(f"--samples must be >= 2, got {self.n_samples!r}")
+        if self.method not in METHODS:
+            raise SpiceclError(f"--method must be one of {', '.join(METHODS)}, "
+                               f"got {self.method!r}")
+        if not self.biases:
+            raise SpiceclError("--bias: give at least one bias voltage")
+        if int(self.draws) < 1:
+            raise SpiceclError(f"--draws must be >= 1, got {self.draws!r}")
+        for name in ("supply_resistance", "decoupling"):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < 0:
+                flag = "--" + name.replace("_", "-")
+                raise SpiceclError(f"{flag} must be >= 0, got {v!r}")
+        object.__setattr__(self, "biases",
+                           tuple(check_bias(b, self.design) for b in self.biases))
+        check_clock(self.design)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["biases"] = list(self.biases)
+        return d
+
+
+def _characterize(draw: BankDraw, cfg: BankConfig, bias: float, supply_resistance: float,
+                  decoupling: float, name: str) -> tuple[dict, dict, str, float]:
+    d = cfg.design
+    tstop = (SETTLE_PERIODS + cfg.char_periods) * d.period * 1.12
+    deck = bank_deck(draw, d, bias, tstop, supply_resistance=supply_resistance,
+                     decoupling=decoupling, tmax=cfg.fast_tmax * d.period, save="all",
+                     title="(characterization)")
+    from spicecl.spice.runner import run_ngspice
+
+    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "all"), name=name,
+                      timeout=cfg.timeout)
+    t = res.vectors["time"]
+    n = draw.n_edges
+    out = np.stack([res.vectors[f"v(out{i + 1})"] for i in range(n)], axis=1)
+    en = np.stack([res.vectors[f"v(en{i + 1})"] for i in range(n)], axis=1)
+    m = measure.measure_bank(t, out, en, d.vdd, d.settle_time)
+    # A few waveforms for plots: first 3 edges, last 3 nominal periods.
+    sel = t >= t[-1] - 3.0 * d.period
+    k = min(3, n)
+    cap = np.stack([res.vectors[f"v(cap{i + 1})"][sel] for i in range(k)], axis=1)
+    wave = {"t": t[sel], "cap": cap, "en": en[sel, :k], "vcc": res.vectors["v(vcc)"][sel]}
+    return m, wave, deck, res.elapsed
+
+
+def _transient_updates(draw: BankDraw, cfg: BankConfig, bias: float, times: np.ndarray,
+                       name: str) -> tuple[np.ndarray, str, float]:
+    """The reference: one transient over all K clock periods, enables read at clock times."""
+    d = cfg.design
+    tclk = 1.0 / d.clock_hz
+    deck = bank_deck(draw, d, bias, float(times[-1]) + 0.25 * tclk,
+                     supply_resistance=cfg.supply_resistance, decoupling=cfg.decoupling,
+                     tstep=tclk / 4.0, tmax=cfg.transient_tmax * d.period, interp=True,
+                     save="en", title="(full transient)")
+    from spicecl.spice.runner import run_ngspice
+
+    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "en"), name=name,
+                      timeout=cfg.timeout)
+    t = res.vectors["time"]
+    en = np.stack([np.interp(times, t, res.vectors[f"v(en{i + 1})"])
+                   for i in range(draw.n_edges)], axis=1)
+    return en > d.vdd / 2.0, deck, res.elapsed
+
+
+def bias_job(cfg: BankConfig, draw: BankDraw, draw_index: int, bias_index: int,
+             stats_seed: np.random.SeedSequence) -> dict:
+    """One (draw, bias) job: characterization, update sequences, statistics.
+
+    Module-level so it pickles to worker processes. Returns a dict of arrays and numbers.
+    """
+    bias = cfg.biases[bias_index]
+    d = cfg.design
+    tag = f"osc_d{draw_index}_b{bias_index}"
+    t0 = time.perf_counter()
+    m, wave, char_deck, char_elapsed = _characterize(
+        draw, cfg, bias, cfg.supply_resistance, cfg.decoupling, tag + "_char")
+    t_char = time.perf_counter() - t0
+    free_period = None
+    if cfg.supply_resistance > 0:
+        mf, _, _, _ = _characterize(draw, cfg, bias, 0.0, 0.0, tag + "_free")
+        free_period = mf["period"]
+    times = clock_times(cfg.n_samples, d)
+    t1 = time.perf_counter()
+    if cfg.method == "fast":
+        updates = measure.fast_updates(times, m["period"], m["duty"], m["t_rise"])
+        deck = char_deck
+    else:
+        updates, deck, _ = _transient_updates(draw, cfg, bias, times, tag + "_tran")
+    t_updates = time.perf_counter() - t1
+    rng = np.random.default_rng(stats_seed)
+    summary = measure.correlation_summary(updates, rng)
+    r = measure.pearson_matrix(updates)
+    # Locking needs a coupling path: only the shared supply resistance couples the edges here.
+    locked = (measure.detect_locking(m["period"], free_period, cfg.lock_rtol)
+              if free_period is not None else [])
+    p_edge = updates.mean(axis=0)
+    return {
+        "draw": draw_index,
+        "bias_index": bias_index,
+        "bias_volts": bias,
+        "updates": updates,
+        "p_edge": p_edge,
+        "p_mean": float(p_edge.mean()),
+        "p_analytic": float(analytic_p(bias, d.vdd)),
+        "period": m["period"],
+        "duty": m["duty"],
+        "t_rise": m["t_rise"],
+        "n_periods": m["n_periods"],
+        "free_period": free_period,
+        "pearson": r,
+        "correlation": summary,
+        "lag1": measure.lag1_autocorrelation(updates),
+        "locked_groups": locked,
+        "wave": wave,
+        "vcc_mean": float(np.mean(wave["vcc"])),
+        "deck_hash": deck_hash(deck),
+        "char_deck_hash": deck_hash(char_deck),
+        "seconds_characterization": t_char,
+        "seconds_ngspice_characterization": char_elapsed,
+        "seconds_updates": t_updates,
+        "seconds_total": time.perf_counter() - t0,
+    }
+
+
+@dataclass
+class BankRun:
+    """The result of :func:`run_bank`: the config, the drawn parts and the per-job results.
+
+    ``jobs``: list ordered by (draw, bias index), each a dict from :func:`bias_job`.
+    ``draws``: the BankDraw of each Monte Carlo draw. ``warnings``: one-line messages.
+    """
+
+    config: BankConfig
+    draws: list
+    jobs: list
+    warnings: list
+    seconds: float = 0.0
+
+    @property
+    def locking_detected(self) -> bool:
+        return any(j["locked_groups"] for j in self.jobs)
+
+
+def spawn_seeds(seed: int, draws: int, n_bias: int):
+    """Child seeds: per draw, one for the parts and one per bias for statistics."""
+    root = np.random.SeedSequence(int(seed))
+    out = []
+    for child in root.spawn(int(draws)):
+        parts, stats = child.spawn(2)
+        out.append((parts, stats.spawn(n_bias)))
+    return out
+
+
+def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) -> BankRun:
+    """Run every (draw, bias) job of ``cfg`` on ``workers`` local processes.
+
+    Same config and seed -> same result for any number of workers.
+    """
+    from spicecl.spice.runner import ngspice_available
+
+    if not ngspice_available():
+        raise SpiceclError("ngspice is not installed (not on PATH); install it with: "
+                           "sudo apt-get install -y ngspice")
+    workers = int(workers)
+    if workers < 1:
+        raise SpiceclError(f"--workers must be >= 1, got {workers}")
+    t0 = time.perf_counter()
+    seeds = spawn_seeds(cfg.seed, cfg.draws, len(cfg.biases))
+    draws = [draw_bank(cfg.n_edges, cfg.design, cfg.tolerance, np.random.default_rng(p))
+             for p, _ in seeds]
+    tasks = [(cfg, draws[di], di, bi, seeds[di][1][bi])
+             for di in range(cfg.draws) for bi in range(len(cfg.biases))]
+    if progress is None:
+        progress = sys.stderr.isatty() and len(tasks) > 1
+    results: list = [None] * len(tasks)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="oscillator banks", unit="job", file=sys.stderr)
+    if workers == 1 or len(tasks) == 1:
+        for k, task in enumerate(tasks):
+            results[k] = bias_job(*task)
+            if bar:
+                bar.update()
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+            futs = {pool.submit(bias_job, *task): k for k, task in enumerate(tasks)}
+            for fut in as_completed(futs):
+                results[futs[fut]] = fut.result()
+                if bar:
+                    bar.update()
+    if bar:
+        bar.close()
+    run = BankRun(cfg, draws, results, [], time.perf_counter() - t0)
+    run.warnings.extend(check_warnings(run))
+    return run
+
+
+def check_warnings(run: BankRun) -> list[str]:
+    """One-line warnings: locking, edges stuck at p = 0 or 1, oscillators that stopped."""
+    cfg = run.config
+    out = []
+    for j in run.jobs:
+        where = f"bias {j['bias_volts']:g} V" + (f", draw {j['draw']}" if cfg.draws > 1 else "")
+        for g in j["locked_groups"]:
+            per = float(np.nanmean(j["period"][g]))
+            out.append(f"frequency locking at {where}: edges {', '.join(map(str, g))} "
+                       f"({len(g)} of {cfg.n_edges}) locked to one period {per * 1e3:.4g} ms "
+                       f"(supply {cfg.supply_resistance:g} ohm, decoupling "
+                       f"{cfg.decoupling:g} F)")
+        dead = np.flatnonzero(j["n_periods"] == 0)
+        if len(dead):
+            out.append(f"oscillators did not oscillate at {where}: edges "
+                       f"{', '.join(map(str, dead))}")
+        vcc = j["vcc_mean"]
+        p_sag = float(analytic_p(j["bias_volts"] * cfg.design.vdd / vcc, cfg.design.vdd))
+        if abs(p_sag - j["p_analytic"]) > 0.02:
+            out.append(f"supply sag at {where}: the shared rail sits at {vcc:.3f} V instead of "
+                       f"{cfg.design.vdd:g} V (supply {cfg.supply_resistance:g} ohm), which moves "
+                       f"the oscillator thresholds against the fixed bias: p {j['p_analytic']:.3f}"
+                       f" -> {p_sag:.3f}")
+        stuck = np.flatnonzero((j["p_edge"] == 0) | (j["p_edge"] == 1))
+        if len(stuck):
+            out.append(f"bias {j['bias_volts']:g} V is outside the swing of edges "
+                       f"{', '.join(map(str, stuck))}: they update never or always (p_i = 0/1)")
+    return out
+
+
+def summarize(run: BankRun) -> dict:
+    """The JSON summary printed by ``spicecl oscillators --json``."""
+    cfg = run.config
+    results = []
+    for j in run.jobs:
+        c = j["correlation"]
+        results.append({
+            "draw": j["draw"],
+            "bias_volts": j["bias_volts"],
+            "p_mean": j["p_mean"],
+            "p_analytic": j["p_analytic"],
+            "p_per_edge": [float(x) for x in j["p_edge"]],
+            "mean_pearson_r": c["mean_pearson_r"],
+            "max_abs_pearson_r": c["max_abs_pearson_r"],
+            "pearson_null_std": c["null_std"],
+            "pairs_beyond_4sigma": c["pairs_beyond_4sigma"],
+            "lag1_autocorrelation_mean": float(np.nanmean(j["lag1"])),
+            "period_mean_s": float(np.nanmean(j["period"])),
+            "period_rel_error_vs_analytic": float(np.nanmean(j["period"]) / cfg.design.period
+                                                  - 1.0),
+            "duty_mean": float(np.nanmean(j["duty"])),
+            "locked_groups": j["locked_groups"],
+            "vcc_mean_volts": j["vcc_mean"],
+            "seconds": j["seconds_total"],
+        })
+    return {
+        "edges": cfg.n_edges,
+        "samples": cfg.n_samples,
+        "method": cfg.method,
+        "clock_hz": cfg.design.clock_hz,
+        "tolerance": cfg.tolerance.r_rel,
+        "supply_resistance_ohms": cfg.supply_resistance,
+        "decoupling_farads": cfg.decoupling,
+        "seed": cfg.seed,
+        "draws": cfg.draws,
+        "analytic_period_s": cfg.design.period,
+        "locking_detected": run.locking_detected,
+        "warnings": list(run.warnings),
+        "seconds": run.seconds,
+        "results": results,
+    }
+
+
+def bench_oscillators(args=None) -> dict:
+    """``spicecl bench oscillators``: fast method vs full transient, same edges and samples.
+
+    Both are timed in this process on the same drawn bank at bias 2.5 V (the fast time
+    includes its characterization transient). Reads ``edges``/``samples`` from ``args`` when
+    present (defaults 16 and 1000).
+    """
+    n = int(getattr(args, "edges", None) or 16)
+    k = int(getattr(args, "samples", None) or 1000)
+    seed = int(getattr(args, "seed", None) or 0)
+    base = BankConfig(n, (2.5,), k, tolerance=BankTolerance.from_tolerance(0.05), seed=seed)
+    seeds = spawn_seeds(seed, 1, 1)
+    draw = draw_bank(n, base.design, base.tolerance, np.random.default_rng(seeds[0][0]))
+    out = {"edges": n, "samples": k, "bias_volts": 2.5}
+    for method in METHODS:
+        cfg = replace(base, method=method)
+        t0 = time.perf_counter()
+        j = bias_job(cfg, draw, 0, 0, seeds[0][1][0])
+        out[f"{method}_seconds"] = time.perf_counter() - t0
+        out[f"{method}_p_mean"] = j["p_mean"]
+        out[f"{method}_mean_pearson_r"] = j["correlation"]["mean_pearson_r"]
+    out["fast_vs_transient_speedup"] = out["transient_seconds"] / out["fast_seconds"]
+    return out
