@@ -1,0 +1,55 @@
+"""Safe names and comments for SPICE decks.
+
+Nothing read from a user file reaches a deck as an identifier: nodes are ``f<index>`` (free
+network), ``c<index>`` (clamped network) and fixed internal names; element names are built
+from fixed prefixes and integers. Original ids and labels appear only inside ``*`` comment lines,
+reduced by :func:`comment_text` to letters, digits and ``_ : + -`` (no dots, no whitespace, no
+newlines), so no input can start a line, end a comment, or form a dot command.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from spicecl.errors import SpiceclError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_:+\-]")
+_PATH_OK = re.compile(r"^[A-Za-z0-9_./+\-]+$")
+
+
+def comment_text(text, limit: int = 40) -> str:
+    """A string safe inside a ``*`` comment: unsafe characters become '_', length limited."""
+    s = _UNSAFE.sub("_", str(text))
+    if len(s) > limit:
+        s = s[: limit - 3] + "..."
+    return s or "_"
+
+
+def free_node(i: int) -> str:
+    return f"f{int(i)}"
+
+
+def clamped_node(i: int) -> str:
+    return f"c{int(i)}"
+
+
+def number(value) -> str:
+    """A float as a SPICE literal that round-trips exactly (repr of a Python float)."""
+    v = float(value)
+    if not math.isfinite(v):
+        raise SpiceclError(f"non-finite value {value!r} cannot be written to a deck")
+    return repr(v)
+
+
+def include_path(path: Path, relative_to: Path | None = None) -> str:
+    """A path for an ``.include`` line: relative to ``relative_to`` when given, checked safe."""
+    import os
+
+    p = Path(path)
+    s = os.path.relpath(p, relative_to) if relative_to is not None else str(p.resolve())
+    if not _PATH_OK.match(s):
+        raise SpiceclError(f"models path {s!r} has characters that are unsafe in a SPICE deck "
+                           f"(allowed: letters, digits, _ . / + -)")
+    return s
