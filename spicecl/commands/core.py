@@ -43,6 +43,9 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_solve)
 
+    register_train(sub)
+    register_bench(sub)
+
 
 def cmd_network_export(args) -> int:
     from spicecl.netio import export_network
@@ -99,4 +102,148 @@ def cmd_solve(args) -> int:
     else:
         for nid, x in out["voltages"].items():
             print(f"{nid}\t{x:.12g}")
+    return 0
+
+
+# --- train -----------------------------------------------------------------------------------
+
+def add_task_args(p) -> None:
+    """Task options shared by train-like commands."""
+    p.add_argument("--task", choices=("regression", "allostery"), default="regression")
+    p.add_argument("--inputs", type=int, default=2, metavar="N", help="input nodes (default 2)")
+    p.add_argument("--outputs", type=int, default=2, metavar="N", help="output nodes (default 2)")
+    p.add_argument("--grounds", type=int, default=None, metavar="N",
+                   help="ground nodes (default 1 for regression, outputs/2 for allostery)")
+    p.add_argument("--input-nodes", metavar="IDS", help="comma-separated node ids instead of "
+                   "random inputs (then --output-nodes and --ground-nodes too)")
+    p.add_argument("--output-nodes", metavar="IDS")
+    p.add_argument("--ground-nodes", metavar="IDS")
+    p.add_argument("--train-examples", type=int, default=20, metavar="B",
+                   help="regression training examples (default 20)")
+    p.add_argument("--test-examples", type=int, default=50, metavar="T",
+                   help="regression test examples (default 50)")
+    p.add_argument("--volts", type=float, default=1.0,
+                   help="input voltages are drawn in [0, VOLTS] (default 1)")
+
+
+def add_learning_args(p) -> None:
+    from spicecl.learning import LearningConfig
+
+    d = LearningConfig()
+    p.add_argument("--rule", choices=("continuous", "discrete"), default="continuous")
+    p.add_argument("--p", type=float, default=1.0, help="edge update probability (0, 1]")
+    p.add_argument("--p-mode", choices=("bernoulli", "fixed"), default="bernoulli",
+                   help="bernoulli: each edge with probability p; fixed: round(p*E) edges")
+    p.add_argument("--batch", choices=("full", "single", "bernoulli", "fixed"), default=None,
+                   help="examples per step: full batch (default), one random example, each "
+                        "with probability --batch-fraction, or a fixed fraction")
+    p.add_argument("--batch-fraction", type=float, default=None, metavar="B",
+                   help="b in (0, 1] for --batch bernoulli|fixed (alone: implies bernoulli)")
+    p.add_argument("--eta", type=float, default=d.eta, help=f"nudge amplitude (default {d.eta})")
+    p.add_argument("--gamma", type=float, default=d.gamma,
+                   help=f"learning rate of Eq. 2, ohm^3/V^2 (default {d.gamma:g})")
+    p.add_argument("--sigma-max", type=float, default=d.sigma_max,
+                   help=f"comparator bias of Eq. 10 is U[0, SIGMA_MAX] volts (default {d.sigma_max})")
+    p.add_argument("--r-init", type=float, default=None, metavar="OHMS",
+                   help=f"initial resistance when the network has none (default {d.r_init:.1f}, "
+                        "the digipot mid-scale)")
+
+
+def task_from_args(args, net, rng):
+    from spicecl.tasks import make_task
+
+    roles = None
+    given = [args.input_nodes, args.output_nodes, args.ground_nodes]
+    if any(g is not None for g in given):
+        if args.input_nodes is None or args.output_nodes is None:
+            raise SpiceclError("--input-nodes and --output-nodes go together")
+        roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
+                 for g in given]
+    return make_task(net, args.task, rng, n_in=args.inputs, n_out=args.outputs,
+                     n_ground=args.grounds, n_train=args.train_examples,
+                     n_test=args.test_examples, roles=roles, volts=args.volts)
+
+
+def config_from_args(args):
+    from spicecl.learning import LearningConfig
+
+    batch = args.batch or ("bernoulli" if args.batch_fraction is not None else "full")
+    kw = dict(rule=args.rule, eta=args.eta, gamma=args.gamma, p=args.p, p_mode=args.p_mode,
+              batch=batch, batch_fraction=1.0 if args.batch_fraction is None
+              else args.batch_fraction, sigma_max=args.sigma_max)
+    if args.r_init is not None:
+        kw["r_init"] = args.r_init
+    return LearningConfig(**kw)
+
+
+def register_train(sub) -> None:
+    t = sub.add_parser("train", help="train a network by coupled learning (idealized picture)")
+    add_network_args(t)
+    add_task_args(t)
+    add_learning_args(t)
+    t.add_argument("--steps", type=int, default=4000)
+    t.add_argument("--seed", type=int, default=0, help="seed of task, schedules and noise")
+    t.add_argument("--out", metavar="DIR", help="write history, resistances, plot, manifest")
+    t.add_argument("--json", action="store_true", help="print a JSON summary")
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    import numpy as np
+
+    from spicecl.learning import train
+    from spicecl.network import load_network
+
+    net = load_network(args.network, args.network_seed)
+    config = config_from_args(args)
+    if args.steps < 1:
+        raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
+    root = np.random.SeedSequence(args.seed)
+    task_seed, run_seed = root.spawn(2)
+    task = task_from_args(args, net, np.random.default_rng(task_seed))
+    hist = train(net, task, config, np.random.default_rng(run_seed), args.steps,
+                 progress=None)
+    summary = {**hist.summary(0), "p": config.p, "seed": args.seed, "rule": config.rule,
+               "network": net.name, "edges": net.n_edges, "task": args.task}
+    if args.out:
+        from spicecl.report import write_training_run
+
+        write_training_run(args.out, net, task, config, hist, summary, vars(args))
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{net.name}: {config.rule} rule, p={config.p:g}, {args.steps} steps: "
+              f"test scaled error {summary['final_test_scaled_error']:.3g}, train scaled "
+              f"error {summary['final_train_scaled_error']:.3g}")
+    return 0
+
+
+# --- bench -----------------------------------------------------------------------------------
+
+def register_bench(sub) -> None:
+    from spicecl.cli import BENCHMARKS
+
+    b = sub.add_parser("bench", help="benchmarks (JSON; ratios against baselines in-process)")
+    b.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
+    b.add_argument("--json", action="store_true", help="print JSON only")
+    b.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
+    b.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    import importlib
+
+    from spicecl.cli import BENCHMARKS
+    from spicecl.results import atomic_write_json, versions
+
+    module, _, func = BENCHMARKS[args.name].partition(":")
+    result = getattr(importlib.import_module(module), func)(args)
+    result = {**result, "versions": versions()}
+    if args.out:
+        atomic_write_json(args.out, result)
+    if args.json:
+        print_json(result)
+    else:
+        for k, v in result.items():
+            print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
     return 0

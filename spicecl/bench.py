@@ -1,0 +1,135 @@
+"""Benchmarks of the learning core (``spicecl bench learning``).
+
+Everything is measured in one process, one after the other, so ratios compare like with
+like on whatever machine runs them:
+
+* **spicecl**: :class:`spicecl.learning.Trainer` steps (continuous rule, full batch);
+* **baseline**: the same step written the way published coupled-learning code does it: one
+  sparse LU factorization and solve per example and per state (free, clamped), every step;
+* **floor**: one bare dense Cholesky factorization plus solve of the same reduced free-state
+  system for the whole batch (``scipy.linalg.cho_factor`` + ``cho_solve``), the least work any
+  step must do.
+
+The baseline's first update is compared with spicecl's (``baseline_max_abs_diff_ohm``) so the
+two are known to compute the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from spicecl.learning import LearningConfig, Trainer
+from spicecl.network import load_network
+from spicecl.tasks import make_task
+
+
+def _timeit(fn, min_time: float = 0.5, min_calls: int = 3) -> float:
+    """Seconds per call of ``fn``: best of three batches, each at least ``min_time`` long."""
+    fn()
+    n = min_calls
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time / 3:
+            break
+        n *= 2
+    best = dt / n
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
+
+
+def baseline_step(net, task, r, config: LearningConfig) -> np.ndarray:
+    """One continuous, full-batch step with a sparse LU per example and state (reference)."""
+    n = net.n_nodes
+    inc = net.incidence()
+    lap = (inc.T @ sp.diags(1.0 / r) @ inc).tocsr()
+    fixed_f = np.concatenate([task.inputs, task.grounds])
+    fixed_c = np.concatenate([fixed_f, task.outputs])
+    delta = np.zeros(net.n_edges)
+    for x, y in zip(task.train_x, task.train_y):
+        v = np.zeros(n)
+        v[task.inputs] = x
+        free = np.setdiff1d(np.arange(n), fixed_f)
+        a = lap[free][:, free].tocsc()
+        v[free] = splu(a).solve(-(lap[free][:, fixed_f] @ v[fixed_f]))
+        vc = v.copy()
+        vc[task.outputs] = config.eta * y + (1 - config.eta) * v[task.outputs]
+        free_c = np.setdiff1d(np.arange(n), fixed_c)
+        a = lap[free_c][:, free_c].tocsc()
+        vc[free_c] = splu(a).solve(-(lap[free_c][:, fixed_c] @ vc[fixed_c]))
+        dvf, dvc = inc @ v, inc @ vc
+        delta += config.gamma / r**2 * (dvc**2 - dvf**2)
+    return np.clip(r + delta, config.r_min, config.r_max)
+
+
+def bench_learning(args=None, *, network: str = "disordered143", examples: int = 20,
+                   tasks: int = 50, seed: int = 0, min_time: float = 1.0) -> dict:
+    """Steps per second of spicecl, the baseline and the floor (see module docstring)."""
+    net = load_network(network)
+    rng = np.random.default_rng(seed)
+    config = LearningConfig()
+    task = make_task(net, "regression", rng, n_train=examples)
+
+    tr = Trainer(net, [task], [config], [np.random.default_rng(seed)])
+    r0 = tr.r[0].copy()
+    tr.step()
+    diff = float(np.max(np.abs(tr.r[0] - baseline_step(net, task, r0, config))))
+
+    tr = Trainer(net, [task], [config], [np.random.default_rng(seed)])
+    t_spicecl = _timeit(tr.step, min_time)
+    t_base = _timeit(lambda: baseline_step(net, task, r0, config), min_time / 2, 1)
+
+    fixed = np.concatenate([task.inputs, task.grounds])
+    free = np.setdiff1d(np.arange(net.n_nodes), fixed)
+    inc = net.incidence()
+    lap = (inc.T @ sp.diags(1.0 / r0) @ inc).toarray()
+    a = np.ascontiguousarray(lap[np.ix_(free, free)])
+    vin = np.zeros((net.n_nodes, examples))
+    vin[task.inputs] = task.train_x.T
+    rhs = -(lap[np.ix_(free, fixed)] @ vin[fixed])
+
+    def floor():
+        c = sla.cho_factor(a, lower=True, check_finite=False)
+        return sla.cho_solve(c, rhs, check_finite=False)
+
+    t_floor = _timeit(floor, min_time)
+
+    task_rngs = np.random.SeedSequence(seed + 1).spawn(tasks)
+    many = [make_task(net, "regression", np.random.default_rng(s), n_train=examples)
+            for s in task_rngs]
+    trk = Trainer(net, many, [config] * tasks, [np.random.default_rng(s) for s in task_rngs])
+    t_batched = _timeit(trk.step, min_time)
+
+    return {
+        "benchmark": "learning",
+        "network": net.name,
+        "edges": net.n_edges,
+        "nodes": net.n_nodes,
+        "examples": examples,
+        "rule": "continuous",
+        "batch": "full",
+        "spicecl_steps_per_s": 1.0 / t_spicecl,
+        "baseline_steps_per_s": 1.0 / t_base,
+        "floor_solves_per_s": 1.0 / t_floor,
+        "step_time_us": t_spicecl * 1e6,
+        "baseline_step_time_us": t_base * 1e6,
+        "floor_time_us": t_floor * 1e6,
+        "speedup_vs_baseline": t_base / t_spicecl,
+        "ratio_to_floor": t_spicecl / t_floor,
+        "baseline_max_abs_diff_ohm": diff,
+        "batched_tasks": tasks,
+        "batched_task_steps_per_s": tasks / t_batched,
+        "batched_speedup_vs_baseline": t_base * tasks / t_batched,
+        "batched_ratio_to_floor": t_batched / tasks / t_floor,
+    }

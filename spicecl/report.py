@@ -1,0 +1,74 @@
+"""Writing a training run to disk: history, resistances, a plot, summary and manifest.
+
+All files go through :mod:`spicecl.results` (atomic writes); the plot is drawn with
+matplotlib on the Agg backend, imported only here.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from spicecl.results import (atomic_savefig, atomic_write_json, atomic_write_npz,
+                             atomic_write_text, write_manifest)
+
+
+def history_csv(hist, k: int = 0) -> str:
+    buf = io.StringIO()
+    buf.write("step,train_error,test_error,train_scaled_error,test_scaled_error\n")
+    for row in zip(hist.steps, hist.train_error[k], hist.test_error[k], hist.train_scaled[k],
+                   hist.test_scaled[k]):
+        buf.write(f"{row[0]},{row[1]:.10g},{row[2]:.10g},{row[3]:.10g},{row[4]:.10g}\n")
+    return buf.getvalue()
+
+
+def plot_training(hist, config, k: int = 0, title: str = ""):
+    """Scaled errors against steps*p, and resistance traces against steps*p."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    x = hist.steps * config.p
+    ax1.loglog(np.maximum(x, config.p), hist.test_scaled[k], label="test")
+    ax1.loglog(np.maximum(x, config.p), hist.train_scaled[k], label="train", alpha=0.7)
+    ax1.set_xlabel("training steps x p")
+    ax1.set_ylabel("scaled error  (error / error(t=0))")
+    ax1.legend()
+    ax1.grid(True, which="both", alpha=0.3)
+    xs = hist.snapshot_steps * config.p
+    r = hist.resistance[k]
+    show = np.linspace(0, r.shape[1] - 1, min(12, r.shape[1])).astype(int)
+    ax2.plot(xs, r[:, show] / 1e3, lw=1)
+    ax2.set_xlabel("training steps x p")
+    ax2.set_ylabel("resistance (kohm), 12 edges")
+    ax2.grid(True, alpha=0.3)
+    fig.suptitle(title or f"{config.rule} rule, p = {config.p:g}")
+    fig.tight_layout()
+    return fig
+
+
+def write_training_run(out_dir, net, task, config, hist, summary: dict, args: dict) -> Path:
+    """Write one run's files into ``out_dir`` and return it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    atomic_write_text(out / "history.csv", history_csv(hist))
+    atomic_write_text(out / "final_resistance.csv",
+                      "edge,source,target,resistance_ohm\n" + "".join(
+                          f"{i},{net.node_ids[a]},{net.node_ids[b]},{r:.10g}\n"
+                          for i, ((a, b), r) in enumerate(zip(net.edges, hist.final_resistance[0]))))
+    atomic_write_npz(out / "snapshots.npz", steps=hist.snapshot_steps,
+                     resistance=hist.resistance[0])
+    fig = plot_training(hist, config, title=f"{net.name}: {task.kind}, {config.rule} rule, "
+                                            f"p = {config.p:g}")
+    atomic_savefig(fig, out / "training.png")
+    plt.close(fig)
+    atomic_write_json(out / "summary.json", summary)
+    config_record = {"args": {k: v for k, v in args.items() if k != "func"},
+                     "learning": config.to_dict(), "task": task.to_dict()}
+    write_manifest(out, config_record, args.get("seed"))
+    return out
