@@ -16,12 +16,15 @@ from spicecl.errors import SpiceclError
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
     "spicecl.commands.core",
+    "spicecl.commands.spice",
+    "spicecl.commands.oscillators",
 )
 
 # `spicecl bench NAME`: NAME -> "module:function"; the function takes the parsed args and
 # returns a JSON-able dict.
 BENCHMARKS = {
     "learning": "spicecl.bench:bench_learning",
+    "oscillators": "spicecl.oscbank:bench_oscillators",
 }
 
 
