@@ -17,6 +17,7 @@ from spicecl.errors import SpiceclError
 COMMAND_MODULES = (
     "spicecl.commands.core",
     "spicecl.commands.spice",
+    "spicecl.commands.spice",
     "spicecl.commands.oscillators",
 )
 

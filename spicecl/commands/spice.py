@@ -1,0 +1,145 @@
+"""SPICE commands: `spicecl netlist twin|oscillators` and `spicecl validate dc|decisions`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from spicecl.commands.core import add_network_args, print_json
+from spicecl.errors import SpiceclError
+
+
+def _add_tolerance_args(p) -> None:
+    p.add_argument("--tolerance", type=float, default=None, metavar="REL",
+                   help="relative tolerance of every relative component class (resistor, "
+                        "capacitor, digipot_rab, digipot_wiper); default: per-class defaults")
+    p.add_argument("--offset", type=float, default=None, metavar="VOLTS",
+                   help="comparator input-offset tolerance, V (default 0.005)")
+    p.add_argument("--tolerance-spec", default=None, metavar="FILE",
+                   help="JSON tolerance spec: {class: {nominal, tolerance, distribution}}")
+    p.add_argument("--distribution", choices=("uniform", "normal"), default=None,
+                   help="distribution of the --tolerance classes")
+    p.add_argument("--models", default=None, metavar="DIR",
+                   help="directory of the SPICE .lib files (default: the repository's models/)")
+    p.add_argument("--eta", type=float, default=0.5, help="nudge amplitude of Eq. 1 (default 0.5)")
+    p.add_argument("--task", choices=("regression", "allostery"), default="regression",
+                   help="task drawn from the seed (default regression)")
+    p.add_argument("--example", type=int, default=0, help="training example used (default 0)")
+
+
+def tolerance_from_args(args):
+    """The ToleranceSpec of the command line (spec file, then --tolerance/--offset)."""
+    from spicecl.variation import ToleranceSpec
+
+    if args.tolerance_spec:
+        path = Path(args.tolerance_spec)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpiceclError(f"--tolerance-spec {path}: {exc.strerror}") from None
+        spec = ToleranceSpec.from_json(text, source=f"tolerance spec {path}")
+    else:
+        spec = ToleranceSpec.default()
+    if args.tolerance is not None or args.distribution is not None:
+        rel = args.tolerance
+        if rel is None:
+            rel = spec["resistor"].tolerance
+        spec = spec.with_relative(rel, args.distribution)
+    if args.offset is not None:
+        spec = spec.replace("comparator_offset", tolerance=args.offset)
+    return spec
+
+
+def _setup(args):
+    from spicecl.netlist import make_setup
+    from spicecl.network import load_network
+
+    net = load_network(args.network, args.network_seed)
+    return make_setup(net, args.seed, tolerance_from_args(args), task_kind=args.task,
+                      example=args.example, eta=args.eta)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("netlist", help="write SPICE decks (twin networks, oscillator banks)")
+    nsub = p.add_subparsers(dest="netlist_command", metavar="KIND")
+    nsub.required = True
+    for kind, helptext in (("twin", "free + clamped networks, decision cells, oscillators"),
+                           ("oscillators", "the per-edge oscillator bank only")):
+        q = nsub.add_parser(kind, help=helptext)
+        add_network_args(q)
+        _add_tolerance_args(q)
+        q.add_argument("--seed", type=int, required=True, help="seed of task, parts and taps")
+        q.add_argument("-o", "--output", required=True, metavar="FILE",
+                       help="deck file (.cir); the sidecar is written next to it as .json")
+        if kind == "twin":
+            q.add_argument("--analysis", choices=("tran", "op"), default="tran",
+                           help="tran: one clock pulse (default); op: DC operating point")
+            q.add_argument("--no-oscillators", action="store_true",
+                           help="no oscillators: every enable tied high (p = 1)")
+            q.add_argument("--precise", action="store_true",
+                           help="tight simulator tolerances (for comparisons with the solver)")
+        else:
+            q.add_argument("--periods", type=float, default=20.0,
+                           help="nominal oscillator periods simulated (default 20)")
+        q.set_defaults(func=cmd_netlist, netlist_kind=kind)
+
+    v = sub.add_parser("validate", help="cross-check SPICE decks against the nodal solver")
+    vsub = v.add_subparsers(dest="validate_command", metavar="CHECK")
+    vsub.required = True
+    for check, helptext in (("dc", "twin-deck .op node voltages vs the nodal solver"),
+                            ("decisions", "decision cells vs the discrete rule (Eq. 10)")):
+        q = vsub.add_parser(check, help=helptext)
+        add_network_args(q)
+        _add_tolerance_args(q)
+        q.add_argument("--seed", type=int, required=True, help="seed of task, parts and taps")
+        q.add_argument("--json", action="store_true", help="print JSON")
+        q.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
+        if check == "dc":
+            q.add_argument("--oscillators", action="store_true",
+                           help="include the oscillator bank in the deck")
+        q.set_defaults(func=cmd_validate, check=check)
+
+
+def cmd_netlist(args) -> int:
+    from spicecl.netlist import oscillator_deck, twin_deck
+    from spicecl.results import atomic_write_json, atomic_write_text
+
+    out = Path(args.output)
+    if out.suffix.lower() == ".json":
+        raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
+    setup = _setup(args)
+    rel = out.parent.resolve()
+    if args.netlist_kind == "twin":
+        deck = twin_deck(setup, models_dir=args.models, include_relative_to=rel,
+                         analysis=args.analysis, oscillators=not args.no_oscillators,
+                         precise=args.precise, name=out.stem)
+    else:
+        deck = oscillator_deck(setup.draw, network_name=setup.net.name, models_dir=args.models,
+                               include_relative_to=rel, periods=args.periods)
+    atomic_write_text(out, deck.text)
+    atomic_write_json(out.with_suffix(".json"), deck.sidecar)
+    print(f"wrote {out} ({deck.text.count(chr(10))} lines) and {out.with_suffix('.json')}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from spicecl.spice.validate import validate_dc, validate_decisions
+
+    setup = _setup(args)
+    if args.check == "dc":
+        out = validate_dc(setup, models_dir=args.models, oscillators=args.oscillators,
+                          timeout=args.timeout)
+        keys = ("max_abs_error_volts", "max_abs_error_free_volts",
+                "max_abs_error_clamped_volts", "ngspice_seconds")
+    else:
+        out = validate_decisions(setup, models_dir=args.models, timeout=args.timeout)
+        keys = ("agreement", "agreement_away_from_ties", "n_ties", "mismatches", "n_up",
+                "ngspice_seconds")
+    if args.json:
+        print_json(out)
+    else:
+        print(f"validate {args.check}: network {out['network']}, seed {out['seed']}")
+        for k in keys:
+            print(f"  {k}: {out[k]}")
+    return 0
