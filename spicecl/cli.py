@@ -17,7 +17,6 @@ from spicecl.errors import SpiceclError
 COMMAND_MODULES = (
     "spicecl.commands.core",
     "spicecl.commands.spice",
-    "spicecl.commands.spice",
     "spicecl.commands.oscillators",
 )
 
