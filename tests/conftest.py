@@ -1,0 +1,16 @@
+"""Shared pytest set-up: skip tests marked ``spice`` (with a reason) when ngspice is absent."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if shutil.which("ngspice") is not None:
+        return
+    skip = pytest.mark.skip(reason="ngspice is not installed (sudo apt-get install -y ngspice)")
+    for item in items:
+        if "spice" in item.keywords:
+            item.add_marker(skip)
