@@ -148,10 +148,10 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
                            f"{manifest.get('format_version')!r}, this spicecl reads "
                            f"{FORMAT_VERSION}")
     try:
-        with np.load(npz, allow_pickle=False) as z:
+        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError,
-            zlib.error) as exc:
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            zipfile.BadZipFile, zlib.error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise SpiceclError(f"variation file {npz}: corrupt or truncated ({reason})") from None
     missing = [k for k in _JOB_ARRAYS + _DRAW_ARRAYS if k not in arrays]

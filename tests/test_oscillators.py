@@ -1,0 +1,308 @@
+"""Oscillator bank (issue 4): analytic checks, fast method vs full transient, statistics,
+locking, the variation file and the CLI.
+
+ngspice tests are marked ``spice``; full transients are kept small (a few edges, ~150 clock
+samples) because they cost ~0.1 s per clock sample for 16 edges.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from spicecl.cli import main
+from spicecl.errors import SpiceclError
+from spicecl.oscbank import measure
+from spicecl.oscbank.design import (BankTolerance, OscillatorDesign, analytic_p, bank_deck,
+                                    bias_for_p, check_bias, clock_times, draw_bank)
+
+# Tolerances of the checks (one table).
+TOL = {
+    "p_vs_analytic": 0.03,     # issue 4: p_mean within 0.03 of p(b), 16 edges, 1000 samples
+    "mean_r": 0.02,            # issue 4: |mean Pearson r| <= 0.02 at p ~ 0.5
+    "period_rel": 0.02,        # issue 4: periods within 2 % of 2 ln2 RC at 0 % tolerance
+    "binomial_sd": 4.0,        # fast vs transient p_i: within this many binomial sd
+}
+
+
+# --------------------------------------------------------------------------- pure checks
+
+def test_analytic_p_matches_formula_and_clips():
+    assert analytic_p(2.5) == pytest.approx(0.5)
+    assert analytic_p(5 / 3) == pytest.approx(1.0)
+    assert analytic_p(10 / 3) == pytest.approx(0.0)
+    assert analytic_p(2.0) == pytest.approx(0.5 + 0.5 * math.log2(3.0 / 2.0))
+    assert analytic_p(1.0) == 1.0 and analytic_p(4.0) == 0.0
+    p = np.linspace(0.05, 0.95, 7)
+    np.testing.assert_allclose(analytic_p(bias_for_p(p)), p, atol=1e-12)
+
+
+def test_nominal_period():
+    d = OscillatorDesign()
+    assert d.period == pytest.approx(2 * math.log(2) * 33e3 * 10e-9)
+    assert d.period == pytest.approx(0.457e-3, rel=2e-3)
+
+
+def test_draws_are_seeded_and_within_tolerance():
+    d = OscillatorDesign()
+    tol = BankTolerance.from_tolerance(0.05)
+    a = draw_bank(16, d, tol, np.random.default_rng(5))
+    b = draw_bank(16, d, tol, np.random.default_rng(5))
+    np.testing.assert_array_equal(a.rt, b.rt)
+    assert np.all(np.abs(a.rt / d.rt - 1) <= 0.05) and np.all(np.abs(a.ct / d.ct - 1) <= 0.05)
+    lo, hi = d.swing
+    assert np.all((a.v0 >= lo) & (a.v0 <= hi))
+    deck = bank_deck(a, d, 2.5, 1e-3)
+    assert deck.count("relax_osc") == 16 and deck.count("bias_comp") == 16
+    assert ".tran" in deck and "uic" in deck and ".control" not in deck
+
+
+def test_fast_updates_follow_duty_and_phase():
+    period = np.array([1.0, 1.0, 0.3])
+    duty = np.array([0.25, 0.5, 0.5])
+    t_rise = np.array([0.0, 0.5, 0.0])
+    times = np.array([0.1, 0.3, 0.6, 0.9])
+    u = measure.fast_updates(times, period, duty, t_rise)
+    np.testing.assert_array_equal(u[:, 0], [True, False, False, False])
+    np.testing.assert_array_equal(u[:, 1], [False, False, True, True])
+    # Incommensurate periods: p_i -> duty.
+    rng = np.random.default_rng(0)
+    per = 1.0 + 0.1 * rng.random(8)
+    duty = rng.uniform(0.2, 0.8, 8)
+    u = measure.fast_updates(np.arange(1, 5001) * 59.37, per, duty, rng.random(8))
+    np.testing.assert_allclose(u.mean(axis=0), duty, atol=0.02)
+
+
+def test_crossings_and_measure_bank_on_a_square_wave():
+    t = np.linspace(0, 10, 100001)
+    en = np.where(((t - 0.3) % 2.0) < 0.5, 5.0, 0.0)
+    out = np.where((t % 2.0) < 1.0, 5.0, 0.0)
+    m = measure.measure_bank(t, out[:, None], en[:, None], 5.0, 1.0)
+    assert m["period"][0] == pytest.approx(2.0, rel=1e-3)
+    assert m["duty"][0] == pytest.approx(0.25, abs=1e-3)
+    assert (m["t_rise"][0] - 0.3 + 1.0) % 2.0 - 1.0 == pytest.approx(0.0, abs=1e-3)
+
+
+def test_pearson_of_independent_sequences_is_null_like():
+    rng = np.random.default_rng(1)
+    u = rng.random((1000, 16)) < 0.5
+    s = measure.correlation_summary(u, rng)
+    assert abs(s["mean_pearson_r"]) < 4 * s["mean_noise"]
+    assert s["std_pearson_r"] == pytest.approx(s["null_std"], rel=0.3)
+    assert s["null_std_shuffled"] == pytest.approx(s["null_std"], rel=0.3)
+    r = measure.pearson_matrix(np.column_stack([u[:, 0], u[:, 0], np.ones(1000, bool)]))
+    assert r[0, 1] == pytest.approx(1.0) and np.isnan(r[0, 2])
+    lag = measure.lag1_autocorrelation(u)
+    assert np.all(np.abs(lag) < 0.15)
+
+
+def test_detect_locking_needs_coupling_to_pull_periods_together():
+    free = np.array([1.00, 1.03, 1.06, 1.2])
+    coupled = np.array([1.05, 1.0502, 1.0501, 1.2])
+    assert measure.detect_locking(coupled, free, 1e-3) == [[0, 1, 2]]
+    # Parts that were already equal are not "locked" by the coupling.
+    assert measure.detect_locking(np.ones(3), np.ones(3), 1e-3) == []
+    assert measure.detect_locking(free, free, 1e-3) == []
+
+
+def test_check_bias_and_clock_times():
+    d = OscillatorDesign()
+    assert check_bias(2.5, d) == 2.5
+    with pytest.raises(SpiceclError, match="outside the oscillator swing"):
+        check_bias(4.0, d)
+    with pytest.raises(SpiceclError, match="samples"):
+        clock_times(1, d)
+    assert clock_times(3, d)[0] == pytest.approx(1 / 37.0)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--bias", "4.0"], "--bias"),
+    (["--bias", "1.2"], "--bias"),
+    (["--samples", "1"], "--samples"),
+    (["--tolerance", "-0.05"], "--tolerance"),
+    (["--clock-hz", "5000"], "--clock-hz"),
+    (["--supply-resistance", "-1"], "--supply-resistance"),
+])
+def test_cli_bad_input_is_one_line_exit_2(capsys, argv, match):
+    base = {"--edges": "4", "--bias": "2.5", "--samples": "100", "--seed": "1"}
+    args = ["oscillators"]
+    for k, v in base.items():
+        if k not in argv:
+            args += [k, v]
+    args += argv
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("spicecl: error:") and match in err
+
+
+def test_import_does_not_load_heavy_dependencies():
+    code = ("import sys, spicecl.oscbank, spicecl.oscbank.run, spicecl.oscbank.measure, "
+            "spicecl.variation_file, spicecl.commands.oscillators; "
+            "bad = [m for m in ('matplotlib', 'PySpice', 'tqdm') if m in sys.modules]; "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+# --------------------------------------------------------------------------- variation file
+
+def _fake_arrays(j=2, k=50, n=4, d=1, seed=0):
+    rng = np.random.default_rng(seed)
+    u = rng.random((j, k, n)) < 0.5
+    return {
+        "updates": u, "bias_volts": np.array([2.0, 2.5])[:j], "draw": np.zeros(j, np.int64),
+        "p_edge": u.mean(axis=1), "period": np.full((j, n), 4.6e-4), "duty": np.full((j, n), .5),
+        "pearson": np.stack([measure.pearson_matrix(x) for x in u]),
+        "lag1": np.stack([measure.lag1_autocorrelation(x) for x in u]),
+        "rt": np.full((d, n), 33e3), "ct": np.full((d, n), 1e-8), "kh": np.ones((d, n, 3)),
+        "voff_osc": np.zeros((d, n)), "voff_bias": np.zeros((d, n)), "v0": np.full((d, n), 2.5),
+    }
+
+
+def test_variation_file_roundtrip_and_errors(tmp_path):
+    from spicecl.variation_file import load_variation, write_variation
+
+    arrays = _fake_arrays()
+    write_variation(tmp_path, arrays, {"seed": 7})
+    v = load_variation(tmp_path, n_edges=4)
+    assert v.n_edges == 4 and v.n_samples == 50 and v.seed == 7
+    np.testing.assert_array_equal(v.updates, arrays["updates"])
+    np.testing.assert_array_equal(v.updates_for(2.5), arrays["updates"][1])
+    assert load_variation(tmp_path / "variation.npz").n_edges == 4
+    with pytest.raises(SpiceclError, match="has 4 edges, the network has 16"):
+        load_variation(tmp_path, n_edges=16)
+    with pytest.raises(SpiceclError, match="no bias"):
+        v.updates_for(3.0)
+    npz = tmp_path / "variation.npz"
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpiceclError, match="variation.npz: corrupt or truncated") as exc:
+        load_variation(npz)
+    assert "\n" not in str(exc.value)
+    npz.write_bytes(b"not a zip")
+    with pytest.raises(SpiceclError, match="corrupt or truncated"):
+        load_variation(npz)
+    (tmp_path / "variation.json").write_text("{")
+    with pytest.raises(SpiceclError, match="variation.json: not valid JSON"):
+        load_variation(npz)
+    with pytest.raises(SpiceclError, match="no such file"):
+        load_variation(tmp_path / "missing.npz")
+
+
+def test_variation_file_shape_mismatch(tmp_path):
+    from spicecl.variation_file import load_variation, write_variation
+
+    arrays = _fake_arrays()
+    arrays["p_edge"] = arrays["p_edge"][:, :3]
+    write_variation(tmp_path, arrays, {})
+    with pytest.raises(SpiceclError, match="'p_edge' has shape"):
+        load_variation(tmp_path)
+
+
+# --------------------------------------------------------------------------- ngspice
+
+def _config(n, biases, k, **kw):
+    from spicecl.oscbank.run import BankConfig
+
+    tol = kw.pop("tolerance", BankTolerance.from_tolerance(0.05))
+    return BankConfig(n, tuple(biases), k, tolerance=tol, **kw)
+
+
+@pytest.mark.spice
+def test_periods_within_2_percent_of_analytic_at_zero_tolerance():
+    from spicecl.oscbank.run import run_bank
+
+    cfg = _config(16, (2.5,), 100, tolerance=BankTolerance(0.0, 0.0, 0.0), seed=3)
+    run = run_bank(cfg)
+    per = run.jobs[0]["period"]
+    rel = per / cfg.design.period - 1
+    assert np.all(np.abs(rel) < TOL["period_rel"]), rel
+    assert np.all(run.jobs[0]["n_periods"] >= 30)
+    assert np.all(np.abs(run.jobs[0]["duty"] - 0.5) < 0.02)
+
+
+@pytest.mark.spice
+def test_p_sweep_and_correlation_nominal_16_edges_1000_samples():
+    """Issue 4 'must show': 5 % tolerance, 16 edges, 1000 samples, p from < 0.2 to > 0.8."""
+    from spicecl.oscbank.run import run_bank, summarize
+
+    biases = [float(b) for b in bias_for_p([0.85, 0.7, 0.5, 0.3, 0.15])]
+    run = run_bank(_config(16, biases, 1000, seed=1), workers=2)
+    s = summarize(run)
+    for r in s["results"]:
+        assert abs(r["p_mean"] - r["p_analytic"]) <= TOL["p_vs_analytic"], r
+    ps = [r["p_analytic"] for r in s["results"]]
+    assert min(ps) < 0.2 and max(ps) > 0.8
+    mid = s["results"][2]
+    assert abs(mid["mean_pearson_r"]) <= TOL["mean_r"]
+    assert not s["locking_detected"]
+
+
+@pytest.mark.spice
+def test_fast_method_matches_full_transient_on_a_small_bank():
+    from spicecl.oscbank.design import draw_bank as draw
+    from spicecl.oscbank.run import bias_job, spawn_seeds
+
+    k = 150
+    base = _config(6, (2.5,), k, seed=3)
+    seeds = spawn_seeds(3, 1, 1)
+    parts = draw(6, base.design, base.tolerance, np.random.default_rng(seeds[0][0]))
+    fast = bias_job(base, parts, 0, 0, seeds[0][1][0])
+    tran = bias_job(replace(base, method="transient"), parts, 0, 0, seeds[0][1][0])
+    p = np.clip(fast["duty"], 0.05, 0.95)
+    sd = np.sqrt(2 * p * (1 - p) / k)
+    assert np.all(np.abs(fast["p_edge"] - tran["p_edge"]) <= TOL["binomial_sd"] * sd)
+    for j in (fast, tran):
+        c = j["correlation"]
+        assert abs(c["mean_pearson_r"]) <= 4 * c["mean_noise"]
+        assert c["std_pearson_r"] <= 2.5 * c["null_std"]
+
+
+@pytest.mark.spice
+def test_locking_through_10_ohm_supply_and_not_with_decoupling(capsys):
+    assert main(["oscillators", "--edges", "16", "--bias", "2.5", "--samples", "500",
+                 "--seed", "1", "--supply-resistance", "10", "--json"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["locking_detected"] is True
+    groups = out["results"][0]["locked_groups"]
+    assert max(len(g) for g in groups) >= 8
+    assert "frequency locking" in cap.err and "edges 0, 1" in cap.err
+    assert out["results"][0]["mean_pearson_r"] > 0.3
+    assert main(["oscillators", "--edges", "16", "--bias", "2.5", "--samples", "500",
+                 "--seed", "1", "--supply-resistance", "10", "--decoupling", "1e-3",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["locking_detected"] is False
+    assert abs(out["results"][0]["mean_pearson_r"]) <= TOL["mean_r"]
+
+
+@pytest.mark.spice
+def test_cli_json_out_and_worker_independence(tmp_path, capsys):
+    from spicecl.variation_file import load_variation
+
+    argv = ["oscillators", "--network", "exp16", "--bias", "2.2", "--bias", "2.8",
+            "--samples", "200", "--seed", "4", "--json"]
+    assert main(argv + ["--workers", "2", "--out", str(tmp_path / "a")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["edges"] == 16 and out["samples"] == 200 and out["method"] == "fast"
+    assert {"bias_volts", "p_mean", "p_analytic", "p_per_edge", "mean_pearson_r",
+            "max_abs_pearson_r"} <= set(out["results"][0])
+    for name in ("variation.npz", "variation.json", "manifest.json", "p_vs_bias.png",
+                 "correlation.png", "waveforms.png", "edges.csv", "summary.json"):
+        assert (tmp_path / "a" / name).exists(), name
+    v = load_variation(tmp_path / "a", n_edges=16)
+    assert v.updates.shape == (2, 200, 16) and v.seed == 4
+    assert len(v.manifest["netlist_hashes"]) == 2
+    assert main(argv + ["--workers", "1", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    w = load_variation(tmp_path / "b", n_edges=16)
+    np.testing.assert_array_equal(v.updates, w.updates)
+    np.testing.assert_array_equal(v.arrays["rt"], w.arrays["rt"])
