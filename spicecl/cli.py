@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "spicecl.commands.core",
     "spicecl.commands.spice",
     "spicecl.commands.oscillators",
+    "spicecl.commands.reproduce",
 )
 
 # `spicecl bench NAME`: NAME -> "module:function"; the function takes the parsed args and

@@ -1,0 +1,84 @@
+"""Reproductions of the reference paper's figures, one module per figure, and their runner.
+
+Each figure module defines ``plan(quick, seed) -> Plan`` (the configuration and the list of
+:class:`~spicecl.sweep.Chunk` jobs) and ``analyze(plan, results, out_dir) -> dict`` (data
+files, the PNG, and the summary numbers). :func:`run_figure` runs a plan with
+:func:`spicecl.sweep.run_sweep` into ``OUT/FIGURE/`` and writes ``summary.json`` and the
+manifest (with the exact command, the configuration and its hash, timing and throughput).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spicecl.errors import SpiceclError
+
+#: Figure name -> module (imported only when the figure is run).
+FIGURES = {
+    "fig1": "spicecl.experiments.fig1",
+    "fig2a": "spicecl.experiments.fig2",
+    "fig2b": "spicecl.experiments.fig2",
+    "fig4c": "spicecl.experiments.fig4c",
+    "fig4d": "spicecl.experiments.fig4d",
+    "fig4e": "spicecl.experiments.fig4e",
+    "scaling": "spicecl.experiments.scaling",
+}
+
+DEFAULT_SEED = 20220414
+
+
+@dataclass
+class Plan:
+    """What a figure runs: its JSON-able configuration and its chunks.
+
+    ``task_steps`` is the total number of (network x training step) units, for throughput.
+    """
+
+    figure: str
+    config: dict
+    chunks: list
+    task_steps: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def figure_module(name: str):
+    if name not in FIGURES:
+        raise SpiceclError(f"unknown figure {name!r}; choose one of "
+                           f"{', '.join(list(FIGURES) + ['all'])}")
+    return importlib.import_module(FIGURES[name])
+
+
+def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: str | None = None,
+               out: str | Path = "results", seed: int = DEFAULT_SEED,
+               progress: bool | None = None) -> dict:
+    """Run figure ``name`` into ``out/name/``; return its summary (also in summary.json)."""
+    from spicecl.results import atomic_write_json, write_manifest
+    from spicecl.sweep import run_sweep
+
+    mod = figure_module(name)
+    plan = mod.plan(name, quick, seed)
+    out_dir = Path(out) / name
+    results = run_sweep(plan.chunks, out_dir, plan.config, seed, workers=workers,
+                        scheduler=scheduler, progress=progress, desc=name)
+    stats = results.pop("__stats__")
+    summary = mod.analyze(plan, results, out_dir)
+    rate = plan.task_steps / stats["seconds"] if stats["computed"] == len(plan.chunks) and \
+        stats["seconds"] > 0 else None
+    run = {
+        "seconds": round(stats["seconds"], 2),
+        "chunks_computed": stats["computed"],
+        "chunks_loaded": stats["loaded"],
+        "task_steps": plan.task_steps,
+        "task_steps_per_second": None if rate is None else round(rate, 1),
+        "workers": None if scheduler else workers,
+        "scheduler": scheduler,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    summary = {"figure": name, "quick": quick, "seed": seed, **summary, "run": run,
+               "config": plan.config}
+    atomic_write_json(out_dir / "summary.json", summary)
+    write_manifest(out_dir, plan.config, seed, status="done", run=run)
+    return summary

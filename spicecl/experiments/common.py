@@ -1,0 +1,194 @@
+"""Shared pieces of the figure experiments: the training job, seeds, fits and plot helpers.
+
+The one job function, :func:`run_train_chunk`, trains the K networks of a :class:`TrainChunk`
+together with :func:`spicecl.learning.train` and returns their error curves and final
+resistances as arrays. It is defined at module top level and takes a frozen, picklable spec,
+so it runs unchanged in this process, a local process pool or on a Dask worker.
+
+Shapes: K networks in a chunk, T recorded steps, S resistance snapshots, E edges.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from spicecl.learning import LearningConfig, Trainer, train
+from spicecl.network import Network, load_network
+from spicecl.tasks import make_task
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How to draw a task (arguments of :func:`spicecl.tasks.make_task`)."""
+
+    kind: str = "regression"
+    n_in: int = 2
+    n_out: int = 2
+    n_ground: int | None = None
+    n_train: int = 20
+    n_test: int = 50
+    volts: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainChunk:
+    """K training runs on one network, trained together (picklable).
+
+    task_seeds[k] draws run k's task (the same seed gives the same task, so one task can be
+    shared by several p values); run_seeds[k] drives its learning randomness.
+    """
+
+    network: str
+    network_seed: int
+    task: TaskSpec
+    task_seeds: tuple
+    configs: tuple
+    run_seeds: tuple
+    steps: int
+    n_records: int = 100
+    n_snapshots: int = 2
+    trainer: str = "default"  # or "batched" (spicecl.experiments.batched.BatchedTrainer)
+    diffusion: bool = False   # Eq. 5 / Eq. 6 traces at the snapshots (continuous rule)
+    meta: dict = field(default_factory=dict, compare=False)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_network(spec: str, seed: int) -> Network:
+    """:func:`spicecl.network.load_network`, cached per process (workers reuse it)."""
+    return load_network(spec, seed)
+
+
+def draw_task(net: Network, spec: TaskSpec, seed):
+    return make_task(net, spec.kind, np.random.default_rng(seed), n_in=spec.n_in,
+                     n_out=spec.n_out, n_ground=spec.n_ground, n_train=spec.n_train,
+                     n_test=spec.n_test, volts=spec.volts)
+
+
+def _trainer_cls(name: str):
+    if name == "batched":
+        from spicecl.experiments.batched import BatchedTrainer
+
+        return BatchedTrainer
+    return Trainer
+
+
+def update_vectors(net: Network, task, config: LearningConfig, r: np.ndarray) -> np.ndarray:
+    """Per-example continuous updates dR_ij (B, E) of Eq. 7 at resistances r (E,)."""
+    tr = Trainer(net, [task], [config], [0], r_init=r)
+    dvf, dvc = tr.drops()
+    return config.gamma / (r * r) * (dvc[0] ** 2 - dvf[0] ** 2)
+
+
+def diffusion_traces(per_example: np.ndarray) -> tuple[float, float, float]:
+    """Traces of the diffusion matrices from per-example updates (B, E).
+
+    Returns (trace of Eq. 6's gamma^2 D_eff, trace of Eq. 5's gamma^2 D_SGD, |dR|^2) where
+    dR is the full-batch update (Eq. 7). Eq. 6 with Delta R_i = dR_i e_i (edge i's part of the
+    update): gamma^2 D_eff = diag(dR^2)/N - dR dR^T / N^2, so its trace is
+    |dR|^2 (1/N - 1/N^2). Eq. 5 with per-example updates g_j: B^-1 sum_j g_j g_j^T - g g^T
+    with g the mean of the g_j.
+    """
+    b, n = per_example.shape
+    full = per_example.sum(axis=0)
+    sq = float(full @ full)
+    t_eff = sq * (1.0 / n - 1.0 / n ** 2)
+    g = per_example.mean(axis=0)
+    t_sgd = float(np.mean(np.sum(per_example ** 2, axis=1)) - g @ g)
+    return t_eff, t_sgd, sq
+
+
+def diffusion_spectrum(full_update: np.ndarray) -> np.ndarray:
+    """Eigenvalues (E,), descending, of Eq. 6's gamma^2 D_eff for the full update dR (E,)."""
+    n = len(full_update)
+    d = np.diag(full_update ** 2) / n - np.outer(full_update, full_update) / n ** 2
+    return np.linalg.eigvalsh(d)[::-1]
+
+
+def run_train_chunk(spec: TrainChunk) -> dict:
+    """Train the chunk's K networks; return arrays (see module docstring for shapes).
+
+    Keys: ``steps`` (T,), ``train_error``, ``test_error`` (K, T), ``final_resistance`` (K, E),
+    ``updates`` (K,); with ``diffusion``: ``snapshot_steps`` (S,), ``trace_deff``,
+    ``trace_dsgd``, ``update_sq`` (K, S) and ``spectrum_deff`` (K, E) at the last snapshot.
+    """
+    net = cached_network(spec.network, spec.network_seed)
+    tasks = [draw_task(net, spec.task, s) for s in spec.task_seeds]
+    seeds = [np.random.default_rng(s) for s in spec.run_seeds]
+    h = train(net, tasks, list(spec.configs), seeds, spec.steps, n_records=spec.n_records,
+              n_snapshots=spec.n_snapshots, progress=False,
+              trainer_cls=_trainer_cls(spec.trainer))
+    out = {
+        "steps": h.steps, "train_error": h.train_error, "test_error": h.test_error,
+        "final_resistance": h.final_resistance, "updates": h.updates,
+    }
+    if spec.diffusion:
+        k, s = h.resistance.shape[:2]
+        traces = np.empty((3, k, s))
+        spectra = np.empty((k, net.n_edges))
+        for i in range(k):
+            for j in range(s):
+                per = update_vectors(net, tasks[i], spec.configs[i], h.resistance[i, j])
+                traces[:, i, j] = diffusion_traces(per)
+                if j == s - 1:
+                    spectra[i] = diffusion_spectrum(per.sum(axis=0))
+        out.update(snapshot_steps=h.snapshot_steps, trace_deff=traces[0],
+                   trace_dsgd=traces[1], update_sq=traces[2], spectrum_deff=spectra)
+    return out
+
+
+def config_dict(cfg: LearningConfig) -> dict:
+    """The fields of a LearningConfig that differ from the defaults (for summaries)."""
+    base = asdict(LearningConfig())
+    return {k: v for k, v in asdict(cfg).items() if base[k] != v}
+
+
+def mean_sem(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the mean along ``axis``."""
+    x = np.asarray(x, float)
+    n = x.shape[axis]
+    sem = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(x.mean(axis=axis))
+    return x.mean(axis=axis), sem
+
+
+def power_law_fit(x, y) -> tuple[float, float]:
+    """Least-squares fit of log y = a log x + log c over positive points; returns (a, c)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = (x > 0) & (y > 0) & np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan"), float("nan")
+    a, logc = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(a), float(np.exp(logc))
+
+
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (imported only when a plot is drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "legend.frameon": False})
+    return plt
+
+
+def p_colors(ps):
+    """One colour per p value, dark (p = 1) to light (small p), like the paper's legends."""
+    plt = pyplot()
+    cmap = plt.get_cmap("viridis")
+    ps = list(ps)
+    lo, hi = min(ps), max(ps)
+    return [cmap(0.9 * (hi - p) / (hi - lo)) if hi > lo else cmap(0.0) for p in ps]
+
+
+def write_csv(path, header: list[str], rows) -> None:
+    """A small CSV written atomically (via spicecl.results)."""
+    from spicecl.results import atomic_write_text
+
+    lines = [",".join(header)]
+    for row in rows:
+        lines.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in row))
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,221 @@
+"""Sweeps: lists of independent jobs run on a local process pool or a Dask cluster, resumably.
+
+A sweep is a list of :class:`Chunk` objects. Each chunk names a job function defined at the
+top level of a module (so it pickles by reference) and a picklable spec (a frozen dataclass);
+the function returns a dict of numpy arrays. A chunk usually holds several networks trained
+together by :func:`spicecl.learning.train`, which amortizes the Python overhead of a step;
+the chunking is part of the configuration, never of the executor, so the numbers are the same
+whatever runs them.
+
+Randomness: every chunk's spec carries :class:`numpy.random.SeedSequence` children spawned from
+one root seed (:func:`spawn_seeds`), so a local pool with any number of workers, a Dask
+cluster, and a resumed run all give identical results, bit for bit.
+
+Files: ``OUT/manifest.json`` (via :func:`spicecl.results.write_manifest`, with the config
+hash) is written before the first job; each finished chunk is written atomically to
+``OUT/jobs/NAME.npz`` by the parent process. A rerun into the same directory loads finished
+chunks instead of recomputing them; a directory whose manifest has another config hash is
+refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+from spicecl.results import atomic_write_npz, config_hash, write_manifest
+
+#: Seconds to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One unit of work: ``func(spec) -> dict[str, ndarray]``.
+
+    name : file stem of the result (``OUT/jobs/NAME.npz``); unique in a sweep
+    func : a function defined at module top level (picklable by reference)
+    spec : its picklable argument
+    cost : relative cost (for the progress bar), e.g. networks x steps
+    """
+
+    name: str
+    func: Callable[[Any], dict]
+    spec: Any
+    cost: float = 1.0
+
+
+def spawn_seeds(root: int, n: int, stream: int = 0) -> list[np.random.SeedSequence]:
+    """``n`` independent seeds of stream ``stream`` of the root seed (SeedSequence spawn keys).
+
+    Streams keep, e.g., task draws apart from learning draws: the same task seeds serve
+    every p value of a sweep while each run gets its own learning seed.
+    """
+    return [np.random.SeedSequence(int(root), spawn_key=(int(stream), i)) for i in range(n)]
+
+
+def _check_out_dir(out: Path, chash: str) -> None:
+    man = out / "manifest.json"
+    if man.exists():
+        try:
+            old = json.loads(man.read_text()).get("config_hash")
+        except (OSError, ValueError):
+            raise SpiceclError(f"--out {out}: unreadable manifest.json; use another --out "
+                               f"directory") from None
+        if old != chash:
+            raise SpiceclError(f"--out {out} holds results of another configuration (config "
+                               f"hash {old}, this run {chash}); use another --out or remove it")
+    elif (out / "jobs").is_dir() and any((out / "jobs").iterdir()):
+        raise SpiceclError(f"--out {out}: has job results but no manifest.json; use another "
+                           f"--out directory")
+
+
+def _load_chunk(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError):  # a foreign or damaged file: recompute it
+        return None
+
+
+class _Progress:
+    def __init__(self, total: float, enabled: bool | None, desc: str):
+        from tqdm import tqdm
+
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self.bar = tqdm(total=round(total), desc=desc, disable=not enabled, unit="job",
+                        leave=False, mininterval=0.5)
+
+    def update(self, n: float) -> None:
+        self.bar.update(round(n))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
+    """A ``distributed.Client`` for ``address``; a one-line SpiceclError when unreachable."""
+    try:
+        import dask
+        from distributed import Client
+    except ImportError:
+        raise SpiceclError("--scheduler needs dask.distributed: pip install 'spicecl[dask]'") \
+            from None
+    if "://" not in address:
+        raise SpiceclError(f"--scheduler {address!r}: expected an address like "
+                           f"tcp://HOST:PORT")
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            return Client(address, timeout=f"{timeout}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpiceclError(f"--scheduler {address}: cannot connect within {timeout:g} s "
+                           f"({msg})") from None
+
+
+def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int = 1,
+              scheduler: str | None = None, progress: bool | None = None,
+              desc: str = "sweep", extra_manifest: dict | None = None) -> dict[str, dict]:
+    """Run (or resume) ``chunks``; return {chunk name: result dict}.
+
+    Parameters
+    ----------
+    out_dir : directory of the sweep (manifest.json and jobs/)
+    config : JSON-able configuration; its hash guards the directory
+    seed : the root seed (recorded in the manifest)
+    workers : local processes (1: run in this process); ignored with ``scheduler``
+    scheduler : ``tcp://HOST:PORT`` of a Dask scheduler
+    progress : tqdm bar (default: only when stderr is a terminal)
+
+    The returned dict also carries the run's statistics under the key ``"__stats__"``:
+    ``{"computed": n, "loaded": n, "seconds": s}``.
+    """
+    names = [c.name for c in chunks]
+    if len(set(names)) != len(names):
+        raise ValueError("chunk names must be unique")
+    if int(workers) < 1:
+        raise SpiceclError(f"--workers must be >= 1, got {workers}")
+    out = Path(out_dir)
+    chash = config_hash(config)
+    _check_out_dir(out, chash)
+    client = connect_scheduler(scheduler) if scheduler else None
+    write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
+    jobs_dir = out / "jobs"
+    results: dict[str, dict] = {}
+    todo = []
+    for c in chunks:
+        path = jobs_dir / f"{c.name}.npz"
+        res = _load_chunk(path) if path.exists() else None
+        if res is None:
+            todo.append(c)
+        else:
+            results[c.name] = res
+    t0 = time.perf_counter()
+    bar = _Progress(sum(c.cost for c in chunks), progress, desc)
+    bar.update(sum(c.cost for c in chunks if c.name in results))
+
+    def finish(c: Chunk, res: dict) -> None:
+        atomic_write_npz(jobs_dir / f"{c.name}.npz", **res)
+        results[c.name] = res
+        bar.update(c.cost)
+
+    try:
+        if client is not None:
+            _run_dask(client, todo, finish)
+        elif int(workers) == 1 or len(todo) <= 1:
+            for c in todo:
+                finish(c, c.func(c.spec))
+        else:
+            _run_pool(int(workers), todo, finish)
+    finally:
+        bar.close()
+        if client is not None:
+            client.close()
+    stats = {"computed": len(todo), "loaded": len(chunks) - len(todo),
+             "seconds": time.perf_counter() - t0}
+    results["__stats__"] = stats
+    return results
+
+
+def _pool_init() -> None:
+    # One BLAS thread per worker process: the workers already fill the cores.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # no forked copies of threads, tqdm monitors or clients
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_init)
+    try:
+        pending = {ex.submit(c.func, c.spec): c for c in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                finish(pending.pop(f), f.result())
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(client, todo: list[Chunk], finish) -> None:
+    from distributed import as_completed
+
+    futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
+               for c in todo}
+    try:
+        for f in as_completed(list(futures)):
+            finish(futures[f], f.result())
+    finally:
+        for f in futures:
+            f.cancel()
