@@ -386,6 +386,16 @@ class HardwareTrainer(Trainer):
             self._resp_c = tuple(np.stack(a) for a in zip(*parts))
         return self._resp_c
 
+    def set_taps(self, taps) -> None:
+        """Set every network's taps (K, E) or (E,) (integers on the grid) and its resistances."""
+        t = np.broadcast_to(np.asarray(taps), self.taps.shape)
+        if np.any(t < 0) or np.any(t > self.tap_max) or np.any(t != np.round(t)):
+            raise SpiceclError("taps must be integers on the digipot grid")
+        self.taps = t.astype(np.int64).copy()
+        self.r = self.r_lo + self.taps * self.r_step
+        self.r_c = self.rc_lo + self.taps * self.rc_step if self._twin else self.r
+        self._resp = self._resp_c = self._resp_f = None
+
     def drops(self):
         """Free and clamped edge drops (K, B, E); the clamped network is solved with its own
         resistances when the twins differ (Eq. 1 targets from the free outputs)."""
@@ -469,6 +479,10 @@ class HardwareTrainer(Trainer):
         self.r = self.r_lo + self.taps * self.r_step
         self.r_c = self.rc_lo + self.taps * self.rc_step if self._twin else self.r
         self.last_up, self.last_mask, self.last_margin = up, mask, tie
+        zeros = np.zeros_like(sigma)
+        self.last_draws = {"weights": weights, "sigma": sigma,
+                           "noise1": n1 if hw.comparator_noise and hw.noise_sd > 0 else zeros,
+                           "noise2": n2 if hw.comparator_noise and hw.noise_sd > 0 else zeros}
         self._resp = None
         self._resp_c = None
         self._resp_f = None

@@ -1,0 +1,150 @@
+"""Co-simulation commands: ``spicecl cosim`` (ngspice in the loop) and ``spicecl compare``
+(idealized versus hardware-faithful learning)."""
+
+from __future__ import annotations
+
+import sys
+
+from spicecl.commands.core import add_network_args, print_json
+
+
+def register(sub) -> None:
+    c = sub.add_parser("cosim", help="training steps with ngspice computing the twin networks' "
+                       "state and every decision, against the fast hardware-faithful loop")
+    add_network_args(c)
+    c.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
+    c.add_argument("--seed", type=int, required=True, help="seed of task, parts, taps and draws")
+    c.add_argument("--p", type=float, default=0.5,
+                   help="network update probability (each edge gated with its own p_i; "
+                        "default 0.5)")
+    c.add_argument("--task", choices=("allostery", "regression"), default="allostery",
+                   help="task kind (regression: its first example)")
+    c.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
+    c.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="ngspice timeout per step")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=cmd_cosim)
+
+    m = sub.add_parser("compare", help="idealized vs hardware-faithful learning on the same "
+                       "tasks and seeds, each imperfection alone, clock-free mode")
+    add_network_args(m)
+    m.add_argument("--task", choices=("regression", "allostery"), required=True)
+    m.add_argument("--p", type=float, nargs="+", required=True, metavar="P",
+                   help="update probabilities")
+    m.add_argument("--tasks", type=int, required=True, metavar="K", help="tasks per p")
+    m.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
+    m.add_argument("--seed", type=int, required=True)
+    m.add_argument("--variation", metavar="FILE", default=None,
+                   help="variation file (spicecl oscillators --out): oscillator parts and "
+                        "replayed update sequences")
+    m.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
+    m.add_argument("--gamma", type=float, default=2e11,
+                   help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11)")
+    m.add_argument("--sigma-max", type=float, default=0.05,
+                   help="Eq. 10 sigma ~ U[0, sigma_max] volts (default 0.05)")
+    m.add_argument("--volts", type=float, default=1.0,
+                   help="input voltages drawn up to VOLTS (default 1)")
+    m.add_argument("--no-imperfections", action="store_true",
+                   help="skip the runs with each imperfection alone")
+    m.add_argument("--no-clock-free", action="store_true", help="skip the clock-free run")
+    m.add_argument("--out", metavar="DIR", default=None, help="write data, plots, summary.md")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    m.set_defaults(func=cmd_compare)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+
+    def show(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_cosim(args) -> int:
+    from spicecl.cosim import run_cosim
+    from spicecl.errors import check_range
+    from spicecl.network import load_network
+
+    check_range("--p", args.p, 0, 1, low_open=True)
+    check_range("--eta", args.eta, 0, 1, low_open=True)
+    net = load_network(args.network, args.network_seed)
+    tty = sys.stderr.isatty()
+
+    def prog(t, n):
+        if tty:
+            print(f"\rcosim: step {t}/{n}", end="" if t < n else "\n", file=sys.stderr,
+                  flush=True)
+
+    out = run_cosim(net, args.steps, args.seed, p=args.p, eta=args.eta, task_kind=args.task,
+                    timeout=args.timeout, progress=prog)
+    if args.json:
+        print_json(out)
+    else:
+        print(f"cosim {out['network']}: {out['steps']} steps, seed {out['seed']}, p {out['p']:g}")
+        print(f"  decision agreement   {out['decision_agreement']:.4f} "
+              f"({out['n_decision_mismatches']} mismatches of {out['steps'] * out['n_edges']})")
+        print(f"  taps identical       {out['taps_identical']}")
+        if not out["taps_identical"]:
+            print(f"  first divergence     step {out['first_divergence_step']}: "
+                  f"{out['divergence_reason']}")
+        print(f"  smallest margin      {out['min_margin_volts']:.3g} V")
+        print(f"  SPICE vs solver      {out['max_abs_voltage_error_volts']:.2e} V (max node error)")
+        print(f"  ngspice time         {out['ngspice_seconds']:.1f} s")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from spicecl.compare import CompareConfig, run_compare, write_compare
+    from spicecl.network import load_network
+
+    cfg = CompareConfig(task=args.task, ps=tuple(args.p), n_tasks=args.tasks, steps=args.steps,
+                        seed=args.seed, eta=args.eta, gamma=args.gamma,
+                        sigma_max=args.sigma_max, volts=args.volts,
+                        imperfections=not args.no_imperfections,
+                        clock_free=not args.no_clock_free)
+    net = load_network(args.network, args.network_seed)
+    variation = None
+    if args.variation is not None:
+        from spicecl.variation_file import load_variation
+
+        variation = load_variation(args.variation, n_edges=net.n_edges)
+    res = run_compare(net, cfg, variation=variation, log=_progress(sys.stderr.isatty()))
+    if args.out:
+        write_compare(res, args.out, _reconstruct(args))
+    if args.json:
+        print_json(res.summary())
+    else:
+        from spicecl.compare import findings
+
+        print(f"compare {res.meta['network']} {cfg.task}: {cfg.n_tasks} tasks, {cfg.steps} steps")
+        for v in res.final:
+            st = res.stats(v)
+            print(f"  {v:28s} " + "  ".join(f"p={k}: {s['mean']:.3f}±{s['sem']:.3f}"
+                                          for k, s in st.items()))
+        for line in findings(res):
+            print("  - " + line)
+        if args.out:
+            print(f"  written to {args.out}")
+    return 0
+
+
+def _reconstruct(args) -> str:
+    parts = ["spicecl compare", f"--network {args.network}", f"--task {args.task}",
+             "--p " + " ".join(f"{p:g}" for p in args.p), f"--tasks {args.tasks}",
+             f"--steps {args.steps}", f"--seed {args.seed}"]
+    if args.variation:
+        parts.append(f"--variation {args.variation}")
+    for flag, val, default in (("--eta", args.eta, 0.5), ("--gamma", args.gamma, 2e11),
+                               ("--sigma-max", args.sigma_max, 0.05),
+                               ("--volts", args.volts, 1.0)):
+        if val != default:
+            parts.append(f"{flag} {val:g}")
+    if args.no_imperfections:
+        parts.append("--no-imperfections")
+    if args.no_clock_free:
+        parts.append("--no-clock-free")
+    if args.out:
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)

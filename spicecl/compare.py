@@ -1,0 +1,396 @@
+"""The idealized and the hardware-faithful pictures side by side, on the same tasks and seeds.
+
+:func:`run_compare` trains K tasks at each update probability p in
+
+* the **idealized** picture: the continuous rule (Eq. 2) with independent Bernoulli(p) gating
+  (Eq. 3);
+* the **idealized discrete** picture: Eq. 10/11 on the nominal 128-tap grid (every hardware
+  imperfection off);
+* the **hardware-faithful** picture (:mod:`spicecl.hardware`): every imperfection on, on one
+  drawn board per task (gating by each edge's own p_i, or replayed from a variation file);
+* each imperfection **alone** (on the same boards), to attribute the difference;
+* the **clock-free** mode (every imperfection on, no clock: each edge at its own oscillator's
+  rising edges), at the same number of updates per edge as each p's clocked run.
+
+Errors are scaled test errors (test error / its value at step 0); learning curves are plotted
+against steps * p (updates per edge). :func:`write_compare` writes the data, the plots and a
+short summary (only the CLI calls it).
+
+Seeds: ``SeedSequence(seed).spawn(K)``, and each task's child spawns (task, learning, parts);
+the learning seed of a task is the same in every picture and at every p.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from spicecl.errors import SpiceclError, check_range
+from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
+                              train_hardware)
+from spicecl.learning import LearningConfig, train
+from spicecl.network import Network
+from spicecl.tasks import make_task
+
+#: Variant names, in report order (imperfections appear as "only:<name>").
+IDEALIZED = "idealized"
+DISCRETE = "ideal_discrete"
+HARDWARE = "hardware"
+CLOCK_FREE = "clock_free"
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What to compare (validated)."""
+
+    task: str = "allostery"
+    ps: tuple = (1.0, 0.5, 0.2)
+    n_tasks: int = 25
+    steps: int = 2000
+    seed: int = 0
+    eta: float = 0.5
+    gamma: float = 2e11
+    sigma_max: float = 0.05
+    volts: float = 1.0
+    imperfections: bool = True
+    clock_free: bool = True
+    n_records: int = 100
+
+    def __post_init__(self):
+        if not self.ps:
+            raise SpiceclError("--p needs at least one value")
+        for p in self.ps:
+            check_range("--p", p, 0, 1, low_open=True)
+        if len(set(self.ps)) != len(self.ps):
+            raise SpiceclError("--p values must be distinct")
+        if int(self.n_tasks) < 1:
+            raise SpiceclError(f"--tasks must be >= 1, got {self.n_tasks}")
+        if int(self.steps) < 1:
+            raise SpiceclError(f"--steps must be >= 1, got {self.steps}")
+        check_range("--volts", self.volts, 0, float("inf"), low_open=True, high_open=True)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ps"] = list(self.ps)
+        return d
+
+
+@dataclass
+class CompareResult:
+    """Per variant and p: final scaled errors (K,) and mean learning curves."""
+
+    config: CompareConfig
+    final: dict = field(default_factory=dict)    # variant -> {p: (K,) final scaled error}
+    curves: dict = field(default_factory=dict)   # variant -> {p: (x, mean, sem)}
+    meta: dict = field(default_factory=dict)
+
+    def stats(self, variant: str) -> dict:
+        out = {}
+        for p, v in self.final.get(variant, {}).items():
+            v = np.asarray(v, float)
+            out[_pkey(p)] = {"mean": float(v.mean()), "sem": _sem(v),
+                             "median": float(np.median(v)), "n": int(v.size)}
+        return out
+
+    def summary(self) -> dict:
+        variants = list(self.final)
+        res = {
+            "idealized": {k: s["mean"] for k, s in self.stats(IDEALIZED).items()},
+            "hardware": {k: s["mean"] for k, s in self.stats(HARDWARE).items()},
+            "stats": {v: self.stats(v) for v in variants},
+            "config": self.config.to_dict(),
+            **self.meta,
+        }
+        return res
+
+
+def _pkey(p: float) -> str:
+    return f"{float(p):g}"
+
+
+def _sem(v) -> float:
+    v = np.asarray(v, float)
+    return float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+
+
+def _curve(hist, p: float, scale: float = None):
+    x = hist.steps * (p if scale is None else scale)
+    s = hist.test_scaled
+    return (x, s.mean(axis=0), s.std(axis=0, ddof=1) / np.sqrt(s.shape[0])
+            if s.shape[0] > 1 else np.zeros(s.shape[1]))
+
+
+def make_tasks(net: Network, cfg: CompareConfig):
+    """Tasks, learning seeds (ints) and part seeds (ints) of the K tasks."""
+    tasks, learn, parts = [], [], []
+    for child in np.random.SeedSequence(int(cfg.seed)).spawn(int(cfg.n_tasks)):
+        ts, ls, ps = child.spawn(3)
+        tasks.append(make_task(net, cfg.task, np.random.default_rng(ts), volts=cfg.volts))
+        learn.append(int(ls.generate_state(1)[0]))
+        parts.append(int(ps.generate_state(1)[0]))
+    return tasks, learn, parts
+
+
+def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -> CompareResult:
+    """Train every picture (see the module docstring); ``log``: optional callable(str)."""
+    say = log or (lambda _msg: None)
+    t_start = time.perf_counter()
+    tasks, learn, part_seeds = make_tasks(net, cfg)
+    disc = LearningConfig(rule="discrete", eta=cfg.eta, sigma_max=cfg.sigma_max)
+    cont = LearningConfig(rule="continuous", eta=cfg.eta, gamma=cfg.gamma)
+    boards = [HardwareParts.draw(net.n_edges, s, disc) for s in part_seeds]
+    if variation is not None:
+        boards = [b.with_variation(variation) for b in boards]
+    res = CompareResult(cfg)
+    gating_used = {}
+    timing = {}
+
+    def run(variant, p, fn):
+        t0 = time.perf_counter()
+        h = fn()
+        timing.setdefault(variant, 0.0)
+        timing[variant] += time.perf_counter() - t0
+        res.final.setdefault(variant, {})[p] = h.test_scaled[:, -1].copy()
+        res.curves.setdefault(variant, {})[p] = _curve(h, p)
+        return h
+
+    variants = [IDEALIZED, DISCRETE, HARDWARE]
+    if cfg.imperfections:
+        variants += [f"only:{n}" for n in IMPERFECTIONS]
+    for p in cfg.ps:
+        gating = "edge_p"
+        if variation is not None and p < 1 and boards[0].sequence_for(p) is not None:
+            gating = "replay"
+        gating_used[_pkey(p)] = gating if p < 1 else "none (p = 1)"
+        for variant in variants:
+            say(f"compare: p={p:g} {variant}")
+            if variant == IDEALIZED:
+                run(variant, p, lambda: train(net, tasks, replace(cont, p=p), learn, cfg.steps,
+                                              n_records=cfg.n_records))
+                continue
+            if variant == DISCRETE:
+                hw = HardwareConfig.ideal()
+            elif variant == HARDWARE:
+                hw = HardwareConfig(gating=gating)
+            else:
+                hw = HardwareConfig.only(variant.split(":", 1)[1], gating=gating)
+            run(variant, p, lambda hw=hw: train_hardware(
+                net, tasks, replace(disc, p=p), learn, cfg.steps, hardware=hw, parts=boards,
+                n_records=cfg.n_records))
+    if cfg.clock_free:
+        budget = cfg.steps * max(cfg.ps)
+        say(f"compare: clock-free, {budget:g} updates per edge")
+        t0 = time.perf_counter()
+        h = train_clock_free(net, tasks, disc, learn, budget, hardware=HardwareConfig(),
+                             parts=boards, phase_seed=int(cfg.seed), n_records=cfg.n_records)
+        timing[CLOCK_FREE] = time.perf_counter() - t0
+        for p in cfg.ps:
+            x = cfg.steps * p
+            res.final.setdefault(CLOCK_FREE, {})[p] = np.array(
+                [np.interp(x, h.steps, row) for row in h.test_scaled])
+        res.curves[CLOCK_FREE] = {None: _curve(h, 1.0)}
+        res.meta["clock_free_events"] = h.meta["events"]
+    res.meta.update({
+        "network": net.name, "n_edges": net.n_edges, "n_nodes": net.n_nodes,
+        "gating": gating_used,
+        "learning_seeds": learn, "part_seeds": part_seeds,
+        "variation_file": None if variation is None else str(variation.path),
+        "boards": [b.summary() for b in boards[:3]],
+        "seconds": {k: round(v, 2) for k, v in timing.items()},
+        "wall_seconds": round(time.perf_counter() - t_start, 2),
+        "error": "scaled test error (test MSE / its value at step 0), at the last step; "
+                 "clock-free: at the same number of updates per edge as steps * p",
+    })
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def _label(v: str) -> str:
+    return {IDEALIZED: "idealized (continuous)", DISCRETE: "idealized discrete",
+            HARDWARE: "hardware-faithful", CLOCK_FREE: "clock-free (hardware)"}.get(
+        v, v.replace("only:", "only ") if v.startswith("only:") else v)
+
+
+def final_rows(res: CompareResult) -> list[dict]:
+    rows = []
+    for variant in res.final:
+        for k, s in res.stats(variant).items():
+            rows.append({"variant": variant, "p": k, **s})
+    return rows
+
+
+def summary_markdown(res: CompareResult, command: str) -> str:
+    cfg = res.config
+    s = {v: res.stats(v) for v in res.final}
+    ps = [_pkey(p) for p in cfg.ps]
+
+    def cell(v, k):
+        if v not in s or k not in s[v]:
+            return "-"
+        return f"{s[v][k]['mean']:.3f} ± {s[v][k]['sem']:.3f}"
+
+    lines = [f"# Idealized vs hardware-faithful: {res.meta['network']} {cfg.task}", "",
+             f"Command: `{command}`", "",
+             f"{cfg.n_tasks} tasks, {cfg.steps} steps, seed {cfg.seed}, eta {cfg.eta:g}, "
+             f"continuous gamma {cfg.gamma:g}, Eq. 10 sigma ~ U[0, {cfg.sigma_max:g}] V, "
+             f"inputs up to {cfg.volts:g} V. Final scaled test error (mean ± s.e.m. over tasks; "
+             f"clock-free at the same updates per edge as steps × p).", "",
+             "| picture | " + " | ".join(f"p = {k}" for k in ps) + " |",
+             "|---|" + "---|" * len(ps)]
+    for v in res.final:
+        lines.append(f"| {_label(v)} | " + " | ".join(cell(v, k) for k in ps) + " |")
+    lines += ["", "## What it shows", ""]
+    lines += [f"- {t}" for t in findings(res)]
+    lines += ["", "Gating per p: " + ", ".join(f"p={k}: {g}" for k, g in res.meta["gating"].items()),
+              "", "Plots: learning_curves.png, final_vs_p.png, imperfections.png. Data: "
+              "final_errors.csv, curves.csv, summary.json.", ""]
+    return "\n".join(lines)
+
+
+def findings(res: CompareResult) -> list[str]:
+    """Plain statements of what the numbers show (computed, not written by hand)."""
+    cfg = res.config
+    out = []
+    ps = sorted(cfg.ps, reverse=True)
+
+    def m(v, p):
+        st = res.stats(v).get(_pkey(p))
+        return None if st is None else (st["mean"], st["sem"])
+
+    def trend(v):
+        if len(ps) < 2 or v not in res.final:
+            return None
+        hi, lo = m(v, ps[0]), m(v, ps[-1])
+        diff = lo[0] - hi[0]
+        err = float(np.hypot(hi[1], lo[1]))
+        word = ("lower" if diff < 0 else "higher") if abs(diff) > 2 * err else \
+            "not significantly different (within 2 s.e.m.)"
+        return (f"{_label(v)}: final error at p = {ps[-1]:g} is {lo[0]:.3f} ± {lo[1]:.3f} vs "
+                f"{hi[0]:.3f} ± {hi[1]:.3f} at p = {ps[0]:g}: {word}"
+                + ("" if "not" in word else " at low p"))
+
+    for v in (IDEALIZED, DISCRETE, HARDWARE):
+        t = trend(v)
+        if t:
+            out.append(t)
+    for p in ps:
+        a, b = m(IDEALIZED, p), m(HARDWARE, p)
+        if a and b:
+            out.append(f"p = {p:g}: hardware-faithful {b[0]:.3f} ± {b[1]:.3f} vs idealized "
+                       f"{a[0]:.3f} ± {a[1]:.3f} (difference {b[0] - a[0]:+.3f})")
+    if any(v.startswith("only:") for v in res.final):
+        p = ps[0]
+        base = m(DISCRETE, p)
+        effects = []
+        for n in IMPERFECTIONS:
+            r = m(f"only:{n}", p)
+            if r and base:
+                effects.append((r[0] - base[0], n, r))
+        effects.sort(key=lambda e: -abs(e[0]))
+        if effects:
+            out.append(f"at p = {p:g}, relative to the idealized discrete rule "
+                       f"({base[0]:.3f}), each imperfection alone changes the final error by: "
+                       + ", ".join(f"{n} {d:+.3f}" for d, n, _r in effects))
+    if CLOCK_FREE in res.final:
+        for p in ps:
+            c, h = m(CLOCK_FREE, p), m(HARDWARE, p)
+            if c and h:
+                out.append(f"clock-free at {cfg.steps * p:g} updates per edge: {c[0]:.3f} ± "
+                           f"{c[1]:.3f} vs clocked hardware at p = {p:g}: {h[0]:.3f} ± {h[1]:.3f}")
+    return out
+
+
+def write_compare(res: CompareResult, out_dir, command: str) -> list:
+    """Write summary.json, final_errors.csv, curves.csv, summary.md, the plots and the
+    manifest into ``out_dir`` (through :mod:`spicecl.results`)."""
+    from pathlib import Path
+
+    from spicecl.results import atomic_write_json, atomic_write_text, write_manifest
+
+    out = Path(out_dir)
+    files = [atomic_write_json(out / "summary.json", res.summary())]
+    rows = final_rows(res)
+    csv = ["variant,p,mean,sem,median,n"] + [
+        f"{r['variant']},{r['p']},{r['mean']:.6g},{r['sem']:.6g},{r['median']:.6g},{r['n']}"
+        for r in rows]
+    files.append(atomic_write_text(out / "final_errors.csv", "\n".join(csv) + "\n"))
+    cl = ["variant,p,updates_per_edge,mean_scaled_error,sem"]
+    for v, per_p in res.curves.items():
+        for p, (x, mu, se) in per_p.items():
+            for a, b, c in zip(x, mu, se):
+                cl.append(f"{v},{'' if p is None else _pkey(p)},{a:.6g},{b:.6g},{c:.6g}")
+    files.append(atomic_write_text(out / "curves.csv", "\n".join(cl) + "\n"))
+    files.append(atomic_write_text(out / "summary.md", summary_markdown(res, command)))
+    files += plot_compare(res, out)
+    files.append(write_manifest(out, res.config.to_dict(), res.config.seed,
+                                network=res.meta["network"]))
+    return files
+
+
+def plot_compare(res: CompareResult, out) -> list:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from spicecl.results import atomic_savefig
+
+    cfg = res.config
+    files = []
+    colors = dict(zip(sorted(cfg.ps, reverse=True), ["C0", "C1", "C2", "C3", "C4", "C5", "C6"]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, v in zip(axes, (IDEALIZED, HARDWARE)):
+        for p, (x, mu, se) in res.curves.get(v, {}).items():
+            ax.plot(x[1:], mu[1:], color=colors[p], label=f"p = {p:g}")
+            ax.fill_between(x[1:], (mu - se)[1:], (mu + se)[1:], color=colors[p], alpha=0.2)
+        if v == HARDWARE and CLOCK_FREE in res.curves:
+            x, mu, se = res.curves[CLOCK_FREE][None]
+            ax.plot(x[1:], mu[1:], "k--", label="clock-free")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("steps × p (updates per edge)")
+        ax.set_title(_label(v))
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("scaled test error (mean ± s.e.m.)")
+    fig.suptitle(f"{res.meta['network']} {cfg.task}: {cfg.n_tasks} tasks")
+    files.append(atomic_savefig(fig, out / "learning_curves.png"))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ps = np.array(sorted(cfg.ps))
+    for v, style in ((IDEALIZED, "o-"), (DISCRETE, "s--"), (HARDWARE, "D-"), (CLOCK_FREE, "k^:")):
+        if v not in res.final:
+            continue
+        st = res.stats(v)
+        mu = [st[_pkey(p)]["mean"] for p in ps]
+        se = [st[_pkey(p)]["sem"] for p in ps]
+        ax.errorbar(ps, mu, yerr=se, fmt=style, capsize=3, label=_label(v))
+    ax.set_xlabel("p")
+    ax.set_ylabel("final scaled test error")
+    ax.set_title(f"{res.meta['network']} {cfg.task}: final error vs p")
+    ax.legend(fontsize=8)
+    files.append(atomic_savefig(fig, out / "final_vs_p.png"))
+    plt.close(fig)
+
+    names = [DISCRETE] + [f"only:{n}" for n in IMPERFECTIONS] + [HARDWARE]
+    names = [n for n in names if n in res.final]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / len(cfg.ps)
+    for j, p in enumerate(sorted(cfg.ps, reverse=True)):
+        mu = [res.stats(n)[_pkey(p)]["mean"] for n in names]
+        se = [res.stats(n)[_pkey(p)]["sem"] for n in names]
+        ax.bar(np.arange(len(names)) + j * width, mu, width, yerr=se, capsize=2,
+               color=colors[p], label=f"p = {p:g}")
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2)
+    ax.set_xticklabels([_label(n) for n in names], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("final scaled test error")
+    ax.set_title("each imperfection alone (discrete rule)")
+    ax.legend(fontsize=8)
+    files.append(atomic_savefig(fig, out / "imperfections.png"))
+    plt.close(fig)
+    return files

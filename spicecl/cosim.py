@@ -1,0 +1,190 @@
+"""ngspice in the loop: training steps whose analog state and decisions come from SPICE.
+
+:func:`run_cosim` trains one twin network for S steps twice, from the same seed:
+
+* the **SPICE loop**: each step the twin deck of the issue-3 generator
+  (:func:`spicecl.netlist.twin.twin_deck`: free and clamped networks of drawn digipots at the
+  current taps, one decision cell per edge, the clamped outputs at the Eq. 1 values computed
+  from the free outputs inside the deck) runs in ngspice (``.tran`` over one clock pulse); each
+  edge's latched ``up`` line is its decision; the taps are then stepped between decks;
+* the **fast loop**: :class:`spicecl.hardware.HardwareTrainer` on the same parts.
+
+Both loops use the same draws: the per-comparison randomness of step t (the Eq. 10 sigma and the
+comparator noise, drawn by the fast loop) is written into step t's deck as the decision cells'
+comparator offsets (``voff = cell_voff + gain * (sigma + noise)``, so the cell's input-referred
+offsets equal the fast loop's), and the gating mask of step t (Bernoulli p_i or replayed) gates
+the SPICE loop's tap steps. The enables of the cells are tied high (every edge decides every
+step; the oscillators' timing is the gating mask, characterized by issue 4's bank runs).
+
+Shapes: E edges, N nodes, S steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from spicecl.errors import SpiceclError
+from spicecl.hardware import HardwareConfig, HardwareParts, HardwareTrainer
+from spicecl.learning import LearningConfig
+from spicecl.network import Network
+
+#: Decisions whose smaller cell factor |dV_C -+ dV_F + o| is below this are ties (V): the deck
+#: and the solver agree to ~1e-9 V, and the switch comparators resolve signs, not volts.
+TIE_VOLTS = 1e-5
+
+
+def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float = 0.5,
+              task_kind: str = "allostery", hardware: HardwareConfig | None = None,
+              sigma_max: float = 0.05, tie_volts: float = TIE_VOLTS, timeout: float = 300.0,
+              progress=None) -> dict:
+    """Run S co-simulated steps and return the comparison (a JSON-able dict).
+
+    ``SeedSequence(seed)`` gives the task, the part draw and the initial taps
+    (:func:`spicecl.netlist.twin.make_setup`) and, separately, the learning stream.
+    ``progress``: optional callable(step, n_steps) for a status line.
+    """
+    from spicecl.netlist.twin import HardwareConfig as DeckConfig
+    from spicecl.netlist.twin import TwinSetup, make_setup, twin_deck
+    from spicecl.solver import NodalSystem, clamp_targets
+    from spicecl.spice.runner import run_ngspice
+    from spicecl.variation import CircuitDraw
+
+    steps = int(steps)
+    if steps < 1:
+        raise SpiceclError(f"--steps must be >= 1, got {steps}")
+    hw = HardwareConfig() if hardware is None else hardware
+    if hw.gating == "replay":
+        raise SpiceclError("cosim gates with Bernoulli p_i ('edge_p') or 'uniform', not replay")
+    setup = make_setup(net, int(seed), task_kind=task_kind, eta=eta)
+    task = setup.task
+    if task.kind == "regression":
+        task = replace(task, train_x=task.train_x[:1], train_y=task.train_y[:1])
+        setup = replace(setup, task=task)
+    deck_cfg = DeckConfig()
+    gain = deck_cfg.cell_gain
+    parts = HardwareParts.from_circuit_draw(setup.draw, gain=gain)
+    cfg = LearningConfig(rule="discrete", p=p, eta=eta, sigma_max=sigma_max)
+    learn_seed = np.random.SeedSequence([int(seed), 0xC051])
+    tr = HardwareTrainer(net, [task], [cfg], [learn_seed], hardware=hw, parts=parts)
+    tr.set_taps(setup.taps)
+    taps_spice = setup.taps.copy()
+    system = NodalSystem(net, task.inputs, task.outputs, task.grounds)
+    a, b = net.edges[:, 0], net.edges[:, 1]
+    base = setup.draw.values
+    n_e = net.n_edges
+    names_up = [f"v(up{e})" for e in range(n_e)]
+    names_f = [f"v(f{i})" for i in range(net.n_nodes)]
+    names_c = [f"v(c{i})" for i in range(net.n_nodes)]
+    agree = np.zeros((steps, n_e), bool)
+    margins = np.zeros((steps, n_e))
+    gated = np.zeros((steps, n_e), bool)
+    divergences = []
+    first_div = None
+    taps_equal_after = []
+    max_verr = 0.0
+    spice_seconds = 0.0
+    t0 = time.perf_counter()
+    for t in range(steps):
+        state_same = bool(np.array_equal(tr.taps[0], taps_spice))
+        tr.step()
+        d = tr.last_draws
+        up_fast = tr.last_up[0].copy()
+        mask = tr.last_mask[0].copy()
+        margins[t] = tr.last_margin[0]
+        gated[t] = mask
+        off1 = (parts.offset1 if hw.comparator_offsets else 0.0)
+        off2 = (parts.offset2 if hw.comparator_offsets else 0.0)
+        extra1 = d["sigma"][0, 0] + d["noise1"][0, 0]
+        extra2 = d["sigma"][0, 0] + d["noise2"][0, 0]
+        values = dict(base)
+        values["cell_voff1"] = gain * (off1 + extra1)
+        values["cell_voff2"] = gain * (off2 + extra2)
+        if not hw.tap_tolerance or not hw.twin_mismatch:
+            values.update(_deck_resistances(tr, base))
+        draw_t = CircuitDraw(setup.draw.spec, setup.draw.seed, values)
+        st = TwinSetup(net, task, 0, eta, taps_spice.copy(), draw_t, int(seed))
+        deck = twin_deck(st, config=deck_cfg, cells=True, oscillators=False, analysis="tran",
+                         precise=True, name=f"cosim-{net.name}-s{seed}-t{t}")
+        res = run_ngspice(deck.text, names_up + names_f + names_c, name=deck.name,
+                          timeout=timeout)
+        spice_seconds += res.elapsed
+        up_spice = np.array([res.vectors[n][-1] for n in names_up]) > deck_cfg.vdd / 2
+        vf_s = np.array([res.vectors[n][-1] for n in names_f])
+        vc_s = np.array([res.vectors[n][-1] for n in names_c])
+        # Analog state of the SPICE loop against the nodal solver at the SPICE loop's taps.
+        vf = system.node_voltages(st.r_free, st.x[None, :])[0]
+        clamp = clamp_targets(vf[task.outputs], st.y, eta)
+        vc = system.node_voltages(st.r_clamped, st.x[None, :], clamp=clamp[None, :])[0]
+        max_verr = max(max_verr, float(np.abs(vf_s - vf).max()), float(np.abs(vc_s - vc).max()))
+        agree[t] = up_spice == up_fast
+        for e in np.flatnonzero(~agree[t]):
+            tie = bool(margins[t, e] < tie_volts)
+            divergences.append({
+                "step": t, "edge": int(e), "gated_in": bool(mask[e]),
+                "spice_up": bool(up_spice[e]), "fast_up": bool(up_fast[e]),
+                "margin_volts": float(margins[t, e]), "same_state": state_same,
+                "reason": (_reason(tie, state_same, margins[t, e], tie_volts))})
+        delta = np.where(up_spice, 1, -1) * mask
+        taps_spice = np.clip(taps_spice + delta, 0, cfg.levels - 1)
+        same = bool(np.array_equal(tr.taps[0], taps_spice))
+        taps_equal_after.append(same)
+        if first_div is None and not same:
+            first_div = t
+        if progress is not None:
+            progress(t + 1, steps)
+    wall = time.perf_counter() - t0
+    reason = None
+    if first_div is not None:
+        at = [dv for dv in divergences if dv["step"] == first_div]
+        reason = "; ".join(f"edge {dv['edge']}: {dv['reason']}" for dv in at) or \
+            "taps differ without a decision difference (unexpected)"
+    explained = all(dv["reason"].startswith(("tie", "follows")) for dv in divergences)
+    return {
+        "network": net.name,
+        "n_edges": n_e,
+        "steps": steps,
+        "seed": int(seed),
+        "p": p,
+        "eta": eta,
+        "task": task.kind,
+        "decision_agreement": float(agree.mean()),
+        "decision_agreement_gated_in": float(agree[gated].mean()) if gated.any() else None,
+        "taps_identical": first_div is None,
+        "first_divergence_step": first_div,
+        "divergence_reason": reason,
+        "divergences_explained_by_ties": explained,
+        "divergences": divergences[:50],
+        "n_decision_mismatches": len(divergences),
+        "min_margin_volts": float(margins.min()),
+        "tie_volts": tie_volts,
+        "max_abs_voltage_error_volts": max_verr,
+        "final_taps_spice": taps_spice.tolist(),
+        "final_taps_fast": tr.taps[0].tolist(),
+        "edge_updates": int(tr.updates[0]),
+        "hardware": hw.to_dict(),
+        "parts": parts.summary(),
+        "ngspice_seconds": spice_seconds,
+        "wall_seconds": wall,
+    }
+
+
+def _reason(tie: bool, same_state: bool, margin: float, tie_volts: float) -> str:
+    if not same_state:
+        return "follows an earlier divergence (the two loops' taps already differ)"
+    if tie:
+        return (f"tie: the cell's smaller factor is {margin:.2e} V, below the {tie_volts:.0e} V "
+                f"resolution of the comparison")
+    return f"not a tie (margin {margin:.2e} V): a model difference"
+
+
+def _deck_resistances(tr: HardwareTrainer, base: dict) -> dict:
+    """Digipot values that make the deck's resistances equal the fast loop's grids when an
+    imperfection of the parts is switched off."""
+    k = 0
+    rab_f = tr.r_step[k] * 127.0
+    rab_c = tr.rc_step[k] * 127.0
+    return {"rab_free": rab_f, "rw_free": tr.r_lo[k].copy(), "rab_clamped": rab_c,
+            "rw_clamped": tr.rc_lo[k].copy()}
