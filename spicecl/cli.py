@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "spicecl.commands.spice",
     "spicecl.commands.oscillators",
     "spicecl.commands.reproduce",
+    "spicecl.commands.cosim",
 )
 
 # `spicecl bench NAME`: NAME -> "module:function"; the function takes the parsed args and
