@@ -75,7 +75,17 @@ def baseline_step(net, task, r, config: LearningConfig) -> np.ndarray:
 
 def bench_learning(args=None, *, network: str = "disordered143", examples: int = 20,
                    tasks: int = 50, seed: int = 0, min_time: float = 1.0) -> dict:
-    """Steps per second of spicecl, the baseline and the floor (see module docstring)."""
+    """Steps per second of spicecl, the baseline and the floor (see module docstring).
+
+    BLAS runs single-threaded for all three (threads only slow systems this small down).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _bench_learning(network, examples, tasks, seed, min_time)
+
+
+def _bench_learning(network, examples, tasks, seed, min_time) -> dict:
     net = load_network(network)
     rng = np.random.default_rng(seed)
     config = LearningConfig()
@@ -113,6 +123,7 @@ def bench_learning(args=None, *, network: str = "disordered143", examples: int =
 
     return {
         "benchmark": "learning",
+        "blas_threads": 1,
         "network": net.name,
         "edges": net.n_edges,
         "nodes": net.n_nodes,

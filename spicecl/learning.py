@@ -243,16 +243,16 @@ class Trainer:
 
     # --- the linear response of the current state (cached until R changes)
     def responses(self):
-        """(G, M, Sinv) stacked over networks: (K, E, I+O), (K, O, I), (K, O, O)."""
+        """(D, M, W) stacked over networks: (K, E, I), (K, O, I), (K, O, E); see
+        :meth:`spicecl.solver.NodalSystem.unit_response`."""
         if self._resp is None:
             if self.k == 1:
-                g, m, s = self.systems[0].unit_response(self.r[0], check=False)
-                g, m, s = g[None], m[None], s[None]
+                d, m, w = self.systems[0].unit_response(self.r[0], check=False)
+                self._resp = (d[None], m[None], w[None])
             else:
                 parts = [sy.unit_response(self.r[i], check=False)
                          for i, sy in enumerate(self.systems)]
-                g, m, s = (np.stack(a) for a in zip(*parts))
-            self._resp = (g, m, np.linalg.inv(s))
+                self._resp = tuple(np.stack(a) for a in zip(*parts))
         return self._resp
 
     def errors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -267,14 +267,12 @@ class Trainer:
         """Free and clamped edge drops (K, B, E) of every training example (Eq. 1).
 
         The clamped state is the free state plus the currents at the outputs that move them
-        by the nudge ``eta (y - V_F,O)``: ``dV_C = dV_F + nudge S^-1 Dz^T``.
+        by the nudge ``eta (y - V_F,O)``: ``dV_C = dV_F + nudge @ W``.
         """
-        g, m, sinv = self.responses()
-        gt = np.swapaxes(g, 1, 2)
-        ni = self.x.shape[2]
-        dvf = self.x @ gt[:, :ni]
+        d, m, w = self.responses()
+        dvf = self.x @ np.swapaxes(d, 1, 2)
         nudge = self.eta * (self.y - self.x @ np.swapaxes(m, 1, 2))
-        dvc = dvf + (nudge @ sinv) @ gt[:, ni:]
+        dvc = dvf + nudge @ w
         return dvf, dvc
 
     def step(self) -> None:
@@ -343,7 +341,20 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
     steps = int(steps)
     if steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {steps}")
+    from threadpoolctl import threadpool_limits
+
     tr = trainer_cls(net, tasks, configs, seeds, r_init=r_init)
+    # Dense systems this small run fastest on one BLAS thread (threads only add overhead and,
+    # on a loaded machine, stalls); large sparse ones keep the library default.
+    blas = threadpool_limits(limits=1, user_api="blas") if not tr.systems[0].sparse else None
+    try:
+        return _run(tr, net, steps, n_records, n_snapshots, progress)
+    finally:
+        if blas is not None:
+            blas.restore_original_limits()
+
+
+def _run(tr, net, steps, n_records, n_snapshots, progress) -> History:
     rec = record_plan(steps, n_records)
     snap = record_plan(steps, n_snapshots)
     train_err = np.empty((tr.k, len(rec)))

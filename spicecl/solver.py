@@ -101,42 +101,49 @@ class NodalSystem:
         self.sparse = len(self.free) > DENSE_MAX_NODES if sparse is None else bool(sparse)
         nu, ni, no = len(self.free), len(self.inputs), len(self.outputs)
         self._e0, self._e1 = net.edges[:, 0].copy(), net.edges[:, 1].copy()
-        # Column of each node in [free nodes | input nodes]; -1 for grounds.
-        col = np.full(n, -1)
-        col[self.free] = np.arange(nu)
-        col[self.inputs] = nu + np.arange(ni)
-        self._col = col
+        e = net.n_edges
+        # Dense incidence restricted to the free nodes (E, U), and the edge drops that the
+        # unit input voltages cause directly (E, I + O; zero in the output columns): the
+        # drops of any unit solution X (U, C) are then Bu @ X + G0.
+        inc = net.incidence()
+        self._g0 = np.zeros((e, ni + no))
+        self._g0[:, :ni] = inc[:, self.inputs].toarray()
         if self.sparse:
-            inc = net.incidence()
             self._bu = inc[:, self.free].tocsc()
             self._bi = inc[:, self.inputs].toarray()
         else:
-            # Scatter plan of the Laplacian block L[U, U | I]: entry (row, col) gets
-            # sign * k[edge]; one bincount assembles it (O(E), no dense products).
-            rows, cols, eidx, sign = [], [], [], []
-            for e, (a, b) in enumerate(net.edges):
+            self._bu = np.ascontiguousarray(inc[:, self.free].toarray())
+            # Scatter plan: one bincount of sign * k[edge] fills one buffer holding
+            # [ A = L[U, U] (U*U) | -L[I, U] (I*U) | E_O^T (O*U) ]. A is symmetric, so its
+            # C-ordered block is also Fortran-ordered; the last two blocks, read as (U, I + O)
+            # Fortran-ordered, are the right-hand sides [-L[U, I] | E_O].
+            flat, eidx, sign = [], [], []
+            for k, (a, b) in enumerate(net.edges):
                 for u, v in ((a, b), (b, a)):
                     if pos[u] < 0:
                         continue
-                    rows += [pos[u]]
-                    cols += [pos[u]]
-                    eidx += [e]
+                    flat += [pos[u] * nu + pos[u]]
+                    eidx += [k]
                     sign += [1.0]
-                    if col[v] >= 0:
-                        rows += [pos[u]]
-                        cols += [col[v]]
-                        eidx += [e]
+                    if pos[v] >= 0:
+                        flat += [pos[u] * nu + pos[v]]
+                        eidx += [k]
                         sign += [-1.0]
-            width = nu + ni
-            self._flat = np.asarray(rows, np.int64) * width + np.asarray(cols, np.int64)
+                    else:
+                        j = np.flatnonzero(self.inputs == v)
+                        if j.size:  # -L[u, i] = +k
+                            flat += [nu * nu + int(j[0]) * nu + pos[u]]
+                            eidx += [k]
+                            sign += [1.0]
+            for j, o in enumerate(self.out_pos):  # E_O entries: weight k_ext[E] = 1
+                flat += [nu * nu + (ni + j) * nu + int(o)]
+                eidx += [e]
+                sign += [1.0]
+            self._flat = np.asarray(flat, np.int64)
             self._eidx = np.asarray(eidx, np.int64)
             self._sign = np.asarray(sign)
-            self._width = width
-        self._eo = np.zeros((nu, no))
-        self._eo[self.out_pos, np.arange(no)] = 1.0
-        # Node values of the unit solutions, inputs preset to the identity.
-        self._full0 = np.zeros((n, ni + no))
-        self._full0[self.inputs, np.arange(ni)] = 1.0
+            self._size = nu * (nu + ni + no)
+            self._kext = np.ones(e + 1)
 
     @property
     def n_in(self) -> int:
@@ -154,56 +161,54 @@ class NodalSystem:
             raise SpiceclError("resistances must be positive and finite")
         return r
 
-    def _solve_units(self, k: np.ndarray):
-        """Solve A [T | Z] = [-L_UI | E_O] for conductances k (E,); returns (T, Z)."""
-        ni, nu = self.n_in, len(self.free)
+    def _solve_units(self, r: np.ndarray) -> np.ndarray:
+        """Solve A X = [-L[U, I] | E_O] for resistances r (E,); X has shape (U, I + O)."""
+        ni, no, nu = self.n_in, self.n_out, len(self.free)
         if self.sparse:
-            kb = sp.diags(k) @ self._bu
+            kb = sp.diags(1.0 / r) @ self._bu
             a = (self._bu.T @ kb).tocsc()
-            rhs = np.hstack([-(kb.T @ self._bi), self._eo])
-            sol = _sparse_factor(a)(rhs)
-            return sol[:, :ni], sol[:, ni:]
-        lap = np.bincount(self._flat, weights=k[self._eidx] * self._sign,
-                          minlength=nu * self._width).reshape(nu, self._width)
-        rhs = np.empty((nu, ni + self.n_out))
-        np.negative(lap[:, nu:], out=rhs[:, :ni])
-        rhs[:, ni:] = self._eo
-        c, info = lapack.dpotrf(lap[:, :nu], lower=1, clean=0)
+            rhs = np.zeros((nu, ni + no))
+            rhs[:, :ni] = -(kb.T @ self._bi)
+            rhs[self.out_pos, ni + np.arange(no)] = 1.0
+            return _sparse_factor(a)(rhs)
+        kext = self._kext
+        np.divide(1.0, r, out=kext[:-1])
+        buf = np.bincount(self._flat, weights=kext[self._eidx] * self._sign,
+                          minlength=self._size)
+        c, info = lapack.dpotrf(buf[:nu * nu].reshape(nu, nu).T, lower=1, clean=0,
+                                overwrite_a=1)
         if info != 0:  # pragma: no cover - cannot happen for positive conductances
             raise SpiceclError(f"nodal matrix is not positive definite (potrf info {info})")
-        sol, info = lapack.dpotrs(c, rhs, lower=1, overwrite_b=1)
-        return sol[:, :ni], sol[:, ni:]
+        x, info = lapack.dpotrs(c, buf[nu * nu:].reshape(ni + no, nu).T, lower=1,
+                                overwrite_b=1)
+        return x
 
     def unit_response(self, resistance, check: bool = True):
         """Raw linear response of a conductance state (the learning loop's hot path).
 
         Returns
         -------
-        G : (E, I + O) edge drops per volt at each input (first I columns, free state) and
-            per ampere injected at each output (last O columns)
+        D : (E, I) free-state edge drops per volt at each input
         M : (O, I) free-state output voltages per volt at each input
-        S : (O, O) output voltages per ampere injected at the outputs (the Schur complement
-            that turns a clamping voltage into injected currents)
+        W : (O, E) change of the edge drops per volt of clamping at each output; the clamped
+            drops are ``dV_C = dV_F + (V_C,O - V_F,O) @ W``
         """
         r = self._check_r(resistance) if check else resistance
-        t, z = self._solve_units(1.0 / r)
+        x = self._solve_units(r)
         ni = self.n_in
-        full = self._full0.copy()
-        full[self.free, :ni] = t
-        full[self.free, ni:] = z
-        g = full[self._e0]
-        g -= full[self._e1]
-        return g, t[self.out_pos], z[self.out_pos]
+        g = self._bu @ x
+        g += self._g0
+        z = x[:, ni:]
+        if self.n_out:
+            c, _ = lapack.dpotrf(z[self.out_pos], lower=1, clean=0)
+            w, _ = lapack.dpotrs(c, g[:, ni:].T, lower=1)
+        else:
+            w = np.zeros((0, self.net.n_edges))
+        return g[:, :ni], x[self.out_pos, :ni], w
 
     def response(self, resistance) -> Response:
         """Linear response (D, M, W) of the state with resistances ``resistance`` (E,)."""
-        g, m, s = self.unit_response(resistance)
-        ni = self.n_in
-        if self.n_out:
-            w = np.linalg.solve(s, g[:, ni:].T)
-        else:
-            w = np.zeros((0, self.net.n_edges))
-        return Response(g[:, :ni], m, w)
+        return Response(*self.unit_response(resistance))
 
     def node_voltages(self, resistance, x, clamp=None) -> np.ndarray:
         """Node voltages for examples ``x`` (B, I); shape (B, N).
@@ -215,7 +220,8 @@ class NodalSystem:
         x = np.atleast_2d(np.asarray(x, float))
         if x.shape[1] != self.n_in:
             raise SpiceclError(f"expected {self.n_in} input voltages per example, got {x.shape[1]}")
-        t, z = self._solve_units(1.0 / r)
+        sol = self._solve_units(r)
+        t, z = sol[:, :self.n_in], sol[:, self.n_in:]
         v = np.zeros((x.shape[0], self.net.n_nodes))
         v[:, self.inputs] = x
         v[:, self.free] = x @ t.T
