@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "spicecl.commands.oscillators",
     "spicecl.commands.reproduce",
     "spicecl.commands.cosim",
+    "spicecl.commands.demo",
 )
 
 # `spicecl bench NAME`: NAME -> "module:function"; the function takes the parsed args and
