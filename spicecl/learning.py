@@ -117,7 +117,7 @@ class History:
     resistance : (K, S, E) resistance snapshots (ohm)
     final_resistance : (K, E)
     final_taps : (K, E) int, discrete rule only (else None)
-    updates : (K,) total number of edge updates applied
+    updates : (K,) number of edge updates (edge-steps gated in to update)
     """
 
     steps: np.ndarray
@@ -298,13 +298,15 @@ class Trainer:
                 m = edge_mask(c, e, g)
                 if m is not None:
                     delta[i, ~m] = 0
+                    self.updates[i] += np.count_nonzero(m)
+                else:
+                    self.updates[i] += e
+        else:
+            self.updates += e
         if self.rule == "continuous":
             self.r = np.clip(self.r + delta, self.r_lo, self.r_hi)
-            self.updates += e if not self._any_gating else np.count_nonzero(delta, axis=1)
         else:
-            new = np.clip(self.taps + delta, 0, self.tap_max)
-            self.updates += np.count_nonzero(new != self.taps, axis=1)
-            self.taps = new
+            self.taps = np.clip(self.taps + delta, 0, self.tap_max)
             self.r = self.r_lo + self.taps * self.r_step
         self._resp = None
 

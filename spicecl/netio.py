@@ -94,7 +94,15 @@ def read_graphml(path: Path) -> Network:
 
     path = Path(path)
     try:
-        tree = etree.parse(str(path), _safe_parser())
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpiceclError(f"network file {path}: {exc.strerror}") from None
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        line = raw[:max(raw.find(b"<!DOCTYPE"), raw.find(b"<!ENTITY"))].count(b"\n") + 1
+        raise SpiceclError(f"network file {path}, line {line}: a DTD is not allowed in GraphML "
+                           f"input (entities and external references are refused)")
+    try:
+        tree = etree.fromstring(raw, _safe_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         raise SpiceclError(f"network file {path}, line {exc.lineno}: malformed XML "
                            f"({exc.msg})") from None

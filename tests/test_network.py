@@ -1,0 +1,135 @@
+"""Networks: built-ins, the disordered generator, GraphML and jammed-text IO, hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spicecl.errors import SpiceclError
+from spicecl.netio import graphml_bytes, read_graphml, read_network_file
+from spicecl.network import disordered_network, exp16, load_network
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "networks"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared reference networks absent")
+
+
+def test_exp16_is_a_triangulated_3x3_grid():
+    net = exp16()
+    assert (net.n_nodes, net.n_edges) == (9, 16)
+    assert net.is_connected()
+    assert net.degrees().min() >= 2
+
+
+@pytest.mark.parametrize("nodes,edges", [(64, 143), (256, 570), (20, 30)])
+def test_disordered_generator_hits_size_degree_and_connectivity(nodes, edges):
+    net = disordered_network(nodes, edges, seed=3)
+    assert (net.n_nodes, net.n_edges) == (nodes, edges)
+    assert net.is_connected()
+    assert net.degrees().min() >= 2
+
+
+def test_disordered_generator_is_deterministic_and_seeded():
+    a, b = disordered_network(64, 143, 1), disordered_network(64, 143, 1)
+    c = disordered_network(64, 143, 2)
+    assert np.array_equal(a.edges, b.edges) and np.array_equal(a.positions, b.positions)
+    assert not np.array_equal(a.edges, c.edges)
+
+
+def test_disordered_generator_scales_to_ten_thousand_edges():
+    net = disordered_network(4480, 10000, seed=0)
+    assert net.n_edges == 10000 and net.is_connected() and net.degrees().min() >= 2
+
+
+def test_disordered_generator_refuses_impossible_sizes():
+    with pytest.raises(SpiceclError, match="edges"):
+        disordered_network(64, 40)
+    with pytest.raises(SpiceclError, match="at most"):
+        disordered_network(10, 40)
+
+
+def test_load_network_names_and_errors():
+    assert load_network("disordered143").n_edges == 143
+    assert load_network("disordered:30:50").n_edges == 50
+    with pytest.raises(SpiceclError, match="unknown network 'nope'"):
+        load_network("nope")
+
+
+def test_graphml_round_trip_keeps_ids_positions_and_resistances(tmp_path):
+    net = disordered_network(20, 30, seed=0)
+    r = np.linspace(100, 300, 30)
+    path = tmp_path / "n.graphml"
+    path.write_bytes(graphml_bytes(net, r))
+    back = read_network_file(path)
+    assert back.node_ids == net.node_ids
+    assert np.array_equal(back.edges, net.edges)
+    assert np.allclose(back.positions, net.positions)
+    assert np.array_equal(back.resistance, r)
+
+
+def _write(tmp_path, text, name="g.graphml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+GRAPH = """<?xml version="1.0"?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+ <key id="r" for="edge" attr.name="resistance" attr.type="double"/>
+ <graph edgedefault="undirected">
+  <node id="a"/><node id="b"/><node id="c"/>
+  <edge source="a" target="b"><data key="r">{r}</data></edge>
+  <edge source="b" target="c"><data key="r">100</data></edge>
+ </graph>
+</graphml>"""
+
+
+def test_graphml_without_positions_and_with_resistances(tmp_path):
+    net = read_graphml(_write(tmp_path, GRAPH.format(r="50")))
+    assert net.node_ids == ("a", "b", "c")
+    assert list(net.resistance) == [50.0, 100.0]
+
+
+def test_graphml_negative_resistance_is_an_error_naming_the_line(tmp_path):
+    with pytest.raises(SpiceclError, match=r"line 6: resistance -5 ohm must be positive"):
+        read_graphml(_write(tmp_path, GRAPH.format(r="-5")))
+
+
+def test_graphml_with_entities_or_dtd_is_refused(tmp_path):
+    xxe = """<?xml version="1.0"?>
+<!DOCTYPE graphml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph>
+<node id="&xxe;"/><node id="b"/><edge source="b" target="b"/></graph></graphml>"""
+    with pytest.raises(SpiceclError, match="DTD is not allowed"):
+        read_graphml(_write(tmp_path, xxe))
+    bomb = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>
+<graphml><graph><node id="&lol2;"/></graph></graphml>"""
+    with pytest.raises(SpiceclError, match="DTD"):
+        read_graphml(_write(tmp_path, bomb))
+
+
+def test_malformed_xml_and_unknown_format(tmp_path):
+    with pytest.raises(SpiceclError, match="malformed XML"):
+        read_network_file(_write(tmp_path, "<graphml><graph>"))
+    with pytest.raises(SpiceclError, match="neither GraphML nor"):
+        read_network_file(_write(tmp_path, "hello world\n", "x.txt"))
+    with pytest.raises(SpiceclError, match="unknown node"):
+        read_graphml(_write(tmp_path, GRAPH.format(r="1").replace('target="c"', 'target="z"')))
+
+
+def test_jammed_text_format(tmp_path):
+    p = _write(tmp_path, "3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n", "tri.txt")
+    net = read_network_file(p)
+    assert net.n_nodes == 3 and net.n_edges == 3
+    bad = _write(tmp_path, "3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 9\n2 0\n", "bad.txt")
+    with pytest.raises(SpiceclError, match="line 6: node index outside"):
+        read_network_file(bad)
+
+
+@needs_shared
+def test_reads_the_reference_143_edge_network():
+    net = load_network(str(SHARED / "data_N00064_Lp0.0100_r1.txt"))
+    assert (net.n_nodes, net.n_edges) == (64, 143)
+    assert net.is_connected()

@@ -1,0 +1,156 @@
+"""Nodal solver against analytic circuits, KCL, the clamped state, dense vs sparse paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spicecl.cli import main
+from spicecl.errors import SpiceclError
+from spicecl.network import Network, disordered_network
+from spicecl.solver import NodalSystem, clamp_targets, kcl_residual, solve_fixed
+
+REL = 1e-12
+
+
+def chain(n_nodes, edges, name="c"):
+    pos = np.zeros((n_nodes, 2))
+    return Network(name, tuple(str(i) for i in range(n_nodes)), np.array(edges), pos)
+
+
+def test_series_divider():
+    net = chain(3, [(0, 1), (1, 2)])
+    r = np.array([1000.0, 3000.0])
+    v = solve_fixed(net, r, {0: 2.0, 2: 0.0})
+    assert v[1] == pytest.approx(2.0 * 3000 / 4000, rel=REL)
+
+
+def test_parallel_resistors_then_series():
+    # 0 -(R1 || R2)- 1 -(R3)- 2 ; parallel via an intermediate node pair is not allowed
+    # (no multi-edges), so use two two-edge paths 0-1-3 and 0-2-3 meeting at node 3.
+    net = chain(5, [(0, 1), (1, 3), (0, 2), (2, 3), (3, 4)])
+    r = np.array([100.0, 200.0, 300.0, 500.0, 250.0])
+    v = solve_fixed(net, r, {0: 1.0, 4: 0.0})
+    r_par = 1 / (1 / 300.0 + 1 / 800.0)
+    v3 = 250.0 / (r_par + 250.0)
+    assert v[3] == pytest.approx(v3, rel=REL)
+    assert v[1] == pytest.approx(v3 + (1 - v3) * 200 / 300, rel=REL)
+    assert v[2] == pytest.approx(v3 + (1 - v3) * 500 / 800, rel=REL)
+
+
+def test_wheatstone_bridge():
+    # supply node 0 at 1 V, ground 3, bridge nodes 1 and 2 joined by the galvanometer R5.
+    net = chain(4, [(0, 1), (0, 2), (1, 3), (2, 3), (1, 2)])
+    r1, r2, r3, r4, r5 = 100.0, 220.0, 330.0, 470.0, 50.0
+    v = solve_fixed(net, np.array([r1, r2, r3, r4, r5]), {0: 1.0, 3: 0.0})
+    g = lambda r: 1.0 / r  # noqa: E731
+    a = np.array([[g(r1) + g(r3) + g(r5), -g(r5)], [-g(r5), g(r2) + g(r4) + g(r5)]])
+    b = np.array([g(r1), g(r2)])
+    expect = np.linalg.solve(a, b)
+    assert v[1:3] == pytest.approx(expect, rel=REL)
+    # a balanced bridge carries no current through the galvanometer
+    vb = solve_fixed(net, np.array([100.0, 200.0, 300.0, 600.0, 50.0]), {0: 1.0, 3: 0.0})
+    assert abs(vb[1] - vb[2]) < 1e-15
+
+
+def _task_system(seed=0, sparse=None):
+    net = disordered_network(64, 143, seed)
+    rng = np.random.default_rng(seed)
+    nodes = rng.permutation(64)[:5]
+    r = rng.uniform(500, 5000, 143)
+    return net, NodalSystem(net, nodes[:2], nodes[2:4], nodes[4:], sparse=sparse), r, rng
+
+
+def test_kcl_holds_at_free_nodes_in_free_and_clamped_states():
+    net, sy, r, rng = _task_system()
+    x = rng.uniform(0, 1, (3, 2))
+    vf = sy.node_voltages(r, x)
+    vc = sy.node_voltages(r, x, clamp=vf[:, sy.outputs] + 0.1)
+    held_f = np.concatenate([sy.inputs, sy.grounds])
+    held_c = np.concatenate([held_f, sy.outputs])
+    scale = np.max(np.abs(x)) / r.min()
+    for b in range(3):
+        assert kcl_residual(net, r, vf[b], held_f) < 1e-12 * scale
+        assert kcl_residual(net, r, vc[b], held_c) < 1e-12 * scale
+    assert np.allclose(vc[:, sy.outputs], vf[:, sy.outputs] + 0.1, atol=1e-14)
+
+
+def test_schur_clamped_state_equals_a_direct_solve_with_outputs_held():
+    net, sy, r, rng = _task_system(1)
+    x = rng.uniform(0, 1, (4, 2))
+    clamp = rng.uniform(0, 1, (4, 2))
+    vc = sy.node_voltages(r, x, clamp=clamp)
+    direct = NodalSystem(net, np.concatenate([sy.inputs, sy.outputs]), (), sy.grounds)
+    vd = direct.node_voltages(r, np.hstack([x, clamp]))
+    assert np.max(np.abs(vc - vd)) < 1e-12
+
+
+def test_response_matrices_reproduce_node_voltages_and_clamped_drops():
+    net, sy, r, rng = _task_system(2)
+    x = rng.uniform(0, 1, (5, 2))
+    resp = sy.response(r)
+    vf = sy.node_voltages(r, x)
+    inc = net.incidence()
+    assert np.allclose(x @ resp.M.T, vf[:, sy.outputs], rtol=0, atol=1e-13)
+    assert np.allclose(x @ resp.D.T, (inc @ vf.T).T, rtol=0, atol=1e-13)
+    clamp = clamp_targets(vf[:, sy.outputs], rng.uniform(0, 1, (5, 2)), 0.3)
+    vc = sy.node_voltages(r, x, clamp=clamp)
+    pred = x @ resp.D.T + (clamp - vf[:, sy.outputs]) @ resp.W
+    assert np.allclose(pred, (inc @ vc.T).T, rtol=0, atol=1e-13)
+
+
+def test_clamped_state_tends_to_free_state_as_eta_goes_to_zero():
+    net, sy, r, rng = _task_system(3)
+    x = rng.uniform(0, 1, (2, 2))
+    desired = rng.uniform(0, 1, (2, 2))
+    vf = sy.node_voltages(r, x)
+    gaps = []
+    for eta in (1e-1, 1e-3, 1e-6):
+        vc = sy.node_voltages(r, x, clamp=clamp_targets(vf[:, sy.outputs], desired, eta))
+        gaps.append(np.max(np.abs(vc - vf)))
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[2] < 1e-5 and gaps[1] / gaps[2] == pytest.approx(1e3, rel=1e-6)
+
+
+def test_sparse_path_matches_dense_path():
+    _, dense, r, _ = _task_system(4, sparse=False)
+    _, sparse, _, _ = _task_system(4, sparse=True)
+    a, b = dense.response(r), sparse.response(r)
+    for u, v in ((a.D, b.D), (a.M, b.M), (a.W, b.W)):
+        assert np.max(np.abs(u - v)) < 1e-12
+
+
+def test_large_network_uses_the_sparse_path_and_satisfies_kcl():
+    net = disordered_network(2000, 4460, 0)
+    sy = NodalSystem(net, [0, 1], [2, 3], [4])
+    assert sy.sparse
+    r = np.random.default_rng(0).uniform(500, 5000, net.n_edges)
+    v = sy.node_voltages(r, np.array([[1.0, 0.5]]))
+    assert kcl_residual(net, r, v[0], np.array([0, 1, 4])) < 1e-12
+
+
+def test_floating_nodes_are_named():
+    net = chain(5, [(0, 1), (1, 2), (3, 4)])
+    with pytest.raises(SpiceclError, match="floating nodes with no path to a held node: 3, 4"):
+        solve_fixed(net, np.ones(3), {0: 1.0})
+
+
+def test_cli_solve_prints_voltages_json(capsys):
+    assert main(["solve", "--network", "exp16", "--fix", "0=1", "--fix", "8=0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["voltages"]
+    assert out["0"] == 1.0 and out["8"] == 0.0
+    assert out["4"] == pytest.approx(0.5, abs=1e-12)  # centre of a symmetric grid
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["solve", "--network", "exp16", "--fix", "42=1"], "no node with id '42'"),
+    (["solve", "--network", "exp16", "--fix", "0"], "expected NODE=VOLTS"),
+    (["solve", "--network", "exp16"], "at least one --fix"),
+    (["solve", "--network", "nope", "--fix", "0=1"], "unknown network 'nope'"),
+])
+def test_cli_solve_errors_are_one_line_exit_2(capsys, argv, msg):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and "Traceback" not in err
