@@ -474,7 +474,7 @@ class HardwareTrainer(Trainer):
                     delta[i, ~m] = 0
                     mask[i] = m
         new = np.clip(self.taps + delta, 0, self.tap_max)
-        self.updates += np.count_nonzero(new != self.taps, axis=1)
+        self.updates += np.count_nonzero(mask, axis=1)  # edge-steps gated in, as learning.Trainer
         self.taps = new
         self.r = self.r_lo + self.taps * self.r_step
         self.r_c = self.rc_lo + self.taps * self.rc_step if self._twin else self.r
