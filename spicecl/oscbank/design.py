@@ -35,7 +35,9 @@ class OscillatorDesign:
 
     Defaults are the nominal design of HARDWARE.md section 3: VDD = 5 V, three 100 kohm
     hysteresis resistors (thresholds VDD/3 and 2VDD/3), R_t = 33 kohm, C_t = 10 nF
-    (T = 2 ln2 R_t C_t = 0.457 ms), a 37 Hz global clock.
+    (T = 2 ln2 R_t C_t = 0.457 ms), a 37 Hz global clock. ``comp_gain`` is the control gain
+    of the oscillator's switch comparator (``comp_swg`` in models/oscillator.lib): it keeps
+    ngspice's switch from quantizing the periods to the time step (see the .lib header).
     """
 
     vdd: float = 5.0
@@ -45,9 +47,10 @@ class OscillatorDesign:
     rpull: float = 1e3
     bias_rpull: float = 10e3
     clock_hz: float = 37.0
+    comp_gain: float = 30.0
 
     def __post_init__(self):
-        for name in ("vdd", "rt", "ct", "rh", "rpull", "bias_rpull", "clock_hz"):
+        for name in ("vdd", "rt", "ct", "rh", "rpull", "bias_rpull", "clock_hz", "comp_gain"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 flag = "--clock-hz" if name == "clock_hz" else f"design {name}"
@@ -226,7 +229,7 @@ def _num(x: float) -> str:
 def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: float, *,
               supply_resistance: float = 0.0, decoupling: float = 0.0,
               tstep: float | None = None, tmax: float | None = None,
-              interp: bool = False, save: str = "en", title: str = "") -> str:
+              interp: bool = False, save: str = "cap", title: str = "") -> str:
     """Deck text of a bank of N oscillators + bias comparators sharing one supply.
 
     The supply: an ideal VDD source, then ``supply_resistance`` ohms (0: none) to the shared
@@ -235,8 +238,9 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
 
     Parameters
     ----------
-    save : "en" or "all"
-        "en": only the enables ``v(en<i>)``; "all": also ``v(cap<i>)``, ``v(out<i>)`` and
+    save : "cap" or "all"
+        "cap": only the capacitor voltages ``v(cap<i>)`` (the enable decision is taken from
+        them, see :func:`enable_levels`); "all": also ``v(en<i>)``, ``v(out<i>)`` and
         ``v(vcc)`` (for short runs and plots).
     interp : bool
         Add ``.options interp`` so the output holds only the points ``tstep`` apart (the
@@ -266,7 +270,8 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
         lines.append(
             f"Xo{j} out{j} cap{j} vcc 0 relax_osc rt={_num(draw.rt[i])} ct={_num(draw.ct[i])} "
             f"rh={_num(design.rh)} kh1={_num(draw.kh[i, 0])} kh2={_num(draw.kh[i, 1])} "
-            f"kh3={_num(draw.kh[i, 2])} rpull={_num(design.rpull)} voff={_num(draw.voff_osc[i])}")
+            f"kh3={_num(draw.kh[i, 2])} rpull={_num(design.rpull)} voff={_num(draw.voff_osc[i])} "
+            f"gain={_num(design.comp_gain)}")
         lines.append(f"Xb{j} cap{j} bias en{j} vcc 0 bias_comp rpull={_num(design.bias_rpull)} "
                      f"voff={_num(draw.voff_bias[i])}")
     ics = [f"v(cap{i + 1})={_num(draw.v0[i])}" for i in range(n)]
@@ -283,13 +288,25 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
     return "\n".join(lines) + "\n"
 
 
-def save_vectors(n_edges: int, save: str = "en") -> list[str]:
-    names = [f"v(en{i + 1})" for i in range(n_edges)]
+def save_vectors(n_edges: int, save: str = "cap") -> list[str]:
+    names = [f"v(cap{i + 1})" for i in range(n_edges)]
     if save == "all":
-        names += [f"v(cap{i + 1})" for i in range(n_edges)]
+        names += [f"v(en{i + 1})" for i in range(n_edges)]
         names += [f"v(out{i + 1})" for i in range(n_edges)]
         names.append("v(vcc)")
     return names
+
+
+def enable_levels(draw: BankDraw, bias: float) -> np.ndarray:
+    """Capacitor voltage above which each edge's enable is high: bias - offset, shape (N,).
+
+    The bias comparator (``bias_comp``, an ideal-input switch comparator) is high exactly when
+    V(cap) + voff > V(bias). spicecl takes the enable at a clock instant from the capacitor
+    voltage against this level rather than from the comparator's output node, because
+    ngspice's switch flips only at a time point (up to one time step late); the comparator
+    stays in the deck for its supply current.
+    """
+    return float(bias) - draw.voff_bias
 
 
 def deck_hash(deck: str) -> str:

@@ -26,14 +26,15 @@ def crossings(t: np.ndarray, v: np.ndarray, level: float) -> tuple[np.ndarray, n
     return tc[rising], tc[~rising]
 
 
-def measure_bank(t: np.ndarray, out: np.ndarray, en: np.ndarray, vdd: float,
-                 t_start: float) -> dict:
+def measure_bank(t: np.ndarray, out: np.ndarray, cap: np.ndarray, levels: np.ndarray,
+                 vdd: float, t_start: float) -> dict:
     """Period, enable duty cycle and phase of each oscillator from a short transient.
 
     Parameters
     ----------
     t : shape (P,) time points
-    out, en : shape (P, N) oscillator outputs and enables
+    out, cap : shape (P, N) oscillator outputs and capacitor voltages
+    levels : shape (N,) capacitor voltage above which each enable is high (bias - offset)
     t_start : ignore crossings before this time (start-up)
 
     Returns
@@ -49,13 +50,14 @@ def measure_bank(t: np.ndarray, out: np.ndarray, en: np.ndarray, vdd: float,
     t_rise = np.full(n, np.nan)
     n_per = np.zeros(n, int)
     half = vdd / 2.0
+    levels = np.broadcast_to(np.asarray(levels, float), (n,))
     for i in range(n):
         r_out, _ = crossings(t, out[:, i], half)
         r_out = r_out[r_out >= t_start]
         if len(r_out) >= 2:
             period[i] = (r_out[-1] - r_out[0]) / (len(r_out) - 1)
             n_per[i] = len(r_out) - 1
-        r_en, f_en = crossings(t, en[:, i], half)
+        r_en, f_en = crossings(t, cap[:, i], levels[i])
         r_en = r_en[r_en >= t_start]
         f_en = f_en[f_en >= t_start]
         if len(r_en) >= 2 and len(f_en) >= 1:
@@ -70,7 +72,7 @@ def measure_bank(t: np.ndarray, out: np.ndarray, en: np.ndarray, vdd: float,
                 period[i] = (b - a) / (len(r_en) - 1)
         else:
             sel = t >= t_start
-            duty[i] = float(np.mean(en[sel, i] > half)) if np.any(sel) else np.nan
+            duty[i] = float(np.mean(cap[sel, i] > levels[i])) if np.any(sel) else np.nan
     return {"period": period, "duty": duty, "t_rise": t_rise, "n_periods": n_per}
 
 

@@ -21,7 +21,8 @@ from spicecl.errors import SpiceclError
 from spicecl.oscbank import measure
 from spicecl.oscbank.design import (SETTLE_PERIODS, BankDraw, BankTolerance, OscillatorDesign,
                                     analytic_p, bank_deck, check_bias, check_clock,
-                                    clock_times, deck_hash, draw_bank, save_vectors)
+                                    clock_times, deck_hash, draw_bank, enable_levels,
+                                    save_vectors)
 
 METHODS = ("fast", "transient")
 
@@ -47,7 +48,7 @@ class BankConfig:
     seed: int = 0
     draws: int = 1
     char_periods: float = 40.0
-    fast_tmax: float = 1.0 / 200.0
+    fast_tmax: float = 1.0 / 50.0
     transient_tmax: float = 1.0 / 50.0
     lock_rtol: float = 1e-3
     timeout: float = 3600.0
@@ -93,33 +94,40 @@ def _characterize(draw: BankDraw, cfg: BankConfig, bias: float, supply_resistanc
     t = res.vectors["time"]
     n = draw.n_edges
     out = np.stack([res.vectors[f"v(out{i + 1})"] for i in range(n)], axis=1)
-    en = np.stack([res.vectors[f"v(en{i + 1})"] for i in range(n)], axis=1)
-    m = measure.measure_bank(t, out, en, d.vdd, d.settle_time)
+    cap = np.stack([res.vectors[f"v(cap{i + 1})"] for i in range(n)], axis=1)
+    m = measure.measure_bank(t, out, cap, enable_levels(draw, bias), d.vdd, d.settle_time)
     # A few waveforms for plots: first 3 edges, last 3 nominal periods.
     sel = t >= t[-1] - 3.0 * d.period
     k = min(3, n)
-    cap = np.stack([res.vectors[f"v(cap{i + 1})"][sel] for i in range(k)], axis=1)
-    wave = {"t": t[sel], "cap": cap, "en": en[sel, :k], "vcc": res.vectors["v(vcc)"][sel]}
+    en = np.stack([res.vectors[f"v(en{i + 1})"][sel] for i in range(k)], axis=1)
+    wave = {"t": t[sel], "cap": cap[sel, :k], "en": en, "vcc": res.vectors["v(vcc)"][sel]}
+    late = t >= d.settle_time
+    tv, vv = t[late], res.vectors["v(vcc)"][late]
+    m["vcc_mean"] = float(np.sum(0.5 * (vv[1:] + vv[:-1]) * np.diff(tv)) / (tv[-1] - tv[0]))
     return m, wave, deck, res.elapsed
 
 
 def _transient_updates(draw: BankDraw, cfg: BankConfig, bias: float, times: np.ndarray,
                        name: str) -> tuple[np.ndarray, str, float]:
-    """The reference: one transient over all K clock periods, enables read at clock times."""
+    """The reference: one transient over all K clock periods, enables read at clock times.
+
+    ``.options interp`` with a step of a quarter clock period keeps only points on the clock
+    grid; the enable of edge i at t_k is V(cap_i)(t_k) > bias - voff_i (see enable_levels).
+    """
     d = cfg.design
     tclk = 1.0 / d.clock_hz
     deck = bank_deck(draw, d, bias, float(times[-1]) + 0.25 * tclk,
                      supply_resistance=cfg.supply_resistance, decoupling=cfg.decoupling,
                      tstep=tclk / 4.0, tmax=cfg.transient_tmax * d.period, interp=True,
-                     save="en", title="(full transient)")
+                     save="cap", title="(full transient)")
     from spicecl.spice.runner import run_ngspice
 
-    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "en"), name=name,
+    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "cap"), name=name,
                       timeout=cfg.timeout)
     t = res.vectors["time"]
-    en = np.stack([np.interp(times, t, res.vectors[f"v(en{i + 1})"])
-                   for i in range(draw.n_edges)], axis=1)
-    return en > d.vdd / 2.0, deck, res.elapsed
+    cap = np.stack([np.interp(times, t, res.vectors[f"v(cap{i + 1})"])
+                    for i in range(draw.n_edges)], axis=1)
+    return cap > enable_levels(draw, bias)[None, :], deck, res.elapsed
 
 
 def bias_job(cfg: BankConfig, draw: BankDraw, draw_index: int, bias_index: int,
@@ -154,6 +162,11 @@ def bias_job(cfg: BankConfig, draw: BankDraw, draw_index: int, bias_index: int,
     locked = (measure.detect_locking(m["period"], free_period, cfg.lock_rtol)
               if free_period is not None else [])
     p_edge = updates.mean(axis=0)
+    # Pairs far outside the null (|r| > 4/sqrt(K)): usually near-coincident frequencies.
+    iu, ju = np.triu_indices(len(p_edge), 1)
+    rv = r[iu, ju]
+    strong = np.flatnonzero(np.isfinite(rv) & (np.abs(rv) > 4.0 / np.sqrt(cfg.n_samples)))
+    correlated = [[int(iu[q]), int(ju[q]), float(rv[q])] for q in strong]
     return {
         "draw": draw_index,
         "bias_index": bias_index,
@@ -171,8 +184,9 @@ def bias_job(cfg: BankConfig, draw: BankDraw, draw_index: int, bias_index: int,
         "correlation": summary,
         "lag1": measure.lag1_autocorrelation(updates),
         "locked_groups": locked,
+        "correlated_pairs": correlated,
         "wave": wave,
-        "vcc_mean": float(np.mean(wave["vcc"])),
+        "vcc_mean": m["vcc_mean"],
         "deck_hash": deck_hash(deck),
         "char_deck_hash": deck_hash(char_deck),
         "seconds_characterization": t_char,
@@ -271,6 +285,14 @@ def check_warnings(run: BankRun) -> list[str]:
                        f"({len(g)} of {cfg.n_edges}) locked to one period {per * 1e3:.4g} ms "
                        f"(supply {cfg.supply_resistance:g} ohm, decoupling "
                        f"{cfg.decoupling:g} F)")
+        locked_edges = {e for g in j["locked_groups"] for e in g}
+        strong = [(a, b, r) for a, b, r in j["correlated_pairs"]
+                  if abs(r) > 0.3 and not {a, b} <= locked_edges]
+        if strong:
+            desc = ", ".join(f"{a}-{b} (r = {r:+.2f}, periods {j['period'][a] * 1e3:.4f}/"
+                             f"{j['period'][b] * 1e3:.4f} ms)" for a, b, r in strong[:4])
+            out.append(f"strongly correlated update sequences at {where}: edges {desc}: "
+                       f"near-coincident oscillator frequencies")
         dead = np.flatnonzero(j["n_periods"] == 0)
         if len(dead):
             out.append(f"oscillators did not oscillate at {where}: edges "
@@ -311,6 +333,7 @@ def summarize(run: BankRun) -> dict:
                                                   - 1.0),
             "duty_mean": float(np.nanmean(j["duty"])),
             "locked_groups": j["locked_groups"],
+            "correlated_pairs": j["correlated_pairs"],
             "vcc_mean_volts": j["vcc_mean"],
             "seconds": j["seconds_total"],
         })
