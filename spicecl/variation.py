@@ -231,7 +231,8 @@ class CircuitDraw:
     ----------
     spec : ToleranceSpec
     seed : int or None (recorded only)
-    values : dict name -> float array, shape (E,); names as in :data:`DRAW_TABLE`
+    values : dict name -> float array, shape (E,); names as in :data:`DRAW_TABLE`, plus
+        ``osc_phase`` (initial oscillator phase in [0, 1), not a part value)
     """
 
     spec: ToleranceSpec
@@ -265,6 +266,7 @@ class CircuitDraw:
         missing = [n for n, _c, _v in DRAW_TABLE if n not in values]
         if missing:
             raise SpiceclError(f"circuit draw: missing values {missing[0]!r}")
+        values.setdefault("osc_phase", np.full(len(values["rab_free"]), 0.5))
         return cls(spec, data.get("seed"), values)
 
 
@@ -275,6 +277,9 @@ def draw_circuit(spec: ToleranceSpec, n_edges: int, rng: np.random.Generator,
         raise TypeError("rng must be a numpy.random.Generator")
     values = {name: draw_component(spec, cls, n_edges, rng, nominal)
               for name, cls, nominal in DRAW_TABLE}
+    # Not a part value: the initial phase of each oscillator, as a fraction of the way from
+    # the lower to the upper threshold (the deck's .ic). Drawn last, so it moves no part value.
+    values["osc_phase"] = rng.uniform(0.0, 1.0, size=n_edges)
     return CircuitDraw(spec, seed, values)
 
 

@@ -60,8 +60,8 @@ class HardwareConfig:
     bias : global bias voltage of the enable comparators, V (2.5 V: p = 0.5)
     clock_hz : global clock frequency, Hz
     clock_pulse : clock pulse width, s (sampling window of the decision latches)
-    clock_delay : time of the first clock pulse, s; None = half a clock period with
-        oscillators, 20 us without
+    clock_delay : time of the first clock pulse, s; None = 2 ms (about 4 oscillator periods)
+        with oscillators, 20 us without
     cell_gain : decision-cell difference-amplifier gain
     cell_vbias : decision-cell deliberate bias, V referred to the cell input
     rh : oscillator hysteresis resistors (nominal; per-part factors are drawn), ohm
@@ -216,6 +216,21 @@ def _oscillators(c, draw: CircuitDraw, cfg: HardwareConfig) -> None:
             voff=number(v["bias_voff"][e]))
 
 
+def _oscillator_tran(draw: CircuitDraw, cfg: HardwareConfig, t_stop: float,
+                     tran_step: float) -> list[str]:
+    """Transient of a deck with oscillators: drawn initial capacitor voltages (.ic, between
+    the thresholds VDD/3 and 2 VDD/3) and ``uic`` (the operating point of a bank of astable
+    oscillators is slow and meaningless), maximum step 1/50 of the shortest nominal period."""
+    v0 = cfg.vdd / 3.0 * (1.0 + draw["osc_phase"])
+    ics = [f"v(cap{e})={number(v0[e])}" for e in range(draw.n_edges)]
+    ics.append(f"v(vcc)={number(cfg.vdd)}")
+    lines = [".ic " + " ".join(ics[k:k + 6]) for k in range(0, len(ics), 6)]
+    period = 2.0 * np.log(2.0) * float(np.min(draw["osc_rt"] * draw["osc_ct"]))
+    tmax = period / 50.0
+    lines.append(f".tran {number(min(tran_step, tmax))} {number(t_stop)} 0 {number(tmax)} uic")
+    return lines
+
+
 def _spec_lines(spec: ToleranceSpec) -> list[str]:
     out = ["tolerance spec: class nominal tolerance distribution kind"]
     for name, comp in spec.components:
@@ -283,7 +298,7 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
                 rab=number(rab[e]), rw=number(rw[e]))
     delay = cfg.clock_delay
     if delay is None:
-        delay = 0.5 / cfg.clock_hz if oscillators else 20e-6
+        delay = 2e-3 if oscillators else 20e-6
     if cells:
         period = 1.0 / cfg.clock_hz
         c.V("clk", "clk", c.gnd, f"PULSE(0 {number(cfg.vdd)} {number(delay)} 1e-08 1e-08 "
@@ -297,7 +312,12 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
     if oscillators:
         _oscillators(c, draw, cfg)
     t_stop = delay + cfg.clock_pulse + 20e-6
-    an = [".op"] if analysis == "op" else [f".tran {number(tran_step)} {number(t_stop)}"]
+    if analysis == "op":
+        an = [".op"]
+    elif oscillators:
+        an = _oscillator_tran(draw, cfg, t_stop, tran_step)
+    else:
+        an = [f".tran {number(tran_step)} {number(t_stop)}"]
 
     title = f"spicecl twin deck: network {comment_text(net.name)} seed {setup.seed}"
     header = _header(setup, cfg, cells, oscillators, rf, rc)
@@ -402,7 +422,7 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
         header.append("  " + " ".join([str(e)] + [f"{v[k][e]:.10g}" for k in (
             "osc_rt", "osc_ct", "osc_kh1", "osc_kh2", "osc_kh3", "osc_voff", "bias_voff")]))
     title = f"spicecl oscillator bank: network {comment_text(network_name)} seed {draw.seed}"
-    text = _assemble(title, header, c, [f".tran {number(tran_step)} {number(t_stop)}"])
+    text = _assemble(title, header, c, _oscillator_tran(draw, cfg, t_stop, tran_step))
     sidecar = {"kind": "oscillators", "network": network_name, "seed": draw.seed,
                "periods": float(periods), "t_stop": t_stop, "hardware": cfg.to_dict(),
                "draw": draw.to_dict()}
