@@ -165,7 +165,7 @@ def bias_job(cfg: BankConfig, draw: BankDraw, draw_index: int, bias_index: int,
     locked = (measure.detect_locking(m["period"], free_period, cfg.lock_rtol)
               if free_period is not None else [])
     p_edge = updates.mean(axis=0)
-    # Pairs far outside the null (|r| > 4/sqrt(K)): usually near-coincident frequencies.
+    # Pairs far outside the null (|r| > 4/sqrt(K)): aliasing of nearly related frequencies.
     iu, ju = np.triu_indices(len(p_edge), 1)
     rv = r[iu, ju]
     strong = np.flatnonzero(np.isfinite(rv) & (np.abs(rv) > 4.0 / np.sqrt(cfg.n_samples)))
@@ -292,10 +292,18 @@ def check_warnings(run: BankRun) -> list[str]:
         strong = [(a, b, r) for a, b, r in j["correlated_pairs"]
                   if abs(r) > 0.3 and not {a, b} <= locked_edges]
         if strong:
-            desc = ", ".join(f"{a}-{b} (r = {r:+.2f}, periods {j['period'][a] * 1e3:.4f}/"
-                             f"{j['period'][b] * 1e3:.4f} ms)" for a, b, r in strong[:4])
-            out.append(f"strongly correlated update sequences at {where}: edges {desc}: "
-                       f"near-coincident oscillator frequencies")
+            fclk = cfg.design.clock_hz
+            parts = []
+            for a, b, r in strong[:4]:
+                fa, fb = 1.0 / j["period"][a], 1.0 / j["period"][b]
+                m = (fa - fb) / fclk
+                parts.append(f"{a}-{b} (r = {r:+.2f}; {fa:.1f} and {fb:.1f} Hz differ by "
+                             f"{m:.3f} clock frequencies)")
+            more = f" and {len(strong) - 4} more" if len(strong) > 4 else ""
+            out.append(f"strongly correlated update sequences at {where}: edges "
+                       f"{', '.join(parts)}{more}: aliasing (a frequency difference near a "
+                       f"multiple or half-multiple of the clock frequency keeps the sampled "
+                       f"phases in step)")
         dead = np.flatnonzero(j["n_periods"] == 0)
         if len(dead):
             out.append(f"oscillators did not oscillate at {where}: edges "
