@@ -14,3 +14,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "spice" in item.keywords:
             item.add_marker(skip)
+
+
+#: Skip marker for tests that start ngspice (use together with ``pytest.mark.spice``).
+requires_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None,
+                                      reason="ngspice is not installed (sudo apt-get install -y "
+                                             "ngspice libngspice0-dev)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def cmd_netlist(args) -> int:
     if out.suffix.lower() == ".json":
         raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
     setup = _setup(args)
-    rel = out.parent.resolve()
+    rel = Path(os.path.abspath(out.parent))
     if args.netlist_kind == "twin":
         deck = twin_deck(setup, models_dir=args.models, include_relative_to=rel,
                          analysis=args.analysis, oscillators=not args.no_oscillators,

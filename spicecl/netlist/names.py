@@ -48,7 +48,8 @@ def include_path(path: Path, relative_to: Path | None = None) -> str:
     import os
 
     p = Path(path)
-    s = os.path.relpath(p, relative_to) if relative_to is not None else str(p.resolve())
+    s = (os.path.relpath(os.path.abspath(p), os.path.abspath(relative_to))
+         if relative_to is not None else str(p.resolve()))
     if not _PATH_OK.match(s):
         raise SpiceclError(f"models path {s!r} has characters that are unsafe in a SPICE deck "
                            f"(allowed: letters, digits, _ . / + -)")

@@ -189,11 +189,15 @@ def _check_models(models_dir: Path, files) -> dict[str, Path]:
     return out
 
 
-def _assemble(title: str, header: list[str], circuit, analysis: list[str]) -> str:
+def _assemble(title: str, header: list[str], includes: list[str], circuit,
+              analysis: list[str]) -> str:
     body = str(circuit).splitlines()
     if body and body[0].startswith(".title"):
         body = body[1:]  # PySpice's .title line: our own title line replaces it
-    lines = [title] + ["* " + h if h else "*" for h in header] + body + analysis + [".end"]
+    # .include lines are written here, not with Circuit.include, which makes paths absolute
+    # against the current directory.
+    lines = ([title] + ["* " + h if h else "*" for h in header]
+             + [f".include {p}" for p in includes] + body + analysis + [".end"])
     text = "\n".join(ln.rstrip() for ln in lines if ln is not None) + "\n"
     return text.replace("\n\n", "\n")
 
@@ -275,8 +279,7 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
     v = draw.values
 
     c = _circuit("twin")
-    for f in files:
-        c.include(include_path(paths[f], include_relative_to))
+    includes = [include_path(paths[f], include_relative_to) for f in files]
     if precise:
         c.raw_spice = PRECISE_OPTIONS
     _supply(c, cfg)
@@ -321,7 +324,7 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
 
     title = f"spicecl twin deck: network {comment_text(net.name)} seed {setup.seed}"
     header = _header(setup, cfg, cells, oscillators, rf, rc)
-    text = _assemble(title, header, c, an)
+    text = _assemble(title, header, includes, c, an)
     sidecar = twin_sidecar(setup, cfg, cells=cells, oscillators=oscillators, analysis=analysis)
     return Deck(name, text, sidecar)
 
@@ -403,8 +406,8 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
     models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     paths = _check_models(models_dir, ["comparator.lib", "oscillator.lib"])
     c = _circuit("oscillators")
-    for f in ("comparator.lib", "oscillator.lib"):
-        c.include(include_path(paths[f], include_relative_to))
+    includes = [include_path(paths[f], include_relative_to)
+                for f in ("comparator.lib", "oscillator.lib")]
     _supply(c, cfg)
     _oscillators(c, draw, cfg)
     t_nom = 2.0 * np.log(2.0) * float(np.mean(draw["osc_rt"])) * float(np.mean(draw["osc_ct"]))
@@ -422,7 +425,7 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
         header.append("  " + " ".join([str(e)] + [f"{v[k][e]:.10g}" for k in (
             "osc_rt", "osc_ct", "osc_kh1", "osc_kh2", "osc_kh3", "osc_voff", "bias_voff")]))
     title = f"spicecl oscillator bank: network {comment_text(network_name)} seed {draw.seed}"
-    text = _assemble(title, header, c, _oscillator_tran(draw, cfg, t_stop, tran_step))
+    text = _assemble(title, header, includes, c, _oscillator_tran(draw, cfg, t_stop, tran_step))
     sidecar = {"kind": "oscillators", "network": network_name, "seed": draw.seed,
                "periods": float(periods), "t_stop": t_stop, "hardware": cfg.to_dict(),
                "draw": draw.to_dict()}

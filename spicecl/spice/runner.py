@@ -34,7 +34,7 @@ INSTALL_HINT = "sudo apt-get install -y ngspice libngspice0-dev"
 
 #: Vector names accepted: ``time``, ``frequency``, ``v(node)``, ``v(a,b)``, ``i(vsource)``,
 #: and bare node/vector names; node names may contain subcircuit dots and '#'.
-_VECTOR_RE = re.compile(r"^(?:[a-z0-9_#.:]+|[vi]\([a-z0-9_#.:]+(?:,[a-z0-9_#.:]+)?\))$")
+_VECTOR_RE = re.compile(r"(?:[a-z_][a-z0-9_#.:]*|[vi]\([a-z0-9_#.:]+(?:,[a-z0-9_#.:]+)?\))")
 
 #: Log lines that mean the analysis failed even when ngspice exits with status 0.
 _FATAL_RE = re.compile(r"run simulation\(s\) aborted|doAnalyses:|timestep too small|"
@@ -101,7 +101,7 @@ def _check_vectors(vectors, name: str) -> list[str]:
     out = []
     for v in vectors:
         s = str(v).strip().lower().replace(" ", "")
-        if not _VECTOR_RE.match(s):
+        if not _VECTOR_RE.fullmatch(s):
             raise SpiceclError(f"deck {name}: vector name {str(v)!r} is not allowed "
                                f"(use time, v(node), v(a,b) or i(vsource))")
         if s not in out:

@@ -1,0 +1,253 @@
+"""spicecl.netlist and spicecl.variation: golden decks, safe names, tolerance specs, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import requires_ngspice
+
+from spicecl.cli import main
+from spicecl.errors import SpiceclError
+from spicecl.netlist import absolute_includes, make_setup, oscillator_deck, twin_deck
+from spicecl.network import load_network
+from spicecl.variation import (ComponentTolerance, ToleranceSpec, digipot_resistance,
+                               draw_circuit, taps_for_resistance)
+
+REPO = Path(__file__).resolve().parent.parent
+NETLISTS = REPO / "netlists"
+MODELS = REPO / "models"
+UPDATE = os.environ.get("SPICECL_UPDATE_GOLDEN") == "1"
+
+#: Reference decks: file stem -> CLI arguments (after `spicecl netlist`).
+GOLDEN = {
+    "exp16_twin": ["twin", "--network", "exp16", "--seed", "1"],
+    "exp16_twin_exact_op": ["twin", "--network", "exp16", "--seed", "1", "--tolerance", "0",
+                            "--offset", "0", "--analysis", "op", "--no-oscillators",
+                            "--precise"],
+    "exp16_oscillators": ["oscillators", "--network", "exp16", "--seed", "1"],
+}
+
+ALLOWED_DOT = (".include ", ".options ", ".op", ".tran ", ".ic ", ".end")
+
+
+def _generate(tmp_path, stem, capsys):
+    """Run the CLI into tmp/netlists with tmp/models -> repo models (same relative includes)."""
+    (tmp_path / "models").symlink_to(MODELS, target_is_directory=True)
+    out = tmp_path / "netlists" / f"{stem}.cir"
+    args = GOLDEN[stem]
+    assert main(["netlist", *args, "--models", str(tmp_path / "models"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
+@pytest.mark.parametrize("stem", sorted(GOLDEN))
+def test_golden_decks(tmp_path, capsys, stem):
+    """Regenerate the reviewed decks; they must match netlists/ (SPICECL_UPDATE_GOLDEN=1 to
+    update them deliberately)."""
+    out = _generate(tmp_path, stem, capsys)
+    for suffix in (".cir", ".json"):
+        new = out.with_suffix(suffix).read_text()
+        ref = NETLISTS / f"{stem}{suffix}"
+        if UPDATE:
+            from spicecl.results import atomic_write_text
+
+            atomic_write_text(ref, new)
+        assert ref.exists(), f"{ref} missing: run with SPICECL_UPDATE_GOLDEN=1"
+        assert new == ref.read_text(), f"{ref.name} changed: review, then update deliberately"
+
+
+@pytest.mark.spice
+@requires_ngspice
+@pytest.mark.parametrize("stem", sorted(GOLDEN))
+def test_golden_decks_run(stem):
+    from spicecl.spice.runner import run_ngspice
+
+    path = NETLISTS / f"{stem}.cir"
+    text = absolute_includes(path.read_text(), NETLISTS)
+    vec = ["v(cap0)"] if "oscillators" in stem else ["v(f0)", "v(c3)"]
+    res = run_ngspice(text, vec, name=stem, timeout=60)
+    assert all(np.all(np.isfinite(v)) for v in res.vectors.values())
+
+
+def test_sidecar_matches_header(tmp_path, capsys):
+    out = _generate(tmp_path, "exp16_twin", capsys)
+    side = json.loads(out.with_suffix(".json").read_text())
+    text = out.read_text()
+    assert side["seed"] == 1 and side["network"]["n_edges"] == 16
+    r_f = np.asarray(side["resistance_free"])
+    d = side["draw"]["values"]
+    np.testing.assert_allclose(r_f, np.asarray(d["rw_free"]) + np.asarray(side["taps"]) *
+                               np.asarray(d["rab_free"]) / 127, rtol=1e-15)
+    # each drawn digipot value is in the deck literally
+    for e in range(16):
+        assert f"rab={float(d['rab_free'][e])!r}" in text
+        assert f"rab={float(d['rab_clamped'][e])!r}" in text
+    assert "* tolerance spec" in text and "seed 1" in text.splitlines()[0]
+
+
+@pytest.mark.spice
+@requires_ngspice
+@pytest.mark.parametrize("network", ["exp16", "disordered143"])
+@pytest.mark.parametrize("spec", [ToleranceSpec.exact(), ToleranceSpec.default()],
+                         ids=["exact", "tolerances"])
+def test_decks_parse_and_run(network, spec):
+    """Every kind of deck runs: twin .op (cells, enables high) and a short twin transient with
+    oscillators (clock pulse early), for both networks, with and without tolerances."""
+    from spicecl.netlist import HardwareConfig
+    from spicecl.spice.runner import run_ngspice
+
+    net = load_network(network)
+    setup = make_setup(net, 2, spec)
+    d = twin_deck(setup, analysis="op", oscillators=False)
+    res = run_ngspice(d.text, ["v(f0)", "v(up0)"], name=f"{network}-op", timeout=60)
+    assert res.vectors["v(up0)"][0] in (0.0, 5.0)
+    if network == "exp16":
+        cfg = HardwareConfig(clock_delay=2e-4)
+        d = twin_deck(setup, config=cfg, analysis="tran", oscillators=True)
+        res = run_ngspice(d.text, ["time", "v(en0)", "v(up0)"], name=f"{network}-tran",
+                          timeout=60)
+        assert res.vectors["time"][-1] == pytest.approx(2e-4 + 10e-6 + 20e-6)
+
+
+# ---------------------------------------------------------------------------- security
+
+HOSTILE_IDS = ["a\n.control\nshell rm -rf /\n.endc", ".include /etc/passwd", "shell",
+               "x\r\n.endc", "  .options  ", "*/ .end", "n\u2028.control"]
+
+
+def _hostile_graphml(path: Path) -> Path:
+    from lxml import etree
+
+    ns = "http://graphml.graphdrawing.org/xmlns"
+    root = etree.Element("graphml", nsmap={None: ns})
+    etree.SubElement(root, "key", id="label", attrib={"for": "node", "attr.name": "label",
+                                                      "attr.type": "string"})
+    g = etree.SubElement(root, "graph", id=".control\nshell", edgedefault="undirected")
+    ids = HOSTILE_IDS + ["plain1", "plain2"]
+    for nid in ids:
+        n = etree.SubElement(g, "node", id=nid)
+        etree.SubElement(n, "data", key="label").text = "\n.include /etc/passwd\n.control"
+    for k in range(len(ids)):
+        etree.SubElement(g, "edge", source=ids[k], target=ids[(k + 1) % len(ids)])
+    etree.SubElement(g, "edge", source=ids[0], target=ids[3])
+    path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    return path
+
+
+def _assert_safe(text: str):
+    lines = text.splitlines()
+    assert lines[0].startswith("spicecl ")  # the title line (a comment to ngspice)
+    for ln in lines[1:]:
+        s = ln.strip()
+        low = s.lower()
+        assert not low.startswith((".control", ".endc", "shell", ".include /etc")), ln
+        if s.startswith("."):
+            assert s.startswith(ALLOWED_DOT), ln
+        assert "\r" not in ln and "\u2028" not in ln
+        if not s.startswith("*"):  # sanitized ids may appear in comments only
+            assert "passwd" not in low and "shell" not in low and "control" not in low, ln
+    assert ".control" not in text.lower() and ".include /etc" not in text
+
+
+def test_hostile_graphml_cannot_inject(tmp_path, capsys):
+    src = _hostile_graphml(tmp_path / ".control shell;.include etc.graphml")
+    out = tmp_path / "deck.cir"
+    assert main(["netlist", "twin", "--network", str(src), "--seed", "0", "-o", str(out)]) == 0
+    capsys.readouterr()
+    text = out.read_text()
+    _assert_safe(text)
+    assert re.search(r"^Xrf0 f\d+ f\d+ digipot", text, re.M)
+    # the original ids survive only in the JSON sidecar (JSON-escaped)
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["network"]["node_ids"][0] == HOSTILE_IDS[0]
+    osc = tmp_path / "osc.cir"
+    assert main(["netlist", "oscillators", "--network", str(src), "--seed", "0",
+                 "-o", str(osc)]) == 0
+    _assert_safe(osc.read_text())
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_hostile_deck_runs(tmp_path):
+    from spicecl.spice.runner import run_ngspice
+
+    net = load_network(str(_hostile_graphml(tmp_path / "h.graphml")))
+    d = twin_deck(make_setup(net, 0), analysis="op", oscillators=False)
+    _assert_safe(d.text)
+    res = run_ngspice(d.text, ["v(f0)"], name="hostile")
+    assert np.isfinite(res.vectors["v(f0)"][0])
+
+
+# ---------------------------------------------------------------------- tolerances
+
+def test_tolerance_validation():
+    with pytest.raises(SpiceclError, match="unknown component class 'bogus'"):
+        ToleranceSpec.from_dict({"bogus": {"tolerance": 0.1}})
+    with pytest.raises(SpiceclError, match="unknown component class"):
+        ToleranceSpec((("inductor", ComponentTolerance(1.0, 0.1)),))
+    for bad in (1.0, -0.01, float("nan"), 2):
+        with pytest.raises(SpiceclError, match=r"must be in \[0, 1\)"):
+            ToleranceSpec.from_dict({"resistor": {"tolerance": bad}})
+    with pytest.raises(SpiceclError, match="distribution"):
+        ToleranceSpec.from_dict({"capacitor": {"distribution": "cauchy"}})
+    with pytest.raises(SpiceclError, match="nominal"):
+        ToleranceSpec.from_dict({"digipot_rab": {"nominal": -5}})
+    with pytest.raises(SpiceclError, match="unknown field"):
+        ToleranceSpec.from_dict({"resistor": {"tol": 0.1}})
+
+
+def test_tolerance_json_roundtrip_and_draws():
+    spec = ToleranceSpec.default().replace("digipot_rab", distribution="normal")
+    assert ToleranceSpec.from_json(spec.to_json()) == spec
+    a = draw_circuit(spec, 500, np.random.default_rng(7), seed=7)
+    b = draw_circuit(spec, 500, np.random.default_rng(7), seed=7)
+    for k in a.values:
+        np.testing.assert_array_equal(a[k], b[k])
+    rab = a["rab_free"]
+    assert np.all(np.abs(rab / 10e3 - 1) <= 0.2) and rab.std() < 0.2 * 10e3 / 2.5
+    off = a["cell_voff1"]
+    assert np.all(np.abs(off) <= 0.005) and off.std() > 0.002  # uniform +-5 mV
+    exact = draw_circuit(ToleranceSpec.exact(), 3, np.random.default_rng(0))
+    assert np.all(exact["rab_free"] == 10e3) and np.all(exact["cell_voff2"] == 0)
+
+
+def test_digipot_taps():
+    r = digipot_resistance([0, 127], 10e3, 75.0)
+    np.testing.assert_allclose(r, [75.0, 10075.0])
+    assert taps_for_resistance(r, 10e3, 75.0).tolist() == [0, 127]
+    with pytest.raises(SpiceclError, match="taps"):
+        digipot_resistance([128], 10e3, 75.0)
+
+
+# ------------------------------------------------------------------- CLI bad input
+
+def _cli_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spicecl: error:") and err.count("\n") == 1, err
+    return err
+
+
+def test_cli_bad_input_exit_2(tmp_path, capsys):
+    base = ["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", str(tmp_path / "d.cir")]
+    assert "[0, 1)" in _cli_error(capsys, base + ["--tolerance", "1.5"])
+    assert "[0, 1)" in _cli_error(capsys, base + ["--tolerance", "-0.1"])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"flux_capacitor": {"tolerance": 0.1}}))
+    assert "flux_capacitor" in _cli_error(capsys, base + ["--tolerance-spec", str(spec)])
+    empty = tmp_path / "empty_models"
+    empty.mkdir()
+    assert "comparator.lib" in _cli_error(capsys, base + ["--models", str(empty)])
+    (empty / "comparator.lib").write_text("* x\n")
+    (empty / "digipot.lib").write_text("* x\n")
+    assert "decision_cell.lib" in _cli_error(capsys, base + ["--models", str(empty)])
+    assert "oscillator.lib" in _cli_error(
+        capsys, ["netlist", "oscillators", "--network", "exp16", "--seed", "1", "--models",
+                 str(empty), "-o", str(tmp_path / "o.cir")])
+    assert "eta" in _cli_error(capsys, base + ["--eta", "0"])
+    assert not (tmp_path / "d.cir").exists()

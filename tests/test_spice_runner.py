@@ -1,0 +1,146 @@
+"""spicecl.spice: binary raw reader, ngspice runner and its one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import requires_ngspice
+
+from spicecl.errors import SpiceclError
+from spicecl.spice.rawfile import read_raw, read_single_plot
+from spicecl.spice.runner import ngspice_available, run_ngspice
+
+DIVIDER = """divider
+V1 in 0 DC 3
+R1 in mid 1k
+R2 mid 0 2k
+.op
+.end
+"""
+
+RC = """rc step
+V1 in 0 DC 1
+R1 in out 1k
+C1 out 0 1u
+.ic v(out)=0
+.tran 10u 5m
+"""
+
+
+def _write_raw(path, names, data, flags="real", plots=1):
+    """A binary raw file as ngspice writes it (data: (P, V) real or complex)."""
+    out = b""
+    for _ in range(plots):
+        head = ["Title: t", "Date: now", "Plotname: Test", f"Flags: {flags}",
+                f"No. Variables: {len(names)}", f"No. Points: {data.shape[0]}", "Variables:"]
+        head += [f"\t{k}\t{n}\tvoltage" for k, n in enumerate(names)]
+        head.append("Binary:")
+        if flags == "complex":
+            body = np.column_stack([np.column_stack([data[:, k].real, data[:, k].imag])
+                                    for k in range(data.shape[1])]).astype("<f8").tobytes()
+        else:
+            body = np.asarray(data, "<f8").tobytes()
+        out += ("\n".join(head) + "\n").encode() + body
+    path.write_bytes(out)
+
+
+def test_raw_reader_real_and_complex(tmp_path):
+    d = np.arange(12.0).reshape(4, 3)
+    _write_raw(tmp_path / "r.raw", ["time", "v(a)", "i(v1)"], d)
+    p = read_single_plot(tmp_path / "r.raw")
+    assert p.names == ("time", "v(a)", "i(v1)")
+    np.testing.assert_array_equal(p.data["v(a)"], d[:, 1])
+    c = d + 1j * d[::-1]
+    _write_raw(tmp_path / "c.raw", ["frequency", "v(b)", "v(c)"], c, flags="complex")
+    q = read_single_plot(tmp_path / "c.raw")
+    np.testing.assert_array_equal(q.data["v(c)"], c[:, 2])
+    _write_raw(tmp_path / "m.raw", ["time", "v(a)", "i(v1)"], d, plots=2)
+    assert len(read_raw(tmp_path / "m.raw")) == 2
+    with pytest.raises(SpiceclError, match="2 plots"):
+        read_single_plot(tmp_path / "m.raw")
+    (tmp_path / "bad.raw").write_bytes(b"Title: x\nNo. Variables: 2\n")
+    with pytest.raises(SpiceclError, match="truncated"):
+        read_raw(tmp_path / "bad.raw")
+
+
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_op_divider_exact():
+    res = run_ngspice(DIVIDER, ["v(mid)", "V(in)", "i(v1)"], name="divider")
+    assert set(res.vectors) == {"v(mid)", "v(in)", "i(v1)"}
+    assert res.vectors["v(mid)"][0] == pytest.approx(2.0, abs=1e-12)
+    assert res.vectors["i(v1)"][0] == pytest.approx(-1e-3, abs=1e-15)
+    assert res.elapsed > 0 and "ngspice" in res.log
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_tran_rc_matches_analytic():
+    res = run_ngspice(RC, ["time", "v(out)"], name="rc")
+    t, v = res.vectors["time"], res.vectors["v(out)"]
+    assert np.all(np.diff(t) > 0) and t[-1] == pytest.approx(5e-3)
+    np.testing.assert_allclose(v, 1 - np.exp(-t / 1e-3), atol=2e-3)
+
+
+def _one_line(exc):
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_missing_ngspice(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not ngspice_available()
+    with pytest.raises(SpiceclError) as exc:
+        run_ngspice(DIVIDER, ["v(mid)"])
+    assert "sudo apt-get install -y ngspice libngspice0-dev" in _one_line(exc)
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_nonconvergent_deck_names_deck_and_quotes_log():
+    deck = "loop\nV1 a 0 1\nV2 a 0 2\nR1 a 0 1k\n.op\n"
+    with pytest.raises(SpiceclError) as exc:
+        run_ngspice(deck, ["v(a)"], name="voltage_loop")
+    msg = _one_line(exc)
+    assert "voltage_loop" in msg and "did not converge" in msg
+    assert "aborted" in msg or "Timestep too small" in msg
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_timeout_kills_ngspice():
+    deck = "slow\nV1 a 0 SIN(0 1 1meg)\nR1 a 0 1\n.tran 1p 10m\n"
+    with pytest.raises(SpiceclError) as exc:
+        run_ngspice(deck, ["v(a)"], name="slow", timeout=0.5)
+    assert "timed out after 0.5 s on deck slow" in _one_line(exc)
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_unknown_subckt_and_missing_vector():
+    with pytest.raises(SpiceclError, match="unknown subckt"):
+        run_ngspice("t\nX1 a 0 nosuch\nR1 a 0 1\n.op\n", ["v(a)"], name="nosub")
+    with pytest.raises(SpiceclError, match="no such vector"):
+        run_ngspice(DIVIDER, ["v(nowhere)"], name="novec")
+
+
+def test_deck_and_vector_checks():
+    with pytest.raises(SpiceclError, match="control"):
+        run_ngspice("t\nR1 a 0 1\n.op\n.control\nshell ls\n.endc\n", ["v(a)"])
+    for bad in ["v(a) ; shell", "v(a)\nshell", "", ".include"]:
+        with pytest.raises(SpiceclError, match="not allowed"):
+            run_ngspice(DIVIDER, [bad])
+
+
+def test_import_starts_nothing_and_skips_pyspice():
+    code = ("import sys, spicecl.spice.runner, spicecl.netlist, spicecl.variation;"
+            "print('PySpice' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
