@@ -105,7 +105,8 @@ def test_decks_parse_and_run(network, spec):
     setup = make_setup(net, 2, spec)
     d = twin_deck(setup, analysis="op", oscillators=False)
     res = run_ngspice(d.text, ["v(f0)", "v(up0)"], name=f"{network}-op", timeout=60)
-    assert res.vectors["v(up0)"][0] in (0.0, 5.0)
+    up = res.vectors["v(up0)"][0]
+    assert up < 0.1 or up > 4.9  # a logic level, never in between
     if network == "exp16":
         cfg = HardwareConfig(clock_delay=2e-4)
         d = twin_deck(setup, config=cfg, analysis="tran", oscillators=True)

@@ -64,6 +64,7 @@ class HardwareConfig:
         with oscillators, 20 us without
     cell_gain : decision-cell difference-amplifier gain
     cell_vbias : decision-cell deliberate bias, V referred to the cell input
+    cell_vhys : decision-cell comparator hysteresis, V at the comparator inputs
     rh : oscillator hysteresis resistors (nominal; per-part factors are drawn), ohm
     """
 
@@ -77,6 +78,7 @@ class HardwareConfig:
     cell_gain: float = 10.0
     cell_vbias: float = 0.0
     rh: float = 100e3
+    cell_vhys: float = 1e-4
 
     def __post_init__(self):
         for name in ("vdd", "supply_resistance", "decoupling", "clock_hz", "clock_pulse",
@@ -84,6 +86,7 @@ class HardwareConfig:
             check_range(name.replace("_", "-"), getattr(self, name), 0, float("inf"),
                         low_open=True, high_open=True)
         check_range("bias", self.bias, 0, self.vdd)
+        check_range("cell-vhys", self.cell_vhys, 0, 1.0)
         if self.clock_pulse >= 0.5 / self.clock_hz:
             raise SpiceclError("clock-pulse must be shorter than half a clock period")
 
@@ -311,7 +314,8 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
             c.X(f"dc{e}", "decision_cell", free_node(a), free_node(b), clamped_node(a),
                 clamped_node(b), "clk", en, f"up{e}", f"stp{e}", "vcc", c.gnd,
                 gain=number(cfg.cell_gain), voff1=number(v["cell_voff1"][e]),
-                voff2=number(v["cell_voff2"][e]), vbias=number(cfg.cell_vbias))
+                voff2=number(v["cell_voff2"][e]), vbias=number(cfg.cell_vbias),
+                vhys=number(cfg.cell_vhys))
     if oscillators:
         _oscillators(c, draw, cfg)
     t_stop = delay + cfg.clock_pulse + 20e-6

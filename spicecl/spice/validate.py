@@ -90,9 +90,9 @@ def validate_decisions(setup: TwinSetup, *, config: HardwareConfig | None = None
                        timeout: float = 600.0) -> dict:
     """Compare the SPICE decision cells' latched decisions with :func:`cell_rule`.
 
-    An edge is a tie when either factor of the rule is within ``tie_volts`` of zero (the
-    comparators' own numerical resolution); agreement is reported over all edges and over
-    edges away from ties.
+    An edge is a tie when either factor of the rule is within ``tie_volts`` plus half the
+    comparators' input-referred hysteresis (``cell_vhys / (2 gain)``) of zero; agreement is
+    reported over all edges and over edges away from ties.
     """
     cfg = HardwareConfig() if config is None else config
     net = setup.net
@@ -112,7 +112,8 @@ def validate_decisions(setup: TwinSetup, *, config: HardwareConfig | None = None
     o2 = v["cell_voff2"] / cfg.cell_gain + cfg.cell_vbias
     expected = cell_rule(dvc, dvf, o1, o2)
     margin = np.minimum(np.abs(dvc - dvf + o1), np.abs(dvc + dvf + o2))
-    tie = margin < tie_volts
+    band = tie_volts + cfg.cell_vhys / (2.0 * cfg.cell_gain)
+    tie = margin < band
     agree = up_end == expected
     away = ~tie
     eq10 = eq10_rule(dvc, dvf, cfg.cell_vbias)
@@ -129,7 +130,7 @@ def validate_decisions(setup: TwinSetup, *, config: HardwareConfig | None = None
                   "spice_up": bool(up_end[e]), "rule_up": bool(expected[e])}
                  for e in np.flatnonzero(tie)],
         "mismatches": [int(e) for e in np.flatnonzero(~agree)],
-        "tie_volts": tie_volts,
+        "tie_volts": band,
         "min_margin_volts": float(margin.min()),
         "n_up": int(up_end.sum()),
         "latched_down_before_clock": bool(not up_start.any()),
