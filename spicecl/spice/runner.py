@@ -114,8 +114,8 @@ def _check_vectors(vectors, name: str) -> list[str]:
 def _strip_deck(deck_text: str, name: str) -> str:
     """The deck without a final .end; refuse .control blocks (the runner adds its own)."""
     lines = deck_text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if not lines or not lines[0].strip():
-        lines = lines or [""]
+    if not deck_text.strip():
+        raise SpiceclError(f"deck {name}: empty")
     for k, ln in enumerate(lines[1:], start=2):
         low = ln.strip().lower()
         if low.startswith((".control", ".endc")):
