@@ -79,7 +79,8 @@ def _check_component(name: str, comp: ComponentTolerance) -> None:
         tol = float(comp.tolerance)
         nom = float(comp.nominal)
     except (TypeError, ValueError):
-        raise SpiceclError(f"tolerance spec {name}: nominal and tolerance must be numbers") from None
+        raise SpiceclError(f"tolerance spec {name}: nominal and tolerance must be "
+                           f"numbers") from None
     if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
         raise SpiceclError(f"tolerance of {name} must be in [0, 1), got {comp.tolerance!r}")
     if not math.isfinite(nom) or (kind == "relative" and nom <= 0):

@@ -13,7 +13,7 @@ from conftest import requires_ngspice
 
 from spicecl.cli import main
 from spicecl.errors import SpiceclError
-from spicecl.netlist import absolute_includes, make_setup, oscillator_deck, twin_deck
+from spicecl.netlist import absolute_includes, make_setup, twin_deck
 from spicecl.network import load_network
 from spicecl.variation import (ComponentTolerance, ToleranceSpec, digipot_resistance,
                                draw_circuit, taps_for_resistance)
