@@ -204,8 +204,17 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
                 finish(pending.pop(f), f.result())
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # Interrupted (or a job failed): stop the workers now rather than letting them
+        # finish their chunks; finished chunks are already on disk for a resume.
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(5)
+        raise
+    ex.shutdown(wait=True)
 
 
 def _run_dask(client, todo: list[Chunk], finish) -> None:
@@ -214,7 +223,7 @@ def _run_dask(client, todo: list[Chunk], finish) -> None:
     futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
                for c in todo}
     try:
-        for f in as_completed(list(futures)):
+        for f in as_completed(list(futures), loop=client.loop):
             finish(futures[f], f.result())
     finally:
         for f in futures:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from spicecl.errors import SpiceclError
 
 #: Figure name -> module (imported only when the figure is run).
@@ -60,6 +62,7 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
 
     mod = figure_module(name)
     plan = mod.plan(name, quick, seed)
+    plan.config = {**plan.config, "seed": seed}  # part of the hash: another seed, another run
     out_dir = Path(out) / name
     results = run_sweep(plan.chunks, out_dir, plan.config, seed, workers=workers,
                         scheduler=scheduler, progress=progress, desc=name)
@@ -67,8 +70,12 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
     summary = mod.analyze(plan, results, out_dir)
     rate = plan.task_steps / stats["seconds"] if stats["computed"] == len(plan.chunks) and \
         stats["seconds"] > 0 else None
+    cpu = sum(float(r.get("cpu_seconds", np.nan)) for r in results.values())
     run = {
         "seconds": round(stats["seconds"], 2),
+        # CPU seconds of the jobs themselves: on a shared machine the honest measure of cost.
+        "job_cpu_seconds": round(cpu, 2),
+        "task_steps_per_cpu_second": round(plan.task_steps / cpu, 1) if cpu > 0 else None,
         "chunks_computed": stats["computed"],
         "chunks_loaded": stats["loaded"],
         "task_steps": plan.task_steps,

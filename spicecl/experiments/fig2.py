@@ -1,0 +1,212 @@
+"""Fig. 2A/B: desynchronization acts like stochastic mini-batching (continuous rule, exp16).
+
+16-edge network, continuous rule, 2-input 2-output regression with B = 16 training examples,
+full batch (Eq. 7). For each task the deterministic solution R(p = b = 1) is compared with
+the final resistances of stochastic runs; the L2 distance is averaged over the tasks and a
+power law ``L2 ~ (1 - x)^a`` is fitted against 1 - x for
+
+* fig2a: x = p (Bernoulli edge gating, Eq. 3), x = b (Bernoulli example inclusion), p = b = x;
+* fig2b: the fixed-fraction variants p-bar (``p_mode='fixed'``), b-bar (``batch='fixed'``)
+  and p-bar = b-bar.
+
+Each stochastic run trains for ``steps / rate`` steps with rate = x (or x^2 for p = b), so
+every run gets the same expected number of updates as the deterministic one; the x grid uses
+multiples of 1/16, so the fixed-fraction variants are exact. Targets come from a random
+"teacher" network on the same graph (a zero-error solution exists; a random linear map is
+often not realizable by 16 edges, and then the resistances pile up at their bounds).
+
+fig2a also records the effective diffusion matrix of Eq. 6 along the Bernoulli-p runs
+(trace and final-state spectrum) next to the SGD diffusion matrix of Eq. 5 (per-example
+updates), see :func:`spicecl.experiments.common.diffusion_traces`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spicecl.experiments import Plan
+from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, mean_sem, power_law_fit,
+                                        pyplot, run_train_chunk, write_csv)
+from spicecl.learning import LearningConfig
+from spicecl.results import atomic_savefig, atomic_write_npz
+from spicecl.sweep import Chunk, spawn_seeds
+
+NETWORK = "exp16"
+TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=16, n_test=16,
+                volts=1.0, targets="teacher")
+GAMMA = 3e10
+ETA = 0.5
+PAPER = dict(tasks=50, one_minus_x=[1, 2, 3, 4, 6, 8], steps=2000, chunk=25, snapshots=11)
+QUICK = dict(tasks=6, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=4)
+MODES = {
+    "fig2a": ("p", "b", "pb"),
+    "fig2b": ("pbar", "bbar", "pbbar"),
+}
+LABELS = {"p": "1 - p (b = 1)", "b": "1 - b (p = 1)", "pb": "1 - p, p = b",
+          "pbar": "1 - p-bar", "bbar": "1 - b-bar", "pbbar": "1 - p-bar, p-bar = b-bar"}
+
+
+def mode_config(mode: str, x: float) -> tuple[LearningConfig, float]:
+    """The LearningConfig of ``mode`` at value x, and its update rate (x or x^2)."""
+    base = dict(rule="continuous", eta=ETA, gamma=GAMMA)
+    if mode == "ref":
+        return LearningConfig(**base), 1.0
+    fixed = mode.endswith("bar")
+    kind = mode[:-3] if fixed else mode
+    p = x if "p" in kind else 1.0
+    b = x if "b" in kind else 1.0
+    batch = "full" if b >= 1 else ("fixed" if fixed else "bernoulli")
+    cfg = LearningConfig(**base, p=p, p_mode="fixed" if fixed else "bernoulli", batch=batch,
+                         batch_fraction=b)
+    return cfg, p * b
+
+
+def plan(name: str, quick: bool, seed: int) -> Plan:
+    s = QUICK if quick else PAPER
+    n = s["tasks"]
+    xs = [1 - k / 16 for k in s["one_minus_x"]]
+    modes = ("ref",) + MODES[name]
+    task_seeds = spawn_seeds(seed, n, stream=0)
+    chunks = []
+    task_steps = 0
+    run_index = 0
+    for mode in modes:
+        for x in ([1.0] if mode == "ref" else xs):
+            cfg, rate = mode_config(mode, x)
+            steps = int(math.ceil(s["steps"] / rate))
+            diffusion = mode in ("ref", "p") and name == "fig2a"
+            for start in range(0, n, s["chunk"]):
+                idx = list(range(start, min(start + s["chunk"], n)))
+                run_seeds = spawn_seeds(seed, n, stream=100 + run_index)
+                spec = TrainChunk(NETWORK, 0, TASK, tuple(task_seeds[i] for i in idx),
+                                  (cfg,) * len(idx), tuple(run_seeds[i] for i in idx), steps,
+                                  n_records=20, n_snapshots=s["snapshots"] if diffusion else 2,
+                                  diffusion=diffusion,
+                                  meta={"mode": mode, "x": x, "tasks": idx})
+                chunks.append(Chunk(f"{mode}_{x:.4f}_t{start:03d}", run_train_chunk, spec,
+                                    cost=len(idx) * steps))
+                task_steps += len(idx) * steps
+            run_index += 1
+    config = {
+        "figure": name, "quick": quick, "network": NETWORK, "network_seed": 0,
+        "task": TASK.__dict__, "learning": config_dict(mode_config("ref", 1)[0]),
+        "n_tasks": n, "modes": list(modes), "x": xs, "steps_at_rate_1": s["steps"],
+        "steps_rule": "ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)",
+        "chunk_size": s["chunk"],
+    }
+    return Plan(name, config, chunks, task_steps=task_steps)
+
+
+def _gather(plan: Plan, results: dict, mode: str, x: float, key: str) -> np.ndarray:
+    parts = [(c.spec.meta["tasks"], results[c.name][key]) for c in plan.chunks
+             if c.spec.meta["mode"] == mode and c.spec.meta["x"] == x]
+    parts.sort(key=lambda t: t[0][0])
+    return np.concatenate([a for _, a in parts])
+
+
+def analyze(plan: Plan, results: dict, out_dir) -> dict:
+    cfg = plan.config
+    xs = cfg["x"]
+    modes = [m for m in cfg["modes"] if m != "ref"]
+    r_ref = _gather(plan, results, "ref", 1.0, "final_resistance")
+    ref_err = _gather(plan, results, "ref", 1.0, "train_error")
+    dist, rows, fits, final_err = {}, [], {}, {}
+    for mode in modes:
+        d = np.stack([np.linalg.norm(_gather(plan, results, mode, x, "final_resistance") - r_ref,
+                                     axis=1) for x in xs])  # (X, tasks)
+        dist[mode] = d
+        for ix, x in enumerate(xs):
+            for t, v in enumerate(d[ix]):
+                rows.append((mode, x, 1 - x, t, float(v)))
+        a, c = power_law_fit(1 - np.array(xs), d.mean(axis=1))
+        fits[mode] = (a, c)
+        err = np.stack([_gather(plan, results, mode, x, "train_error") for x in xs])
+        final_err[mode] = {f"{x:g}": float(np.mean(e[:, -1] / e[:, 0])) for x, e in zip(xs, err)}
+    write_csv(out_dir / "distances.csv", ["mode", "x", "one_minus_x", "task", "l2_ohm"], rows)
+    summary = {}
+    prefix = {"p": "p", "b": "b", "pb": "pb", "pbar": "pbar", "bbar": "bbar", "pbbar": "pbbar"}
+    for mode in modes:
+        summary[f"exponent_{prefix[mode]}"] = fits[mode][0]
+        summary[f"prefactor_{prefix[mode]}_ohm"] = fits[mode][1]
+    summary["mean_l2_ohm"] = {m: {f"{1 - x:.4f}": float(v) for x, v in zip(xs, dist[m].mean(1))}
+                              for m in modes}
+    summary["final_train_scaled_error"] = {
+        "ref": float(np.mean(ref_err[:, -1] / ref_err[:, 0])), **final_err}
+    summary["paper_exponent"] = 2 / 3
+    summary["hyperparameters"] = {"learning": cfg["learning"], "task": cfg["task"],
+                                  "steps_at_rate_1": cfg["steps_at_rate_1"],
+                                  "steps_rule": cfg["steps_rule"]}
+    diff = None
+    if plan.figure == "fig2a":
+        diff = _diffusion(plan, results, xs, out_dir)
+        summary["diffusion"] = diff
+    atomic_write_npz(out_dir / "distances.npz", x=np.array(xs), r_ref=r_ref,
+                     **{f"l2_{m}": dist[m] for m in modes})
+    _plot(plan.figure, xs, dist, fits, diff, out_dir)
+    return summary
+
+
+def _diffusion(plan: Plan, results: dict, xs, out_dir) -> dict:
+    """Eq. 6 and Eq. 5 traces along the Bernoulli-p runs, time-averaged, against p."""
+    ps = [1.0] + list(xs)
+    out = {"p": ps, "trace_deff": [], "trace_dsgd": [], "trace_gated_noise": [],
+           "spectrum_deff_final": []}
+    rows = []
+    for p in ps:
+        mode = "ref" if p == 1.0 else "p"
+        t_eff = _gather(plan, results, mode, p, "trace_deff")  # (tasks, S)
+        t_sgd = _gather(plan, results, mode, p, "trace_dsgd")
+        sq = _gather(plan, results, mode, p, "update_sq")
+        spec = _gather(plan, results, mode, p, "spectrum_deff")
+        # Covariance of the gated update m * dR, m_i ~ Bernoulli(p): p (1 - p) diag(dR^2).
+        gated = p * (1 - p) * sq
+        vals = [float(np.mean(t_eff.mean(axis=1))), float(np.mean(t_sgd.mean(axis=1))),
+                float(np.mean(gated.mean(axis=1)))]
+        out["trace_deff"].append(vals[0])
+        out["trace_dsgd"].append(vals[1])
+        out["trace_gated_noise"].append(vals[2])
+        out["spectrum_deff_final"].append([float(v) for v in spec.mean(axis=0)[:4]])
+        rows.append((p, *vals))
+    out["note"] = ("traces in ohm^2 per step^2 (gamma^2 D), averaged over the run's snapshots "
+                   "and the tasks; spectrum: the 4 largest eigenvalues at the final state")
+    write_csv(out_dir / "diffusion.csv", ["p", "trace_eq6_deff", "trace_eq5_dsgd",
+                                          "trace_gated_update_noise"], rows)
+    return out
+
+
+def _plot(figure, xs, dist, fits, diff, out_dir) -> None:
+    plt = pyplot()
+    ncol = 2 if diff else 1
+    fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.4), squeeze=False)
+    ax = axes[0, 0]
+    one = 1 - np.array(xs)
+    markers = {"p": "o", "b": "s", "pb": "^", "pbar": "o", "bbar": "s", "pbbar": "^"}
+    colors = {"p": "C0", "b": "C3", "pb": "C2", "pbar": "C0", "bbar": "C3", "pbbar": "C2"}
+    for mode, d in dist.items():
+        m, e = mean_sem(d, axis=1)
+        a, c = fits[mode]
+        ax.errorbar(one, m, yerr=e, marker=markers[mode], ls="none", color=colors[mode], ms=4,
+                    capsize=2, label=f"{LABELS[mode]}: slope {a:.2f}")
+        ax.plot(one, c * one ** a, color=colors[mode], lw=0.8)
+    ax.plot(one, m[-1] * (one / one[-1]) ** (2 / 3), "k--", lw=0.8, label="slope 2/3 (paper)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("1 - p  or  1 - b")
+    ax.set_ylabel("L2 distance from R(p = b = 1) (ohm)")
+    ax.legend(fontsize=6)
+    ax.set_title(figure, fontsize=9)
+    if diff:
+        ax2 = axes[0, 1]
+        ax2.plot(diff["p"], diff["trace_deff"], "o-", ms=3, label="tr D_eff (Eq. 6)")
+        ax2.plot(diff["p"], diff["trace_dsgd"], "s-", ms=3, label="tr D_SGD (Eq. 5, per example)")
+        ax2.plot(diff["p"][1:], diff["trace_gated_noise"][1:], "^-", ms=3,
+                 label="tr Cov(gated update) = p(1-p)|dR|^2")
+        ax2.set_yscale("log")
+        ax2.set_xlabel("p")
+        ax2.set_ylabel("gamma^2 x trace (ohm^2), run average")
+        ax2.legend(fontsize=6)
+    fig.tight_layout()
+    atomic_savefig(fig, out_dir / f"{figure}.png")
+    plt.close(fig)

@@ -1,0 +1,48 @@
+"""Plot and table helpers of the discrete-rule figures (final error against p)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spicecl.experiments.common import p_colors, pyplot, write_csv
+from spicecl.results import atomic_savefig
+
+
+def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, ylabel: str,
+                    csv_path) -> None:
+    """Left: mean final error (+- s.e.m.) vs p per series; right: mean curves vs steps x p.
+
+    finals : {series label: {p: {mean, sem, ...}}}
+    curves : {p: (steps, mean scaled error)} of one series, or None
+    """
+    rows = [(label, float(p), v["mean"], v["sem"], v.get("median", float("nan")), v["n"])
+            for label, fin in finals.items() for p, v in fin.items()]
+    write_csv(csv_path, ["series", "p", "mean", "sem", "median", "n_tasks"], rows)
+    plt = pyplot()
+    ncol = 2 if curves else 1
+    fig, axes = plt.subplots(1, ncol, figsize=(4.0 * ncol, 3.3), squeeze=False)
+    ax = axes[0, 0]
+    for i, (label, fin) in enumerate(finals.items()):
+        ps = np.array([float(p) for p in fin])
+        m = np.array([v["mean"] for v in fin.values()])
+        e = np.array([v["sem"] for v in fin.values()])
+        ax.errorbar(ps, m, yerr=e, marker="o", ms=4, capsize=2, label=label, color=f"C{i}")
+    ax.set_xlabel("update probability p")
+    ax.set_ylabel(ylabel)
+    ax.set_title(figure, fontsize=9)
+    if len(finals) > 1:
+        ax.legend(fontsize=6)
+    if curves:
+        ax2 = axes[0, 1]
+        ps = list(curves)
+        for p, c in zip(ps, p_colors(ps)):
+            st, y = curves[p]
+            ax2.plot(st[1:] * p, y[1:], color=c, label=f"p = {p:g}")
+        ax2.set_xscale("log")
+        ax2.set_yscale("log")
+        ax2.set_xlabel("training steps x p")
+        ax2.set_ylabel("mean scaled error")
+        ax2.legend(fontsize=6)
+    fig.tight_layout()
+    atomic_savefig(fig, out_dir / f"{figure}.png")
+    plt.close(fig)
