@@ -8,9 +8,8 @@ collapse for large O. Input voltages in [0.5, 1] x 5 V; each p runs ``budget / p
 from __future__ import annotations
 
 from spicecl.experiments import Plan
-from spicecl.experiments.common import TaskSpec, config_dict
+from spicecl.experiments.common import TaskSpec, config_dict, pyplot, write_csv
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks
-from spicecl.experiments.common import pyplot, write_csv
 from spicecl.results import atomic_savefig
 
 NETWORK = "disordered143"

@@ -1,0 +1,120 @@
+"""`spicecl reproduce`: every --quick figure writes its files and sensible numbers; bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+
+from spicecl.cli import main
+
+FIGURES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
+REQUIRED = {
+    "fig1": ("final_error_by_p", "collapse_spread_steps_p", "collapse_spread_steps"),
+    "fig2a": ("exponent_p", "exponent_b", "exponent_pb", "diffusion"),
+    "fig2b": ("exponent_pbar", "exponent_bbar", "exponent_pbbar"),
+    "fig4c": ("final_error_by_p",),
+    "fig4d": ("final_error_by_outputs_and_p",),
+    "fig4e": ("final_error_by_p",),
+    "scaling": ("final_error_by_edges_and_p",),
+}
+
+
+@pytest.fixture(scope="module")
+def quick_all(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    t0 = time.monotonic()
+    status = main(["reproduce", "all", "--quick", "--out", str(out)])
+    assert status == 0
+    return out, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+def test_quick_figure_writes_its_files(quick_all, figure):
+    out, _ = quick_all
+    d = out / figure
+    assert (d / f"{figure}.png").stat().st_size > 5000
+    assert list(d.glob("*.csv"))
+    summary = json.loads((d / "summary.json").read_text())
+    for key in REQUIRED[figure]:
+        assert key in summary, key
+    assert summary["quick"] is True
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert "reproduce" in manifest["command"] and manifest["status"] == "done"
+    assert manifest["config_hash"] and manifest["config"]["seed"] == summary["seed"]
+
+
+def _finite_errors(by_p: dict) -> None:
+    assert by_p
+    for v in by_p.values():
+        assert math.isfinite(v["mean"]) and math.isfinite(v["sem"]) and 0 <= v["mean"] < 2
+
+
+def test_fig1_quick_collapses_against_steps_times_p(quick_all):
+    s = json.loads((quick_all[0] / "fig1" / "summary.json").read_text())
+    assert s["collapse_spread_steps_p"] < 0.5 * s["collapse_spread_steps"]
+    _finite_errors(s["final_error_by_p"])
+    # it learns: the p = 1 runs end well below their initial error
+    assert s["final_error_by_p"]["1"]["mean"] < 0.5
+
+
+def test_fig2a_quick_exponents_positive_and_finite(quick_all):
+    s = json.loads((quick_all[0] / "fig2a" / "summary.json").read_text())
+    for key in ("exponent_p", "exponent_b", "exponent_pb"):
+        assert math.isfinite(s[key]) and s[key] > 0, (key, s[key])
+    # the distance grows from the smallest to the largest 1 - p for every mode
+    for mode, d in s["mean_l2_ohm"].items():
+        vals = list(d.values())
+        assert vals[-1] > vals[0], mode
+    assert all(t >= 0 for t in s["diffusion"]["trace_deff"])
+
+
+def test_discrete_quick_summaries(quick_all):
+    out = quick_all[0]
+    for fig in ("fig4c", "fig4e"):
+        _finite_errors(json.loads((out / fig / "summary.json").read_text())["final_error_by_p"])
+    d = json.loads((out / "fig4d" / "summary.json").read_text())
+    assert set(d["final_error_by_outputs_and_p"]) == {"2", "6", "10"}
+    for by_p in d["final_error_by_outputs_and_p"].values():
+        _finite_errors(by_p)
+    s = json.loads((out / "scaling" / "summary.json").read_text())
+    assert set(s["final_error_by_edges_and_p"]) == {"143", "570"}
+
+
+def test_rerun_resumes_without_recomputing(quick_all, capsys):
+    out, _ = quick_all
+    assert main(["reproduce", "fig4c", "--quick", "--out", str(out)]) == 0
+    assert "chunks resumed" in capsys.readouterr().out
+    s = json.loads((out / "fig4c" / "summary.json").read_text())
+    assert s["run"]["chunks_computed"] == 0
+
+
+def test_other_configuration_in_out_dir_is_refused(quick_all, capsys):
+    out, _ = quick_all
+    assert main(["reproduce", "fig4c", "--quick", "--seed", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another configuration" in err and len(err.splitlines()) == 1
+
+
+def test_unknown_figure(tmp_path, capsys):
+    assert main(["reproduce", "fig9", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown figure 'fig9'" in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_unreachable_scheduler(tmp_path, capsys):
+    t0 = time.monotonic()
+    status = main(["reproduce", "fig4c", "--quick", "--scheduler", "tcp://127.0.0.1:1",
+                   "--out", str(tmp_path)])
+    assert status == 2
+    assert time.monotonic() - t0 < 20
+    err = capsys.readouterr().err.strip()
+    assert "cannot connect" in err and len(err.splitlines()) == 1
+
+
+def test_bad_workers(tmp_path, capsys):
+    assert main(["reproduce", "fig4c", "--quick", "--workers", "0", "--out", str(tmp_path)]) == 2
+    assert "--workers" in capsys.readouterr().err
