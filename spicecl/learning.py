@@ -56,7 +56,7 @@ class LearningConfig:
 
     rule: str = "continuous"
     eta: float = 0.5
-    gamma: float = 2.0e12
+    gamma: float = 3.0e10
     p: float = 1.0
     p_mode: str = "bernoulli"
     batch: str = "full"
@@ -275,6 +275,25 @@ class Trainer:
         dvc = dvf + nudge @ w
         return dvf, dvc
 
+    def power_gap_gradient(self, weights: np.ndarray) -> np.ndarray:
+        """``sum_j w_j ((dV_ij^C)^2 - (dV_ij^F)^2)`` for every edge, shape (K, E).
+
+        With ``dV_C = dV_F + Delta``, ``Delta_j = n_j @ W`` (n_j the nudge) and
+        ``dV_F,j = D x_j``, the batch enters only through the O x I and O x O moments
+        ``C = N^T diag(w) X`` and ``Q = N^T diag(w) N``:
+        ``sum_j w_j Delta_j (2 dV_F,j + Delta_j) = sum_o W_o * (2 C D^T + Q W)_o``.
+        This is Eq. 7 at the cost of a single example.
+        """
+        d, m, w = self.responses()
+        nudge = self.eta * (self.y - self.x @ np.swapaxes(m, 1, 2))
+        nt = np.swapaxes(nudge, 1, 2)
+        if weights is not self._ones_b:
+            nt = nt * weights[:, None, :]
+        t = (2.0 * (nt @ self.x)) @ np.swapaxes(d, 1, 2)
+        t += (nt @ nudge) @ w
+        t *= w
+        return t.sum(axis=1)
+
     def step(self) -> None:
         """One training step of every network."""
         e = self.net.n_edges
@@ -284,11 +303,10 @@ class Trainer:
             weights = self._ones_b
         else:
             weights = np.stack([example_weights(c, b, g) for c, g in zip(cfg, self.rngs)])
-        dvf, dvc = self.drops()
         if self.rule == "continuous":
-            gsum = (weights[:, None, :] @ (dvc * dvc - dvf * dvf))[:, 0]
-            delta = self.gamma / (self.r * self.r) * gsum
+            delta = self.gamma / (self.r * self.r) * self.power_gap_gradient(weights)
         else:
+            dvf, dvc = self.drops()
             sigma = np.stack([g.random((b, e)) for g in self.rngs]) * self.sigma_max
             margin = (weights[:, None, :] @ (np.abs(dvc) + sigma - np.abs(dvf)))[:, 0]
             delta = np.where(margin > 0, 1, -1)

@@ -1,0 +1,42 @@
+"""Atomic result files and manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from spicecl.results import atomic_write_bytes, atomic_write_json, write_manifest
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temporaries(tmp_path):
+    p = tmp_path / "sub" / "a.json"
+    atomic_write_json(p, {"x": 1})
+    atomic_write_json(p, {"x": 2})
+    assert json.loads(p.read_text()) == {"x": 2}
+    assert [f.name for f in p.parent.iterdir()] == ["a.json"]
+    mode = stat.S_IMODE(os.stat(p).st_mode)
+    assert mode & 0o044  # readable by others like any file, not mkstemp's 0600
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    p = tmp_path / "a.txt"
+    atomic_write_bytes(p, b"old")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(p, b"new")
+    assert p.read_bytes() == b"old"
+    assert [f.name for f in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_manifest_records_config_seed_and_versions(tmp_path):
+    m = json.loads(write_manifest(tmp_path, {"a": 1}, 7).read_text())
+    assert m["config"] == {"a": 1} and m["seed"] == 7
+    assert {"spicecl", "numpy", "scipy", "python", "ngspice"} <= set(m["versions"])
+    assert len(m["config_hash"]) == 16
