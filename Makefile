@@ -10,7 +10,7 @@ APT_PACKAGES := ngspice libngspice0-dev
 setup: ngspice $(STAMP)
 
 ngspice:
-	@if command -v ngspice >/dev/null 2>&1 && ls /usr/lib/*/libngspice.so /usr/lib/libngspice.so >/dev/null 2>&1; then \
+	@if command -v ngspice >/dev/null 2>&1 && { ls /usr/lib/*/libngspice.so || ls /usr/lib/libngspice.so; } >/dev/null 2>&1; then \
 	  true; \
 	elif [ "$$(id -u)" = "0" ]; then \
 	  echo "make setup: installing $(APT_PACKAGES) with apt-get"; \
