@@ -86,7 +86,7 @@ def test_discrete_quick_summaries(quick_all):
 def test_rerun_resumes_without_recomputing(quick_all, capsys):
     out, _ = quick_all
     assert main(["reproduce", "fig4c", "--quick", "--out", str(out)]) == 0
-    assert "chunks resumed" in capsys.readouterr().out
+    assert "re-analysed" in capsys.readouterr().out
     s = json.loads((out / "fig4c" / "summary.json").read_text())
     assert s["run"]["chunks_computed"] == 0
 

@@ -49,6 +49,10 @@ def cmd_reproduce(args) -> int:
         s = run_figure(name, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
                        out=args.out, seed=seed, progress=args.progress)
         run = s["run"]
+        if "reanalyzed" in run:
+            print(f"{name}: {args.out}/{name}/ re-analysed from its saved jobs (computed earlier "
+                  f"in {run['seconds']:.1f} s)", file=sys.stdout)
+            continue
         rate = run["task_steps_per_second"]
         print(f"{name}: {args.out}/{name}/ in {run['seconds']:.1f} s"
               + (f" ({rate:.0f} task-steps/s)" if rate else "")
