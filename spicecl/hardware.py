@@ -45,7 +45,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError, check_range
-from spicecl.learning import History, LearningConfig, Trainer, edge_mask, record_plan
+from spicecl.learning import (History, LearningConfig, Trainer, edge_mask, example_weights,
+                              record_plan)
 from spicecl.network import Network
 from spicecl.tasks import Task
 
@@ -328,7 +329,6 @@ class HardwareTrainer(Trainer):
                 raise SpiceclError(f"hardware parts are for {pt.n_edges} edges, network "
                                    f"{net.name} has {e}")
         den = np.array([c.levels - 1 for c in configs], float)[:, None]
-        nom_lo, nom_step = self.r_lo.copy(), self.r_step.copy()
         rw_f = np.stack([p.rw_free for p in self.parts])
         rab_f = np.stack([p.rab_free for p in self.parts])
         rw_c = np.stack([p.rw_clamped for p in self.parts])
@@ -345,7 +345,6 @@ class HardwareTrainer(Trainer):
         self._twin = hardware.twin_mismatch
         self.r = self.r_lo + self.taps * self.r_step
         self.r_c = self.rc_lo + self.taps * self.rc_step
-        self._nominal = (nom_lo, nom_step)
         self.off1 = np.zeros((k, 1, e))
         self.off2 = np.zeros((k, 1, e))
         if hardware.comparator_offsets:
@@ -437,8 +436,6 @@ class HardwareTrainer(Trainer):
         if cfg[0].batch == "full":
             weights = self._ones_b
         else:
-            from spicecl.learning import example_weights
-
             weights = np.stack([example_weights(c, b, g) for c, g in zip(cfg, self.rngs)])
         dvf, dvc = self.drops()
         sigma = np.stack([g.random((b, e)) for g in self.rngs]) * self.sigma_max
