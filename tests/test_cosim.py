@@ -109,3 +109,17 @@ def test_commands_are_registered_once(capsys):
         main(["demo", "--help"])
     assert exc.value.code == 0
     assert "--out" in capsys.readouterr().out
+
+
+def test_divergence_reasons_name_ties():
+    from spicecl.cosim import _reason
+
+    assert _reason(True, True, 3e-7, 1e-5).startswith("tie")
+    assert _reason(False, False, 1e-2, 1e-5).startswith("follows")
+    assert "model difference" in _reason(False, True, 1e-2, 1e-5)
+
+
+def test_cosim_bad_p_is_a_one_line_error(capsys):
+    assert main(["cosim", "--network", "exp16", "--steps", "2", "--seed", "1", "--p", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--p" in err
