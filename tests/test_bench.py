@@ -1,0 +1,29 @@
+"""The learning benchmark runs and its baseline computes the same step (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from spicecl.bench import bench_learning
+from spicecl.cli import main
+
+
+def test_bench_learning_reports_ratios_and_agrees_with_its_baseline():
+    out = bench_learning(min_time=0.02, tasks=4)
+    for key in ("speedup_vs_baseline", "ratio_to_floor", "batched_task_steps_per_s",
+                "spicecl_steps_per_s", "baseline_steps_per_s", "floor_time_us"):
+        assert out[key] > 0
+    assert out["edges"] == 143 and out["examples"] == 20
+    assert out["baseline_max_abs_diff_ohm"] < 1e-6
+
+
+def test_bench_cli_prints_json_and_writes_it(tmp_path, capsys, monkeypatch):
+    import spicecl.bench as bench
+
+    monkeypatch.setattr(bench, "_timeit", lambda fn, *a, **k: (fn(), 1e-3)[1])
+    path = tmp_path / "b.json"
+    assert main(["bench", "learning", "--json", "--out", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ratio_to_floor"] == 1.0
+    assert json.loads(path.read_text())["benchmark"] == "learning"
+    assert "ngspice" in printed["versions"]
