@@ -138,7 +138,8 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
     progress : tqdm bar (default: only when stderr is a terminal)
 
     The returned dict also carries the run's statistics under the key ``"__stats__"``:
-    ``{"computed": n, "loaded": n, "seconds": s}``.
+    ``{"computed": n, "loaded": n, "computed_cost": sum of the computed chunks' costs,
+    "seconds": s}``.
     """
     names = [c.name for c in chunks]
     if len(set(names)) != len(names):
@@ -182,6 +183,7 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
         if client is not None:
             client.close()
     stats = {"computed": len(todo), "loaded": len(chunks) - len(todo),
+             "computed_cost": float(sum(c.cost for c in todo)),
              "seconds": time.perf_counter() - t0}
     results["__stats__"] = stats
     return results

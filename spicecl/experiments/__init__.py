@@ -78,7 +78,9 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
                         scheduler=scheduler, progress=progress, desc=name)
     stats = results.pop("__stats__")
     summary = mod.analyze(plan, results, out_dir)
-    rate = plan.task_steps / stats["seconds"] if stats["computed"] == len(plan.chunks) and \
+    # Chunk costs are task-steps (networks x steps), so this is the wall-clock throughput of
+    # what this run computed (a resumed run counts only its own chunks).
+    rate = stats["computed_cost"] / stats["seconds"] if stats["computed"] and \
         stats["seconds"] > 0 else None
     cpu = sum(float(r.get("cpu_seconds", np.nan)) for r in results.values())
     run = {
@@ -89,6 +91,7 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
         "chunks_computed": stats["computed"],
         "chunks_loaded": stats["loaded"],
         "task_steps": plan.task_steps,
+        "task_steps_computed": int(stats["computed_cost"]),
         "task_steps_per_second": None if rate is None else round(rate, 1),
         "workers": None if scheduler else workers,
         "scheduler": scheduler,
