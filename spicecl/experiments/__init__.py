@@ -53,6 +53,23 @@ def figure_module(name: str):
     return importlib.import_module(FIGURES[name])
 
 
+def _git_revision() -> str | None:
+    """The source checkout's commit (with '+dirty' when spicecl/ has local changes), if any."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+                                "spicecl"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def _previous_run(path: Path) -> dict | None:
     import json
 
@@ -96,6 +113,7 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
         "workers": None if scheduler else workers,
         "scheduler": scheduler,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git": _git_revision(),  # the code that computed the jobs
     }
     previous = _previous_run(out_dir / "summary.json")
     if stats["computed"] == 0 and previous:

@@ -148,9 +148,8 @@ def run_train_chunk(spec: TrainChunk) -> dict:
 
 
 def config_dict(cfg: LearningConfig) -> dict:
-    """The fields of a LearningConfig that differ from the defaults (for summaries)."""
-    base = asdict(LearningConfig())
-    return {k: v for k, v in asdict(cfg).items() if base[k] != v}
+    """Every field of a LearningConfig (explicit, so a change of defaults changes the hash)."""
+    return asdict(cfg)
 
 
 def mean_sem(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
