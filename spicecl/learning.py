@@ -216,6 +216,11 @@ class Trainer:
         self.k = len(tasks)
         self.rngs = [_as_generator(s) for s in seeds]
         self.systems = [NodalSystem(net, t.inputs, t.outputs, t.grounds) for t in tasks]
+        self._batched = None
+        if self.k > 1 and not any(s.sparse for s in self.systems):
+            from spicecl.solver import BatchedSystems
+
+            self._batched = BatchedSystems(self.systems)
         self.x, self.y, self.tx, self.ty = _stack_tasks(self.tasks)
         e = net.n_edges
         if r_init is None:
@@ -249,6 +254,8 @@ class Trainer:
             if self.k == 1:
                 d, m, w = self.systems[0].unit_response(self.r[0], check=False)
                 self._resp = (d[None], m[None], w[None])
+            elif self._batched is not None:
+                self._resp = self._batched.unit_responses(self.r)
             else:
                 parts = [sy.unit_response(self.r[i], check=False)
                          for i, sy in enumerate(self.systems)]

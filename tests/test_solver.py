@@ -154,3 +154,21 @@ def test_cli_solve_errors_are_one_line_exit_2(capsys, argv, msg):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_batched_systems_equal_separate_solves_for_different_roles():
+    from spicecl.solver import BatchedSystems
+
+    net = disordered_network(64, 143, 0)
+    rng = np.random.default_rng(8)
+    systems = []
+    for _ in range(4):
+        nodes = rng.permutation(64)[:6]
+        systems.append(NodalSystem(net, nodes[:2], nodes[2:4], nodes[4:]))
+    r = rng.uniform(300, 8000, (4, 143))
+    d, m, w = BatchedSystems(systems).unit_responses(r)
+    for i, sy in enumerate(systems):
+        di, mi, wi = sy.unit_response(r[i])
+        assert np.max(np.abs(d[i] - di)) < 1e-13
+        assert np.max(np.abs(m[i] - mi)) < 1e-13
+        assert np.max(np.abs(w[i] - wi)) < 1e-12
