@@ -10,6 +10,9 @@ on a common grid of x in [0, x_max] with x_max = min_p(steps x p); at each x, th
 deviation over p of log10(curve) is taken, and its root mean square over the grid is the
 spread in decades. ``collapse_spread_steps_p`` uses x = steps x p, ``collapse_spread_steps``
 uses x = steps; ``collapse_ratio`` is their ratio (small: a good collapse).
+``final_error_by_p`` is taken after the same number of steps for every p (as in the paper),
+so small p ends earlier on the common curve; ``mean_error_at_common_steps_p`` compares the p
+values at the same steps x p (= x_max).
 """
 
 from __future__ import annotations
@@ -101,8 +104,11 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
                      steps=by_p[ps[0]][0], test_scaled=np.stack([by_p[p][1] for p in ps])
                      .astype(np.float32))
     _plot(by_p, curves, ps, out_dir, spread_sp, spread_s)
+    # Same number of expected updates for every p: the mean curve at steps x p = x_max.
+    at_common = {f"{p:g}": float(np.interp(x_max / p, curves[p][0], curves[p][1])) for p in ps}
     return {
         "final_error_by_p": final,
+        "mean_error_at_common_steps_p": at_common,
         "collapse_spread_steps_p": spread_sp,
         "collapse_spread_steps": spread_s,
         "collapse_ratio": spread_sp / spread_s if spread_s > 0 else float("nan"),
