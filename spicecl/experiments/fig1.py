@@ -132,8 +132,10 @@ def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s) -> None:
                     capsize=2, lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    lo = min(float(np.min(y[1:])) for _, y in curves.values())
+    ax.set_ylim(max(1e-4, lo / 10), 1.5)  # range bars of exactly solved tasks go to ~1e-28
     ax.set_xlabel("training steps x p")
-    ax.set_ylabel("test scaled error")
+    ax.set_ylabel("test scaled error (mean of tasks; bars: range)")
     ax.set_title(f"collapse spread {spread_sp:.3f} dec (vs steps: {spread_s:.3f})", fontsize=8)
     ax.legend(fontsize=6, ncol=2)
     for p, c in zip(ps, colors):
