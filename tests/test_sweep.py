@@ -26,6 +26,14 @@ def counting_job(spec):
     return {"value": np.array([spec["x"] ** 2])}
 
 
+def sleepy_or_failing_job(spec):
+    """Runs in a pool worker: sleeps, or fails at once."""
+    if spec == "fail":
+        raise ValueError("job failed")
+    time.sleep(30)
+    return {}
+
+
 def small_chunks(root: int = 7) -> list[Chunk]:
     task = TaskSpec(kind="regression", n_train=8, n_test=8)
     tseeds = spawn_seeds(root, 4, stream=0)
@@ -101,6 +109,15 @@ def test_resume_skips_finished_jobs(tmp_path):
     CALLS.clear()
     run_sweep(chunks, tmp_path, {"job": "count"}, 0)
     assert CALLS == []
+
+
+def test_failed_job_stops_the_pool_promptly(tmp_path):
+    chunks = [Chunk("slow", sleepy_or_failing_job, "sleep"),
+              Chunk("fail", sleepy_or_failing_job, "fail")]
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="job failed"):
+        run_sweep(chunks, tmp_path, {"job": "fail"}, 0, workers=2)
+    assert time.monotonic() - t0 < 20  # the sleeping worker was stopped, not waited for
 
 
 def test_output_dir_of_another_configuration_is_refused(tmp_path):
