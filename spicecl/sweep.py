@@ -105,6 +105,8 @@ class _Progress:
 
 def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
     """A ``distributed.Client`` for ``address``; a one-line SpiceclError when unreachable."""
+    import asyncio
+
     try:
         import dask
         from distributed import Client
@@ -116,11 +118,31 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
                            f"tcp://HOST:PORT")
     try:
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            # Probe first: a failed handshake then leaves no half-built Client behind (whose
+            # finalizer would block for seconds at exit).
+            _probe_scheduler(address, timeout)
             return Client(address, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:  # refused, unreachable
+        text = str(exc).strip()
+        msg = text.splitlines()[0][:200] if text else type(exc).__name__
         raise SpiceclError(f"--scheduler {address}: cannot connect within {timeout:g} s "
                            f"({msg})") from None
+    except Exception as exc:  # something answered, but not a Dask scheduler
+        raise SpiceclError(f"--scheduler {address}: cannot connect: no Dask scheduler "
+                           f"answered (handshake failed: {type(exc).__name__})") from None
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Open and close one comm to ``address`` (Dask handshake included), within timeout."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe():
+        comm = await connect(address, timeout=timeout)
+        await comm.close()
+
+    asyncio.run(asyncio.wait_for(probe(), timeout + 1.0))
 
 
 def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int = 1,

@@ -137,6 +137,30 @@ def test_unreachable_scheduler_fails_fast():
         connect_scheduler("localhost")
 
 
+def test_a_server_that_is_not_dask_is_refused():
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n" * 64)
+        time.sleep(1)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(SpiceclError, match="--scheduler"):
+            connect_scheduler(f"tcp://127.0.0.1:{srv.getsockname()[1]}", timeout=2)
+    finally:
+        srv.close()
+    assert time.monotonic() - t0 < 15
+
+
 def test_no_heavy_imports():
     code = ("import sys, spicecl.sweep, spicecl.experiments, spicecl.experiments.fig1, "
             "spicecl.experiments.fig2, spicecl.experiments.fig4d, spicecl.commands.reproduce; "
