@@ -52,8 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import shlex
+
+    from spicecl import results
+
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
     args = parser.parse_args(argv)
+    results.COMMAND_LINE = shlex.join(["spicecl", *argv])
     try:
         status = args.func(args)
     except SpiceclError as exc:

@@ -130,9 +130,21 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(to_json(config, indent=None).encode()).hexdigest()[:16]
 
 
+#: The spicecl command line being run (set by :func:`spicecl.cli.main`); manifests record it.
+COMMAND_LINE: str | None = None
+
+
+def command_line() -> str:
+    """The command that produced a result: the spicecl command line when run through the CLI,
+    else the process's own argv."""
+    if COMMAND_LINE is not None:
+        return COMMAND_LINE
+    return " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
+
+
 def manifest(config: dict, seed, **extra) -> dict:
     return {
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "command": command_line(),
         "config": config,
         "config_hash": config_hash(config),
         "seed": seed,

@@ -40,3 +40,13 @@ def test_manifest_records_config_seed_and_versions(tmp_path):
     assert m["config"] == {"a": 1} and m["seed"] == 7
     assert {"spicecl", "numpy", "scipy", "python", "ngspice"} <= set(m["versions"])
     assert len(m["config_hash"]) == 16
+
+
+def test_manifest_records_the_spicecl_command_line_not_the_host_process(tmp_path):
+    from spicecl.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--network", "exp16", "--steps", "5", "--seed", "3",
+                 "--out", str(out)]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["command"] == f"spicecl train --network exp16 --steps 5 --seed 3 --out {out}"
