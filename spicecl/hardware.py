@@ -438,7 +438,7 @@ class HardwareTrainer(Trainer):
         else:
             weights = np.stack([example_weights(c, b, g) for c, g in zip(cfg, self.rngs)])
         dvf, dvc = self.drops()
-        sigma = np.stack([g.random((b, e)) for g in self.rngs]) * self.sigma_max
+        sigma = self.comparator_bias(b, e)
         if hw.comparator_noise and hw.noise_sd > 0:
             n1 = np.stack([g.normal(0.0, hw.noise_sd, (b, e)) for g in self.noise_rngs])
             n2 = np.stack([g.normal(0.0, hw.noise_sd, (b, e)) for g in self.noise_rngs])

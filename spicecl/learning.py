@@ -5,7 +5,9 @@ Rules (reference paper; HARDWARE.md section 1):
 * ``continuous`` (Eq. 2, Eq. 7 for a batch): ``dR_i = gamma / R_i^2 * sum_j w_j
   ((dV_ij^C)^2 - (dV_ij^F)^2)``, resistances clipped to ``[r_min, r_max]``.
 * ``discrete`` (Eq. 10): ``dR_i = +r0`` if ``|dV_i^C| + sigma > |dV_i^F|`` else ``-r0``, with
-  ``sigma ~ U[0, sigma_max]`` drawn per comparison, on a grid of ``levels`` linearly spaced
+  ``sigma ~ U[0, sigma_max]`` drawn per comparison (``sigma_mode='per-comparison'``, as the
+  paper measured it) or once per edge and then fixed (``'per-edge'``: a quenched comparator
+  bias, which makes the p = 1 dynamics deterministic), on a grid of ``levels`` linearly spaced
   resistances ``R = r_wiper + n * r_ab / (levels - 1)`` (an up/down digital potentiometer;
   end stops ignore further steps). With a batch of several examples the decision is the sign
   of the summed margins ``sum_j w_j (|dV_ij^C| + sigma_ij - |dV_ij^F|)``.
@@ -38,6 +40,7 @@ from spicecl.tasks import Task
 RULES = ("continuous", "discrete")
 P_MODES = ("bernoulli", "fixed")
 BATCH_MODES = ("full", "single", "bernoulli", "fixed")
+SIGMA_MODES = ("per-comparison", "per-edge")
 
 #: Default digital potentiometer (AD5220-like, 10 kohm): wiper and end-to-end resistance.
 R_WIPER = 50.0
@@ -68,12 +71,16 @@ class LearningConfig:
     r_wiper: float = R_WIPER
     r_ab: float = R_AB
     sigma_max: float = 0.05
+    sigma_mode: str = "per-comparison"
 
     def __post_init__(self):
         if self.rule not in RULES:
             raise SpiceclError(f"--rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         if self.p_mode not in P_MODES:
             raise SpiceclError(f"--p-mode must be one of {', '.join(P_MODES)}, got {self.p_mode!r}")
+        if self.sigma_mode not in SIGMA_MODES:
+            raise SpiceclError(f"--sigma-mode must be one of {', '.join(SIGMA_MODES)}, "
+                               f"got {self.sigma_mode!r}")
         if self.batch not in BATCH_MODES:
             raise SpiceclError(f"--batch must be one of {', '.join(BATCH_MODES)}, "
                                f"got {self.batch!r}")
@@ -235,6 +242,9 @@ class Trainer:
             self.r_step = np.array([c.r0 for c in configs])[:, None] * np.ones(e)
             self.tap_max = np.array([c.levels - 1 for c in configs])[:, None]
             self.sigma_max = np.array([c.sigma_max for c in configs])[:, None, None]
+            # A quenched bias is drawn once, at the start, from each network's own stream.
+            self.sigma_fixed = [g.random(e) * c.sigma_max if c.sigma_mode == "per-edge" else None
+                                for c, g in zip(configs, self.rngs)]
             r = self.r_lo + self.taps * self.r_step
         else:
             self.taps = None
@@ -282,6 +292,13 @@ class Trainer:
         dvc = dvf + nudge @ w
         return dvf, dvc
 
+    def comparator_bias(self, b: int, e: int) -> np.ndarray:
+        """The Eq. 10 sigma of every comparison this step, shape (K, B, E)."""
+        out = np.empty((self.k, b, e))
+        for i, (g, fixed) in enumerate(zip(self.rngs, self.sigma_fixed)):
+            out[i] = fixed if fixed is not None else g.random((b, e)) * self.sigma_max[i]
+        return out
+
     def power_gap_gradient(self, weights: np.ndarray) -> np.ndarray:
         """``sum_j w_j ((dV_ij^C)^2 - (dV_ij^F)^2)`` for every edge, shape (K, E).
 
@@ -314,7 +331,7 @@ class Trainer:
             delta = self.gamma / (self.r * self.r) * self.power_gap_gradient(weights)
         else:
             dvf, dvc = self.drops()
-            sigma = np.stack([g.random((b, e)) for g in self.rngs]) * self.sigma_max
+            sigma = self.comparator_bias(b, e)
             margin = (weights[:, None, :] @ (np.abs(dvc) + sigma - np.abs(dvf)))[:, 0]
             delta = np.where(margin > 0, 1, -1)
             delta[~weights.any(axis=1)] = 0

@@ -212,3 +212,20 @@ def test_reference_network_trains_when_available():
     tasks = [make_task(net, "regression", np.random.default_rng(s)) for s in seeds]
     h = train(net, tasks, LearningConfig(), 0, 3000)
     assert np.median(h.test_scaled[:, -1]) < 0.1
+
+
+def test_per_edge_sigma_is_quenched_and_per_comparison_sigma_is_redrawn():
+    net, task, _ = _setup(7, net=exp16(), kind="allostery")
+    rng = np.random.default_rng(3)
+    tr = Trainer(net, [task], [LearningConfig(rule="discrete", sigma_mode="per-edge")], [rng])
+    state = rng.bit_generator.state
+    first = tr.comparator_bias(1, net.n_edges)
+    for _ in range(5):
+        tr.step()
+    assert rng.bit_generator.state == state  # p = 1, full batch, fixed sigma: nothing drawn
+    assert np.array_equal(tr.comparator_bias(1, net.n_edges), first)
+    assert 0 <= first.min() and first.max() <= 0.05 and first.std() > 0
+    tr2 = Trainer(net, [task], [LearningConfig(rule="discrete")], [np.random.default_rng(3)])
+    assert not np.array_equal(tr2.comparator_bias(1, 16), tr2.comparator_bias(1, 16))
+    with pytest.raises(SpiceclError, match="--sigma-mode"):
+        LearningConfig(sigma_mode="sometimes")

@@ -144,6 +144,10 @@ def add_learning_args(p) -> None:
                    help=f"learning rate of Eq. 2, ohm^3/V^2 (default {d.gamma:g})")
     p.add_argument("--sigma-max", type=float, default=d.sigma_max,
                    help=f"comparator bias of Eq. 10 is U[0, SIGMA_MAX] volts (default {d.sigma_max})")
+    p.add_argument("--sigma-mode", choices=("per-comparison", "per-edge"),
+                   default="per-comparison",
+                   help="Eq. 10 sigma drawn at every comparison (default, as measured in the "
+                        "paper) or once per edge and fixed (a quenched comparator bias)")
     p.add_argument("--r-init", type=float, default=None, metavar="OHMS",
                    help=f"initial resistance when the network has none (default {d.r_init:.1f}, "
                         "the digipot mid-scale)")
@@ -170,7 +174,7 @@ def config_from_args(args):
     batch = args.batch or ("bernoulli" if args.batch_fraction is not None else "full")
     kw = dict(rule=args.rule, eta=args.eta, gamma=args.gamma, p=args.p, p_mode=args.p_mode,
               batch=batch, batch_fraction=1.0 if args.batch_fraction is None
-              else args.batch_fraction, sigma_max=args.sigma_max)
+              else args.batch_fraction, sigma_max=args.sigma_max, sigma_mode=args.sigma_mode)
     if args.r_init is not None:
         kw["r_init"] = args.r_init
     return LearningConfig(**kw)
