@@ -28,24 +28,35 @@ from spicecl.network import load_network
 from spicecl.tasks import make_task
 
 
-def _timeit(fn, min_time: float = 0.5, min_calls: int = 3) -> float:
-    """Seconds per call of ``fn``: best of three batches, each at least ``min_time`` long."""
+def _calls_for(fn, min_time: float, min_calls: int) -> int:
+    """How many calls of ``fn`` take about ``min_time`` seconds (at least ``min_calls``)."""
     fn()
     n = min_calls
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time / 3:
-            break
+        if time.perf_counter() - t0 >= min_time / 5:
+            return n
         n *= 2
-    best = dt / n
-    for _ in range(2):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / n)
+
+
+def _timeit(fns: dict, min_time: float = 0.5, rounds: int = 5, min_calls=None) -> dict:
+    """Seconds per call of each function in ``fns`` (name -> fn).
+
+    The functions are timed in interleaved rounds and each keeps its fastest round, so a
+    burst of load from elsewhere on the machine hits every one of them alike and ratios stay
+    meaningful.
+    """
+    min_calls = min_calls or {}
+    calls = {k: _calls_for(f, min_time, min_calls.get(k, 3)) for k, f in fns.items()}
+    best = {k: float("inf") for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(calls[k]):
+                f()
+            best[k] = min(best[k], (time.perf_counter() - t0) / calls[k])
     return best
 
 
@@ -97,8 +108,6 @@ def _bench_learning(network, examples, tasks, seed, min_time) -> dict:
     diff = float(np.max(np.abs(tr.r[0] - baseline_step(net, task, r0, config))))
 
     tr = Trainer(net, [task], [config], [np.random.default_rng(seed)])
-    t_spicecl = _timeit(tr.step, min_time)
-    t_base = _timeit(lambda: baseline_step(net, task, r0, config), min_time / 2, 1)
 
     fixed = np.concatenate([task.inputs, task.grounds])
     free = np.setdiff1d(np.arange(net.n_nodes), fixed)
@@ -113,13 +122,14 @@ def _bench_learning(network, examples, tasks, seed, min_time) -> dict:
         c = sla.cho_factor(a, lower=True, check_finite=False)
         return sla.cho_solve(c, rhs, check_finite=False)
 
-    t_floor = _timeit(floor, min_time)
-
     task_rngs = np.random.SeedSequence(seed + 1).spawn(tasks)
     many = [make_task(net, "regression", np.random.default_rng(s), n_train=examples)
             for s in task_rngs]
     trk = Trainer(net, many, [config] * tasks, [np.random.default_rng(s) for s in task_rngs])
-    t_batched = _timeit(trk.step, min_time)
+    t = _timeit({"spicecl": tr.step, "floor": floor, "batched": trk.step,
+                 "baseline": lambda: baseline_step(net, task, r0, config)},
+                min_time, min_calls={"baseline": 1, "batched": 1})
+    t_spicecl, t_floor, t_batched, t_base = t["spicecl"], t["floor"], t["batched"], t["baseline"]
 
     return {
         "benchmark": "learning",

@@ -237,9 +237,9 @@ class NodalSystem:
 class BatchedSystems:
     """K dense :class:`NodalSystem` of one network, with equal role counts, solved together.
 
-    The K reduced systems (different node roles allowed) are assembled by one ``bincount``,
-    factorized by one batched Cholesky (``numpy.linalg.cholesky``) and expanded to edge
-    drops by batched gathers; only the triangular solves loop (``potrs``), so the Python
+    The K reduced systems (different node roles allowed) are assembled by one ``bincount``
+    and expanded to edge drops by batched gathers and products; only the factorization and
+    triangular solves loop (LAPACK ``potrf``/``potrs`` in place, no copies), so the Python
     overhead per network is a fraction of K separate :meth:`NodalSystem.unit_response` calls.
     Results equal theirs to rounding.
     """
@@ -272,18 +272,21 @@ class BatchedSystems:
         np.divide(1.0, resistance, out=self._kext[:, :-1])
         buf = np.bincount(self._flat, weights=self._kext.ravel()[self._eidx] * self._sign,
                           minlength=k * self.size).reshape(k, self.size)
-        chol = np.linalg.cholesky(buf[:, :nu * nu].reshape(k, nu, nu))
+        a = buf[:, :nu * nu].reshape(k, nu, nu)
         rhs = buf[:, nu * nu:].reshape(k, ni + no, nu)
         x = np.empty((k, nu, ni + no))
         for i in range(k):
-            # chol[i].T is Fortran-ordered U = L^T: potrs on the upper factor, no copies.
-            x[i], info = lapack.dpotrs(chol[i].T, rhs[i].T, lower=0)
+            # a[i] is symmetric, so a[i].T is the same matrix, Fortran-ordered: factor in place.
+            c, info = lapack.dpotrf(a[i].T, lower=1, clean=0, overwrite_a=1)
+            if info != 0:  # pragma: no cover - cannot happen for positive conductances
+                raise SpiceclError(f"nodal matrix is not positive definite (potrf info {info})")
+            x[i], info = lapack.dpotrs(c, rhs[i].T, lower=1)
         full = self._full0.copy()
         full[self._kk, self._free] = x
         g = full[:, self._e0]
         g -= full[:, self._e1]
         xo = x[self._kk, self._out]
-        w = np.linalg.solve(xo[:, :, ni:], np.swapaxes(g[:, :, ni:], 1, 2))
+        w = np.linalg.inv(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
         return g[:, :, :ni], xo[:, :, :ni], w
 
 

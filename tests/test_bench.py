@@ -20,7 +20,8 @@ def test_bench_learning_reports_ratios_and_agrees_with_its_baseline():
 def test_bench_cli_prints_json_and_writes_it(tmp_path, capsys, monkeypatch):
     import spicecl.bench as bench
 
-    monkeypatch.setattr(bench, "_timeit", lambda fn, *a, **k: (fn(), 1e-3)[1])
+    monkeypatch.setattr(bench, "_timeit",
+                        lambda fns, *a, **k: {name: (fn(), 1e-3)[1] for name, fn in fns.items()})
     path = tmp_path / "b.json"
     assert main(["bench", "learning", "--json", "--out", str(path)]) == 0
     printed = json.loads(capsys.readouterr().out)
