@@ -28,7 +28,7 @@ what it is batched with. Shapes: K networks, E edges, B examples, I inputs, O ou
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -421,6 +421,3 @@ def _run(tr, net, steps, n_records, n_snapshots, progress) -> History:
     return History(rec, train_err, test_err, snap, snaps, tr.r.copy(),
                    None if tr.taps is None else tr.taps.copy(), tr.updates.copy())
 
-
-def with_p(config: LearningConfig, p: float) -> LearningConfig:
-    return replace(config, p=float(p))
