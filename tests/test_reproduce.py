@@ -13,8 +13,10 @@ from spicecl.cli import main
 FIGURES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
 REQUIRED = {
     "fig1": ("final_error_by_p", "collapse_spread_steps_p", "collapse_spread_steps"),
-    "fig2a": ("exponent_p", "exponent_b", "exponent_pb", "diffusion"),
-    "fig2b": ("exponent_pbar", "exponent_bbar", "exponent_pbbar"),
+    "fig2a": ("exponent_p", "exponent_b", "exponent_pb", "diffusion", "collapse_exponent",
+              "collapse_r2", "exponent_p_vs_noise", "exponent_b_vs_noise", "exponent_pb_vs_noise"),
+    "fig2b": ("exponent_pbar", "exponent_bbar", "exponent_pbbar", "collapse_exponent",
+              "exponent_pbar_vs_noise", "collapse_all_modes"),
     "fig4c": ("final_error_by_p",),
     "fig4d": ("final_error_by_outputs_and_p",),
     "fig4e": ("final_error_by_p",),
@@ -69,6 +71,24 @@ def test_fig2a_quick_exponents_positive_and_finite(quick_all):
         vals = list(d.values())
         assert vals[-1] > vals[0], mode
     assert all(t >= 0 for t in s["diffusion"]["trace_deff"])
+
+
+def test_fig2_quick_noise_and_collapse(quick_all):
+    out = quick_all[0]
+    for fig in ("fig2a", "fig2b"):
+        s = json.loads((out / fig / "summary.json").read_text())
+        assert math.isfinite(s["collapse_exponent"]) and s["collapse_exponent"] > 0
+        assert 0 <= s["collapse"]["rms_log10_residual"] < 2
+        # the integrated noise grows with 1 - x for every mode
+        for mode, n in s["mean_noise_variance_ohm2"].items():
+            vals = list(n.values())
+            assert 0 < vals[0] < vals[-1], mode
+        header = (out / fig / "distances.csv").read_text().splitlines()[0].split(",")
+        assert header[-1] == "noise_variance_ohm2"
+    # fig2b found fig2a's runs of the same configuration: the six-mode collapse
+    s = json.loads((out / "fig2b" / "summary.json").read_text())
+    assert s["collapse_all_modes"]["n_points"] == 2 * s["collapse"]["n_points"]
+    assert set(s["collapse_all_modes"]["modes"]) == {"p", "b", "pb", "pbar", "bbar", "pbbar"}
 
 
 def test_discrete_quick_summaries(quick_all):

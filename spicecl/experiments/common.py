@@ -54,6 +54,7 @@ class TrainChunk:
     n_records: int = 100
     n_snapshots: int = 2
     diffusion: bool = False   # Eq. 5 / Eq. 6 traces at the snapshots (continuous rule)
+    noise: bool = False       # integrated update-noise variance (continuous rule), see NoiseTrainer
     meta: dict = field(default_factory=dict, compare=False)
 
 
@@ -113,24 +114,130 @@ def diffusion_spectrum(full_update: np.ndarray) -> np.ndarray:
     return np.linalg.eigvalsh(d)[::-1]
 
 
+def noise_coefficients(config: LearningConfig, n_examples: int,
+                       n_edges: int) -> tuple[float, float]:
+    """Coefficients (A, C) with ``E||xi||^2 = A sum_ij g_ij^2 + C sum_i g_i^2``.
+
+    See :func:`update_noise_variance`. Derivation: the update of edge i is ``m_i s_i`` with the
+    edge gate ``m_i`` (marginal inclusion q) independent of the example sum
+    ``s_i = sum_j w_j g_ij`` (mean ``beta g_i``, variance ``V_i = a S_i + c g_i^2`` with
+    ``S_i = sum_j g_ij^2``), so ``Var(m_i s_i) = q V_i + q (1 - q) beta^2 g_i^2``.
+    """
+    e, b = n_edges, n_examples
+    if config.p >= 1.0:
+        q = 1.0
+    elif config.p_mode == "bernoulli":
+        q = config.p
+    else:  # exactly round(p E) of the E edges: each edge's marginal is k / E
+        q = int(round(config.p * e)) / e
+    if config.batch == "full":
+        beta, a, c = 1.0, 0.0, 0.0
+    elif config.batch == "bernoulli":
+        beta = config.batch_fraction
+        a, c = beta * (1.0 - beta), 0.0
+    else:  # 'fixed' or 'single': k of the B examples without replacement
+        k = 1 if config.batch == "single" else max(1, int(round(config.batch_fraction * b)))
+        beta = k / b
+        # Var(sum of k of B draws without replacement) = k (B - k) / (B (B - 1)) *
+        # sum_j (g_ij - mean_j g_ij)^2, and sum_j (g_ij - mean)^2 = S_i - g_i^2 / B.
+        f = k * (b - k) / (b * (b - 1)) if b > 1 else 0.0
+        a, c = f, -f / b
+    return q * a, q * c + q * (1.0 - q) * beta * beta
+
+
+def update_noise_variance(per_example: np.ndarray, config) -> np.ndarray | float:
+    """Variance ``E||xi||^2`` of one step's stochastic update around its conditional mean.
+
+    ``per_example`` holds the per-example updates ``g_ij`` (edge i, example j), already
+    multiplied by ``gamma / R_i^2`` (Eq. 7: ``g_i = sum_j g_ij`` is the full-batch update), of
+    shape (B, E) or (K, B, E); ``config`` is one :class:`~spicecl.learning.LearningConfig` or
+    a sequence of K. The update actually applied is ``m_i sum_j w_j g_ij`` with the edge mask
+    ``m`` (:func:`spicecl.learning.edge_mask`) and the example weights ``w``
+    (:func:`spicecl.learning.example_weights`); clipping to the resistance bounds is ignored.
+    Exact per schedule (q = edge inclusion):
+
+    * Bernoulli p and b (either may be 1):
+      ``sum_i [p b^2 (1 - p) g_i^2 + p b (1 - b) sum_j g_ij^2]``;
+    * fixed fraction p-bar (k = round(p E) of the E edges): as Bernoulli with p -> k / E;
+    * fixed fraction b-bar (k = max(1, round(b B)) of the B examples, without replacement):
+      ``k (B - k) / (B (B - 1)) sum_i sum_j (g_ij - g_i / B)^2`` (``batch='single'``: k = 1);
+    * p-bar and b-bar together: ``sum_i [q V_i + q (1 - q) (k/B)^2 g_i^2]``, V_i the b-bar
+      variance of edge i and q = k_E / E.
+
+    Returns a float for (B, E) input, else an array (K,), in ohm^2.
+    """
+    g = np.asarray(per_example, float)
+    single = g.ndim == 2
+    if single:
+        g = g[None]
+    k, b, e = g.shape
+    configs = [config] * k if isinstance(config, LearningConfig) else list(config)
+    if len(configs) != k:
+        raise ValueError(f"{len(configs)} configs for {k} networks")
+    coef = np.array([noise_coefficients(c, b, e) for c in configs])  # (K, 2)
+    sq = np.einsum("kbe,kbe->k", g, g)
+    full = g.sum(axis=1)
+    out = coef[:, 0] * sq + coef[:, 1] * np.einsum("ke,ke->k", full, full)
+    return float(out[0]) if single else out
+
+
+class NoiseTrainer(Trainer):
+    """:class:`~spicecl.learning.Trainer` that also accumulates, per network, the integrated
+    update-noise variance ``noise`` (K,) = sum over steps of :func:`update_noise_variance`
+    evaluated at the state before each step (continuous rule only).
+
+    Used by the experiments only (the default Trainer.step stays as it is). It draws no random
+    numbers, so its trajectories are those of Trainer with the same seeds.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.rule != "continuous":
+            raise ValueError("NoiseTrainer: the update noise is defined for the continuous rule")
+        b, e = self.x.shape[1], self.net.n_edges
+        self._noise_coef = np.array([noise_coefficients(c, b, e) for c in self.configs])
+        self.noise = np.zeros(self.k)
+
+    def per_example_updates(self) -> np.ndarray:
+        """Per-example updates ``gamma / R_i^2 ((dV_ij^C)^2 - (dV_ij^F)^2)``, (K, B, E)."""
+        dvf, dvc = self.drops()
+        return (self.gamma / (self.r * self.r))[:, None, :] * (dvc * dvc - dvf * dvf)
+
+    def step(self) -> None:
+        g = self.per_example_updates()
+        full = g.sum(axis=1)
+        self.noise += (self._noise_coef[:, 0] * np.einsum("kbe,kbe->k", g, g)
+                       + self._noise_coef[:, 1] * np.einsum("ke,ke->k", full, full))
+        super().step()
+
+
 def run_train_chunk(spec: TrainChunk) -> dict:
     """Train the chunk's K networks; return arrays (see module docstring for shapes).
 
     Keys: ``steps`` (T,), ``train_error``, ``test_error`` (K, T), ``final_resistance`` (K, E),
     ``updates`` (K,), ``cpu_seconds`` () (this process's CPU time for the chunk); with
-    ``diffusion``: ``snapshot_steps`` (S,), ``trace_deff``,
+    ``noise``: ``noise_variance`` (K,), the integrated update-noise variance (ohm^2) of
+    :class:`NoiseTrainer`; with ``diffusion``: ``snapshot_steps`` (S,), ``trace_deff``,
     ``trace_dsgd``, ``update_sq`` (K, S) and ``spectrum_deff`` (K, E) at the last snapshot.
     """
     cpu0 = time.process_time()
     net = cached_network(spec.network, spec.network_seed)
     tasks = [draw_task(net, spec.task, s) for s in spec.task_seeds]
     seeds = [np.random.default_rng(s) for s in spec.run_seeds]
+    trainers = []
+
+    def make_trainer(*args, **kwargs):
+        trainers.append(NoiseTrainer(*args, **kwargs) if spec.noise else Trainer(*args, **kwargs))
+        return trainers[-1]
+
     h = train(net, tasks, list(spec.configs), seeds, spec.steps, n_records=spec.n_records,
-              n_snapshots=spec.n_snapshots, progress=False)
+              n_snapshots=spec.n_snapshots, progress=False, trainer_cls=make_trainer)
     out = {
         "steps": h.steps, "train_error": h.train_error, "test_error": h.test_error,
         "final_resistance": h.final_resistance, "updates": h.updates,
     }
+    if spec.noise:
+        out["noise_variance"] = trainers[0].noise.copy()
     if spec.diffusion:
         k, s = h.resistance.shape[:2]
         traces = np.empty((3, k, s))

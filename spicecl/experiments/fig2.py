@@ -15,6 +15,14 @@ multiples of 1/16, so the fixed-fraction variants are exact. Targets come from a
 "teacher" network on the same graph (a zero-error solution exists; a random linear map is
 often not realizable by 16 edges, and then the resistances pile up at their bounds).
 
+Every run also accumulates its integrated update-noise variance
+``N = sum_t E||xi_t||^2`` (``xi`` the step's update minus its conditional mean, exact for each
+schedule, see :func:`spicecl.experiments.common.update_noise_variance`). In linear response
+the final displacement along the zero-error manifold is the sum of the noise kicks of the
+transient, so ``L2^2 ~ N``: plotting L2 against sqrt(N) is the "matching of effective rates"
+of the paper, and the summary reports how well that collapses the modes (``collapse_*``; fig2b
+also over all six modes when ``OUT/fig2a`` holds the same configuration's results).
+
 fig2a also records the effective diffusion matrix of Eq. 6 along the Bernoulli-p runs
 (trace and final-state spectrum) next to the SGD diffusion matrix of Eq. 5 (per-example
 updates), see :func:`spicecl.experiments.common.diffusion_traces`.
@@ -30,7 +38,7 @@ from spicecl.experiments import Plan
 from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, mean_sem, power_law_fit,
                                         pyplot, run_train_chunk, write_csv)
 from spicecl.learning import LearningConfig
-from spicecl.results import atomic_savefig, atomic_write_npz
+from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
 
 NETWORK = "exp16"
@@ -83,7 +91,7 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
                 spec = TrainChunk(NETWORK, 0, TASK, tuple(task_seeds[i] for i in idx),
                                   (cfg,) * len(idx), tuple(run_seeds[i] for i in idx), steps,
                                   n_records=20, n_snapshots=s["snapshots"] if diffusion else 2,
-                                  diffusion=diffusion,
+                                  diffusion=diffusion, noise=True,
                                   meta={"mode": mode, "x": x, "tasks": idx})
                 chunks.append(Chunk(f"{mode}_{x:.4f}_t{start:03d}", run_train_chunk, spec,
                                     cost=len(idx) * steps))
@@ -95,6 +103,8 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
         "n_tasks": n, "modes": list(modes), "x": xs, "steps_at_rate_1": s["steps"],
         "steps_rule": "ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)",
         "chunk_size": s["chunk"],
+        "noise_variance": "per run: sum over steps of E||xi||^2 at the state before the step "
+                          "(update_noise_variance, clipping ignored)",
     }
     return Plan(name, config, chunks, task_steps=task_steps)
 
@@ -112,19 +122,21 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     modes = [m for m in cfg["modes"] if m != "ref"]
     r_ref = _gather(plan, results, "ref", 1.0, "final_resistance")
     ref_err = _gather(plan, results, "ref", 1.0, "train_error")
-    dist, rows, fits, final_err = {}, [], {}, {}
+    dist, noise, rows, fits, final_err = {}, {}, [], {}, {}
     for mode in modes:
         d = np.stack([np.linalg.norm(_gather(plan, results, mode, x, "final_resistance") - r_ref,
                                      axis=1) for x in xs])  # (X, tasks)
         dist[mode] = d
+        noise[mode] = np.stack([_gather(plan, results, mode, x, "noise_variance") for x in xs])
         for ix, x in enumerate(xs):
             for t, v in enumerate(d[ix]):
-                rows.append((mode, x, 1 - x, t, float(v)))
+                rows.append((mode, x, 1 - x, t, float(v), float(noise[mode][ix, t])))
         a, c = power_law_fit(1 - np.array(xs), d.mean(axis=1))
         fits[mode] = (a, c)
         err = np.stack([_gather(plan, results, mode, x, "train_error") for x in xs])
         final_err[mode] = {f"{x:g}": float(np.mean(e[:, -1] / e[:, 0])) for x, e in zip(xs, err)}
-    write_csv(out_dir / "distances.csv", ["mode", "x", "one_minus_x", "task", "l2_ohm"], rows)
+    write_csv(out_dir / "distances.csv", ["mode", "x", "one_minus_x", "task", "l2_ohm",
+                                          "noise_variance_ohm2"], rows)
     summary = {}
     prefix = {"p": "p", "b": "b", "pb": "pb", "pbar": "pbar", "bbar": "bbar", "pbbar": "pbbar"}
     rng = np.random.default_rng(0)  # bootstrap over tasks (fixed seed: a reproducible CI)
@@ -138,8 +150,11 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
         summary[f"exponent_{prefix[mode]}_ci95"] = [float(np.nanpercentile(boot, 2.5)),
                                                      float(np.nanpercentile(boot, 97.5))]
         summary[f"exponent_{prefix[mode]}_median_fit"] = power_law_fit(one, np.median(d, 1))[0]
+    summary.update(_noise_summary(modes, one, dist, noise))
     summary["mean_l2_ohm"] = {m: {f"{1 - x:.4f}": float(v) for x, v in zip(xs, dist[m].mean(1))}
                               for m in modes}
+    summary["mean_noise_variance_ohm2"] = {
+        m: {f"{1 - x:.4f}": float(v) for x, v in zip(xs, noise[m].mean(1))} for m in modes}
     summary["final_train_scaled_error"] = {
         "ref": float(np.mean(ref_err[:, -1] / ref_err[:, 0])), **final_err}
     summary["paper_exponent"] = 2 / 3
@@ -150,10 +165,116 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     if plan.figure == "fig2a":
         diff = _diffusion(plan, results, xs, out_dir)
         summary["diffusion"] = diff
+    # The six-mode collapse: fig2b adds fig2a's runs when OUT/fig2a holds the same configuration.
+    all_dist, all_noise = dict(dist), dict(noise)
+    if plan.figure == "fig2b":
+        other = _sibling_fig2a(plan, out_dir, r_ref)
+        if other is None:
+            summary["collapse_all_modes"] = None
+        else:
+            all_dist = {**other[0], **dist}
+            all_noise = {**other[1], **noise}
+            summary["collapse_all_modes"] = {
+                "modes": list(all_dist),
+                **_collapse(list(all_dist), all_dist, all_noise, boot=True)}
     atomic_write_npz(out_dir / "distances.npz", x=np.array(xs), r_ref=r_ref,
-                     **{f"l2_{m}": dist[m] for m in modes})
-    _plot(plan.figure, xs, dist, fits, diff, out_dir)
+                     **{f"l2_{m}": dist[m] for m in modes},
+                     **{f"noise_{m}": noise[m] for m in modes})
+    _plot(plan.figure, xs, dist, fits, diff, out_dir, all_dist, all_noise)
     return summary
+
+
+def _collapse(modes, dist, noise, boot: bool = False) -> dict:
+    """Fit mean L2 = c sqrt(mean N)^a over every (mode, x) point together (log-log least
+    squares), its quality, and the same for the individual runs.
+
+    ``dist``/``noise``: per mode, (X, tasks) L2 (ohm) and N (ohm^2). With ``boot``, a 95 %
+    bootstrap interval of the exponent over tasks (one resample shared by all modes).
+    """
+    def points(idx=None):
+        sl = (slice(None), idx) if idx is not None else (slice(None), slice(None))
+        return (np.concatenate([np.sqrt(noise[m][sl].mean(1)) for m in modes]),
+                np.concatenate([dist[m][sl].mean(1) for m in modes]))
+
+    sx, l2 = points()
+    a, c = power_law_fit(sx, l2)
+    res = np.log10(l2) - np.log10(c * sx ** a)
+    tot = np.log10(l2) - np.log10(l2).mean()
+    out = {"exponent": a, "prefactor": c,
+           "r2": float(1 - np.sum(res ** 2) / np.sum(tot ** 2)),
+           "rms_log10_residual": float(np.sqrt(np.mean(res ** 2))),
+           "n_points": int(len(l2))}
+    if boot:
+        n = next(iter(dist.values())).shape[1]
+        rng = np.random.default_rng(1)
+        bs = [power_law_fit(*points(rng.integers(n, size=n)))[0] for _ in range(500)]
+        out["exponent_ci95"] = [float(np.nanpercentile(bs, 2.5)), float(np.nanpercentile(bs, 97.5))]
+    # the individual runs (each L2 against its own sqrt(N))
+    rx = np.concatenate([np.sqrt(noise[m]).ravel() for m in modes])
+    ry = np.concatenate([dist[m].ravel() for m in modes])
+    ra, rc = power_law_fit(rx, ry)
+    rres = np.log10(ry) - np.log10(rc * rx ** ra)
+    out["per_run"] = {"exponent": ra, "prefactor": rc,
+                      "r2": float(1 - np.sum(rres ** 2) / np.sum((np.log10(ry) -
+                                                                  np.log10(ry).mean()) ** 2)),
+                      "rms_log10_residual": float(np.sqrt(np.mean(rres ** 2)))}
+    # per mode: the mean of L2 / sqrt(N) over x (equal for all modes if they collapse on L2 ~ sqrt N)
+    out["l2_per_sqrt_noise"] = {m: float(np.mean(dist[m].mean(1) / np.sqrt(noise[m].mean(1))))
+                                for m in modes}
+    return out
+
+
+def _noise_summary(modes, one, dist, noise) -> dict:
+    """Per-mode exponents against sqrt(N) and of sqrt(N) against 1 - x; the collapse over the
+    modes against sqrt(N), and for comparison the best single power law in 1 - x."""
+    out = {}
+    rng = np.random.default_rng(2)  # bootstrap over tasks (fixed seed)
+    for m in modes:
+        d, nv = dist[m], noise[m]
+        sx = np.sqrt(nv.mean(1))
+        out[f"exponent_{m}_vs_noise"] = power_law_fit(sx, d.mean(1))[0]
+        bs = []
+        for _ in range(500):
+            i = rng.integers(d.shape[1], size=d.shape[1])
+            bs.append(power_law_fit(np.sqrt(nv[:, i].mean(1)), d[:, i].mean(1))[0])
+        out[f"exponent_{m}_vs_noise_ci95"] = [float(np.nanpercentile(bs, 2.5)),
+                                              float(np.nanpercentile(bs, 97.5))]
+        out[f"sqrt_noise_exponent_{m}"] = power_law_fit(one, sx)[0]
+    out["collapse"] = _collapse(modes, dist, noise, boot=True)
+    out["collapse_exponent"] = out["collapse"]["exponent"]
+    out["collapse_r2"] = out["collapse"]["r2"]
+    # the same modes against 1 - x, without matching the rates: one power law for all
+    xs1 = np.concatenate([one for _ in modes])
+    l2 = np.concatenate([dist[m].mean(1) for m in modes])
+    a, c = power_law_fit(xs1, l2)
+    res = np.log10(l2) - np.log10(c * xs1 ** a)
+    out["no_collapse_vs_one_minus_x"] = {
+        "exponent": a, "rms_log10_residual": float(np.sqrt(np.mean(res ** 2))),
+        "r2": float(1 - np.sum(res ** 2) / np.sum((np.log10(l2) - np.log10(l2).mean()) ** 2))}
+    return out
+
+
+def _sibling_fig2a(plan: Plan, out_dir, r_ref) -> tuple[dict, dict] | None:
+    """fig2a's (L2, N) per mode from ``out_dir/../fig2a`` if it holds this configuration
+    (same seed, scale, tasks and deterministic reference), else None."""
+    import json
+
+    d = out_dir.parent / "fig2a"
+    try:
+        other = json.loads((d / "summary.json").read_text())["config"]
+        with np.load(d / "distances.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        return None
+    same = {k: v for k, v in plan.config.items() if k not in ("figure", "modes")}
+    theirs = {k: v for k, v in other.items() if k not in ("figure", "modes")}
+    if config_hash(same) != config_hash(theirs) or "r_ref" not in arrays or \
+            not np.array_equal(arrays["r_ref"], r_ref):
+        return None
+    modes = [m for m in MODES["fig2a"] if f"l2_{m}" in arrays and f"noise_{m}" in arrays]
+    if len(modes) != len(MODES["fig2a"]):
+        return None
+    return {m: arrays[f"l2_{m}"] for m in modes}, {m: arrays[f"noise_{m}"] for m in modes}
 
 
 def _diffusion(plan: Plan, results: dict, xs, out_dir) -> dict:
@@ -184,9 +305,9 @@ def _diffusion(plan: Plan, results: dict, xs, out_dir) -> dict:
     return out
 
 
-def _plot(figure, xs, dist, fits, diff, out_dir) -> None:
+def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise) -> None:
     plt = pyplot()
-    ncol = 2 if diff else 1
+    ncol = 3 if diff else 2
     fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.4), squeeze=False)
     ax = axes[0, 0]
     one = 1 - np.array(xs)
@@ -218,6 +339,26 @@ def _plot(figure, xs, dist, fits, diff, out_dir) -> None:
         ax2.set_xlabel("p")
         ax2.set_ylabel("gamma^2 x trace (ohm^2), run average")
         ax2.legend(fontsize=6)
+    # the collapse: mean L2 against sqrt(mean N) for every mode at hand, one fitted line
+    ax3 = axes[0, -1]
+    for mode, d in all_dist.items():
+        sx = np.sqrt(all_noise[mode].mean(axis=1))
+        m, e = mean_sem(d, axis=1)
+        ax3.errorbar(sx, m, yerr=e, marker=markers[mode], ls="none", color=colors[mode], ms=4,
+                     capsize=2, mfc="none" if mode.endswith("bar") else colors[mode],
+                     label=LABELS[mode].replace("1 - ", "", 1))
+    col = _collapse(list(all_dist), all_dist, all_noise)
+    lo = min(np.sqrt(n.mean(1)).min() for n in all_noise.values())
+    hi = max(np.sqrt(n.mean(1)).max() for n in all_noise.values())
+    grid = np.geomspace(lo, hi, 20)
+    ax3.plot(grid, col["prefactor"] * grid ** col["exponent"], "k-", lw=0.8,
+             label=f"all: slope {col['exponent']:.2f}, R^2 {col['r2']:.2f}")
+    ax3.set_xscale("log")
+    ax3.set_yscale("log")
+    ax3.set_xlabel("sqrt(N), N = integrated update-noise variance (ohm)")
+    ax3.set_ylabel("mean L2 distance (ohm)")
+    ax3.set_title("matched effective rates", fontsize=9)
+    ax3.legend(fontsize=6)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / f"{figure}.png")
     plt.close(fig)
