@@ -61,6 +61,18 @@ def _sparse_factor(a):
         return splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve
 
 
+def spd_inverse(s: np.ndarray) -> np.ndarray:
+    """Inverse of a small symmetric positive definite matrix (closed form up to 2 x 2)."""
+    n = s.shape[0]
+    if n == 1:
+        return 1.0 / s
+    if n == 2:
+        a, b, _, d = s.ravel().tolist()
+        det = a * d - b * b
+        return np.array(((d / det, -b / det), (-b / det, a / det)))
+    return np.linalg.inv(s)
+
+
 class NodalSystem:
     """The reduced nodal system of a network with fixed node roles.
 
@@ -102,17 +114,17 @@ class NodalSystem:
         nu, ni, no = len(self.free), len(self.inputs), len(self.outputs)
         self._e0, self._e1 = net.edges[:, 0].copy(), net.edges[:, 1].copy()
         e = net.n_edges
-        # Dense incidence restricted to the free nodes (E, U), and the edge drops that the
-        # unit input voltages cause directly (E, I + O; zero in the output columns): the
-        # drops of any unit solution X (U, C) are then Bu @ X + G0.
+        # Incidence restricted to the free nodes (E, U), and the edge drops that the unit
+        # input voltages cause directly (I + O, E; zero in the output rows): the drops of any
+        # unit solution X (U, C) are then (Bu @ X)^T + G0T.
         inc = net.incidence()
-        self._g0 = np.zeros((e, ni + no))
-        self._g0[:, :ni] = inc[:, self.inputs].toarray()
+        self._g0T = np.zeros((ni + no, e))
+        self._g0T[:ni] = inc[:, self.inputs].toarray().T
         if self.sparse:
             self._bu = inc[:, self.free].tocsc()
             self._bi = inc[:, self.inputs].toarray()
         else:
-            self._bu = np.ascontiguousarray(inc[:, self.free].toarray())
+            self._buT = np.ascontiguousarray(inc[:, self.free].T.toarray())
             # Scatter plan: one bincount of sign * k[edge] fills one buffer holding
             # [ A = L[U, U] (U*U) | -L[I, U] (I*U) | E_O^T (O*U) ]. A is symmetric, so its
             # C-ordered block is also Fortran-ordered; the last two blocks, read as (U, I + O)
@@ -144,6 +156,7 @@ class NodalSystem:
             self._sign = np.asarray(sign)
             self._size = nu * (nu + ni + no)
             self._kext = np.ones(e + 1)
+            self._wbuf = np.empty(len(self._flat))
 
     @property
     def n_in(self) -> int:
@@ -171,10 +184,11 @@ class NodalSystem:
             rhs[:, :ni] = -(kb.T @ self._bi)
             rhs[self.out_pos, ni + np.arange(no)] = 1.0
             return _sparse_factor(a)(rhs)
-        kext = self._kext
+        kext, wbuf = self._kext, self._wbuf
         np.divide(1.0, r, out=kext[:-1])
-        buf = np.bincount(self._flat, weights=kext[self._eidx] * self._sign,
-                          minlength=self._size)
+        np.take(kext, self._eidx, out=wbuf, mode="clip")  # "clip": out unbuffered
+        np.multiply(wbuf, self._sign, out=wbuf)
+        buf = np.bincount(self._flat, weights=wbuf, minlength=self._size)
         c, info = lapack.dpotrf(buf[:nu * nu].reshape(nu, nu).T, lower=1, clean=0,
                                 overwrite_a=1)
         if info != 0:  # pragma: no cover - cannot happen for positive conductances
@@ -183,8 +197,24 @@ class NodalSystem:
                                 overwrite_b=1)
         return x
 
+    def unit_drops(self, r: np.ndarray, out: np.ndarray | None = None):
+        """Unit solution and its edge drops for resistances r (E,), unchecked.
+
+        Returns ``X`` (U, I + O), the free-node voltages per unit source (:meth:`_solve_units`),
+        and ``G`` (I + O, E), the edge drops of each unit solution (``out`` if given), with the
+        input columns including the drop across edges that touch an input node. The dense
+        path leaves ``1 / r`` in ``self._kext[:-1]``.
+        """
+        x = self._solve_units(r)
+        if self.sparse:
+            g = np.asarray((self._bu @ x).T, order="C")
+        else:
+            g = np.matmul(x.T, self._buT, out=out)
+        g += self._g0T
+        return x, g
+
     def unit_response(self, resistance, check: bool = True):
-        """Raw linear response of a conductance state (the learning loop's hot path).
+        """Raw linear response of a conductance state.
 
         Returns
         -------
@@ -194,17 +224,14 @@ class NodalSystem:
             drops are ``dV_C = dV_F + (V_C,O - V_F,O) @ W``
         """
         r = self._check_r(resistance) if check else resistance
-        x = self._solve_units(r)
+        x, g = self.unit_drops(r)
         ni = self.n_in
-        g = self._bu @ x
-        g += self._g0
-        z = x[:, ni:]
+        xo = x[self.out_pos]
         if self.n_out:
-            c, _ = lapack.dpotrf(z[self.out_pos], lower=1, clean=0)
-            w, _ = lapack.dpotrs(c, g[:, ni:].T, lower=1)
+            w = spd_inverse(xo[:, ni:]) @ g[ni:]
         else:
             w = np.zeros((0, self.net.n_edges))
-        return g[:, :ni], x[self.out_pos, :ni], w
+        return g[:ni].T, xo[:, :ni], w
 
     def response(self, resistance) -> Response:
         """Linear response (D, M, W) of the state with resistances ``resistance`` (E,)."""

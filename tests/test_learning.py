@@ -126,6 +126,30 @@ def test_batched_training_equals_training_each_network_alone():
                            rtol=1e-12, atol=0)
 
 
+class _GeneralPathTrainer(Trainer):
+    """Trainer forced off the fused single-network step (overriding the gradient does it)."""
+
+    def power_gap_gradient(self, weights):
+        return super().power_gap_gradient(weights)
+
+
+@pytest.mark.parametrize("n_out,batch,p,p_mode", [
+    (1, "full", 1.0, "bernoulli"), (2, "full", 0.6, "bernoulli"),
+    (3, "bernoulli", 0.7, "fixed"), (2, "fixed", 1.0, "bernoulli"), (2, "single", 0.5, "bernoulli")])
+def test_fused_single_network_step_equals_the_general_step(n_out, batch, p, p_mode):
+    net, task, _ = _setup(12 + n_out, n_out=n_out, n_train=12)
+    config = LearningConfig(batch=batch, batch_fraction=0.5, p=p, p_mode=p_mode, eta=0.3)
+    fused = Trainer(net, [task], [config], [np.random.default_rng(3)])
+    general = _GeneralPathTrainer(net, [task], [config], [np.random.default_rng(3)])
+    assert fused._fused is not None and general._fused is None
+    for _ in range(40):
+        fused.step()
+        general.step()
+    assert np.array_equal(fused.updates, general.updates)
+    assert np.allclose(fused.r, general.r, rtol=1e-12, atol=0)
+    assert not np.allclose(fused.r, config.r_init)  # it did learn something
+
+
 def test_fig1_collapse_scaled_error_against_steps_times_p():
     """Quick Fig. 1: curves of p = 0.25, 0.5, 1 against steps*p nearly coincide."""
     net = disordered_network(30, 62, 0)
