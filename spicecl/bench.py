@@ -28,28 +28,29 @@ from spicecl.network import load_network
 from spicecl.tasks import make_task
 
 
-def _calls_for(fn, min_time: float, min_calls: int) -> int:
-    """How many calls of ``fn`` take about ``min_time`` seconds (at least ``min_calls``)."""
+def _calls_for(fn, round_time: float, min_calls: int) -> int:
+    """How many calls of ``fn`` take about ``round_time`` seconds (at least ``min_calls``)."""
     fn()
     n = min_calls
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        if time.perf_counter() - t0 >= min_time / 5:
+        if time.perf_counter() - t0 >= round_time:
             return n
         n *= 2
 
 
-def _timeit(fns: dict, min_time: float = 0.5, rounds: int = 5, min_calls=None) -> dict:
-    """Seconds per call of each function in ``fns`` (name -> fn).
+def _timeit(fns: dict, min_time: float = 0.5, rounds: int = 20, min_calls=None) -> dict:
+    """Seconds per call of each function in ``fns`` (name -> fn), each timed for about
+    ``min_time`` seconds in all.
 
-    The functions are timed in interleaved rounds and each keeps its fastest round, so a
-    burst of load from elsewhere on the machine hits every one of them alike and ratios stay
-    meaningful.
+    The functions are timed in many short interleaved rounds and each keeps its fastest
+    round, so a burst of load from elsewhere on the machine hits every one of them alike, and
+    each has many chances of a quiet round: ratios stay meaningful.
     """
     min_calls = min_calls or {}
-    calls = {k: _calls_for(f, min_time, min_calls.get(k, 3)) for k, f in fns.items()}
+    calls = {k: _calls_for(f, min_time / rounds, min_calls.get(k, 3)) for k, f in fns.items()}
     best = {k: float("inf") for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():

@@ -400,14 +400,13 @@ class _FusedStep:
         self.z = np.concatenate([tr.x[0], tr.y[0]], axis=1)  # (B, I + O)
         self.gamma, self.eta = float(tr.gamma[0, 0]), float(tr.eta[0, 0, 0])
         self.g = np.empty((ni + no, tr.net.n_edges))
-        self.pt = np.zeros((ni + no, no))  # P^T; its lower block -1 is constant
-        self.pt[ni:] = -np.eye(no)
+        self.xo = np.empty((ni + no, no))  # X^T at the outputs: [M^T; S]
+        self.ut = np.empty((ni + no, no))  # U^T = P^T S^-1 = [M^T S^-1; -S^-1]
         self.vt = np.empty((ni + no, ni + no))
         self.ones = np.ones(no)
         self.r_min, self.r_max = np.float64(tr.configs[0].r_min), np.float64(tr.configs[0].r_max)
-        # Flat positions, in the C-ordered X^T (I + O, U), of M^T (I, O) and of S (O, O).
-        self.m_idx = (np.arange(ni)[:, None] * nu + sy.out_pos[None]).ravel()
-        self.s_idx = ((ni + np.arange(no))[:, None] * nu + sy.out_pos[None]).ravel()
+        # Flat positions of X^T[:, outputs] in the C-ordered X^T (I + O, U).
+        self.xo_idx = (np.arange(ni + no)[:, None] * nu + sy.out_pos[None]).ravel()
         self.moments(np.ones(len(self.z)))
 
     def moments(self, w: np.ndarray) -> None:
@@ -420,13 +419,14 @@ class _FusedStep:
         the full batch (the moments of the last call are kept)."""
         if weights is not None:
             self.moments(weights)
-        ni, no = self.ni, self.no
+        ni, xo, ut = self.ni, self.xo, self.ut
         x, g = self.sy.unit_drops(r, out=self.g)
-        xt = x.T.ravel()  # a view: x is Fortran-ordered
-        pt = self.pt
-        np.take(xt, self.m_idx, out=pt[:ni].reshape(-1), mode="clip")
+        # x.T is C-ordered (x is Fortran-ordered), so ravel is a view; "clip": unbuffered out
+        np.take(x.T.ravel(), self.xo_idx, out=xo.reshape(-1), mode="clip")
+        s_inv = spd_inverse(xo[ni:])
+        np.negative(s_inv, out=ut[ni:])
         # np.dot: less call overhead than matmul on matrices this small
-        ut = np.dot(pt, spd_inverse(np.take(xt, self.s_idx).reshape(no, no)))  # U^T
+        np.dot(xo[:ni], s_inv, out=ut[:ni])
         np.dot(ut.T, self.zm2, out=self.vt[ni:])
         h = np.dot(np.dot(self.vt, ut).T, g)  # L^T g (O, E)
         h *= g[ni:]
