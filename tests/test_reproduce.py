@@ -14,7 +14,8 @@ FIGURES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
 REQUIRED = {
     "fig1": ("final_error_by_p", "collapse_spread_steps_p", "collapse_spread_steps"),
     "fig2a": ("exponent_p", "exponent_b", "exponent_pb", "diffusion", "collapse_exponent",
-              "collapse_r2", "exponent_p_vs_noise", "exponent_b_vs_noise", "exponent_pb_vs_noise"),
+              "collapse_r2", "exponent_p_vs_noise", "exponent_b_vs_noise", "exponent_pb_vs_noise",
+              "convergence"),
     "fig2b": ("exponent_pbar", "exponent_bbar", "exponent_pbbar", "collapse_exponent",
               "exponent_pbar_vs_noise", "collapse_all_modes"),
     "fig4c": ("final_error_by_p",),
@@ -71,6 +72,23 @@ def test_fig2a_quick_exponents_positive_and_finite(quick_all):
         vals = list(d.values())
         assert vals[-1] > vals[0], mode
     assert all(t >= 0 for t in s["diffusion"]["trace_deff"])
+
+
+def test_fig2_convergence_check_takes_the_distances_a_third_into_every_run(quick_all):
+    from spicecl.experiments import fig2
+    from spicecl.experiments.common import run_train_chunk
+
+    plan = fig2.plan("fig2a", True, 1)
+    for chunk in (plan.chunks[0], plan.chunks[-1]):  # the reference (diffusion snapshots), pb
+        res = run_train_chunk(chunk.spec)
+        steps = res["snapshot_steps"]
+        assert steps[-1] == chunk.spec.steps
+        assert abs(steps[(len(steps) - 1) // fig2.CHECK] - chunk.spec.steps / fig2.CHECK) <= 1
+    s = json.loads((quick_all[0] / "fig2a" / "summary.json").read_text())["convergence"]
+    assert s["steps_at_rate_1"] == [fig2.QUICK["steps"] // 3, fig2.QUICK["steps"]]
+    for mode in ("p", "b", "pb"):
+        assert len(s[f"mean_l2_{mode}_ohm"]) == len(fig2.QUICK["one_minus_x"])
+    assert 0 < s["max_relative_change_of_mean_l2"] < 10
 
 
 def test_fig2_quick_noise_and_collapse(quick_all):

@@ -55,6 +55,7 @@ class TrainChunk:
     n_snapshots: int = 2
     diffusion: bool = False   # Eq. 5 / Eq. 6 traces at the snapshots (continuous rule)
     noise: bool = False       # integrated update-noise variance (continuous rule), see NoiseTrainer
+    keep_snapshots: bool = False  # return the resistance snapshots themselves
     meta: dict = field(default_factory=dict, compare=False)
 
 
@@ -218,7 +219,8 @@ def run_train_chunk(spec: TrainChunk) -> dict:
     ``updates`` (K,), ``cpu_seconds`` () (this process's CPU time for the chunk); with
     ``noise``: ``noise_variance`` (K,), the integrated update-noise variance (ohm^2) of
     :class:`NoiseTrainer`; with ``diffusion``: ``snapshot_steps`` (S,), ``trace_deff``,
-    ``trace_dsgd``, ``update_sq`` (K, S) and ``spectrum_deff`` (K, E) at the last snapshot.
+    ``trace_dsgd``, ``update_sq`` (K, S) and ``spectrum_deff`` (K, E) at the last snapshot;
+    with ``keep_snapshots``: ``snapshot_steps`` (S,) and ``resistance_snapshots`` (K, S, E).
     """
     cpu0 = time.process_time()
     net = cached_network(spec.network, spec.network_seed)
@@ -238,6 +240,8 @@ def run_train_chunk(spec: TrainChunk) -> dict:
     }
     if spec.noise:
         out["noise_variance"] = trainers[0].noise.copy()
+    if spec.keep_snapshots:
+        out.update(snapshot_steps=h.snapshot_steps, resistance_snapshots=h.resistance)
     if spec.diffusion:
         k, s = h.resistance.shape[:2]
         traces = np.empty((3, k, s))

@@ -10,7 +10,9 @@ power law ``L2 ~ (1 - x)^a`` is fitted against 1 - x for
   and p-bar = b-bar.
 
 Each stochastic run trains for ``steps / rate`` steps with rate = x (or x^2 for p = b), so
-every run gets the same expected number of updates as the deterministic one; the x grid uses
+every run gets the same expected number of updates as the deterministic one; ``steps`` is
+long enough that the runs have converged: summary.json's ``convergence`` compares the
+distances after a third of every run with the final ones; the x grid uses
 multiples of 1/16, so the fixed-fraction variants are exact. Targets come from a random
 "teacher" network on the same graph (a zero-error solution exists; a random linear map is
 often not realizable by 16 edges, and then the resistances pile up at their bounds).
@@ -46,8 +48,11 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=16, n_te
                 volts=1.0, targets="teacher")
 GAMMA = 3e10
 ETA = 0.5
-PAPER = dict(tasks=50, one_minus_x=[1, 2, 3, 4, 6, 8], steps=2000, chunk=25, snapshots=11)
-QUICK = dict(tasks=6, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=4)
+PAPER = dict(tasks=50, one_minus_x=[1, 2, 3, 4, 6, 8], steps=18000, chunk=25, snapshots=12)
+QUICK = dict(tasks=6, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6)
+#: Convergence check: the distances are also taken at 1/CHECK of every run (snapshot counts
+#: are multiples of CHECK so that a snapshot falls there).
+CHECK = 3
 MODES = {
     "fig2a": ("p", "b", "pb"),
     "fig2b": ("pbar", "bbar", "pbbar"),
@@ -90,8 +95,9 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
                 run_seeds = spawn_seeds(seed, n, stream=100 + run_index)
                 spec = TrainChunk(NETWORK, 0, TASK, tuple(task_seeds[i] for i in idx),
                                   (cfg,) * len(idx), tuple(run_seeds[i] for i in idx), steps,
-                                  n_records=20, n_snapshots=s["snapshots"] if diffusion else 2,
-                                  diffusion=diffusion, noise=True,
+                                  n_records=20,
+                                  n_snapshots=s["snapshots"] if diffusion else CHECK,
+                                  diffusion=diffusion, noise=True, keep_snapshots=True,
                                   meta={"mode": mode, "x": x, "tasks": idx})
                 chunks.append(Chunk(f"{mode}_{x:.4f}_t{start:03d}", run_train_chunk, spec,
                                     cost=len(idx) * steps))
@@ -157,6 +163,7 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
         m: {f"{1 - x:.4f}": float(v) for x, v in zip(xs, noise[m].mean(1))} for m in modes}
     summary["final_train_scaled_error"] = {
         "ref": float(np.mean(ref_err[:, -1] / ref_err[:, 0])), **final_err}
+    summary["convergence"] = _convergence(plan, results, modes, xs, dist)
     summary["paper_exponent"] = 2 / 3
     summary["hyperparameters"] = {"learning": cfg["learning"], "task": cfg["task"],
                                   "steps_at_rate_1": cfg["steps_at_rate_1"],
@@ -182,6 +189,31 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
                      **{f"noise_{m}": noise[m] for m in modes})
     _plot(plan.figure, xs, dist, fits, diff, out_dir, all_dist, all_noise)
     return summary
+
+
+def _at_check(plan: Plan, results: dict, mode: str, x: float) -> np.ndarray:
+    """Resistances (tasks, E) at 1/CHECK of the runs of (mode, x)."""
+    snaps = _gather(plan, results, mode, x, "resistance_snapshots")  # (tasks, S + 1, E)
+    return snaps[:, (snaps.shape[1] - 1) // CHECK]
+
+
+def _convergence(plan: Plan, results: dict, modes, xs, dist) -> dict:
+    """Distances and exponents after 1/CHECK of the steps against the full runs: when they
+    agree, the runs have converged and the result does not depend on the run length."""
+    one = 1 - np.array(xs)
+    r_ref = _at_check(plan, results, "ref", 1.0)
+    out = {"steps_at_rate_1": [plan.config["steps_at_rate_1"] // CHECK,
+                               plan.config["steps_at_rate_1"]]}
+    change = []
+    for mode in modes:
+        d = np.stack([np.linalg.norm(_at_check(plan, results, mode, x) - r_ref, axis=1)
+                      for x in xs]).mean(axis=1)
+        full = dist[mode].mean(axis=1)
+        out[f"exponent_{mode}"] = [power_law_fit(one, d)[0], power_law_fit(one, full)[0]]
+        out[f"mean_l2_{mode}_ohm"] = [[float(a), float(b)] for a, b in zip(d, full)]
+        change.append(np.max(np.abs(full - d) / full))
+    out["max_relative_change_of_mean_l2"] = float(np.max(change))
+    return out
 
 
 def _collapse(modes, dist, noise, boot: bool = False) -> dict:
