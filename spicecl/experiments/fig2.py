@@ -216,6 +216,17 @@ def _convergence(plan: Plan, results: dict, modes, xs, dist) -> dict:
     return out
 
 
+def _loglog_fit(x, y) -> dict:
+    """Power law ``y = c x^a`` by log-log least squares, with its R^2 and rms residual (in
+    decades) on the log scale."""
+    a, c = power_law_fit(x, y)
+    ly = np.log10(y)
+    res = ly - np.log10(c * np.asarray(x) ** a)
+    return {"exponent": a, "prefactor": c,
+            "r2": float(1 - np.sum(res ** 2) / np.sum((ly - ly.mean()) ** 2)),
+            "rms_log10_residual": float(np.sqrt(np.mean(res ** 2)))}
+
+
 def _collapse(modes, dist, noise, boot: bool = False) -> dict:
     """Fit mean L2 = c sqrt(mean N)^a over every (mode, x) point together (log-log least
     squares), its quality, and the same for the individual runs.
@@ -228,37 +239,19 @@ def _collapse(modes, dist, noise, boot: bool = False) -> dict:
         return (np.concatenate([np.sqrt(noise[m][sl].mean(1)) for m in modes]),
                 np.concatenate([dist[m][sl].mean(1) for m in modes]))
 
-    sx, l2 = points()
-    a, c = power_law_fit(sx, l2)
-    res = np.log10(l2) - np.log10(c * sx ** a)
-    tot = np.log10(l2) - np.log10(l2).mean()
-    out = {"exponent": a, "prefactor": c,
-           "r2": float(1 - np.sum(res ** 2) / np.sum(tot ** 2)),
-           "rms_log10_residual": float(np.sqrt(np.mean(res ** 2))),
-           "n_points": int(len(l2))}
+    out = {**_loglog_fit(*points()), "n_points": int(len(points()[1]))}
     if boot:
         n = next(iter(dist.values())).shape[1]
         rng = np.random.default_rng(1)
         bs = [power_law_fit(*points(rng.integers(n, size=n)))[0] for _ in range(500)]
         out["exponent_ci95"] = [float(np.nanpercentile(bs, 2.5)), float(np.nanpercentile(bs, 97.5))]
     # N is heavy-tailed over tasks (a few tasks dominate its mean): the same with medians
-    mx = np.concatenate([np.sqrt(np.median(noise[m], axis=1)) for m in modes])
-    my = np.concatenate([np.median(dist[m], axis=1) for m in modes])
-    ma, mc = power_law_fit(mx, my)
-    mres = np.log10(my) - np.log10(mc * mx ** ma)
-    out["median"] = {"exponent": ma, "prefactor": mc,
-                     "r2": float(1 - np.sum(mres ** 2) / np.sum((np.log10(my) -
-                                                                 np.log10(my).mean()) ** 2)),
-                     "rms_log10_residual": float(np.sqrt(np.mean(mres ** 2)))}
+    out["median"] = _loglog_fit(
+        np.concatenate([np.sqrt(np.median(noise[m], axis=1)) for m in modes]),
+        np.concatenate([np.median(dist[m], axis=1) for m in modes]))
     # the individual runs (each L2 against its own sqrt(N))
-    rx = np.concatenate([np.sqrt(noise[m]).ravel() for m in modes])
-    ry = np.concatenate([dist[m].ravel() for m in modes])
-    ra, rc = power_law_fit(rx, ry)
-    rres = np.log10(ry) - np.log10(rc * rx ** ra)
-    out["per_run"] = {"exponent": ra, "prefactor": rc,
-                      "r2": float(1 - np.sum(rres ** 2) / np.sum((np.log10(ry) -
-                                                                  np.log10(ry).mean()) ** 2)),
-                      "rms_log10_residual": float(np.sqrt(np.mean(rres ** 2)))}
+    out["per_run"] = _loglog_fit(np.concatenate([np.sqrt(noise[m]).ravel() for m in modes]),
+                                 np.concatenate([dist[m].ravel() for m in modes]))
     # per mode: the mean of L2 / sqrt(N) over x (equal for all modes if they collapse on L2 ~ sqrt N)
     out["l2_per_sqrt_noise"] = {m: float(np.mean(dist[m].mean(1) / np.sqrt(noise[m].mean(1))))
                                 for m in modes}
@@ -285,13 +278,10 @@ def _noise_summary(modes, one, dist, noise) -> dict:
     out["collapse_exponent"] = out["collapse"]["exponent"]
     out["collapse_r2"] = out["collapse"]["r2"]
     # the same modes against 1 - x, without matching the rates: one power law for all
-    xs1 = np.concatenate([one for _ in modes])
-    l2 = np.concatenate([dist[m].mean(1) for m in modes])
-    a, c = power_law_fit(xs1, l2)
-    res = np.log10(l2) - np.log10(c * xs1 ** a)
-    out["no_collapse_vs_one_minus_x"] = {
-        "exponent": a, "rms_log10_residual": float(np.sqrt(np.mean(res ** 2))),
-        "r2": float(1 - np.sum(res ** 2) / np.sum((np.log10(l2) - np.log10(l2).mean()) ** 2))}
+    fit = _loglog_fit(np.concatenate([one for _ in modes]),
+                      np.concatenate([dist[m].mean(1) for m in modes]))
+    out["no_collapse_vs_one_minus_x"] = {k: fit[k] for k in ("exponent", "rms_log10_residual",
+                                                             "r2")}
     return out
 
 
