@@ -321,20 +321,28 @@ class Trainer:
 
     def _fused_step(self) -> None:
         """:meth:`step` of one dense network, continuous rule (see :class:`_FusedStep`)."""
-        c, g, f = self.configs[0], self.rngs[0], self._fused
-        w = None if c.batch == "full" else example_weights(c, self.x.shape[1], g)
-        delta = f.delta(self.r[0], w)
-        m = edge_mask(c, len(delta), g) if self._any_gating else None
-        if m is None:
+        c = self.configs[0]
+        w = None if c.batch == "full" else example_weights(c, self.x.shape[1], self.rngs[0])
+        r = self.r[0]
+        delta = self._fused.delta(r, w)
+        if self._any_gating:
+            self._gate(0, delta)
+        else:
             self.updates += len(delta)
+        r += delta
+        np.maximum(r, self.r_lo[0], out=r)
+        np.minimum(r, self.r_hi[0], out=r)
+        self._resp = None
+
+    def _gate(self, i: int, delta: np.ndarray) -> None:
+        """Zero network i's update (E,) on the edges its schedule leaves out this step (Eq. 3)
+        and count the edges that update."""
+        m = edge_mask(self.configs[i], len(delta), self.rngs[i])
+        if m is None:
+            self.updates[i] += len(delta)
         else:
             delta[~m] = 0
-            self.updates += np.count_nonzero(m)
-        r = self.r[0]
-        r += delta
-        np.maximum(r, f.r_min, out=r)
-        np.minimum(r, f.r_max, out=r)
-        self._resp = None
+            self.updates[i] += np.count_nonzero(m)
 
     def step(self) -> None:
         """One training step of every network."""
@@ -357,13 +365,8 @@ class Trainer:
             delta = np.where(margin > 0, 1, -1)
             delta[~weights.any(axis=1)] = 0
         if self._any_gating:
-            for i, (c, g) in enumerate(zip(cfg, self.rngs)):
-                m = edge_mask(c, e, g)
-                if m is not None:
-                    delta[i, ~m] = 0
-                    self.updates[i] += np.count_nonzero(m)
-                else:
-                    self.updates[i] += e
+            for i in range(self.k):
+                self._gate(i, delta[i])
         else:
             self.updates += e
         if self.rule == "continuous":
@@ -404,7 +407,6 @@ class _FusedStep:
         self.ut = np.empty((ni + no, no))  # U^T = P^T S^-1 = [M^T S^-1; -S^-1]
         self.vt = np.empty((ni + no, ni + no))
         self.ones = np.ones(no)
-        self.r_min, self.r_max = np.float64(tr.configs[0].r_min), np.float64(tr.configs[0].r_max)
         # Flat positions of X^T[:, outputs] in the C-ordered X^T (I + O, U).
         self.xo_idx = (np.arange(ni + no)[:, None] * nu + sy.out_pos[None]).ravel()
         self.moments(np.ones(len(self.z)))
@@ -431,9 +433,8 @@ class _FusedStep:
         h = np.dot(np.dot(self.vt, ut).T, g)  # L^T g (O, E)
         h *= g[ni:]
         delta = np.dot(self.ones, h)
-        k = self.sy._kext[:-1]  # 1 / R, left there by the solve
-        delta *= k
-        delta *= k
+        delta /= r
+        delta /= r
         return delta
 
 

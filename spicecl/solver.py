@@ -202,8 +202,7 @@ class NodalSystem:
 
         Returns ``X`` (U, I + O), the free-node voltages per unit source (:meth:`_solve_units`),
         and ``G`` (I + O, E), the edge drops of each unit solution (``out`` if given), with the
-        input columns including the drop across edges that touch an input node. The dense
-        path leaves ``1 / r`` in ``self._kext[:-1]``.
+        input columns including the drop across edges that touch an input node.
         """
         x = self._solve_units(r)
         if self.sparse:

@@ -60,16 +60,21 @@ def _setup(args):
                       example=args.example, eta=args.eta)
 
 
+def _add_deck_args(q):
+    """The arguments every deck-building command shares: network, tolerances, seed."""
+    add_network_args(q)
+    _add_tolerance_args(q)
+    q.add_argument("--seed", type=int, required=True, help="seed of task, parts and taps")
+    return q
+
+
 def register(sub) -> None:
     p = sub.add_parser("netlist", help="write SPICE decks (twin networks, oscillator banks)")
     nsub = p.add_subparsers(dest="netlist_command", metavar="KIND")
     nsub.required = True
     for kind, helptext in (("twin", "free + clamped networks, decision cells, oscillators"),
                            ("oscillators", "the per-edge oscillator bank only")):
-        q = nsub.add_parser(kind, help=helptext)
-        add_network_args(q)
-        _add_tolerance_args(q)
-        q.add_argument("--seed", type=int, required=True, help="seed of task, parts and taps")
+        q = _add_deck_args(nsub.add_parser(kind, help=helptext))
         q.add_argument("-o", "--output", required=True, metavar="FILE",
                        help="deck file (.cir); the sidecar is written next to it as .json")
         if kind == "twin":
@@ -89,10 +94,7 @@ def register(sub) -> None:
     vsub.required = True
     for check, helptext in (("dc", "twin-deck .op node voltages vs the nodal solver"),
                             ("decisions", "decision cells vs the discrete rule (Eq. 10)")):
-        q = vsub.add_parser(check, help=helptext)
-        add_network_args(q)
-        _add_tolerance_args(q)
-        q.add_argument("--seed", type=int, required=True, help="seed of task, parts and taps")
+        q = _add_deck_args(vsub.add_parser(check, help=helptext))
         q.add_argument("--json", action="store_true", help="print JSON")
         q.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
         if check == "dc":

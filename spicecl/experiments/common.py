@@ -188,7 +188,8 @@ class NoiseTrainer(Trainer):
     evaluated at the state before each step (continuous rule only).
 
     Used by the experiments only (the default Trainer.step stays as it is). It draws no random
-    numbers, so its trajectories are those of Trainer with the same seeds.
+    numbers, so its trajectories are those of Trainer with the same seeds (to rounding for
+    K = 1, where Trainer takes its fused step).
     """
 
     def __init__(self, *args, **kwargs):
@@ -197,6 +198,9 @@ class NoiseTrainer(Trainer):
             raise ValueError("NoiseTrainer: the update noise is defined for the continuous rule")
         b, e = self.x.shape[1], self.net.n_edges
         self._noise_coef = np.array([noise_coefficients(c, b, e) for c in self.configs])
+        # The step computes the responses for N anyway: the general step reuses them, where
+        # the fused single-network step would solve the same system again.
+        self._fused = None
         self.noise = np.zeros(self.k)
 
     def per_example_updates(self) -> np.ndarray:
