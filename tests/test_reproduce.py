@@ -6,6 +6,7 @@ import json
 import math
 import time
 
+import numpy as np
 import pytest
 
 from spicecl.cli import main
@@ -89,6 +90,33 @@ def test_fig2_convergence_check_takes_the_distances_a_third_into_every_run(quick
     for mode in ("p", "b", "pb"):
         assert len(s[f"mean_l2_{mode}_ohm"]) == len(fig2.QUICK["one_minus_x"])
     assert 0 < s["max_relative_change_of_mean_l2"] < 10
+
+
+def test_fig2_draws_are_independent_and_averaged_per_task(quick_all):
+    import csv
+
+    from spicecl.experiments import fig2
+
+    s = json.loads((quick_all[0] / "fig2a" / "summary.json").read_text())
+    with (quick_all[0] / "fig2a" / "distances.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    by = {}
+    for r in rows:
+        by.setdefault((r["mode"], r["one_minus_x"]), {}).setdefault(int(r["task"]), {})[
+            int(r["draw"])] = float(r["l2_ohm"])
+    n_draws = fig2.QUICK["draws"]
+    assert n_draws >= 2 and s["config"]["draws"] == n_draws
+    for (mode, one), tasks in by.items():
+        assert len(tasks) == fig2.QUICK["tasks"]
+        assert all(sorted(d) == list(range(n_draws)) for d in tasks.values())
+        # other random draws give other solutions for (almost) every task
+        assert sum(d[0] != d[1] for d in tasks.values()) >= len(tasks) - 1, (mode, one)
+        # the summary's mean distance is the mean over tasks and draws
+        mean = np.mean([v for d in tasks.values() for v in d.values()])
+        assert s["mean_l2_ohm"][mode][f"{float(one):.4f}"] == pytest.approx(mean, rel=1e-9)
+    for mode in ("p", "b", "pb"):
+        assert len(s[f"exponent_{mode}_by_draw"]) == n_draws
+        assert len(set(s[f"exponent_{mode}_by_draw"])) == n_draws
 
 
 def test_fig2_quick_noise_and_collapse(quick_all):

@@ -13,7 +13,10 @@ Each stochastic run trains for ``steps / rate`` steps with rate = x (or x^2 for 
 every run gets the same expected number of updates as the deterministic one; ``steps`` is
 long enough that the runs have converged: summary.json's ``convergence`` compares the
 distances after a third of every run with the final ones; the x grid uses
-multiples of 1/16, so the fixed-fraction variants are exact. Targets come from a random
+multiples of 1/16, so the fixed-fraction variants are exact. Every stochastic (mode, x) runs
+in ``draws`` independent random draws on the same tasks; a task's distance is the mean over its
+draws (the bootstrap over tasks then includes the draw-to-draw noise), and summary.json also
+gives each draw's own exponents (``exponent_*_by_draw``). Targets come from a random
 "teacher" network on the same graph (a zero-error solution exists; a random linear map is
 often not realizable by 16 edges, and then the resistances pile up at their bounds).
 
@@ -48,8 +51,9 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=16, n_te
                 volts=1.0, targets="teacher")
 GAMMA = 3e10
 ETA = 0.5
-PAPER = dict(tasks=50, one_minus_x=[1, 2, 3, 4, 6, 8], steps=18000, chunk=25, snapshots=12)
-QUICK = dict(tasks=6, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6)
+PAPER = dict(tasks=50, draws=2, one_minus_x=[1, 2, 3, 4, 6, 8], steps=18000, chunk=25,
+             snapshots=12)
+QUICK = dict(tasks=6, draws=2, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6)
 #: Convergence check: the distances are also taken at 1/CHECK of every run (snapshot counts
 #: are multiples of CHECK so that a snapshot falls there).
 CHECK = 3
@@ -89,24 +93,28 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
         for x in ([1.0] if mode == "ref" else xs):
             cfg, rate = mode_config(mode, x)
             steps = int(math.ceil(s["steps"] / rate))
-            diffusion = mode in ("ref", "p") and name == "fig2a"
-            for start in range(0, n, s["chunk"]):
-                idx = list(range(start, min(start + s["chunk"], n)))
-                run_seeds = spawn_seeds(seed, n, stream=100 + run_index)
-                spec = TrainChunk(NETWORK, 0, TASK, tuple(task_seeds[i] for i in idx),
-                                  (cfg,) * len(idx), tuple(run_seeds[i] for i in idx), steps,
-                                  n_records=20,
-                                  n_snapshots=s["snapshots"] if diffusion else CHECK,
-                                  diffusion=diffusion, noise=True, keep_snapshots=True,
-                                  meta={"mode": mode, "x": x, "tasks": idx})
-                chunks.append(Chunk(f"{mode}_{x:.4f}_t{start:03d}", run_train_chunk, spec,
-                                    cost=len(idx) * steps))
-                task_steps += len(idx) * steps
+            # independent random draws of the same tasks (the reference is deterministic)
+            for draw in range(1 if mode == "ref" else s["draws"]):
+                diffusion = mode in ("ref", "p") and name == "fig2a" and draw == 0
+                run_seeds = spawn_seeds(seed, n, stream=100 + run_index + 1000 * draw)
+                for start in range(0, n, s["chunk"]):
+                    idx = list(range(start, min(start + s["chunk"], n)))
+                    spec = TrainChunk(NETWORK, 0, TASK, tuple(task_seeds[i] for i in idx),
+                                      (cfg,) * len(idx), tuple(run_seeds[i] for i in idx),
+                                      steps, n_records=20,
+                                      n_snapshots=s["snapshots"] if diffusion else CHECK,
+                                      diffusion=diffusion, noise=True,
+                                      keep_snapshots=True,
+                                      meta={"mode": mode, "x": x, "draw": draw, "tasks": idx})
+                    chunks.append(Chunk(f"{mode}_{x:.4f}_d{draw}_t{start:03d}", run_train_chunk,
+                                        spec, cost=len(idx) * steps))
+                    task_steps += len(idx) * steps
             run_index += 1
     config = {
         "figure": name, "quick": quick, "network": NETWORK, "network_seed": 0,
         "task": TASK.__dict__, "learning": config_dict(mode_config("ref", 1)[0]),
-        "n_tasks": n, "modes": list(modes), "x": xs, "steps_at_rate_1": s["steps"],
+        "n_tasks": n, "draws": s["draws"], "modes": list(modes), "x": xs,
+        "steps_at_rate_1": s["steps"],
         "steps_rule": "ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)",
         "chunk_size": s["chunk"],
         "noise_variance": "per run: sum over steps of E||xi||^2 at the state before the step "
@@ -115,11 +123,19 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
     return Plan(name, config, chunks, task_steps=task_steps)
 
 
-def _gather(plan: Plan, results: dict, mode: str, x: float, key: str) -> np.ndarray:
+def _gather(plan: Plan, results: dict, mode: str, x: float, key: str,
+            draw: int = 0) -> np.ndarray:
+    """``key`` of every task's run of (mode, x, draw), in task order."""
     parts = [(c.spec.meta["tasks"], results[c.name][key]) for c in plan.chunks
-             if c.spec.meta["mode"] == mode and c.spec.meta["x"] == x]
+             if (c.spec.meta["mode"], c.spec.meta["x"], c.spec.meta["draw"]) == (mode, x, draw)]
     parts.sort(key=lambda t: t[0][0])
     return np.concatenate([a for _, a in parts])
+
+
+def _draws(plan: Plan, results: dict, mode: str, x: float, key: str) -> np.ndarray:
+    """``key`` of (mode, x) for every draw: (draws, tasks, ...)."""
+    return np.stack([_gather(plan, results, mode, x, key, k)
+                     for k in range(plan.config["draws"])])
 
 
 def analyze(plan: Plan, results: dict, out_dir) -> dict:
@@ -128,34 +144,35 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     modes = [m for m in cfg["modes"] if m != "ref"]
     r_ref = _gather(plan, results, "ref", 1.0, "final_resistance")
     ref_err = _gather(plan, results, "ref", 1.0, "train_error")
-    dist, noise, rows, fits, final_err = {}, {}, [], {}, {}
-    for mode in modes:
-        d = np.stack([np.linalg.norm(_gather(plan, results, mode, x, "final_resistance") - r_ref,
-                                     axis=1) for x in xs])  # (X, tasks)
-        dist[mode] = d
-        noise[mode] = np.stack([_gather(plan, results, mode, x, "noise_variance") for x in xs])
-        for ix, x in enumerate(xs):
-            for t, v in enumerate(d[ix]):
-                rows.append((mode, x, 1 - x, t, float(v), float(noise[mode][ix, t])))
-        a, c = power_law_fit(1 - np.array(xs), d.mean(axis=1))
-        fits[mode] = (a, c)
-        err = np.stack([_gather(plan, results, mode, x, "train_error") for x in xs])
-        final_err[mode] = {f"{x:g}": float(np.mean(e[:, -1] / e[:, 0])) for x, e in zip(xs, err)}
-    write_csv(out_dir / "distances.csv", ["mode", "x", "one_minus_x", "task", "l2_ohm",
-                                          "noise_variance_ohm2"], rows)
-    summary = {}
-    prefix = {"p": "p", "b": "b", "pb": "pb", "pbar": "pbar", "bbar": "bbar", "pbbar": "pbbar"}
-    rng = np.random.default_rng(0)  # bootstrap over tasks (fixed seed: a reproducible CI)
+    dist, noise, rows, fits, final_err, by_draw = {}, {}, [], {}, {}, {}
     one = 1 - np.array(xs)
     for mode in modes:
-        summary[f"exponent_{prefix[mode]}"] = fits[mode][0]
-        summary[f"prefactor_{prefix[mode]}_ohm"] = fits[mode][1]
+        # (draws, X, tasks); a task's L2 and N are the means over its draws
+        dd = np.stack([np.linalg.norm(_draws(plan, results, mode, x, "final_resistance") - r_ref,
+                                      axis=2) for x in xs], axis=1)
+        nd = np.stack([_draws(plan, results, mode, x, "noise_variance") for x in xs], axis=1)
+        dist[mode], noise[mode] = dd.mean(0), nd.mean(0)
+        for (k, ix, t), v in np.ndenumerate(dd):
+            rows.append((mode, xs[ix], 1 - xs[ix], t, k, float(v), float(nd[k, ix, t])))
+        fits[mode] = power_law_fit(one, dist[mode].mean(axis=1))
+        by_draw[mode] = [power_law_fit(one, d.mean(axis=1))[0] for d in dd]
+        err = np.stack([_draws(plan, results, mode, x, "train_error") for x in xs], axis=1)
+        final_err[mode] = {f"{x:g}": float(np.mean(e[..., -1] / e[..., 0]))
+                           for x, e in zip(xs, err.swapaxes(0, 1))}
+    write_csv(out_dir / "distances.csv", ["mode", "x", "one_minus_x", "task", "draw", "l2_ohm",
+                                          "noise_variance_ohm2"], rows)
+    summary = {}
+    rng = np.random.default_rng(0)  # bootstrap over tasks (fixed seed: a reproducible CI)
+    for mode in modes:
+        summary[f"exponent_{mode}"] = fits[mode][0]
+        summary[f"prefactor_{mode}_ohm"] = fits[mode][1]
         d = dist[mode]
         boot = [power_law_fit(one, d[:, rng.integers(d.shape[1], size=d.shape[1])].mean(1))[0]
                 for _ in range(500)]
-        summary[f"exponent_{prefix[mode]}_ci95"] = [float(np.nanpercentile(boot, 2.5)),
-                                                     float(np.nanpercentile(boot, 97.5))]
-        summary[f"exponent_{prefix[mode]}_median_fit"] = power_law_fit(one, np.median(d, 1))[0]
+        summary[f"exponent_{mode}_ci95"] = [float(np.nanpercentile(boot, 2.5)),
+                                            float(np.nanpercentile(boot, 97.5))]
+        summary[f"exponent_{mode}_median_fit"] = power_law_fit(one, np.median(d, 1))[0]
+        summary[f"exponent_{mode}_by_draw"] = by_draw[mode]
     summary.update(_noise_summary(modes, one, dist, noise))
     summary["mean_l2_ohm"] = {m: {f"{1 - x:.4f}": float(v) for x, v in zip(xs, dist[m].mean(1))}
                               for m in modes}
@@ -191,9 +208,9 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     return summary
 
 
-def _at_check(plan: Plan, results: dict, mode: str, x: float) -> np.ndarray:
-    """Resistances (tasks, E) at 1/CHECK of the runs of (mode, x)."""
-    snaps = _gather(plan, results, mode, x, "resistance_snapshots")  # (tasks, S + 1, E)
+def _at_check(plan: Plan, results: dict, mode: str, x: float, draw: int = 0) -> np.ndarray:
+    """Resistances (tasks, E) at 1/CHECK of the runs of (mode, x, draw)."""
+    snaps = _gather(plan, results, mode, x, "resistance_snapshots", draw)  # (tasks, S + 1, E)
     return snaps[:, (snaps.shape[1] - 1) // CHECK]
 
 
@@ -206,8 +223,8 @@ def _convergence(plan: Plan, results: dict, modes, xs, dist) -> dict:
                                plan.config["steps_at_rate_1"]]}
     change = []
     for mode in modes:
-        d = np.stack([np.linalg.norm(_at_check(plan, results, mode, x) - r_ref, axis=1)
-                      for x in xs]).mean(axis=1)
+        d = np.array([np.mean([np.linalg.norm(_at_check(plan, results, mode, x, k) - r_ref, axis=1)
+                               for k in range(plan.config["draws"])]) for x in xs])
         full = dist[mode].mean(axis=1)
         out[f"exponent_{mode}"] = [power_law_fit(one, d)[0], power_law_fit(one, full)[0]]
         out[f"mean_l2_{mode}_ohm"] = [[float(a), float(b)] for a, b in zip(d, full)]
