@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from spicecl.cli import build_parser, main
 
 
@@ -36,3 +38,28 @@ def test_unknown_command_is_a_one_line_error(capsys):
         assert exc.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid choice" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["network", "export", "disordered143", "--seed", "-1"],
+    ["solve", "--network", "disordered143", "--network-seed", "-1", "--fix", "0=1"],
+    ["train", "--network", "exp16", "--seed", "-1"],
+    ["netlist", "twin", "--network", "exp16", "--seed", "-1", "-o", "never.cir"],
+    ["validate", "dc", "--network", "exp16", "--seed", "-1"],
+    ["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "-1"],
+    ["reproduce", "fig1", "--quick", "--seed", "-1", "--out", "never"],
+    ["cosim", "--network", "exp16", "--steps", "1", "--seed", "-1"],
+    ["compare", "--network", "exp16", "--task", "allostery", "--p", "1", "--tasks", "1",
+     "--steps", "1", "--seed", "-1"],
+    ["demo", "--seed", "-1", "--out", "never"],
+    ["train", "--network", "exp16", "--seed", "x"],
+])
+def test_negative_or_non_integer_seed_is_a_one_line_usage_error(capsys, monkeypatch, tmp_path,
+                                                                argv):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but never into the checkout
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --" in err and "seed" in err
+    assert "Traceback" not in err

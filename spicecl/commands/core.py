@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from spicecl.errors import SpiceclError
+
+
+def seed_arg(text: str) -> int:
+    """The argparse type of every seed option: a non-negative integer (numpy's seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def add_network_args(p, required: bool = True) -> None:
@@ -12,7 +24,7 @@ def add_network_args(p, required: bool = True) -> None:
     p.add_argument("--network", required=required, metavar="NETWORK",
                    help="built-in name (exp16, disordered143, disordered:NODES:EDGES), "
                         "GraphML file, or jammed-network text file")
-    p.add_argument("--network-seed", type=int, default=0, metavar="SEED",
+    p.add_argument("--network-seed", type=seed_arg, default=0, metavar="SEED",
                    help="seed of the generated built-in networks (default 0)")
 
 
@@ -28,7 +40,7 @@ def register(sub) -> None:
     nsub.required = True
     e = nsub.add_parser("export", help="write a network as GraphML or JSON")
     e.add_argument("network", metavar="NETWORK")
-    e.add_argument("--seed", type=int, default=0, help="seed of generated built-ins")
+    e.add_argument("--seed", type=seed_arg, default=0, help="seed of generated built-ins")
     e.add_argument("--format", choices=("graphml", "json"), default="graphml")
     e.add_argument("-o", "--output", metavar="FILE", help="output file (default stdout)")
     e.set_defaults(func=cmd_network_export)
@@ -185,7 +197,7 @@ def register_train(sub) -> None:
     add_task_args(t)
     add_learning_args(t)
     t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--seed", type=int, default=0, help="seed of task, schedules and noise")
+    t.add_argument("--seed", type=seed_arg, default=0, help="seed of task, schedules and noise")
     t.add_argument("--out", metavar="DIR", help="write history, resistances, plot, manifest")
     t.add_argument("--json", action="store_true", help="print a JSON summary")
     t.set_defaults(func=cmd_train)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from spicecl.commands.core import add_network_args, print_json
+from spicecl.commands.core import add_network_args, print_json, seed_arg
 
 
 def register(sub) -> None:
@@ -13,7 +13,8 @@ def register(sub) -> None:
                        "state and every decision, against the fast hardware-faithful loop")
     add_network_args(c)
     c.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
-    c.add_argument("--seed", type=int, required=True, help="seed of task, parts, taps and draws")
+    c.add_argument("--seed", type=seed_arg, required=True,
+                   help="seed of task, parts, taps and draws")
     c.add_argument("--p", type=float, default=0.5,
                    help="network update probability (each edge gated with its own p_i; "
                         "default 0.5)")
@@ -33,7 +34,7 @@ def register(sub) -> None:
                    help="update probabilities")
     m.add_argument("--tasks", type=int, required=True, metavar="K", help="tasks per p")
     m.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
-    m.add_argument("--seed", type=int, required=True)
+    m.add_argument("--seed", type=seed_arg, required=True)
     m.add_argument("--variation", metavar="FILE", default=None,
                    help="variation file (spicecl oscillators --out): oscillator parts and "
                         "replayed update sequences")

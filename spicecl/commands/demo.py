@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from spicecl.commands.core import seed_arg
 from spicecl.errors import SpiceclError
 
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
                        "idealized vs hardware-faithful learning -> report (a few minutes)")
     d.add_argument("--out", metavar="DIR", default="results/demo",
                    help="output directory (default results/demo)")
-    d.add_argument("--seed", type=int, default=1, help="seed of every stage (default 1)")
+    d.add_argument("--seed", type=seed_arg, default=1, help="seed of every stage (default 1)")
     d.add_argument("--tasks", type=int, default=10, help="learning tasks (default 10)")
     d.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
     d.add_argument("--samples", type=int, default=1000,

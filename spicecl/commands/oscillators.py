@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from spicecl.commands.core import seed_arg
 from spicecl.errors import SpiceclError
 
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
     g.add_argument("--network", metavar="NETWORK",
                    help="one oscillator per edge of this network: built-in name (exp16, "
                         "disordered143, disordered:NODES:EDGES), GraphML or text file")
-    p.add_argument("--network-seed", type=int, default=0, metavar="SEED",
+    p.add_argument("--network-seed", type=seed_arg, default=0, metavar="SEED",
                    help="seed of the generated built-in networks (default 0)")
     p.add_argument("--bias", type=float, action="append", required=True, metavar="V",
                    help="bias voltage (repeat for a sweep); nominal swing 1.667-3.333 V, "
@@ -42,7 +43,7 @@ def register(sub) -> None:
                         "full transient sampled at the clock (reference, ~100x slower)")
     p.add_argument("--draws", type=int, default=1, metavar="M",
                    help="Monte Carlo draws of the parts (default 1)")
-    p.add_argument("--seed", type=int, required=True, help="seed of the part draws")
+    p.add_argument("--seed", type=seed_arg, required=True, help="seed of the part draws")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="local worker processes (default 1); results do not depend on it")
     p.add_argument("--out", metavar="DIR", help="write variation file, plots, CSV and manifest")

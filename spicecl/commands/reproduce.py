@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from spicecl.commands.core import seed_arg
 from spicecl.errors import SpiceclError
 
 FIGURE_NAMES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
@@ -24,7 +25,7 @@ def register(sub) -> None:
                    help="run on a Dask cluster at tcp://HOST:PORT instead")
     p.add_argument("--out", default="results", metavar="DIR",
                    help="output directory; each figure goes to DIR/FIGURE (default results)")
-    p.add_argument("--seed", type=int, default=None, metavar="SEED",
+    p.add_argument("--seed", type=seed_arg, default=None, metavar="SEED",
                    help="root seed of tasks and learning (default: the fixed paper seed)")
     p.add_argument("--progress", action="store_true", default=None,
                    help="force a progress bar (default: only on a terminal)")

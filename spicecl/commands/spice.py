@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from spicecl.commands.core import add_network_args, print_json
+from spicecl.commands.core import add_network_args, print_json, seed_arg
 from spicecl.errors import SpiceclError
 
 
@@ -64,7 +64,7 @@ def _add_deck_args(q):
     """The arguments every deck-building command shares: network, tolerances, seed."""
     add_network_args(q)
     _add_tolerance_args(q)
-    q.add_argument("--seed", type=int, required=True, help="seed of task, parts and taps")
+    q.add_argument("--seed", type=seed_arg, required=True, help="seed of task, parts and taps")
     return q
 
 
