@@ -32,9 +32,13 @@ def _umask() -> int:
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename)."""
     path = Path(path)
+    if path.is_dir():
+        raise SpiceclError(f"cannot write {path}: it is a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileExistsError:  # mkdir with exist_ok: the parent exists but is no directory
+        raise SpiceclError(f"cannot write {path}: {path.parent} is not a directory") from None
     except OSError as exc:
         raise SpiceclError(f"cannot write {path}: {exc.strerror}") from None
     try:
@@ -44,11 +48,13 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # disk full, target busy, ...
+            raise SpiceclError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
 

@@ -50,3 +50,29 @@ def test_manifest_records_the_spicecl_command_line_not_the_host_process(tmp_path
                  "--out", str(out)]) == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["command"] == f"spicecl train --network exp16 --steps 5 --seed 3 --out {out}"
+
+
+def test_unwritable_targets_are_one_line_errors_naming_the_path(tmp_path, monkeypatch):
+    from spicecl.errors import SpiceclError
+
+    with pytest.raises(SpiceclError, match="it is a directory"):
+        atomic_write_bytes(tmp_path, b"x")
+    (tmp_path / "f.txt").write_text("a file")
+    with pytest.raises(SpiceclError, match=r"f\.txt is not a directory"):
+        atomic_write_bytes(tmp_path / "f.txt" / "out.json", b"x")
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SpiceclError, match="cannot write .*a.txt: No space left on device"):
+        atomic_write_bytes(tmp_path / "a.txt", b"x")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_cli_output_that_is_a_directory_is_exit_2(tmp_path, capsys):
+    from spicecl.cli import main
+
+    assert main(["network", "export", "exp16", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path) in err and "Traceback" not in err
