@@ -14,6 +14,7 @@ The jammed-network text format (coupled-learning literature)::
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ from spicecl.errors import SpiceclError
 from spicecl.network import Network
 
 GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"
+
+# Characters XML cannot hold (control characters, lone surrogates from undecodable file names).
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _safe_parser():
@@ -74,12 +78,14 @@ def read_jammed_text(path: Path) -> Network:
                 if len(tok) != 2:
                     raise ValueError
                 pos[k] = float(tok[0]), float(tok[1])
+                if not np.isfinite(pos[k]).all():
+                    raise ValueError
             else:
                 if len(tok) != 2:
                     raise ValueError
                 edges[k - n] = int(tok[0]), int(tok[1])
         except ValueError:
-            kind = "'x y'" if k < n else "'i j' (integers)"
+            kind = "'x y' (finite numbers)" if k < n else "'i j' (integers)"
             raise SpiceclError(f"network file {path}, line {lineno}: expected {kind}") from None
     bad = np.flatnonzero((edges < 0).any(1) | (edges >= n).any(1))
     if bad.size:
@@ -149,10 +155,13 @@ def read_graphml(path: Path) -> Network:
         for c in ("x", "y"):
             text, line = d.get(c, ("", nd.sourceline))
             try:
-                xy.append(float(text) if text else np.nan)
+                v = float(text) if text else np.nan
+                if text and not np.isfinite(v):
+                    raise ValueError
             except ValueError:
                 raise SpiceclError(f"network file {path}, line {line}: node {nid!r} has "
-                                   f"{c}={text!r}, not a number") from None
+                                   f"{c}={text!r}, not a finite number") from None
+            xy.append(v)
         ids.append(nid)
         pos.append(xy)
     if len(set(ids)) != len(ids):
@@ -209,7 +218,7 @@ def graphml_bytes(net: Network, resistance=None) -> bytes:
             continue
         etree.SubElement(root, "key", id=kid, attrib={"for": for_, "attr.name": name,
                                                        "attr.type": typ})
-    g = etree.SubElement(root, "graph", id=net.name, edgedefault="undirected")
+    g = etree.SubElement(root, "graph", id=_NOT_XML.sub("_", net.name), edgedefault="undirected")
     for nid, (x, y) in zip(net.node_ids, net.positions):
         n = etree.SubElement(g, "node", id=nid)
         etree.SubElement(n, "data", key="x").text = repr(float(x))

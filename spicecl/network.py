@@ -28,6 +28,8 @@ import numpy as np
 from spicecl.errors import SpiceclError
 
 BUILTIN_NAMES = ("exp16", "disordered143", "disordered:NODES:EDGES")
+#: Largest generated network (a bigger one would exhaust memory before it could be used).
+MAX_GENERATED_NODES = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,16 +168,17 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     stays connected) and never one whose removal would leave a node with degree < 2.
     Deterministic for a given seed; O(E log E), usable at 10^4+ edges.
 
-    Raises SpiceclError when the size cannot be met (E < N or E above what a planar
-    triangulation of N points offers).
+    Raises SpiceclError when the size cannot be met (E < N, E above what a planar
+    triangulation of N points offers, or N above :data:`MAX_GENERATED_NODES`).
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import minimum_spanning_tree
     from scipy.spatial import Delaunay
 
     n_nodes, n_edges = int(n_nodes), int(n_edges)
-    if n_nodes < 3:
-        raise SpiceclError(f"disordered network: nodes must be >= 3, got {n_nodes}")
+    if not 3 <= n_nodes <= MAX_GENERATED_NODES:
+        raise SpiceclError(f"disordered network: nodes must be in 3..{MAX_GENERATED_NODES}, "
+                           f"got {n_nodes}")
     if n_edges < n_nodes:
         raise SpiceclError(f"disordered network: edges ({n_edges}) must be >= nodes "
                            f"({n_nodes}) for every node to have degree >= 2")

@@ -133,3 +133,28 @@ def test_reads_the_reference_143_edge_network():
     net = load_network(str(SHARED / "data_N00064_Lp0.0100_r1.txt"))
     assert (net.n_nodes, net.n_edges) == (64, 143)
     assert net.is_connected()
+
+
+@pytest.mark.parametrize("x", ["nan", "inf", "-Infinity"])
+def test_non_finite_positions_are_errors_naming_the_line(tmp_path, x):
+    graph = GRAPH.format(r="50").replace(
+        '<key id="r"', '<key id="x" for="node" attr.name="x"/>\n <key id="r"').replace(
+        '<node id="b"/>', f'<node id="b"><data key="x">{x}</data></node>')
+    with pytest.raises(SpiceclError, match=f"line 6: node 'b' has x='{x}', not a finite"):
+        read_graphml(_write(tmp_path, graph))
+    text = _write(tmp_path, f"3 3 1.0\n0 0\n1 {x}\n0 1\n0 1\n1 2\n2 0\n", "tri.txt")
+    with pytest.raises(SpiceclError, match=r"line 3: expected 'x y' \(finite numbers\)"):
+        read_network_file(text)
+
+
+def test_graphml_export_of_a_file_name_xml_cannot_hold(tmp_path):
+    # a control character, and an undecodable byte (a lone surrogate in the str name)
+    p = _write(tmp_path, "3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n", "tri\x01\udcff.txt")
+    net = read_network_file(p)
+    back = read_graphml(_write(tmp_path, graphml_bytes(net).decode(), "back.graphml"))
+    assert back.node_ids == net.node_ids and np.array_equal(back.edges, net.edges)
+
+
+def test_disordered_generator_refuses_sizes_that_cannot_fit_in_memory():
+    with pytest.raises(SpiceclError, match=r"nodes must be in 3\.\.1000000, got 99999999999"):
+        load_network("disordered:99999999999:99999999999")
