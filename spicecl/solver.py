@@ -170,8 +170,11 @@ class NodalSystem:
         r = np.asarray(resistance, float)
         if r.shape != (self.net.n_edges,):
             raise SpiceclError(f"expected {self.net.n_edges} resistances, got shape {r.shape}")
-        if not (r.min() > 0 and r.max() < np.inf):
-            raise SpiceclError("resistances must be positive and finite")
+        tiny = np.finfo(float).tiny  # below the smallest normal float, 1/r overflows
+        ok = (r >= tiny) & (r < np.inf)
+        if not ok.all():
+            raise SpiceclError(f"resistances must be positive and finite (at least {tiny:.1e} "
+                               f"ohm), got {float(r[~ok][0])!r} ohm")
         return r
 
     def _solve_units(self, r: np.ndarray) -> np.ndarray:

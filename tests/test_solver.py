@@ -149,6 +149,12 @@ def test_cli_solve_prints_voltages_json(capsys):
     (["solve", "--network", "exp16", "--fix", "0"], "expected NODE=VOLTS"),
     (["solve", "--network", "exp16"], "at least one --fix"),
     (["solve", "--network", "nope", "--fix", "0=1"], "unknown network 'nope'"),
+    (["solve", "--network", "exp16", "--fix", "0=nan"], "'nan' is not a finite voltage"),
+    (["solve", "--network", "exp16", "--fix", "0=1e400"], "'1e400' is not a finite voltage"),
+    (["solve", "--network", "exp16", "--fix", "0=1", "--resistance", "inf"],
+     "--resistance must be in (0, inf), got inf"),
+    (["solve", "--network", "exp16", "--fix", "0=1", "--resistance", "1e-320"],
+     "at least 2.2e-308 ohm), got 1e-320 ohm"),
 ])
 def test_cli_solve_errors_are_one_line_exit_2(capsys, argv, msg):
     assert main(argv) == 2

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_range
 
 
 def seed_arg(text: str) -> int:
@@ -81,7 +82,9 @@ def parse_fix(items, net) -> dict[int, float]:
         try:
             v = float(volts)
         except ValueError:
-            raise SpiceclError(f"--fix {item!r}: {volts!r} is not a voltage") from None
+            v = float("nan")
+        if not math.isfinite(v):
+            raise SpiceclError(f"--fix {item!r}: {volts!r} is not a finite voltage")
         i = net.node_index(node.strip())
         if i in fixed:
             raise SpiceclError(f"--fix: node {node.strip()!r} is given twice")
@@ -103,8 +106,7 @@ def cmd_solve(args) -> int:
         r = net.resistance
     else:
         value = 1000.0 if args.resistance is None else args.resistance
-        if not value > 0:
-            raise SpiceclError(f"--resistance must be positive, got {value}")
+        check_range("--resistance", value, 0, math.inf, low_open=True, high_open=True)
         r = np.full(net.n_edges, value)
     v = solve_fixed(net, r, fixed)
     out = {"voltages": {nid: float(x) for nid, x in zip(net.node_ids, v)}}
