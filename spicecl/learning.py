@@ -95,6 +95,9 @@ class LearningConfig:
         check_range("r_wiper", self.r_wiper, 0, float("inf"), high_open=True)
         if not self.r_min < self.r_max:
             raise SpiceclError(f"r_min ({self.r_min}) must be below r_max ({self.r_max})")
+        if not self.r_min <= self.r_init <= self.r_max:
+            raise SpiceclError(f"r_init must be in [r_min, r_max] = [{self.r_min:g}, "
+                               f"{self.r_max:g}] ohm, got {self.r_init!r}")
         if int(self.levels) != self.levels or self.levels < 2:
             raise SpiceclError(f"levels must be an integer >= 2, got {self.levels}")
 
@@ -250,6 +253,12 @@ class Trainer:
             self.taps = None
             self.r_lo = np.array([c.r_min for c in configs])[:, None]
             self.r_hi = np.array([c.r_max for c in configs])[:, None]
+            outside = ~((r >= self.r_lo) & (r <= self.r_hi))  # the rule clips into the range
+            if outside.any():
+                j, i = np.argwhere(outside)[0]
+                raise SpiceclError(f"network {net.name}: initial resistance {r[j, i]:g} ohm of "
+                                   f"edge {i} is outside [r_min, r_max] = [{configs[j].r_min:g}, "
+                                   f"{configs[j].r_max:g}] ohm of the continuous rule")
         self.r = r
         self.updates = np.zeros(self.k, np.int64)
         self._resp = None

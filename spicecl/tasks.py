@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_range
 from spicecl.network import Network
 
 TASK_KINDS = ("regression", "allostery")
@@ -108,6 +108,9 @@ def make_task(net: Network, kind: str, rng: np.random.Generator, *, n_in: int = 
         raise SpiceclError(f"--task must be one of {', '.join(TASK_KINDS)}, got {kind!r}")
     if n_in < 1 or n_out < 1:
         raise SpiceclError(f"inputs and outputs must be >= 1, got {n_in} and {n_out}")
+    if n_ground is not None and n_ground < 0:
+        raise SpiceclError(f"grounds must be >= 0, got {n_ground}")
+    check_range("--volts", volts, 0, float("inf"), low_open=True, high_open=True)
     if n_ground is None:
         n_ground = 1 if kind == "regression" else max(1, n_out // 2)
     if roles is not None:

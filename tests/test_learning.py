@@ -177,6 +177,7 @@ def test_fig1_collapse_scaled_error_against_steps_times_p():
     (dict(eta=0.0), "eta must be in"), (dict(eta=2.0), "eta must be in"),
     (dict(batch_fraction=0.0), "batch fraction"), (dict(rule="magic"), "--rule"),
     (dict(gamma=-1.0), "gamma"), (dict(r_init=-5.0), "r_init"),
+    (dict(r_init=1e300), r"r_init must be in \[r_min, r_max\]"), (dict(r_init=1e-320), "r_init"),
 ])
 def test_hyperparameters_are_validated(kw, msg):
     with pytest.raises(SpiceclError, match=msg):
@@ -217,6 +218,13 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--input-nodes", "0,999", "--output-nodes", "3"], "no node with id '999'"),
     (["--network", "nope"], "unknown network"),
     (["--steps", "0"], "--steps must be >= 1"),
+    (["--r-init", "1e300"], "r_init must be in [r_min, r_max] = [10, 1e+06] ohm"),
+    (["--r-init", "1e-320"], "r_init must be in [r_min, r_max]"),
+    (["--grounds", "-1"], "grounds must be >= 0, got -1"),
+    (["--volts", "nan"], "--volts must be in (0, inf), got nan"),
+    (["--volts", "inf"], "--volts must be in (0, inf), got inf"),
+    (["--volts", "-1"], "--volts must be in (0, inf), got -1"),
+    (["--volts", "0"], "--volts must be in (0, inf), got 0"),
 ])
 def test_train_cli_bad_input_is_one_line_exit_2(capsys, argv, msg):
     base = ["train", "--network", "exp16", "--steps", "10"]
@@ -253,3 +261,18 @@ def test_per_edge_sigma_is_quenched_and_per_comparison_sigma_is_redrawn():
     assert not np.array_equal(tr2.comparator_bias(1, 16), tr2.comparator_bias(1, 16))
     with pytest.raises(SpiceclError, match="--sigma-mode"):
         LearningConfig(sigma_mode="sometimes")
+
+
+def test_network_resistances_outside_the_continuous_range_are_an_error(tmp_path, capsys):
+    from spicecl.netio import graphml_bytes
+
+    net = exp16()
+    for r, shown in ((1e300, "1e+300"), (1e-320, "9.99989e-321")):
+        path = tmp_path / "big.graphml"
+        path.write_bytes(graphml_bytes(net, np.full(net.n_edges, r)))
+        assert main(["train", "--network", str(path), "--steps", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"initial resistance {shown} ohm of edge 0 is outside [r_min, r_max]" in err
+    # the discrete rule maps any resistance to the nearest digipot tap
+    assert main(["train", "--network", str(path), "--steps", "2", "--rule", "discrete"]) == 0
