@@ -123,3 +123,11 @@ def test_cosim_bad_p_is_a_one_line_error(capsys):
     assert main(["cosim", "--network", "exp16", "--steps", "2", "--seed", "1", "--p", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--p" in err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5", "nan", "inf"])
+def test_cosim_bad_timeout_is_a_one_line_error(capsys, timeout):
+    assert main(["cosim", "--network", "exp16", "--steps", "1", "--seed", "1",
+                 "--timeout", timeout]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--timeout must be in (0, inf)" in err

@@ -251,4 +251,17 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
         capsys, ["netlist", "oscillators", "--network", "exp16", "--seed", "1", "--models",
                  str(empty), "-o", str(tmp_path / "o.cir")])
     assert "eta" in _cli_error(capsys, base + ["--eta", "0"])
+    assert "--tolerance must be in [0, 1), got 1.5" in _cli_error(capsys, base + ["--tolerance",
+                                                                                  "1.5"])
+    assert "--offset must be in [0, 1), got inf" in _cli_error(capsys, base + ["--offset", "inf"])
+    spec.write_bytes(b"\xff\xfe\x00binary")
+    assert "not a text (JSON) file" in _cli_error(capsys, base + ["--tolerance-spec", str(spec)])
     assert not (tmp_path / "d.cir").exists()
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_validate_timeout_must_be_positive_and_finite(capsys, timeout):
+    for check in ("dc", "decisions"):
+        err = _cli_error(capsys, ["validate", check, "--network", "exp16", "--seed", "1",
+                                  "--timeout", timeout])
+        assert "--timeout must be in (0, inf)" in err

@@ -70,6 +70,7 @@ def cmd_cosim(args) -> int:
 
     check_range("--p", args.p, 0, 1, low_open=True)
     check_range("--eta", args.eta, 0, 1, low_open=True)
+    check_range("--timeout", args.timeout, 0, float("inf"), low_open=True, high_open=True)
     net = load_network(args.network, args.network_seed)
     tty = sys.stderr.isatty()
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from spicecl.commands.core import add_network_args, print_json, seed_arg
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_range
 
 
 def _add_tolerance_args(p) -> None:
@@ -38,6 +38,8 @@ def tolerance_from_args(args):
             text = path.read_text()
         except OSError as exc:
             raise SpiceclError(f"--tolerance-spec {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SpiceclError(f"--tolerance-spec {path}: not a text (JSON) file") from None
         spec = ToleranceSpec.from_json(text, source=f"tolerance spec {path}")
     else:
         spec = ToleranceSpec.default()
@@ -45,8 +47,10 @@ def tolerance_from_args(args):
         rel = args.tolerance
         if rel is None:
             rel = spec["resistor"].tolerance
+        check_range("--tolerance", rel, 0, 1, high_open=True)
         spec = spec.with_relative(rel, args.distribution)
     if args.offset is not None:
+        check_range("--offset", args.offset, 0, 1, high_open=True)
         spec = spec.replace("comparator_offset", tolerance=args.offset)
     return spec
 
@@ -129,6 +133,7 @@ def cmd_netlist(args) -> int:
 def cmd_validate(args) -> int:
     from spicecl.spice.validate import validate_dc, validate_decisions
 
+    check_range("--timeout", args.timeout, 0, float("inf"), low_open=True, high_open=True)
     setup = _setup(args)
     if args.check == "dc":
         out = validate_dc(setup, models_dir=args.models, oscillators=args.oscillators,
