@@ -128,6 +128,9 @@ def test_check_bias_and_clock_times():
     (["--tolerance", "-0.05"], "--tolerance"),
     (["--clock-hz", "5000"], "--clock-hz"),
     (["--supply-resistance", "-1"], "--supply-resistance"),
+    (["--bias", "nan"], "--bias must be a number, got nan"),
+    (["--offset", "inf"], "--offset must be in [0, 1), got inf"),
+    (["--offset", "10"], "--offset must be in [0, 1), got 10"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(capsys, argv, match):
     base = {"--edges": "4", "--bias": "2.5", "--samples": "100", "--seed": "1"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from spicecl.commands.core import seed_arg
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_range
 
 
 def register(sub) -> None:
@@ -65,8 +65,7 @@ def config_from_args(args):
         n = load_network(args.network, args.network_seed).n_edges
     if args.samples < 2:
         raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
-    if not args.offset >= 0:
-        raise SpiceclError(f"--offset must be >= 0, got {args.offset}")
+    check_range("--offset", args.offset, 0, 1, high_open=True)  # volts, as in netlist --offset
     design = OscillatorDesign(clock_hz=args.clock_hz)
     tol = BankTolerance.from_tolerance(args.tolerance, args.offset)
     return BankConfig(n, tuple(args.bias), args.samples, design=design, tolerance=tol,

@@ -190,9 +190,11 @@ def check_bias(bias: float, design: OscillatorDesign) -> float:
     try:
         b = float(bias)
     except (TypeError, ValueError):
-        raise SpiceclError(f"--bias must be a number, got {bias!r}") from None
+        b = math.nan
+    if math.isnan(b):
+        raise SpiceclError(f"--bias must be a number, got {bias!r}")
     lo, hi = design.swing
-    if not math.isfinite(b) or not lo < b < hi:
+    if not lo < b < hi:
         side = "never (p = 0)" if b >= hi else "always (p = 1)"
         raise SpiceclError(f"--bias {bias!r} V is outside the oscillator swing "
                            f"({lo:.3f}, {hi:.3f}) V: every edge would update {side}")
