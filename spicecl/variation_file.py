@@ -161,19 +161,31 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
     if u.ndim != 3 or u.dtype != np.bool_:
         raise SpiceclError(f"variation file {npz}: 'updates' must be a bool array (J, K, N), "
                            f"got {u.dtype} {u.shape}")
-    j, _, n = u.shape
+    j, n_samples, n = u.shape
+    if j < 1 or n_samples < 1:
+        raise SpiceclError(f"variation file {npz}: no jobs or no clock samples (updates "
+                           f"{u.shape})")
     expect = {"bias_volts": (j,), "draw": (j,), "p_edge": (j, n), "period": (j, n),
               "duty": (j, n), "pearson": (j, n, n), "lag1": (j, n)}
     for k, shape in expect.items():
         if arrays[k].shape != shape:
             raise SpiceclError(f"variation file {npz}: '{k}' has shape {arrays[k].shape}, "
                                f"expected {shape}")
+    d = arrays["rt"].shape[0] if arrays["rt"].ndim else 0
     for k in _DRAW_ARRAYS:
-        if arrays[k].ndim < 2 or arrays[k].shape[1] != n:
+        if arrays[k].ndim < 2 or arrays[k].shape[:2] != (d, n):
             raise SpiceclError(f"variation file {npz}: '{k}' has shape {arrays[k].shape}, "
-                               f"expected (draws, {n}, ...)")
-    recorded = manifest.get("arrays", {}).get("updates")
-    if recorded is not None and list(recorded) != list(u.shape):
+                               f"expected ({d}, {n}, ...)")
+    draw = arrays["draw"]
+    if draw.dtype.kind not in "iu" or draw.min() < 0 or draw.max() >= d:
+        raise SpiceclError(f"variation file {npz}: 'draw' must hold draw indices in "
+                           f"0..{d - 1}, got {draw.tolist()[:5]}")
+    for k in ("bias_volts",) + _DRAW_ARRAYS:  # part values and biases: no NaN, no text
+        if arrays[k].dtype.kind not in "fiu" or not np.isfinite(arrays[k]).all():
+            raise SpiceclError(f"variation file {npz}: '{k}' must hold finite numbers")
+    recorded = manifest.get("arrays")
+    recorded = recorded.get("updates") if isinstance(recorded, dict) else None
+    if recorded is not None and recorded != list(u.shape):
         raise SpiceclError(f"variation file {npz}: updates shape {list(u.shape)} differs from "
                            f"its manifest ({recorded})")
     if n_edges is not None and int(n_edges) != n:

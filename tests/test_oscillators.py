@@ -209,6 +209,32 @@ def test_variation_file_shape_mismatch(tmp_path):
         load_variation(tmp_path)
 
 
+@pytest.mark.parametrize("damage, match", [
+    (lambda a, m: a.update(updates=a["updates"][:, :0]), "no jobs or no clock samples"),
+    (lambda a, m: a.update({k: a[k][:0] for k in ("updates", "bias_volts", "draw", "p_edge",
+                                                  "period", "duty", "pearson", "lag1")}),
+     "no jobs or no clock samples"),
+    (lambda a, m: a.update(draw=np.array([0, 3])), r"'draw' must hold draw indices in 0\.\.0"),
+    (lambda a, m: a.update(draw=np.array([0.0, 0.5])), "'draw' must hold draw indices"),
+    (lambda a, m: a.update(bias_volts=np.array([2.0, np.nan])), "'bias_volts' must hold finite"),
+    (lambda a, m: a["rt"].__setitem__((0, 1), np.inf), "'rt' must hold finite numbers"),
+    (lambda a, m: a.update(kh=np.ones((2, 4, 3))), r"'kh' has shape \(2, 4, 3\), expected \(1, 4"),
+    (lambda a, m: m.update(arrays={"updates": 5}), "differs from its manifest"),
+])
+def test_variation_file_with_impossible_contents_is_refused(tmp_path, damage, match):
+    from spicecl.variation_file import load_variation, write_variation
+
+    arrays = _fake_arrays()
+    write_variation(tmp_path, arrays, {})
+    manifest = json.loads((tmp_path / "variation.json").read_text())
+    damage(arrays, manifest)
+    np.savez(tmp_path / "variation.npz", **arrays)
+    (tmp_path / "variation.json").write_text(json.dumps(manifest))
+    with pytest.raises(SpiceclError, match=match) as exc:
+        load_variation(tmp_path)
+    assert "variation" in str(exc.value) and "\n" not in str(exc.value)
+
+
 # --------------------------------------------------------------------------- ngspice
 
 def _config(n, biases, k, **kw):
