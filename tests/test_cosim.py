@@ -131,3 +131,15 @@ def test_cosim_bad_timeout_is_a_one_line_error(capsys, timeout):
                  "--timeout", timeout]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--timeout must be in (0, inf)" in err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
+    (["--samples", "1"], "--samples must be >= 2, got 1"),
+    (["--tasks", "1"], "--tasks must be >= 2, got 1"),
+])
+def test_demo_bad_input_stops_before_any_stage_runs(capsys, tmp_path, argv, match):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err == f"spicecl: error: {match}\n" and not out.exists()

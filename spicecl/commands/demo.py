@@ -48,6 +48,11 @@ def cmd_demo(args) -> int:
         raise SpiceclError(f"--tasks must be >= 2, got {args.tasks}")
     if args.cosim_steps < 0:
         raise SpiceclError(f"--cosim-steps must be >= 0, got {args.cosim_steps}")
+    # Checked here too, not only by the stages, so that no stage runs before a bad value stops.
+    if args.steps < 1:
+        raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
+    if args.samples < 2:
+        raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
     out = Path(args.out)
     t0 = time.perf_counter()
     net = exp16()
