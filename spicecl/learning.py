@@ -221,6 +221,11 @@ class Trainer:
             raise SpiceclError("tasks, configs and seeds must have the same non-zero length")
         if len({(c.rule, c.batch) for c in configs}) != 1:
             raise SpiceclError("networks trained together must share rule and batch mode")
+        for c in configs:  # edge_mask updates round(p * E) edges: none at all would be a no-op
+            if c.p_mode == "fixed" and c.p < 1 and int(round(c.p * net.n_edges)) == 0:
+                raise SpiceclError(f"--p-mode fixed with p = {c.p:g} on {net.n_edges} edges "
+                                   f"updates round(p * E) = 0 edges per step: nothing would "
+                                   f"learn")
         self.net, self.tasks, self.configs = net, list(tasks), list(configs)
         self.rule = configs[0].rule
         self.k = len(tasks)
