@@ -238,7 +238,7 @@ def load_network(spec: str, seed: int = 0) -> Network:
     if m:
         return disordered_network(int(m.group(1)), int(m.group(2)), seed)
     path = Path(spec)
-    if not path.exists():
+    if not spec or not path.exists():  # Path("") is the current directory
         raise SpiceclError(f"unknown network {spec!r}: not a built-in name "
                            f"({', '.join(BUILTIN_NAMES)}) and no such file")
     if path.is_dir():

@@ -54,6 +54,8 @@ def test_load_network_names_and_errors():
     assert load_network("disordered:30:50").n_edges == 50
     with pytest.raises(SpiceclError, match="unknown network 'nope'"):
         load_network("nope")
+    with pytest.raises(SpiceclError, match="unknown network '': not a built-in name"):
+        load_network("")
 
 
 def test_graphml_round_trip_keeps_ids_positions_and_resistances(tmp_path):
