@@ -293,6 +293,9 @@ class Trainer:
         mt = np.swapaxes(m, 1, 2)
         train = np.mean((self.x @ mt - self.y) ** 2, axis=(1, 2))
         test = np.mean((self.tx @ mt - self.ty) ** 2, axis=(1, 2))
+        if not (np.isfinite(train).all() and np.isfinite(test).all()):
+            raise SpiceclError("training diverged: the output error is not a finite number "
+                               "(input volts or learning rate gamma too large?)")
         return train, test
 
     def drops(self):
@@ -486,15 +489,18 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
         raise SpiceclError(f"--steps must be >= 1, got {steps}")
     from threadpoolctl import threadpool_limits
 
-    tr = trainer_cls(net, tasks, configs, seeds, r_init=r_init)
-    # Dense systems this small run fastest on one BLAS thread (threads only add overhead and,
-    # on a loaded machine, stalls); large sparse ones keep the library default.
-    blas = threadpool_limits(limits=1, user_api="blas") if not tr.systems[0].sparse else None
-    try:
-        return _run(tr, net, steps, n_records, n_snapshots, progress)
-    finally:
-        if blas is not None:
-            blas.restore_original_limits()
+    # A diverging run overflows: Trainer.errors() reports it, numpy's warnings would only add
+    # noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        tr = trainer_cls(net, tasks, configs, seeds, r_init=r_init)
+        # Dense systems this small run fastest on one BLAS thread (threads only add overhead
+        # and, on a loaded machine, stalls); large sparse ones keep the library default.
+        blas = threadpool_limits(limits=1, user_api="blas") if not tr.systems[0].sparse else None
+        try:
+            return _run(tr, net, steps, n_records, n_snapshots, progress)
+        finally:
+            if blas is not None:
+                blas.restore_original_limits()
 
 
 def _run(tr, net, steps, n_records, n_snapshots, progress) -> History:

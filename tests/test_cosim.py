@@ -34,6 +34,16 @@ def _compare(args, capsys):
     return status, out
 
 
+@pytest.mark.parametrize("task", ["allostery", "regression"])
+def test_compare_with_overflowing_volts_is_a_one_line_error(capsys, task):
+    status = main(["compare", "--network", "exp16", "--task", task, "--tasks", "2", "--steps",
+                   "5", "--seed", "3", "--p", "1", "--volts", "1e300", "--no-imperfections",
+                   "--no-clock-free", "--json"])
+    out = capsys.readouterr()
+    assert status == 2 and out.out == ""
+    assert out.err.count("\n") == 1 and "training diverged" in out.err
+
+
 @pytest.mark.spice
 def test_cosim_exp16_agrees_with_the_fast_loop(capsys):
     status = main(["cosim", "--network", "exp16", "--steps", "3", "--seed", "1", "--json"])

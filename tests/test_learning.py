@@ -226,6 +226,8 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--volts", "-1"], "--volts must be in (0, inf), got -1"),
     (["--volts", "0"], "--volts must be in (0, inf), got 0"),
     (["--p-mode", "fixed", "--p", "0.01"], "updates round(p * E) = 0 edges per step"),
+    (["--volts", "1e300"], "training diverged: the output error is not a finite number"),
+    (["--volts", "1e150"], "training diverged: the output error is not a finite number"),
 ])
 def test_train_cli_bad_input_is_one_line_exit_2(capsys, argv, msg):
     base = ["train", "--network", "exp16", "--steps", "10"]
