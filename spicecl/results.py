@@ -29,6 +29,25 @@ def _umask() -> int:
     return mask
 
 
+def ensure_output_dir(path, option: str = "--out") -> Path:
+    """Create directory ``path`` (with parents) and check that a file can be written in it.
+
+    Commands call this before a long run, so that a bad output path fails at once rather
+    than after the work.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".spicecl-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:  # mkdir with exist_ok: the path exists but is no directory
+        raise SpiceclError(f"{option} {path}: not a directory") from None
+    except OSError as exc:
+        raise SpiceclError(f"{option} {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename)."""
     path = Path(path)

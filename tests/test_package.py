@@ -63,3 +63,26 @@ def test_negative_or_non_integer_seed_is_a_one_line_usage_error(capsys, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --" in err and "seed" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--network", "exp16", "--steps", "5", "--out", "{bad}"],
+    ["compare", "--network", "exp16", "--task", "allostery", "--p", "1", "--tasks", "1",
+     "--steps", "5", "--seed", "1", "--out", "{bad}"],
+    ["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "1",
+     "--out", "{bad}"],
+    ["demo", "--out", "{bad}"],
+    ["bench", "learning", "--out", "{bad}/bench.json"],
+    ["bench", "learning", "--out", "{dir}"],
+])
+def test_a_bad_output_path_fails_before_the_run(capsys, tmp_path, argv):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "dir").mkdir()
+    argv = [a.format(bad=tmp_path / "file" / "sub", dir=tmp_path / "dir") for a in argv]
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    # one line naming the option and the path, and nothing ran (no stage or progress output)
+    assert out.err.count("\n") == 1 and out.err.startswith("spicecl: error: --out ")
+    assert "directory" in out.err and out.out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"]
+    assert not any((tmp_path / "dir").iterdir())

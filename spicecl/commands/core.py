@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 from spicecl.errors import SpiceclError, check_range
 
@@ -215,6 +216,10 @@ def cmd_train(args) -> int:
     config = config_from_args(args)
     if args.steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
+    if args.out:
+        from spicecl.results import ensure_output_dir
+
+        ensure_output_dir(args.out)
     root = np.random.SeedSequence(args.seed)
     task_seed, run_seed = root.spawn(2)
     task = task_from_args(args, net, np.random.default_rng(task_seed))
@@ -251,8 +256,13 @@ def cmd_bench(args) -> int:
     import importlib
 
     from spicecl.cli import BENCHMARKS
-    from spicecl.results import atomic_write_json, versions
+    from spicecl.results import atomic_write_json, ensure_output_dir, versions
 
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise SpiceclError(f"--out {out}: is a directory (a JSON file is expected)")
+        ensure_output_dir(out.parent)
     module, _, func = BENCHMARKS[args.name].partition(":")
     result = getattr(importlib.import_module(module), func)(args)
     result = {**result, "versions": versions()}

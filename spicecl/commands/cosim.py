@@ -107,6 +107,10 @@ def cmd_compare(args) -> int:
                         imperfections=not args.no_imperfections,
                         clock_free=not args.no_clock_free)
     net = load_network(args.network, args.network_seed)
+    if args.out:
+        from spicecl.results import ensure_output_dir
+
+        ensure_output_dir(args.out)
     variation = None
     if args.variation is not None:
         from spicecl.variation_file import load_variation

@@ -41,7 +41,8 @@ def cmd_demo(args) -> int:
     from spicecl.hardware import bias_for_p
     from spicecl.network import exp16
     from spicecl.oscbank.run import BankConfig, run_bank, summarize
-    from spicecl.results import atomic_write_json, atomic_write_text, write_manifest
+    from spicecl.results import (atomic_write_json, atomic_write_text, ensure_output_dir,
+                                 write_manifest)
     from spicecl.variation_file import load_variation
 
     if args.tasks < 2:
@@ -53,7 +54,7 @@ def cmd_demo(args) -> int:
         raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
     if args.samples < 2:
         raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
-    out = Path(args.out)
+    out = ensure_output_dir(args.out)
     t0 = time.perf_counter()
     net = exp16()
     ps = (1.0, 0.5, 0.2)

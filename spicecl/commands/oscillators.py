@@ -80,6 +80,10 @@ def cmd_oscillators(args) -> int:
     cfg = config_from_args(args)
     if args.workers < 1:
         raise SpiceclError(f"--workers must be >= 1, got {args.workers}")
+    if args.out:
+        from spicecl.results import ensure_output_dir
+
+        ensure_output_dir(args.out)
     run = run_bank(cfg, workers=args.workers)
     summary = summarize(run)
     if args.network is not None:
