@@ -279,3 +279,12 @@ def test_network_resistances_outside_the_continuous_range_are_an_error(tmp_path,
         assert f"initial resistance {shown} ohm of edge 0 is outside [r_min, r_max]" in err
     # the discrete rule maps any resistance to the nearest digipot tap
     assert main(["train", "--network", str(path), "--steps", "2", "--rule", "discrete"]) == 0
+    # a network of 2 Mohm resistors trains once the continuous range holds it
+    path.write_bytes(graphml_bytes(net, np.full(net.n_edges, 2e6)))
+    assert main(["train", "--network", str(path), "--steps", "2"]) == 2
+    assert "(--r-min, --r-max)" in capsys.readouterr().err
+    # (R -> s R with gamma -> s^3 gamma is the same dynamics: s ~ 400 here)
+    assert main(["train", "--network", str(path), "--steps", "200", "--r-max", "1e9",
+                 "--gamma", "1e18", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["edge_updates"] == 200 * net.n_edges and out["final_train_scaled_error"] < 0.7

@@ -165,6 +165,10 @@ def add_learning_args(p) -> None:
     p.add_argument("--r-init", type=float, default=None, metavar="OHMS",
                    help=f"initial resistance when the network has none (default {d.r_init:.1f}, "
                         "the digipot mid-scale)")
+    p.add_argument("--r-min", type=float, default=d.r_min, metavar="OHMS",
+                   help=f"lower bound of the continuous rule's resistances (default {d.r_min:g})")
+    p.add_argument("--r-max", type=float, default=d.r_max, metavar="OHMS",
+                   help=f"upper bound of the continuous rule's resistances (default {d.r_max:g})")
 
 
 def task_from_args(args, net, rng):
@@ -188,7 +192,8 @@ def config_from_args(args):
     batch = args.batch or ("bernoulli" if args.batch_fraction is not None else "full")
     kw = dict(rule=args.rule, eta=args.eta, gamma=args.gamma, p=args.p, p_mode=args.p_mode,
               batch=batch, batch_fraction=1.0 if args.batch_fraction is None
-              else args.batch_fraction, sigma_max=args.sigma_max, sigma_mode=args.sigma_mode)
+              else args.batch_fraction, sigma_max=args.sigma_max, sigma_mode=args.sigma_mode,
+              r_min=args.r_min, r_max=args.r_max)
     if args.r_init is not None:
         kw["r_init"] = args.r_init
     return LearningConfig(**kw)
