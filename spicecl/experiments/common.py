@@ -175,11 +175,16 @@ def update_noise_variance(per_example: np.ndarray, config) -> np.ndarray | float
     configs = [config] * k if isinstance(config, LearningConfig) else list(config)
     if len(configs) != k:
         raise ValueError(f"{len(configs)} configs for {k} networks")
-    coef = np.array([noise_coefficients(c, b, e) for c in configs])  # (K, 2)
-    sq = np.einsum("kbe,kbe->k", g, g)
-    full = g.sum(axis=1)
-    out = coef[:, 0] * sq + coef[:, 1] * np.einsum("ke,ke->k", full, full)
+    out = _noise_variance(g, np.array([noise_coefficients(c, b, e) for c in configs]))
     return float(out[0]) if single else out
+
+
+def _noise_variance(g: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``A sum_ij g_ij^2 + C sum_i g_i^2`` (K,) for per-example updates g (K, B, E) and the
+    rows (A, C) of :func:`noise_coefficients` in coef (K, 2)."""
+    full = g.sum(axis=1)
+    return (coef[:, 0] * np.einsum("kbe,kbe->k", g, g)
+            + coef[:, 1] * np.einsum("ke,ke->k", full, full))
 
 
 class NoiseTrainer(Trainer):
@@ -209,10 +214,7 @@ class NoiseTrainer(Trainer):
         return (self.gamma / (self.r * self.r))[:, None, :] * (dvc * dvc - dvf * dvf)
 
     def step(self) -> None:
-        g = self.per_example_updates()
-        full = g.sum(axis=1)
-        self.noise += (self._noise_coef[:, 0] * np.einsum("kbe,kbe->k", g, g)
-                       + self._noise_coef[:, 1] * np.einsum("ke,ke->k", full, full))
+        self.noise += _noise_variance(self.per_example_updates(), self._noise_coef)
         super().step()
 
 
