@@ -185,3 +185,62 @@ def test_unreachable_scheduler(tmp_path, capsys):
 def test_bad_workers(tmp_path, capsys):
     assert main(["reproduce", "fig4c", "--quick", "--workers", "0", "--out", str(tmp_path)]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["fig2a", "--set", "tau=3"], ("fig2a has no setting 'tau'", "gamma", "one_minus_x")),
+    (["all", "--set", "tasks=2"], ("scaling has no setting 'tasks'",)),
+    (["fig2a", "--set", "gamma"], ("expected KEY=VALUE",)),
+    (["fig2a", "--set", "gamma=fast"], ("VALUE must be a number or a JSON list",)),
+    (["fig2a", "--set", "gamma=1e10", "--set", "gamma=2e10"], ("given twice",)),
+    (["fig2a", "--set", "gamma=-1"], ("gamma=-1 for fig2a", "> 0")),
+    (["fig2a", "--set", "eta=NaN"], ("eta=NaN", "finite")),
+    (["fig2a", "--set", "steps=2"], ("steps=2", ">= 3")),
+    (["fig2a", "--set", "one_minus_x=[1, 16]"], ("1..15",)),
+    (["fig1", "--set", "tasks=2.5"], ("whole number",)),
+    (["fig1", "--set", "p=[1, 0]"], ("(0, 1]",)),
+    (["fig1", "--set", "p=0.5"], ("list of at least 2",)),
+    (["fig4c", "--set", "p=[0.5, 0.5]"], ("must differ",)),
+    (["fig4d", "--set", "outputs=[2, 40]"], ("O = 40 needs 100 nodes",)),
+])
+def test_bad_settings_are_one_line_errors_before_any_work(tmp_path, capsys, args, words):
+    assert main(["reproduce", *args, "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_settings_reach_the_jobs_and_the_configuration():
+    from spicecl.experiments import fig2
+    from spicecl.results import config_hash
+
+    default = fig2.plan("fig2a", True, 1)
+    assert "overrides" not in default.config  # the paper's runs keep their configuration hash
+    assert default.config["learning"]["gamma"] == fig2.GAMMA
+    plan = fig2.plan("fig2a", True, 1, {"gamma": 1e10, "eta": 0.25, "tasks": 2,
+                                         "one_minus_x": [2, 4], "draws": 1, "steps": 30})
+    cfgs = [c for chunk in plan.chunks for c in chunk.spec.configs]
+    assert cfgs and all(c.gamma == 1e10 and c.eta == 0.25 for c in cfgs)
+    assert plan.config["x"] == [1 - 2 / 16, 1 - 4 / 16] and plan.config["n_tasks"] == 2
+    # ref once; p, b at 1/rate; p = b at 1/rate^2, one draw of two tasks each
+    assert plan.task_steps == 2 * (30 + 2 * sum(math.ceil(30 / x) for x in plan.config["x"])
+                                   + sum(math.ceil(30 / x ** 2) for x in plan.config["x"]))
+    assert config_hash(plan.config) != config_hash(default.config)
+
+
+def test_a_set_run_is_its_own_configuration(tmp_path, capsys):
+    args = ["reproduce", "fig4c", "--quick", "--out", str(tmp_path), "--set", "tasks=2",
+            "--set", "p=[1, 0.25]"]
+    assert main(args) == 0
+    s = json.loads((tmp_path / "fig4c" / "summary.json").read_text())
+    assert sorted(float(p) for p in s["final_error_by_p"]) == [0.25, 1.0]
+    assert s["config"]["n_tasks"] == 2
+    assert s["config"]["overrides"] == {"tasks": 2, "p": [1, 0.25]}
+    capsys.readouterr()
+    # the same directory with another setting (or none) is another configuration: refused
+    assert main(args[:5]) == 2
+    assert "another configuration" in capsys.readouterr().err
+    assert main(args) == 0  # the same settings resume (here: re-analyse)
+    assert "re-analysed" in capsys.readouterr().out

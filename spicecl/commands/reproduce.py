@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from spicecl.commands.core import seed_arg
@@ -27,13 +28,36 @@ def register(sub) -> None:
                    help="output directory; each figure goes to DIR/FIGURE (default results)")
     p.add_argument("--seed", type=seed_arg, default=None, metavar="SEED",
                    help="root seed of tasks and learning (default: the fixed paper seed)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="change a setting of the figure's scale or hyperparameters, e.g. "
+                        "--set tasks=20 --set gamma=1e10 --set 'p=[1, 0.5]' (repeatable; "
+                        "the figure's settable keys are listed when a wrong one is given); "
+                        "the run is then another configuration, use another --out")
     p.add_argument("--progress", action="store_true", default=None,
                    help="force a progress bar (default: only on a terminal)")
     p.set_defaults(func=cmd_reproduce)
 
 
+def parse_settings(items) -> dict:
+    """``--set KEY=VALUE`` items -> {key: JSON value}; the figure checks keys and values."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SpiceclError(f"--set {item!r}: expected KEY=VALUE, e.g. --set tasks=20")
+        if key in out:
+            raise SpiceclError(f"--set {key}: given twice")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            raise SpiceclError(f"--set {key}={text}: VALUE must be a number or a JSON list, "
+                               f"e.g. 20, 1e10 or [1, 0.5]") from None
+    return out
+
+
 def cmd_reproduce(args) -> int:
-    from spicecl.experiments import DEFAULT_SEED, run_figure
+    from spicecl.experiments import DEFAULT_SEED, figure_module, run_figure, settings
 
     names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
     if args.figure != "all" and args.figure not in FIGURE_NAMES:
@@ -41,6 +65,10 @@ def cmd_reproduce(args) -> int:
                            f"{', '.join(FIGURE_NAMES)}, all")
     if args.workers < 1:
         raise SpiceclError(f"--workers must be >= 1, got {args.workers}")
+    overrides = parse_settings(args.settings)
+    for name in names:  # every figure's settings are checked before any work
+        mod = figure_module(name)
+        settings(name, mod.PAPER, mod.QUICK, mod.SETTABLE, args.quick, overrides)
     if args.scheduler is not None:
         from spicecl.sweep import connect_scheduler
 
@@ -48,7 +76,8 @@ def cmd_reproduce(args) -> int:
     seed = DEFAULT_SEED if args.seed is None else args.seed
     for name in names:
         s = run_figure(name, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
-                       out=args.out, seed=seed, progress=args.progress)
+                       out=args.out, seed=seed, progress=args.progress,
+                       overrides=overrides or None)
         run = s["run"]
         if "reanalyzed" in run:
             print(f"{name}: {args.out}/{name}/ re-analysed from its saved jobs (computed earlier "

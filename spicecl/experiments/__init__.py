@@ -10,6 +10,7 @@ manifest (with the exact command, the configuration and its hash, timing and thr
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,23 @@ class Plan:
     chunks: list
     task_steps: int = 0
     extra: dict = field(default_factory=dict)
+
+
+def settings(figure: str, paper: dict, quick_scale: dict, settable: dict, quick: bool,
+             overrides: dict | None) -> dict:
+    """The scale of ``figure`` (its ``QUICK`` or ``PAPER`` dict) with ``overrides`` (from
+    ``reproduce --set KEY=VALUE``) applied; each key must be in the figure's ``settable``
+    (key -> checker returning the value or raising ValueError with the reason)."""
+    s = dict(quick_scale if quick else paper)
+    for key, value in (overrides or {}).items():
+        if key not in settable:
+            raise SpiceclError(f"--set {key}: {figure} has no setting {key!r}; it has "
+                               f"{', '.join(sorted(settable))}")
+        try:
+            s[key] = settable[key](value)
+        except (TypeError, ValueError) as exc:
+            raise SpiceclError(f"--set {key}={json.dumps(value)} for {figure}: {exc}") from None
+    return s
 
 
 def figure_module(name: str):
@@ -82,14 +100,20 @@ def _previous_run(path: Path) -> dict | None:
 
 def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: str | None = None,
                out: str | Path = "results", seed: int = DEFAULT_SEED,
-               progress: bool | None = None) -> dict:
-    """Run figure ``name`` into ``out/name/``; return its summary (also in summary.json)."""
+               progress: bool | None = None, overrides: dict | None = None) -> dict:
+    """Run figure ``name`` into ``out/name/``; return its summary (also in summary.json).
+
+    ``overrides``: settings of the figure's scale or hyperparameters (``reproduce --set``),
+    recorded in the configuration (so another setting is another run); none gives the paper's
+    (or the quick) configuration."""
     from spicecl.results import atomic_write_json, write_manifest
     from spicecl.sweep import run_sweep
 
     mod = figure_module(name)
-    plan = mod.plan(name, quick, seed)
+    plan = mod.plan(name, quick, seed, overrides)
     plan.config = {**plan.config, "seed": seed}  # part of the hash: another seed, another run
+    if overrides:
+        plan.config["overrides"] = dict(overrides)
     out_dir = Path(out) / name
     results = run_sweep(plan.chunks, out_dir, plan.config, seed, workers=workers,
                         scheduler=scheduler, progress=progress, desc=name)

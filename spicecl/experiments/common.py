@@ -287,6 +287,52 @@ def power_law_fit(x, y) -> tuple[float, float]:
     return float(a), float(np.exp(logc))
 
 
+# Checkers of `reproduce --set` values (see spicecl.experiments.settings): each returns the
+# value or raises ValueError saying what is wrong with it.
+
+def _number(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        raise ValueError("expected a finite number")
+    return v
+
+
+def count(lo: int = 1):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"expected a whole number >= {lo}")
+        return v
+    return check
+
+
+def positive(v) -> float:
+    if _number(v) <= 0:
+        raise ValueError("expected a number > 0")
+    return float(v)
+
+
+def fraction(v) -> float:
+    if not 0 < _number(v) <= 1:
+        raise ValueError("expected a number in (0, 1]")
+    return float(v)
+
+
+def grid(item, min_len: int = 2, distinct=lambda v: v):
+    """A list of at least ``min_len`` values, each checked by ``item``, distinct after
+    ``distinct`` (e.g. the rounding of the job names)."""
+    def check(v):
+        if not isinstance(v, list) or len(v) < min_len:
+            raise ValueError(f"expected a list of at least {min_len} values, e.g. [1, 0.5]")
+        out = [item(x) for x in v]
+        if len({distinct(x) for x in out}) != len(out):
+            raise ValueError("the values must differ")
+        return out
+    return check
+
+
+#: a grid of p values in (0, 1], distinct to the 3 decimals the job names carry
+P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}")
+
+
 def pyplot():
     """matplotlib.pyplot with the Agg backend (imported only when a plot is drawn)."""
     import matplotlib

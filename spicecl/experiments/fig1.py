@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from spicecl.experiments import Plan
-from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, mean_sem, p_colors,
-                                        pyplot, run_train_chunk, write_csv)
+from spicecl.experiments import Plan, settings
+from spicecl.experiments.common import (P_GRID, TaskSpec, TrainChunk, config_dict, count, mean_sem,
+                                        p_colors, pyplot, run_train_chunk, write_csv)
 from spicecl.learning import LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz
 from spicecl.sweep import Chunk, spawn_seeds
@@ -29,6 +29,8 @@ from spicecl.sweep import Chunk, spawn_seeds
 PAPER = dict(tasks=50, p=[round(0.1 * i, 1) for i in range(1, 11)], steps=20000, chunk=10,
              records=400)
 QUICK = dict(tasks=6, p=[1.0, 0.5, 0.2], steps=1500, chunk=6, records=150)
+#: what `reproduce fig1 --set KEY=VALUE` may change
+SETTABLE = {"tasks": count(), "p": P_GRID, "steps": count()}
 
 
 def learning_config(p: float) -> LearningConfig:
@@ -40,8 +42,9 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=20, n_te
 NETWORK = "disordered143"
 
 
-def plan(name: str, quick: bool, seed: int) -> Plan:
-    s = QUICK if quick else PAPER
+def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
+    s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
+    s["records"] = min(s["records"], s["steps"])
     task_seeds = spawn_seeds(seed, s["tasks"], stream=0)
     ps = s["p"]
     run_seeds = spawn_seeds(seed, s["tasks"] * len(ps), stream=1)

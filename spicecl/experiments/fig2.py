@@ -39,9 +39,10 @@ import math
 
 import numpy as np
 
-from spicecl.experiments import Plan
-from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, mean_sem, power_law_fit,
-                                        pyplot, run_train_chunk, write_csv)
+from spicecl.experiments import Plan, settings
+from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, count, fraction, grid,
+                                        mean_sem, positive, power_law_fit, pyplot,
+                                        run_train_chunk, write_csv)
 from spicecl.learning import LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
@@ -52,11 +53,24 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=16, n_te
 GAMMA = 3e10
 ETA = 0.5
 PAPER = dict(tasks=50, draws=2, one_minus_x=[1, 2, 3, 4, 6, 8], steps=18000, chunk=25,
-             snapshots=12)
-QUICK = dict(tasks=6, draws=2, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6)
+             snapshots=12, gamma=GAMMA, eta=ETA)
+QUICK = dict(tasks=6, draws=2, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6,
+             gamma=GAMMA, eta=ETA)
 #: Convergence check: the distances are also taken at 1/CHECK of every run (snapshot counts
 #: are multiples of CHECK so that a snapshot falls there).
 CHECK = 3
+
+
+def _sixteenths(v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 15:
+        raise ValueError("expected whole numbers 1..15 (1 - x in sixteenths)")
+    return v
+
+
+#: what `reproduce fig2a/fig2b --set KEY=VALUE` may change (with gamma, scale steps by the
+#: inverse so that the runs still converge; summary.json's `convergence` says whether they did)
+SETTABLE = {"tasks": count(), "draws": count(), "steps": count(CHECK),
+            "one_minus_x": grid(_sixteenths), "gamma": positive, "eta": fraction}
 MODES = {
     "fig2a": ("p", "b", "pb"),
     "fig2b": ("pbar", "bbar", "pbbar"),
@@ -65,9 +79,10 @@ LABELS = {"p": "1 - p (b = 1)", "b": "1 - b (p = 1)", "pb": "1 - p, p = b",
           "pbar": "1 - p-bar", "bbar": "1 - b-bar", "pbbar": "1 - p-bar, p-bar = b-bar"}
 
 
-def mode_config(mode: str, x: float) -> tuple[LearningConfig, float]:
+def mode_config(mode: str, x: float, gamma: float = GAMMA,
+                eta: float = ETA) -> tuple[LearningConfig, float]:
     """The LearningConfig of ``mode`` at value x, and its update rate (x or x^2)."""
-    base = dict(rule="continuous", eta=ETA, gamma=GAMMA)
+    base = dict(rule="continuous", eta=eta, gamma=gamma)
     if mode == "ref":
         return LearningConfig(**base), 1.0
     fixed = mode.endswith("bar")
@@ -80,8 +95,8 @@ def mode_config(mode: str, x: float) -> tuple[LearningConfig, float]:
     return cfg, p * b
 
 
-def plan(name: str, quick: bool, seed: int) -> Plan:
-    s = QUICK if quick else PAPER
+def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
+    s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
     n = s["tasks"]
     xs = [1 - k / 16 for k in s["one_minus_x"]]
     modes = ("ref",) + MODES[name]
@@ -91,7 +106,7 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
     run_index = 0
     for mode in modes:
         for x in ([1.0] if mode == "ref" else xs):
-            cfg, rate = mode_config(mode, x)
+            cfg, rate = mode_config(mode, x, s["gamma"], s["eta"])
             steps = int(math.ceil(s["steps"] / rate))
             # independent random draws of the same tasks (the reference is deterministic)
             for draw in range(1 if mode == "ref" else s["draws"]):
@@ -112,7 +127,7 @@ def plan(name: str, quick: bool, seed: int) -> Plan:
             run_index += 1
     config = {
         "figure": name, "quick": quick, "network": NETWORK, "network_seed": 0,
-        "task": TASK.__dict__, "learning": config_dict(mode_config("ref", 1)[0]),
+        "task": TASK.__dict__, "learning": config_dict(mode_config("ref", 1, s["gamma"], s["eta"])[0]),
         "n_tasks": n, "draws": s["draws"], "modes": list(modes), "x": xs,
         "steps_at_rate_1": s["steps"],
         "steps_rule": "ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)",

@@ -7,8 +7,9 @@ collapse for large O. Input voltages in [0.5, 1] x 5 V; each p runs ``budget / p
 
 from __future__ import annotations
 
-from spicecl.experiments import Plan
-from spicecl.experiments.common import TaskSpec, config_dict, pyplot, write_csv
+from spicecl.experiments import Plan, settings
+from spicecl.experiments.common import (P_GRID, TaskSpec, cached_network, config_dict, count, grid,
+                                        pyplot, write_csv)
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks
 from spicecl.results import atomic_savefig
 
@@ -23,8 +24,22 @@ def task_for(o: int) -> TaskSpec:
     return TaskSpec(kind="allostery", n_in=o, n_out=o, n_ground=max(1, o // 2), volts=VOLTS)
 
 
-def plan(name: str, quick: bool, seed: int) -> Plan:
-    s = QUICK if quick else PAPER
+def _outputs(o) -> int:
+    """O outputs need O inputs and O/2 grounds, all distinct nodes of the network."""
+    o = count()(o)
+    nodes = cached_network(NETWORK, 0).n_nodes
+    if 2 * o + max(1, o // 2) > nodes:
+        raise ValueError(f"O = {o} needs {2 * o + max(1, o // 2)} nodes; {NETWORK} has {nodes}")
+    return o
+
+
+#: what `reproduce fig4d --set KEY=VALUE` may change
+SETTABLE = {"tasks": count(), "outputs": grid(_outputs, min_len=1), "p": P_GRID,
+            "budget": count()}
+
+
+def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
+    s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
     groups = [Group(f"O{o}", NETWORK, task_for(o), s["tasks"], chunk=20) for o in s["outputs"]]
     chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed)
     config = {"figure": name, "quick": quick, "network": NETWORK,

@@ -9,8 +9,8 @@ tasks.
 
 from __future__ import annotations
 
-from spicecl.experiments import Plan
-from spicecl.experiments.common import TaskSpec, config_dict
+from spicecl.experiments import Plan, settings
+from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks, trend
 from spicecl.experiments.plots import plot_final_vs_p
 
@@ -19,10 +19,12 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=20, n_te
 PAPER = dict(sizes=[(64, 143, 10), (256, 570, 8), (897, 2000, 4), (4484, 10000, 2)],
              p=[1.0, 0.5, 0.2], budget=300)
 QUICK = dict(sizes=[(64, 143, 3), (256, 570, 2)], p=[1.0, 0.3], budget=60)
+#: what `reproduce scaling --set KEY=VALUE` may change
+SETTABLE = {"p": P_GRID, "budget": count()}
 
 
-def plan(name: str, quick: bool, seed: int) -> Plan:
-    s = QUICK if quick else PAPER
+def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
+    s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
     groups = [Group(f"E{e}", f"disordered:{n}:{e}", TASK, k, chunk=10) for n, e, k in s["sizes"]]
     chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed)
     config = {"figure": name, "quick": quick, "task": TASK.__dict__,
