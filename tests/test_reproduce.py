@@ -244,3 +244,20 @@ def test_a_set_run_is_its_own_configuration(tmp_path, capsys):
     assert "another configuration" in capsys.readouterr().err
     assert main(args) == 0  # the same settings resume (here: re-analyse)
     assert "re-analysed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+def test_committed_results_match_the_code(figure):
+    """results/FIGURE/ was computed by this code's configuration: `spicecl reproduce FIGURE`
+    re-analyses it instead of refusing the directory, and the README's numbers are current."""
+    from pathlib import Path
+
+    from spicecl.experiments import DEFAULT_SEED, figure_module
+    from spicecl.results import config_hash
+
+    manifest = Path(__file__).resolve().parents[1] / "results" / figure / "manifest.json"
+    committed = json.loads(manifest.read_text())
+    plan = figure_module(figure).plan(figure, False, DEFAULT_SEED)
+    config = {**plan.config, "seed": DEFAULT_SEED}
+    assert config_hash(config) == committed["config_hash"], (
+        f"results/{figure} is stale: re-run `spicecl reproduce {figure} --workers 2`")
