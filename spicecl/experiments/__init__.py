@@ -98,6 +98,17 @@ def _previous_run(path: Path) -> dict | None:
     return run if isinstance(run, dict) and run.get("chunks_computed") else None
 
 
+def make_plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
+    """Figure ``name``'s plan, its configuration completed with what else makes a run another
+    run: the root seed and the ``--set`` overrides (only when there are any, so the paper's
+    runs keep their configuration hash)."""
+    plan = figure_module(name).plan(name, quick, seed, overrides)
+    plan.config = {**plan.config, "seed": seed}
+    if overrides:
+        plan.config["overrides"] = dict(overrides)
+    return plan
+
+
 def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: str | None = None,
                out: str | Path = "results", seed: int = DEFAULT_SEED,
                progress: bool | None = None, overrides: dict | None = None) -> dict:
@@ -110,10 +121,7 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
     from spicecl.sweep import run_sweep
 
     mod = figure_module(name)
-    plan = mod.plan(name, quick, seed, overrides)
-    plan.config = {**plan.config, "seed": seed}  # part of the hash: another seed, another run
-    if overrides:
-        plan.config["overrides"] = dict(overrides)
+    plan = make_plan(name, quick, seed, overrides)
     out_dir = Path(out) / name
     results = run_sweep(plan.chunks, out_dir, plan.config, seed, workers=workers,
                         scheduler=scheduler, progress=progress, desc=name)
