@@ -127,7 +127,8 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
             run_index += 1
     config = {
         "figure": name, "quick": quick, "network": NETWORK, "network_seed": 0,
-        "task": TASK.__dict__, "learning": config_dict(mode_config("ref", 1, s["gamma"], s["eta"])[0]),
+        "task": TASK.__dict__,
+        "learning": config_dict(mode_config("ref", 1, s["gamma"], s["eta"])[0]),
         "n_tasks": n, "draws": s["draws"], "modes": list(modes), "x": xs,
         "steps_at_rate_1": s["steps"],
         "steps_rule": "ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)",
