@@ -269,3 +269,13 @@ def test_committed_results_match_the_code(where):
     plan = make_plan(cfg["figure"], cfg["quick"], cfg["seed"], cfg.get("overrides"))
     assert config_hash(plan.config) == committed["config_hash"], (
         f"results/{where} is stale: re-run {committed['command']!r}")
+
+
+@pytest.mark.parametrize("figure", ["fig2a", "fig2b"])
+def test_an_overflowing_learning_rate_is_a_one_line_error(tmp_path, capsys, figure):
+    # the training stays finite (resistances clipped to their bounds) but the update
+    # statistics overflow: an error naming gamma, not NaN exponents or a LinAlgError
+    assert main(["reproduce", figure, "--quick", "--set", "gamma=1e300", "--out",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "gamma = 1e+300 is too large" in err and len(err.splitlines()) == 1

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from spicecl.errors import SpiceclError
 from spicecl.learning import LearningConfig, Trainer, train
 from spicecl.network import Network, load_network
 from spicecl.solver import NodalSystem
@@ -87,7 +88,18 @@ def update_vectors(net: Network, task, config: LearningConfig, r: np.ndarray) ->
     """Per-example continuous updates dR_ij (B, E) of Eq. 7 at resistances r (E,)."""
     tr = Trainer(net, [task], [config], [0], r_init=r)
     dvf, dvc = tr.drops()
-    return config.gamma / (r * r) * (dvc[0] ** 2 - dvf[0] ** 2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dr = config.gamma / (r * r) * (dvc[0] ** 2 - dvf[0] ** 2)
+    _check_finite(dr, config)
+    return dr
+
+
+def _check_finite(updates: np.ndarray, config: LearningConfig) -> None:
+    """A one-line error instead of NaN statistics when gamma makes the updates overflow (the
+    training itself stays finite: the resistances are clipped to their bounds)."""
+    if not np.isfinite(updates).all():
+        raise SpiceclError(f"the updates dR are not finite numbers: learning rate gamma = "
+                           f"{config.gamma:g} is too large")
 
 
 def diffusion_traces(per_example: np.ndarray) -> tuple[float, float, float]:
@@ -214,7 +226,11 @@ class NoiseTrainer(Trainer):
         return (self.gamma / (self.r * self.r))[:, None, :] * (dvc * dvc - dvf * dvf)
 
     def step(self) -> None:
-        self.noise += _noise_variance(self.per_example_updates(), self._noise_coef)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.noise += _noise_variance(self.per_example_updates(), self._noise_coef)
+        bad = ~np.isfinite(self.noise)
+        if bad.any():
+            _check_finite(self.noise, self.configs[int(np.argmax(bad))])
         super().step()
 
 
