@@ -279,3 +279,11 @@ def test_an_overflowing_learning_rate_is_a_one_line_error(tmp_path, capsys, figu
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "gamma = 1e+300 is too large" in err and len(err.splitlines()) == 1
+
+
+def test_a_learning_rate_too_small_to_move_is_a_one_line_error(tmp_path, capsys):
+    # every distance is 0: no power law to fit (it was a ValueError from the plot)
+    assert main(["reproduce", "fig2a", "--quick", "--set", "gamma=1e-300", "--out",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nothing learned" in err and "gamma = 1e-300" in err and len(err.splitlines()) == 1

@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 
+from spicecl.errors import SpiceclError
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, count, fraction, grid,
                                         mean_sem, positive, power_law_fit, pyplot,
@@ -168,6 +169,12 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
                                       axis=2) for x in xs], axis=1)
         nd = np.stack([_draws(plan, results, mode, x, "noise_variance") for x in xs], axis=1)
         dist[mode], noise[mode] = dd.mean(0), nd.mean(0)
+        if not (dist[mode].mean(axis=1) > 0).all():
+            lr = cfg["learning"]
+            raise SpiceclError(
+                f"{plan.figure}: the {mode} runs ended exactly on the deterministic solution "
+                f"(L2 = 0): nothing learned; gamma = {lr['gamma']:g}, eta = {lr['eta']:g} too "
+                f"small for {cfg['steps_at_rate_1']} steps?")
         for (k, ix, t), v in np.ndenumerate(dd):
             rows.append((mode, xs[ix], 1 - xs[ix], t, k, float(v), float(nd[k, ix, t])))
         fits[mode] = power_law_fit(one, dist[mode].mean(axis=1))
