@@ -57,7 +57,7 @@ def parse_settings(items) -> dict:
 
 
 def cmd_reproduce(args) -> int:
-    from spicecl.experiments import DEFAULT_SEED, figure_module, run_figure, settings
+    from spicecl.experiments import DEFAULT_SEED, make_plan, run_figure
 
     names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
     if args.figure != "all" and args.figure not in FIGURE_NAMES:
@@ -66,14 +66,13 @@ def cmd_reproduce(args) -> int:
     if args.workers < 1:
         raise SpiceclError(f"--workers must be >= 1, got {args.workers}")
     overrides = parse_settings(args.settings)
-    for name in names:  # every figure's settings are checked before any work
-        mod = figure_module(name)
-        settings(name, mod.PAPER, mod.QUICK, mod.SETTABLE, args.quick, overrides)
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    for name in names:  # every figure's settings are checked before any work (plans are cheap)
+        make_plan(name, args.quick, seed, overrides)
     if args.scheduler is not None:
         from spicecl.sweep import connect_scheduler
 
         connect_scheduler(args.scheduler).close()  # fail fast, before any work
-    seed = DEFAULT_SEED if args.seed is None else args.seed
     for name in names:
         s = run_figure(name, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
                        out=args.out, seed=seed, progress=args.progress,

@@ -90,16 +90,19 @@ def update_vectors(net: Network, task, config: LearningConfig, r: np.ndarray) ->
     dvf, dvc = tr.drops()
     with np.errstate(over="ignore", invalid="ignore"):
         dr = config.gamma / (r * r) * (dvc[0] ** 2 - dvf[0] ** 2)
-    _check_finite(dr, config)
+    require_finite(dr, config.gamma)
     return dr
 
 
-def _check_finite(updates: np.ndarray, config: LearningConfig) -> None:
-    """A one-line error instead of NaN statistics when gamma makes the updates overflow (the
-    training itself stays finite: the resistances are clipped to their bounds)."""
-    if not np.isfinite(updates).all():
+def require_finite(values: np.ndarray, gamma) -> None:
+    """A one-line error instead of NaN statistics when the learning rate ``gamma`` (a scalar,
+    or one per network broadcasting against ``values``) makes the update statistics overflow;
+    the training itself stays finite, its resistances being clipped to their bounds."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        g = np.broadcast_to(np.asarray(gamma, float), bad.shape)[bad][0]
         raise SpiceclError(f"the updates dR are not finite numbers: learning rate gamma = "
-                           f"{config.gamma:g} is too large")
+                           f"{g:g} is too large")
 
 
 def diffusion_traces(per_example: np.ndarray) -> tuple[float, float, float]:
@@ -226,11 +229,8 @@ class NoiseTrainer(Trainer):
         return (self.gamma / (self.r * self.r))[:, None, :] * (dvc * dvc - dvf * dvf)
 
     def step(self) -> None:
-        with np.errstate(over="ignore", invalid="ignore"):
-            self.noise += _noise_variance(self.per_example_updates(), self._noise_coef)
-        bad = ~np.isfinite(self.noise)
-        if bad.any():
-            _check_finite(self.noise, self.configs[int(np.argmax(bad))])
+        # an overflow stays inf or NaN in the sum: run_train_chunk checks it once at the end
+        self.noise += _noise_variance(self.per_example_updates(), self._noise_coef)
         super().step()
 
 
@@ -261,6 +261,7 @@ def run_train_chunk(spec: TrainChunk) -> dict:
         "final_resistance": h.final_resistance, "updates": h.updates,
     }
     if spec.noise:
+        require_finite(trainers[0].noise, [c.gamma for c in spec.configs])
         out["noise_variance"] = trainers[0].noise.copy()
     if spec.keep_snapshots:
         out.update(snapshot_steps=h.snapshot_steps, resistance_snapshots=h.resistance)
@@ -306,16 +307,17 @@ def power_law_fit(x, y) -> tuple[float, float]:
 # Checkers of `reproduce --set` values (see spicecl.experiments.settings): each returns the
 # value or raises ValueError saying what is wrong with it.
 
-def _number(v) -> float:
+def _number(v) -> int | float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
         raise ValueError("expected a finite number")
     return v
 
 
-def count(lo: int = 1):
+def count(lo: int = 1, hi: int | None = None):
     def check(v):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"expected a whole number >= {lo}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            raise ValueError(f"expected a whole number >= {lo}" if hi is None else
+                             f"expected whole numbers in {lo}..{hi}")
         return v
     return check
 
