@@ -215,6 +215,14 @@ def _pool_init() -> None:
     # One BLAS thread per worker process: the workers already fill the cores.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # tqdm's default lock is a multiprocessing semaphore; a worker terminated while holding
+    # one (a failed or interrupted sweep) made Python's resource tracker print a "leaked
+    # semaphore" warning after our one-line error. A worker only needs a thread lock.
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _run_pool(workers: int, todo: list[Chunk], finish) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -287,3 +289,16 @@ def test_a_learning_rate_too_small_to_move_is_a_one_line_error(tmp_path, capsys)
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "nothing learned" in err and "gamma = 1e-300" in err and len(err.splitlines()) == 1
+
+
+def test_a_failed_pool_job_prints_one_line_and_nothing_else(tmp_path):
+    # a real process (the warning comes from the resource tracker at interpreter exit):
+    # the terminated workers used to leave tqdm's semaphores behind, and the tracker printed
+    # a two-line "leaked semaphore" UserWarning after the error
+    proc = subprocess.run([sys.executable, "-m", "spicecl", "reproduce", "fig2a", "--quick",
+                           "--workers", "2", "--set", "gamma=1e300", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "spicecl: error: the updates dR are not finite numbers: learning rate gamma = 1e+300 "
+        "is too large"], proc.stderr
