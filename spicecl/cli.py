@@ -8,7 +8,9 @@ function that adds its subparsers; every subparser sets ``func(args) -> int``. A
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from spicecl.errors import SpiceclError
@@ -62,6 +64,8 @@ def main(argv=None) -> int:
     results.COMMAND_LINE = shlex.join(["spicecl", *argv])
     try:
         status = args.func(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
     except SpiceclError as exc:
         print(f"spicecl: error: {exc}", file=sys.stderr)
         return exc.exit_status
@@ -69,8 +73,35 @@ def main(argv=None) -> int:
         print("spicecl: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _drop_stdout()
         return 1
+    except MemoryError as exc:
+        detail = " ".join(str(exc).split())
+        print(f"spicecl: error: out of memory{f' ({detail})' if detail else ''}: a size "
+              f"option of the command is too large", file=sys.stderr)
+        return SpiceclError.exit_status
+    except OSError as exc:
+        # Writing standard output failed (files spicecl writes itself raise SpiceclError).
+        if exc.filename is not None or exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        _drop_stdout()
+        print(f"spicecl: error: cannot write standard output: {exc.strerror}", file=sys.stderr)
+        return SpiceclError.exit_status
     return int(status or 0)
+
+
+#: errno values of a failed write to standard output (disk full, quota, I/O error, too big).
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

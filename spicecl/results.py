@@ -53,6 +53,19 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     path = Path(path)
     if path.is_dir():
         raise SpiceclError(f"cannot write {path}: it is a directory")
+    if path.exists() and not path.is_file():
+        # A device, FIFO or terminal (/dev/null, /dev/stdout, a pipe): write into it. A rename
+        # would replace the device node itself with a regular file.
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise SpiceclError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
+    if path.is_symlink():
+        # Write the file the link points to (e.g. /dev/stdout -> /proc/self/fd/1 -> a file):
+        # a rename over the link itself would replace the link.
+        path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -86,3 +86,32 @@ def test_a_bad_output_path_fails_before_the_run(capsys, tmp_path, argv):
     assert "directory" in out.err and out.out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"]
     assert not any((tmp_path / "dir").iterdir())
+
+
+def test_out_of_memory_is_a_one_line_error_exit_2(capsys, monkeypatch):
+    import spicecl.tasks
+
+    def huge(*a, **k):
+        raise MemoryError("Unable to allocate 1.46 TiB for an array with shape (100000000000, 2)")
+
+    monkeypatch.setattr(spicecl.tasks, "make_task", huge)
+    assert main(["train", "--network", "exp16", "--steps", "2",
+                 "--train-examples", "100000000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spicecl: error: out of memory (Unable")
+
+
+def test_a_full_standard_output_is_a_one_line_error_exit_2(capsys, monkeypatch):
+    import errno
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    assert main(["solve", "--network", "exp16", "--fix", "0=1", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err == "spicecl: error: cannot write standard output: No space left on device\n"

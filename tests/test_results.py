@@ -76,3 +76,32 @@ def test_cli_output_that_is_a_directory_is_exit_2(tmp_path, capsys):
     assert main(["network", "export", "exp16", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(tmp_path) in err and "Traceback" not in err
+
+
+def test_writing_to_a_fifo_or_device_writes_into_it_and_keeps_it(tmp_path):
+    # `-o /dev/null`, `-o /dev/stdout`: a rename would replace the device node with a file.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        atomic_write_bytes(fifo, b"data")
+        assert os.read(fd, 100) == b"data"
+    finally:
+        os.close(fd)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    link = tmp_path / "null"
+    link.symlink_to(os.devnull)
+    atomic_write_bytes(link, b"x")
+    assert link.is_symlink() and link.is_char_device()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["null", "pipe"]
+
+
+def test_writing_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_path):
+    # e.g. `-o /dev/stdout > file`: /dev/stdout -> /proc/self/fd/1 -> file; renaming over the
+    # link replaced /dev/stdout itself
+    target = tmp_path / "target.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    atomic_write_bytes(link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
