@@ -35,23 +35,43 @@ def _safe_parser():
                            dtd_validation=False, huge_tree=False, remove_comments=True)
 
 
+#: Largest network file read (a 10^6-node GraphML is a few hundred MB); also stops /dev/zero.
+MAX_FILE_BYTES = 1 << 30
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, read once (so a pipe such as /dev/stdin works), at most
+    :data:`MAX_FILE_BYTES`."""
+    chunks, size = [], 0
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise SpiceclError(f"network file {path}: larger than "
+                                       f"{MAX_FILE_BYTES >> 20} MiB")
+                chunks.append(chunk)
+    except OSError as exc:
+        raise SpiceclError(f"network file {path}: {exc.strerror or exc}") from None
+    return b"".join(chunks)
+
+
 def read_network_file(path: Path) -> Network:
     """Read a GraphML or jammed-text network file, telling the format from its content."""
     path = Path(path)
-    try:
-        head = path.read_bytes()[:512].lstrip()
-    except OSError as exc:
-        raise SpiceclError(f"network file {path}: {exc.strerror}") from None
-    if head.startswith(b"<"):
-        return read_graphml(path)
-    return read_jammed_text(path)
+    raw = _read_bytes(path)
+    if raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<"):  # a UTF-8 BOM is fine
+        return read_graphml(path, raw)
+    return read_jammed_text(path, raw)
 
 
-def read_jammed_text(path: Path) -> Network:
-    """Read the jammed-network text format (see module docstring)."""
+def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
+    """Read the jammed-network text format (see module docstring); ``raw``: the file's bytes
+    when already read."""
     path = Path(path)
+    raw = _read_bytes(path) if raw is None else raw
     try:
-        lines = path.read_text().splitlines()
+        lines = raw.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise SpiceclError(f"network file {path}: neither GraphML nor the jammed-network "
                            f"text format (not text)") from None
@@ -61,10 +81,13 @@ def read_jammed_text(path: Path) -> Network:
         raise SpiceclError(f"network file {path}, line 1: {what} (expected 'N E L')")
     try:
         n, e = int(rows[0][1][0]), int(rows[0][1][1])
-        float(rows[0][1][2])
+        box = float(rows[0][1][2])
     except ValueError:
         raise SpiceclError(f"network file {path}, line {rows[0][0]}: {what} "
                            f"(expected 'N E L')") from None
+    if not (np.isfinite(box) and box > 0):
+        raise SpiceclError(f"network file {path}, line {rows[0][0]}: box side L = "
+                           f"{rows[0][1][2]} must be a positive finite number")
     if n < 2 or e < 1:
         raise SpiceclError(f"network file {path}, line {rows[0][0]}: N={n}, E={e} is not a network")
     if len(rows) != 1 + n + e:
@@ -83,7 +106,8 @@ def read_jammed_text(path: Path) -> Network:
             else:
                 if len(tok) != 2:
                     raise ValueError
-                edges[k - n] = int(tok[0]), int(tok[1])
+                # Out of range (even beyond int64) -> -1, reported below with its line.
+                edges[k - n] = [i if 0 <= i < n else -1 for i in (int(tok[0]), int(tok[1]))]
         except ValueError:
             kind = "'x y' (finite numbers)" if k < n else "'i j' (integers)"
             raise SpiceclError(f"network file {path}, line {lineno}: expected {kind}") from None
@@ -94,15 +118,13 @@ def read_jammed_text(path: Path) -> Network:
     return Network(path.name, tuple(str(i) for i in range(n)), edges, pos)
 
 
-def read_graphml(path: Path) -> Network:
-    """Read a GraphML network safely (no DTD, no entities, no network access)."""
+def read_graphml(path: Path, raw: bytes | None = None) -> Network:
+    """Read a GraphML network safely (no DTD, no entities, no network access); ``raw``: the
+    file's bytes when already read."""
     from lxml import etree
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpiceclError(f"network file {path}: {exc.strerror}") from None
+    raw = _read_bytes(path) if raw is None else raw
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         line = raw[:max(raw.find(b"<!DOCTYPE"), raw.find(b"<!ENTITY"))].count(b"\n") + 1
         raise SpiceclError(f"network file {path}, line {line}: a DTD is not allowed in GraphML "
@@ -171,6 +193,9 @@ def read_graphml(path: Path) -> Network:
     edges, res = [], []
     for ed in findall(graph, "edge"):
         s, t = ed.get("source"), ed.get("target")
+        if s is None or t is None:
+            raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge without "
+                               f"{'source' if s is None else 'target'}")
         for end in (s, t):
             if end not in index:
                 raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge names "
@@ -185,7 +210,7 @@ def read_graphml(path: Path) -> Network:
                                    f"is not a number") from None
             if not (r > 0 and np.isfinite(r)):
                 raise SpiceclError(f"network file {path}, line {line}: resistance {text} ohm "
-                                   f"must be positive")
+                                   f"must be positive and finite")
             res.append(r)
         else:
             res.append(np.nan)

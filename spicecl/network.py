@@ -186,14 +186,16 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     pts = rng.random((n_nodes, 2)) * np.sqrt(n_nodes)
     s = Delaunay(pts).simplices
     e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
-    e = np.unique(np.sort(e, axis=1), axis=0)
+    # int64: Delaunay gives int32 indices, and the edge keys below (a * N + b) overflow int32
+    # above 46340 nodes.
+    e = np.unique(np.sort(e, axis=1), axis=0).astype(np.int64)
     if len(e) < n_edges:
         raise SpiceclError(f"disordered network: at most ~{len(e)} edges fit on {n_nodes} "
                            f"nodes in 2D, asked for {n_edges}")
     # A random spanning tree that removal never touches keeps the graph connected.
     w = rng.random(len(e)) + 1e-9
     mst = minimum_spanning_tree(coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n_nodes,) * 2))
-    tree = np.unique(np.sort(np.column_stack(mst.nonzero()), axis=1), axis=0)
+    tree = np.unique(np.sort(np.column_stack(mst.nonzero()), axis=1), axis=0).astype(np.int64)
     in_tree = np.zeros(len(e), bool)
     key = e[:, 0] * n_nodes + e[:, 1]
     in_tree[np.searchsorted(key, tree[:, 0] * n_nodes + tree[:, 1])] = True

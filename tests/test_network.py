@@ -42,6 +42,12 @@ def test_disordered_generator_scales_to_ten_thousand_edges():
     assert net.n_edges == 10000 and net.is_connected() and net.degrees().min() >= 2
 
 
+def test_disordered_generator_above_46340_nodes_has_no_int32_overflow():
+    # Delaunay's int32 indices made the edge keys a * N + b overflow above 46340 nodes.
+    net = load_network("disordered:47000:94000")
+    assert net.n_edges == 94000 and net.is_connected() and net.degrees().min() >= 2
+
+
 def test_disordered_generator_refuses_impossible_sizes():
     with pytest.raises(SpiceclError, match="edges"):
         disordered_network(64, 40)
@@ -160,3 +166,54 @@ def test_graphml_export_of_a_file_name_xml_cannot_hold(tmp_path):
 def test_disordered_generator_refuses_sizes_that_cannot_fit_in_memory():
     with pytest.raises(SpiceclError, match=r"nodes must be in 3\.\.1000000, got 99999999999"):
         load_network("disordered:99999999999:99999999999")
+
+
+def test_jammed_text_index_beyond_int64_is_out_of_range_naming_the_line(tmp_path):
+    p = _write(tmp_path, "3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 99999999999999999999\n2 0\n", "t.txt")
+    with pytest.raises(SpiceclError, match=r"line 6: node index outside 0\.\.2"):
+        read_network_file(p)
+
+
+@pytest.mark.parametrize("box", ["nan", "-5", "0", "inf"])
+def test_jammed_text_box_side_must_be_positive_and_finite(tmp_path, box):
+    p = _write(tmp_path, f"3 3 {box}\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n", "t.txt")
+    with pytest.raises(SpiceclError, match=f"line 1: box side L = {box} must be a positive"):
+        read_network_file(p)
+
+
+def test_graphml_with_a_utf8_byte_order_mark_is_read_as_graphml(tmp_path):
+    p = tmp_path / "bom.graphml"
+    p.write_bytes(b"\xef\xbb\xbf" + GRAPH.format(r="50").encode())
+    assert read_network_file(p).node_ids == ("a", "b", "c")
+
+
+def test_graphml_edge_without_target_and_infinite_resistance_are_named(tmp_path):
+    with pytest.raises(SpiceclError, match="line 6: edge without target"):
+        read_graphml(_write(tmp_path, GRAPH.format(r="1").replace(' target="b"', "")))
+    with pytest.raises(SpiceclError, match="line 6: resistance inf ohm must be positive and "
+                                           "finite"):
+        read_graphml(_write(tmp_path, GRAPH.format(r="inf")))
+
+
+@pytest.mark.parametrize("text", [GRAPH.format(r="50"), "3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n"])
+def test_network_file_from_a_pipe_is_read_once(text):
+    # `--network /dev/stdin`, `--network <(...)`: the file used to be read twice, and the
+    # second read of the pipe found it empty ("Document is empty").
+    import os
+
+    r, w = os.pipe()
+    os.write(w, text.encode())
+    os.close(w)
+    try:
+        assert read_network_file(Path(f"/dev/fd/{r}")).n_nodes == 3
+    finally:
+        os.close(r)
+
+
+def test_network_file_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    import spicecl.netio
+
+    monkeypatch.setattr(spicecl.netio, "MAX_FILE_BYTES", 100)
+    p = _write(tmp_path, "3 3 1.0\n" + "0 0\n" * 50, "big.txt")
+    with pytest.raises(SpiceclError, match=r"big\.txt: larger than 0 MiB"):
+        read_network_file(p)
