@@ -39,6 +39,8 @@ from spicecl.tasks import Task
 
 RULES = ("continuous", "discrete")
 P_MODES = ("bernoulli", "fixed")
+#: Most training steps of one run (years of computing; step counters stay far from int64).
+MAX_STEPS = 10**12
 BATCH_MODES = ("full", "single", "bernoulli", "fixed")
 SIGMA_MODES = ("per-comparison", "per-edge")
 
@@ -488,6 +490,8 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
     steps = int(steps)
     if steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {steps}")
+    if steps > MAX_STEPS:
+        raise SpiceclError(f"--steps must be <= {MAX_STEPS:.0e}, got {steps}")
     from threadpoolctl import threadpool_limits
 
     # A diverging run overflows: Trainer.errors() reports it, numpy's warnings would only add

@@ -73,6 +73,22 @@ def spd_inverse(s: np.ndarray) -> np.ndarray:
     return np.linalg.inv(s)
 
 
+def check_no_floating(net: Network, held) -> None:
+    """Raise a SpiceclError naming the nodes with no path to a held node.
+
+    ``held``: bool mask (N,) or node indices of the nodes held at a voltage.
+    """
+    held = np.asarray(held)
+    mask = held if held.dtype == bool else np.isin(np.arange(net.n_nodes), held)
+    comp = net.components()
+    floating = np.flatnonzero(~np.isin(comp, np.unique(comp[mask])))
+    if floating.size:
+        ids = ", ".join(net.node_ids[i] for i in floating[:20])
+        more = f" and {floating.size - 20} more" if floating.size > 20 else ""
+        raise SpiceclError(f"network {net.name}: floating nodes with no path to a held "
+                           f"node: {ids}{more}")
+
+
 class NodalSystem:
     """The reduced nodal system of a network with fixed node roles.
 
@@ -99,14 +115,7 @@ class NodalSystem:
         if not fixed.any():
             raise SpiceclError("no node is held at a voltage (no inputs or grounds)")
         self.free = np.flatnonzero(~fixed)
-        comp = net.components()
-        held = np.unique(comp[fixed])
-        floating = np.flatnonzero(~np.isin(comp, held))
-        if floating.size:
-            ids = ", ".join(net.node_ids[i] for i in floating[:20])
-            more = f" and {floating.size - 20} more" if floating.size > 20 else ""
-            raise SpiceclError(f"network {net.name}: floating nodes with no path to a held "
-                               f"node: {ids}{more}")
+        check_no_floating(net, fixed)
         pos = np.full(n, -1)
         pos[self.free] = np.arange(len(self.free))
         self.out_pos = pos[self.outputs]
@@ -328,6 +337,10 @@ def solve_fixed(net: Network, resistance, fixed: dict[int, float]) -> np.ndarray
     """Node voltages (N,) with the nodes in ``fixed`` (index -> volts) held, others free."""
     idx = np.fromiter(fixed.keys(), np.int64)
     vals = np.fromiter(fixed.values(), float)
+    if len(np.unique(idx)) == net.n_nodes:  # every node held: nothing to solve
+        v = np.empty(net.n_nodes)
+        v[idx] = vals
+        return v
     system = NodalSystem(net, idx, (), ())
     return system.node_voltages(resistance, vals[None, :])[0]
 

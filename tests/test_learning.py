@@ -218,6 +218,7 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--input-nodes", "0,999", "--output-nodes", "3"], "no node with id '999'"),
     (["--network", "nope"], "unknown network"),
     (["--steps", "0"], "--steps must be >= 1"),
+    (["--steps", "99999999999999999999"], "--steps must be <= 1e+12, got 99999999999999999999"),
     (["--r-init", "1e300"], "r_init must be in [r_min, r_max] = [10, 1e+06] ohm"),
     (["--r-init", "1e-320"], "r_init must be in [r_min, r_max]"),
     (["--grounds", "-1"], "grounds must be >= 0, got -1"),

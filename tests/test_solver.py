@@ -162,6 +162,27 @@ def test_cli_solve_errors_are_one_line_exit_2(capsys, argv, msg):
     assert msg in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_cli_solve_with_every_node_held_prints_the_given_voltages(capsys):
+    argv = ["solve", "--network", "exp16", "--json"]
+    for i in range(9):
+        argv += ["--fix", f"{i}={i / 8}"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)["voltages"]
+    assert out == {str(i): i / 8 for i in range(9)}
+
+
+def test_cli_solve_fix_takes_a_node_id_holding_an_equals_sign(tmp_path, capsys):
+    p = tmp_path / "eq.graphml"
+    p.write_text('<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph>'
+                 '<node id="in=1"/><node id="m"/><node id="g"/>'
+                 '<edge source="in=1" target="m"/><edge source="m" target="g"/>'
+                 '</graph></graphml>')
+    assert main(["solve", "--network", str(p), "--fix", "in=1=2", "--fix", "g=0",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["voltages"]
+    assert out == {"in=1": 2.0, "m": pytest.approx(1.0), "g": 0.0}
+
+
 def test_batched_systems_equal_separate_solves_for_different_roles():
     from spicecl.solver import BatchedSystems
 

@@ -77,7 +77,7 @@ def cmd_network_export(args) -> int:
 def parse_fix(items, net) -> dict[int, float]:
     fixed: dict[int, float] = {}
     for item in items:
-        node, sep, volts = item.partition("=")
+        node, sep, volts = item.rpartition("=")  # a node id may itself hold '='
         if not sep:
             raise SpiceclError(f"--fix {item!r}: expected NODE=VOLTS")
         try:
@@ -214,13 +214,15 @@ def register_train(sub) -> None:
 def cmd_train(args) -> int:
     import numpy as np
 
-    from spicecl.learning import train
+    from spicecl.learning import MAX_STEPS, train
     from spicecl.network import load_network
 
     net = load_network(args.network, args.network_seed)
     config = config_from_args(args)
     if args.steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
+    if args.steps > MAX_STEPS:
+        raise SpiceclError(f"--steps must be <= {MAX_STEPS:.0e}, got {args.steps}")
     if args.out:
         from spicecl.results import ensure_output_dir
 
