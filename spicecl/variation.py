@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,6 +171,11 @@ class ToleranceSpec:
             if extra:
                 raise SpiceclError(f"tolerance spec {name}: unknown field "
                                    f"{sorted(extra)[0]!r}")
+            for key in ("nominal", "tolerance"):  # JSON numbers only (true is not 1.0)
+                v = entry.get(key, 0.0)
+                if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                    raise SpiceclError(f"tolerance spec {name}: {key} must be a number, "
+                                       f"got {v!r}")
             _k, nom, tol, _u = COMPONENT_CLASSES[name]
             comps.append((name, ComponentTolerance(entry.get("nominal", nom),
                                                    entry.get("tolerance", tol),
@@ -185,7 +191,13 @@ class ToleranceSpec:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SpiceclError(f"{source}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except SpiceclError as exc:  # name the file in every message
+            msg = str(exc)
+            if not msg.startswith(source):
+                msg = f"{source}: {msg.removeprefix('tolerance spec ')}"
+            raise SpiceclError(msg) from None
 
 
 def draw_component(spec: ToleranceSpec, name: str, size, rng: np.random.Generator,

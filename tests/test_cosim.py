@@ -143,6 +143,13 @@ def test_cosim_bad_timeout_is_a_one_line_error(capsys, timeout):
     assert len(err.splitlines()) == 1 and "--timeout must be in (0, inf)" in err
 
 
+def test_cosim_timeout_beyond_what_python_can_wait_is_a_one_line_error(capsys):
+    assert main(["cosim", "--network", "exp16", "--steps", "1", "--seed", "1",
+                 "--timeout", "1e7"]) == 2
+    err = capsys.readouterr().err
+    assert err == "spicecl: error: --timeout must be <= 1e+06 s, got 1e+07\n"
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--steps", "0"], "--steps must be >= 1, got 0"),
     (["--samples", "1"], "--samples must be >= 2, got 1"),

@@ -259,6 +259,58 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert not (tmp_path / "d.cir").exists()
 
 
+@pytest.mark.parametrize("text, match", [
+    ('{"resistor": {"nominal": true}}', "tolerance spec .*spec.json: resistor: nominal must be "
+                                        "a number, got True"),
+    ('{"capacitor": {"tolerance": "0.1"}}', "capacitor: tolerance must be a number, got '0.1'"),
+    ('{"resistor": {"tolerance": 1e400}}', r"spec.json: tolerance of resistor must be in \[0, 1\)"),
+    ("[]", "tolerance spec .*spec.json: must be a JSON object"),
+])
+def test_tolerance_spec_file_errors_name_the_file_and_refuse_non_numbers(tmp_path, capsys, text,
+                                                                         match):
+    spec = tmp_path / "spec.json"
+    spec.write_text(text)
+    err = _cli_error(capsys, ["netlist", "twin", "--network", "exp16", "--seed", "1",
+                              "--tolerance-spec", str(spec), "-o", str(tmp_path / "d.cir")])
+    assert re.search(match, err), err
+
+
+def _two_rings(tmp_path):
+    """Two disjoint 6-node rings with a chord: a disconnected 12-node, 14-edge network."""
+    edges = [(c + i, c + (i + 1) % 6) for c in (0, 6) for i in range(6)] + [(0, 3), (6, 9)]
+    p = tmp_path / "rings.txt"
+    p.write_text(f"12 {len(edges)} 1\n" + "".join(f"{i} 0\n" for i in range(12))
+                 + "".join(f"{a} {b}\n" for a, b in edges))
+    return p
+
+
+def test_twin_deck_of_a_network_part_with_no_input_or_ground_is_refused(tmp_path, capsys):
+    # seed 4 puts both inputs and the ground on one ring: the other ring's free nodes float
+    # and ngspice finds the deck singular ("check node f3"); the deck used to be written.
+    out = tmp_path / "d.cir"
+    err = _cli_error(capsys, ["netlist", "twin", "--network", str(_two_rings(tmp_path)),
+                              "--seed", "4", "-o", str(out)])
+    assert "floating nodes with no path to a held node: 0, 1, 2, 3, 4, 5" in err
+    assert not out.exists()
+
+
+def test_oscillator_deck_needs_no_task(tmp_path, capsys):
+    # a 3-node network has too few nodes for a task, but an oscillator bank needs edges only
+    p = tmp_path / "tri.txt"
+    p.write_text("3 3 1\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n")
+    out = tmp_path / "bank.cir"
+    assert main(["netlist", "oscillators", "--network", str(p), "--seed", "1",
+                 "-o", str(out)]) == 0
+    assert "3 oscillators" in out.read_text()
+
+
+def test_validate_timeout_beyond_what_python_can_wait_is_a_one_line_error(capsys):
+    for check in ("dc", "decisions"):
+        err = _cli_error(capsys, ["validate", check, "--network", "exp16", "--seed", "1",
+                                  "--timeout", "1e300"])
+        assert "--timeout must be <= 1e+06 s, got 1e+300" in err
+
+
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
 def test_validate_timeout_must_be_positive_and_finite(capsys, timeout):
     for check in ("dc", "decisions"):

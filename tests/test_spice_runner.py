@@ -112,6 +112,12 @@ def test_nonconvergent_deck_names_deck_and_quotes_log():
     assert "aborted" in msg or "Timestep too small" in msg
 
 
+def test_timeout_python_cannot_wait_for_is_refused_before_ngspice_starts():
+    with pytest.raises(SpiceclError) as exc:
+        run_ngspice("t\nR1 a 0 1k\nV1 a 0 1\n.op\n", ["v(a)"], timeout=1e7)
+    assert "timeout must be in (0, 1e+06], got 10000000.0" in _one_line(exc)
+
+
 @pytest.mark.spice
 @requires_ngspice
 def test_timeout_kills_ngspice():

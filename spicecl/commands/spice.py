@@ -22,6 +22,10 @@ def _add_tolerance_args(p) -> None:
                    help="distribution of the --tolerance classes")
     p.add_argument("--models", default=None, metavar="DIR",
                    help="directory of the SPICE .lib files (default: the repository's models/)")
+
+
+def _add_task_args(p) -> None:
+    """Task options of the decks that hold a learning step (not the oscillator bank)."""
     p.add_argument("--eta", type=float, default=0.5, help="nudge amplitude of Eq. 1 (default 0.5)")
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task drawn from the seed (default regression)")
@@ -64,10 +68,13 @@ def _setup(args):
                       example=args.example, eta=args.eta)
 
 
-def _add_deck_args(q):
-    """The arguments every deck-building command shares: network, tolerances, seed."""
+def _add_deck_args(q, task: bool = True):
+    """The arguments every deck-building command shares: network, tolerances, seed (and the
+    task options unless the deck holds no learning step)."""
     add_network_args(q)
     _add_tolerance_args(q)
+    if task:
+        _add_task_args(q)
     q.add_argument("--seed", type=seed_arg, required=True, help="seed of task, parts and taps")
     return q
 
@@ -78,7 +85,7 @@ def register(sub) -> None:
     nsub.required = True
     for kind, helptext in (("twin", "free + clamped networks, decision cells, oscillators"),
                            ("oscillators", "the per-edge oscillator bank only")):
-        q = _add_deck_args(nsub.add_parser(kind, help=helptext))
+        q = _add_deck_args(nsub.add_parser(kind, help=helptext), task=kind == "twin")
         q.add_argument("-o", "--output", required=True, metavar="FILE",
                        help="deck file (.cir); the sidecar is written next to it as .json")
         if kind == "twin":
@@ -114,14 +121,18 @@ def cmd_netlist(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() == ".json":
         raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
-    setup = _setup(args)
     rel = Path(os.path.abspath(out.parent))
     if args.netlist_kind == "twin":
-        deck = twin_deck(setup, models_dir=args.models, include_relative_to=rel,
+        deck = twin_deck(_setup(args), models_dir=args.models, include_relative_to=rel,
                          analysis=args.analysis, oscillators=not args.no_oscillators,
                          precise=args.precise, name=out.stem)
-    else:
-        deck = oscillator_deck(setup.draw, network_name=setup.net.name, models_dir=args.models,
+    else:  # the bank needs the parts only, no task (so any network with edges will do)
+        from spicecl.netlist.twin import draw_for_seed
+        from spicecl.network import load_network
+
+        net = load_network(args.network, args.network_seed)
+        draw = draw_for_seed(net.n_edges, args.seed, tolerance_from_args(args))
+        deck = oscillator_deck(draw, network_name=net.name, models_dir=args.models,
                                include_relative_to=rel, periods=args.periods)
     atomic_write_text(out, deck.text)
     atomic_write_json(out.with_suffix(".json"), deck.sidecar)
@@ -131,9 +142,12 @@ def cmd_netlist(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from spicecl.spice.runner import MAX_TIMEOUT
     from spicecl.spice.validate import validate_dc, validate_decisions
 
     check_range("--timeout", args.timeout, 0, float("inf"), low_open=True, high_open=True)
+    if args.timeout > MAX_TIMEOUT:
+        raise SpiceclError(f"--timeout must be <= {MAX_TIMEOUT:g} s, got {args.timeout:g}")
     setup = _setup(args)
     if args.check == "dc":
         out = validate_dc(setup, models_dir=args.models, oscillators=args.oscillators,

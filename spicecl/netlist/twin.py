@@ -154,7 +154,11 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
         task = make_task(net, task_kind, streams[0])
     if not 0 <= int(example) < len(task.train_x):
         raise SpiceclError(f"example {example} out of range 0..{len(task.train_x) - 1}")
-    draw = draw_circuit(spec, net.n_edges, streams[1], seed=int(seed))
+    from spicecl.solver import check_no_floating
+
+    # A node with no path to an input or ground would make the free twin's matrix singular.
+    check_no_floating(net, np.concatenate([task.inputs, task.grounds]))
+    draw = draw_for_seed(net.n_edges, seed, spec)
     if taps is not None:
         t = np.broadcast_to(np.asarray(taps), (net.n_edges,)).copy()
         digipot_resistance(t, 1.0, 0.0)  # validates the range
@@ -164,6 +168,14 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     else:
         t = streams[2].integers(16, 112, size=net.n_edges)
     return TwinSetup(net, task, int(example), float(eta), t.astype(np.int64), draw, int(seed))
+
+
+def draw_for_seed(n_edges: int, seed: int, spec: ToleranceSpec | None = None) -> CircuitDraw:
+    """The part draw :func:`make_setup` makes from ``seed`` (its second stream), without
+    drawing a task: all an oscillator bank needs."""
+    spec = ToleranceSpec.default() if spec is None else spec
+    stream = np.random.SeedSequence(int(seed)).spawn(3)[1]
+    return draw_circuit(spec, int(n_edges), np.random.default_rng(stream), seed=int(seed))
 
 
 @dataclass(frozen=True)

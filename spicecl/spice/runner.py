@@ -28,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_range
+
+#: Longest ngspice timeout, s (~11.6 days; Python's subprocess waits cannot take ~2.1e6 s or more).
+MAX_TIMEOUT = 1e6
 
 INSTALL_HINT = "sudo apt-get install -y ngspice libngspice0-dev"
 
@@ -167,6 +170,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
     -------
     SimResult with ``vectors`` keyed by the lower-cased names asked for.
     """
+    check_range("timeout", timeout, 0, MAX_TIMEOUT, low_open=True)
     exe = _ngspice_path()
     safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))[:60] or "deck"
     asked = _check_vectors(vectors, safe_name)
