@@ -183,6 +183,9 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
     for k in ("bias_volts",) + _DRAW_ARRAYS:  # part values and biases: no NaN, no text
         if arrays[k].dtype.kind not in "fiu" or not np.isfinite(arrays[k]).all():
             raise SpiceclError(f"variation file {npz}: '{k}' must hold finite numbers")
+    for k in ("rt", "ct", "kh"):  # resistances, capacitances, resistor factors
+        if not (arrays[k] > 0).all():
+            raise SpiceclError(f"variation file {npz}: '{k}' must hold positive part values")
     recorded = manifest.get("arrays")
     recorded = recorded.get("updates") if isinstance(recorded, dict) else None
     if recorded is not None and recorded != list(u.shape):

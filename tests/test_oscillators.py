@@ -131,6 +131,11 @@ def test_check_bias_and_clock_times():
     (["--bias", "nan"], "--bias must be a number, got nan"),
     (["--offset", "inf"], "--offset must be in [0, 1), got inf"),
     (["--offset", "10"], "--offset must be in [0, 1), got 10"),
+    # phases beyond what a double resolves: garbage p before, a traceback for huge --samples
+    (["--clock-hz", "1e-12"], "--samples 100 at --clock-hz 1e-12 span 2.19e+17 oscillator "
+                              "periods (at most 1e+12)"),
+    (["--samples", "99999999999999999999"], "lower --samples or raise --clock-hz"),
+    (["--edges", "99999999999999999999"], "an oscillator bank has at most 1000000 edges"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(capsys, argv, match):
     base = {"--edges": "4", "--bias": "2.5", "--samples": "100", "--seed": "1"}
@@ -220,6 +225,10 @@ def test_variation_file_shape_mismatch(tmp_path):
     (lambda a, m: a["rt"].__setitem__((0, 1), np.inf), "'rt' must hold finite numbers"),
     (lambda a, m: a.update(kh=np.ones((2, 4, 3))), r"'kh' has shape \(2, 4, 3\), expected \(1, 4"),
     (lambda a, m: m.update(arrays={"updates": 5}), "differs from its manifest"),
+    # negative or zero parts gave negative oscillator periods in the clock-free mode
+    (lambda a, m: a["rt"].__setitem__((0, 1), -33e3), "'rt' must hold positive part values"),
+    (lambda a, m: a["ct"].__setitem__((0, 2), 0.0), "'ct' must hold positive part values"),
+    (lambda a, m: a["kh"].__setitem__((0, 0, 1), -1.0), "'kh' must hold positive part values"),
 ])
 def test_variation_file_with_impossible_contents_is_refused(tmp_path, damage, match):
     from spicecl.variation_file import load_variation, write_variation

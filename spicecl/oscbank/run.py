@@ -25,6 +25,10 @@ from spicecl.oscbank.design import (SETTLE_PERIODS, BankDraw, BankTolerance, Osc
                                     save_vectors)
 
 METHODS = ("fast", "transient")
+#: Largest bank: far beyond what ngspice can simulate (1e9 edges exhausted memory in Python).
+MAX_BANK_EDGES = 1_000_000
+#: Longest run, in nominal oscillator periods, whose clock-sample phases a double resolves.
+MAX_SPAN_PERIODS = 1e12
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class BankConfig:
     def __post_init__(self):
         if int(self.n_edges) < 1:
             raise SpiceclError(f"--edges must be >= 1, got {self.n_edges!r}")
+        if int(self.n_edges) > MAX_BANK_EDGES:
+            raise SpiceclError(f"an oscillator bank has at most {MAX_BANK_EDGES} edges "
+                               f"(--edges or --network), got {self.n_edges!r}")
         if int(self.n_samples) < 2:
             raise SpiceclError(f"--samples must be >= 2, got {self.n_samples!r}")
         if self.method not in METHODS:
@@ -73,6 +80,14 @@ class BankConfig:
         object.__setattr__(self, "biases",
                            tuple(check_bias(b, self.design) for b in self.biases))
         check_clock(self.design)
+        # The fast method places each clock sample in its oscillator's phase: beyond ~1e12
+        # periods a double cannot resolve the phase, and the transient could never run that.
+        span = int(self.n_samples) / self.design.clock_hz / self.design.period
+        if span > MAX_SPAN_PERIODS:
+            raise SpiceclError(f"--samples {self.n_samples} at --clock-hz "
+                               f"{self.design.clock_hz:g} span {span:.3g} oscillator periods "
+                               f"(at most {MAX_SPAN_PERIODS:.0e}): lower --samples or raise "
+                               f"--clock-hz")
 
     def to_dict(self) -> dict:
         d = asdict(self)
