@@ -63,14 +63,23 @@ def spawn_seeds(root: int, n: int, stream: int = 0) -> list[np.random.SeedSequen
     return [np.random.SeedSequence(int(root), spawn_key=(int(stream), i)) for i in range(n)]
 
 
+def check_out_dir(out, config: dict) -> None:
+    """Refuse (one-line SpiceclError) a sweep directory that holds another configuration's
+    results; commands call it for every directory before any work."""
+    _check_out_dir(Path(out), config_hash(config))
+
+
 def _check_out_dir(out: Path, chash: str) -> None:
     man = out / "manifest.json"
     if man.exists():
         try:
-            old = json.loads(man.read_text()).get("config_hash")
+            old = json.loads(man.read_text())
         except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict):  # damaged, or valid JSON that is no manifest
             raise SpiceclError(f"--out {out}: unreadable manifest.json; use another --out "
-                               f"directory") from None
+                               f"directory")
+        old = old.get("config_hash")
         if old != chash:
             raise SpiceclError(f"--out {out} holds results of another configuration (config "
                                f"hash {old}, this run {chash}); use another --out or remove it")
@@ -81,9 +90,12 @@ def _check_out_dir(out: Path, chash: str) -> None:
 
 def _load_chunk(path: Path) -> dict | None:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # our own handle: np.load(path) leaves its file open when the zip is damaged
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError):  # a foreign or damaged file: recompute it
+    except Exception:  # noqa: BLE001 - a foreign or damaged file: recompute it
+        # (a damaged zip raises BadZipFile, zlib.error, EOFError, ValueError,
+        # NotImplementedError, tokenize.TokenError, ... depending on where it is damaged)
         return None
 
 
@@ -212,30 +224,91 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
 
 
 def _pool_init() -> None:
+    import signal
+    import threading
+
     # One BLAS thread per worker process: the workers already fill the cores.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # Ctrl-C reaches the whole process group; the parent stops the workers itself, so a
+    # worker must not print its own KeyboardInterrupt traceback ("Process SpawnProcess-1:").
+    # (SIGINT is already blocked from the start: see _submit_all.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent that dies without stopping its workers (SIGKILL, or SIGTERM outside the CLI)
+    # would leave them blocked for ever on a result pipe nobody reads: exit with it.
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="spicecl-parent-watch").start()
     # tqdm's default lock is a multiprocessing semaphore; a worker terminated while holding
     # one (a failed or interrupted sweep) made Python's resource tracker print a "leaked
     # semaphore" warning after our one-line error. A worker only needs a thread lock.
-    import threading
-
     from tqdm import tqdm
 
     tqdm.set_lock(threading.RLock())
 
 
+def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _submit_all(ex: ProcessPoolExecutor, todo: list[Chunk]) -> dict:
+    """Submit every chunk; the workers (started by the submits) inherit a blocked SIGINT.
+
+    Ctrl-C reaches the whole process group; the parent stops the workers itself. A worker
+    still starting up (importing, before :func:`_pool_init` ignores SIGINT) printed its own
+    KeyboardInterrupt traceback. A signal mask is inherited through fork and exec; a Ctrl-C
+    meanwhile stays pending in the parent and is raised when the mask is restored.
+    """
+    import signal
+
+    block = hasattr(signal, "pthread_sigmask")
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
+    try:
+        return {ex.submit(c.func, c.spec): c for c in todo}
+    finally:
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _wake_pool_manager(ex: ProcessPoolExecutor) -> None:
+    """Make the executor's manager thread look at its worker processes again.
+
+    A worker spawned on demand (the "spawn" start method) can be added after the manager
+    thread began waiting on the workers' sentinels (``submit`` wakes it before spawning); if
+    that worker then dies (OOM killer, kill -9), nothing was noticed until another job
+    finished, which for long jobs meant a hang of their full length.
+    """
+    wakeup = getattr(ex, "_executor_manager_thread_wakeup", None)
+    if wakeup is not None:
+        try:
+            wakeup.wakeup()
+        except (OSError, ValueError):  # already closed: the pool is shutting down
+            pass
+
+
 def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
     import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")  # no forked copies of threads, tqdm monitors or clients
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_init)
     try:
-        pending = {ex.submit(c.func, c.spec): c for c in todo}
+        pending = _submit_all(ex, todo)
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            if not done:
+                _wake_pool_manager(ex)
             for f in done:
-                finish(pending.pop(f), f.result())
+                c = pending.pop(f)
+                try:
+                    res = f.result()
+                except BrokenProcessPool:
+                    # (the pool fails every pending job, so c need not be the culprit)
+                    raise SpiceclError("a worker process died (killed, or out of memory?); "
+                                       "finished jobs are saved: rerun the same command to "
+                                       "resume") from None
+                finish(c, res)
     except BaseException:
         # Interrupted (or a job failed): stop the workers now rather than letting them
         # finish their chunks; finished chunks are already on disk for a resume.
@@ -250,13 +323,26 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
 
 
 def _run_dask(client, todo: list[Chunk], finish) -> None:
-    from distributed import as_completed
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker, as_completed
 
     futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
                for c in todo}
     try:
         for f in as_completed(list(futures), loop=client.loop):
-            finish(futures[f], f.result())
+            c = futures[f]
+            try:
+                res = f.result()
+            except CancelledError:  # FutureCancelledError: the scheduler went away
+                raise SpiceclError("lost the Dask scheduler (connection closed, or it cancelled "
+                                   "the jobs); finished jobs are saved: rerun the same command "
+                                   "to resume") from None
+            except KilledWorker:
+                raise SpiceclError(f"Dask workers died running job {c.name} (killed, or out of "
+                                   f"memory?); finished jobs are saved: rerun the same command "
+                                   f"to resume") from None
+            finish(c, res)
     finally:
         for f in futures:
             f.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -302,3 +303,61 @@ def test_a_failed_pool_job_prints_one_line_and_nothing_else(tmp_path):
     assert proc.stderr.splitlines() == [
         "spicecl: error: the updates dR are not finite numbers: learning rate gamma = 1e+300 "
         "is too large"], proc.stderr
+
+
+def test_all_checks_every_out_dir_before_any_work(tmp_path, capsys):
+    # a later figure's directory of another configuration was found only after the figures
+    # before it had run
+    (tmp_path / "fig2a").mkdir()
+    (tmp_path / "fig2a" / "manifest.json").write_text('{"config_hash": "0123"}')
+    assert main(["reproduce", "all", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fig2a holds results of another configuration" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig2a"]
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_sigterm_stops_the_workers_with_one_line(tmp_path):
+    # SIGTERM (kill PID, a batch system's time limit) killed the parent alone: no message,
+    # and the pool's workers stayed behind for ever, blocked on a pipe nobody reads
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "spicecl", "reproduce", "fig1", "--quick",
+                             "--set", "steps=1000000", "--workers", "2", "--out",
+                             str(tmp_path)], stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(workers) < 2:  # the two workers (and the resource tracker) started
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+            workers = [k for k in _children(proc.pid)
+                       if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143
+        assert len(err.splitlines()) == 1 and err.startswith("spicecl: terminated"), err
+        deadline = time.monotonic() + 10
+        while _children(proc.pid) or any(Path(f"/proc/{w}").exists() for w in workers):
+            assert time.monotonic() < deadline, "workers left behind"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        for w in workers:
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass

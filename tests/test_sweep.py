@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +34,25 @@ def sleepy_or_failing_job(spec):
     if spec == "fail":
         raise ValueError("job failed")
     time.sleep(30)
+    return {}
+
+
+def killed_job(spec):
+    """Runs in a pool worker and dies as the kernel's OOM killer would kill it."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sigint_state_job(spec):
+    """Runs in a pool worker: how it would take a Ctrl-C sent to the process group."""
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return {"ignored": np.array(signal.getsignal(signal.SIGINT) == signal.SIG_IGN),
+            "blocked": np.array(blocked)}
+
+
+def pid_then_sleep_job(spec):
+    """Runs in a pool worker: leaves its pid in directory ``spec``, then sleeps."""
+    (Path(spec) / str(os.getpid())).touch()
+    time.sleep(60)
     return {}
 
 
@@ -84,10 +106,69 @@ def test_dask_cluster_matches_local_pool(tmp_path):
     chunks = small_chunks()
     local = run_sweep(chunks, tmp_path / "local", {"t": 1}, 7, workers=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         remote = run_sweep(chunks, tmp_path / "dask", {"t": 1}, 7,
                            scheduler=cluster.scheduler_address)
     assert_same(local, remote)
+
+
+@pytest.mark.dask
+def test_a_killed_dask_worker_is_a_one_line_error(tmp_path):
+    # was a KilledWorker traceback
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster:
+        with pytest.raises(SpiceclError, match="Dask workers died running job killed"):
+            run_sweep([Chunk("killed", killed_job, None)], tmp_path, {"job": "killed"}, 0,
+                      scheduler=cluster.scheduler_address)
+
+
+@pytest.mark.dask
+def test_a_lost_dask_scheduler_is_a_one_line_error(tmp_path):
+    # was a FutureCancelledError traceback ("scheduler-connection-lost")
+    pytest.importorskip("distributed")
+    addr, pids = tmp_path / "address", tmp_path / "pids"
+    pids.mkdir()
+    code = ("import time; from distributed import LocalCluster\n"
+            "if __name__ == '__main__':\n"
+            "    c = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, "
+            "dashboard_address=':0')\n"
+            f"    open({str(addr)!r}, 'w').write(c.scheduler_address)\n"
+            "    time.sleep(120)\n")
+    script = tmp_path / "cluster.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(  # its workers import this module
+        [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    cluster = subprocess.Popen([sys.executable, str(script)], start_new_session=True, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill_cluster_once_the_job_runs():
+        while not any(pids.iterdir()) and cluster.poll() is None:
+            time.sleep(0.1)
+        os.killpg(cluster.pid, signal.SIGKILL)
+
+    import threading
+
+    try:
+        deadline = time.monotonic() + 60
+        while not (addr.exists() and addr.read_text()):
+            assert cluster.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        threading.Thread(target=kill_cluster_once_the_job_runs, daemon=True).start()
+        t0 = time.monotonic()
+        with pytest.raises(SpiceclError, match="lost the Dask scheduler"):
+            run_sweep([Chunk("sleep", pid_then_sleep_job, str(pids))], tmp_path / "out",
+                      {"job": "lost"}, 0, scheduler=addr.read_text())
+        assert time.monotonic() - t0 < 40
+    finally:
+        try:
+            os.killpg(cluster.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        cluster.wait()
 
 
 def test_resume_skips_finished_jobs(tmp_path):
@@ -118,6 +199,91 @@ def test_failed_job_stops_the_pool_promptly(tmp_path):
     with pytest.raises(ValueError, match="job failed"):
         run_sweep(chunks, tmp_path, {"job": "fail"}, 0, workers=2)
     assert time.monotonic() - t0 < 20  # the sleeping worker was stopped, not waited for
+
+
+def test_a_killed_worker_is_a_one_line_error(tmp_path):
+    # a worker killed by the OOM killer (or by hand) was a BrokenProcessPool traceback
+    chunks = [Chunk("slow", sleepy_or_failing_job, "sleep"), Chunk("killed", killed_job, None)]
+    t0 = time.monotonic()
+    with pytest.raises(SpiceclError, match="worker process died") as info:
+        run_sweep(chunks, tmp_path, {"job": "killed"}, 0, workers=2)
+    assert "rerun the same command to resume" in str(info.value)
+    assert time.monotonic() - t0 < 20
+
+
+def test_pool_workers_leave_ctrl_c_to_the_parent(tmp_path):
+    # Ctrl-C reaches every process of the group; a worker that took it printed "Process
+    # SpawnProcess-1:" and a KeyboardInterrupt traceback (at start-up: from spawn_main) after
+    # the parent's one-line "spicecl: interrupted". The parent stops the workers itself.
+    chunks = [Chunk(f"c{i}", sigint_state_job, i) for i in range(2)]
+    res = run_sweep(chunks, tmp_path, {"job": "sigint"}, 0, workers=2)
+    for i in range(2):
+        assert bool(res[f"c{i}"]["ignored"]) and bool(res[f"c{i}"]["blocked"])
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # parent: restored
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    # a parent killed without stopping its pool (SIGKILL; SIGTERM outside the CLI) left its
+    # workers behind for ever, blocked on a result pipe nobody reads
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import test_sweep; from spicecl.sweep import Chunk, run_sweep; "
+            f"run_sweep([Chunk(f'c{{i}}', test_sweep.pid_then_sleep_job, {str(pids)!r}) "
+            f"for i in range(2)], {str(tmp_path / 'out')!r}, {{'job': 'orphans'}}, 0, "
+            f"workers=2)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(pids.iterdir())) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        workers = [int(p.name) for p in pids.iterdir()]
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if _running(w)]
+    finally:
+        proc.kill()
+        for w in workers:
+            if _running(w):
+                os.kill(w, signal.SIGKILL)
+
+
+def test_a_damaged_job_file_is_recomputed(tmp_path):
+    # a truncated NPZ raised zipfile.BadZipFile (a traceback) instead of being recomputed
+    chunks = [Chunk(f"c{i}", counting_job, {"name": f"c{i}", "x": float(i)}) for i in range(3)]
+    FAIL_ON.clear()
+    run_sweep(chunks, tmp_path, {"job": "count"}, 0)
+    job = tmp_path / "jobs" / "c1.npz"
+    good = job.read_bytes()
+    for damaged in (good[:len(good) // 2], good[:40], b"PK\x03\x04" + bytes(60), b""):
+        job.write_bytes(damaged)
+        CALLS.clear()
+        res = run_sweep(chunks, tmp_path, {"job": "count"}, 0)
+        assert CALLS == ["c1"]
+        assert res["__stats__"]["loaded"] == 2 and float(res["c1"]["value"][0]) == 1.0
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "null", "\"config_hash\"", "{\"config_hash\":", ""])
+def test_a_damaged_manifest_is_a_one_line_error(tmp_path, text):
+    # valid JSON that is no object was an AttributeError traceback
+    chunks = [Chunk("c0", counting_job, {"name": "c0", "x": 1.0})]
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(SpiceclError, match="unreadable manifest.json"):
+        run_sweep(chunks, tmp_path, {"job": "count"}, 0)
 
 
 def test_output_dir_of_another_configuration_is_refused(tmp_path):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from pathlib import Path
 
 from spicecl.commands.core import seed_arg
 from spicecl.errors import SpiceclError
@@ -56,8 +59,34 @@ def parse_settings(items) -> dict:
     return out
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that the sweep stops its
+    workers and no temporary file is left (the default action would kill this process alone,
+    orphaning the pool's workers)."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    raise _Terminated
+
+
 def cmd_reproduce(args) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _reproduce(args)
+    except _Terminated:
+        print(f"spicecl: terminated; the same command resumes from the jobs finished in "
+              f"{args.out}/", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _reproduce(args) -> int:
     from spicecl.experiments import DEFAULT_SEED, make_plan, run_figure
+    from spicecl.sweep import check_out_dir
 
     names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
     if args.figure != "all" and args.figure not in FIGURE_NAMES:
@@ -67,8 +96,10 @@ def cmd_reproduce(args) -> int:
         raise SpiceclError(f"--workers must be >= 1, got {args.workers}")
     overrides = parse_settings(args.settings)
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    for name in names:  # every figure's settings are checked before any work (plans are cheap)
-        make_plan(name, args.quick, seed, overrides)
+    # every figure's settings and --out directory are checked before any work (plans are cheap)
+    plans = [make_plan(name, args.quick, seed, overrides) for name in names]
+    for plan in plans:
+        check_out_dir(Path(args.out) / plan.figure, plan.config)
     if args.scheduler is not None:
         from spicecl.sweep import connect_scheduler
 
