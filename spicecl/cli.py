@@ -59,10 +59,10 @@ def main(argv=None) -> int:
     from spicecl import results
 
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    parser = build_parser()
-    args = parser.parse_args(argv)
     results.COMMAND_LINE = shlex.join(["spicecl", *argv])
     try:
+        # inside the try: a Ctrl-C while the command modules import (~1 s) is an interrupt
+        args = build_parser().parse_args(argv)
         status = args.func(args)
         if sys.stdout is not None:
             sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit

@@ -115,3 +115,16 @@ def test_a_full_standard_output_is_a_one_line_error_exit_2(capsys, monkeypatch):
     assert main(["solve", "--network", "exp16", "--fix", "0=1", "--json"]) == 2
     err = capsys.readouterr().err
     assert err == "spicecl: error: cannot write standard output: No space left on device\n"
+
+
+def test_ctrl_c_while_the_commands_import_is_an_interrupt_not_a_traceback(capsys, monkeypatch):
+    # building the parser imports every command module (~1 s with scipy): a Ctrl-C there
+    # was a KeyboardInterrupt traceback
+    import spicecl.cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spicecl.cli, "build_parser", interrupted)
+    assert main(["network", "info", "exp16"]) == 130
+    assert capsys.readouterr().err == "spicecl: interrupted\n"
