@@ -278,8 +278,14 @@ def test_network_resistances_outside_the_continuous_range_are_an_error(tmp_path,
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
         assert f"initial resistance {shown} ohm of edge 0 is outside [r_min, r_max]" in err
-    # the discrete rule maps any resistance to the nearest digipot tap
+    # the discrete rule maps any resistance to the nearest digipot tap, and says so
     assert main(["train", "--network", str(path), "--steps", "2", "--rule", "discrete"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("spicecl: warning: 16 of 16 resistances of network big.graphml lie "
+                          "outside the digipot range [50, 10050] ohm (e.g. edge 0: 9.99989e-321 ohm)")
+    path.write_bytes(graphml_bytes(net, np.full(net.n_edges, 10050.0 + 39)))  # < half a tap
+    assert main(["train", "--network", str(path), "--steps", "2", "--rule", "discrete"]) == 0
+    assert capsys.readouterr().err == ""
     # a network of 2 Mohm resistors trains once the continuous range holds it
     path.write_bytes(graphml_bytes(net, np.full(net.n_edges, 2e6)))
     assert main(["train", "--network", str(path), "--steps", "2"]) == 2
