@@ -48,6 +48,8 @@ COMPONENT_CLASSES = {
     "comparator_offset": ("absolute", 0.0, 0.005, "V"),
 }
 DISTRIBUTIONS = ("uniform", "normal")
+#: Magnitudes a part value of each unit may take (beyond them a deck holds inf or nonsense).
+PLAUSIBLE = {"ohm": (1e-3, 1e12), "F": (1e-18, 1.0), "V": (1e-9, 10.0)}
 
 #: Number of digipot positions (AD5220-like): R = R_W + n * R_AB / (N_TAPS - 1).
 N_TAPS = 128
@@ -87,6 +89,11 @@ def _check_component(name: str, comp: ComponentTolerance) -> None:
     if not math.isfinite(nom) or (kind == "relative" and nom <= 0):
         raise SpiceclError(f"nominal of {name} must be a positive finite number, "
                            f"got {comp.nominal!r}")
+    unit = COMPONENT_CLASSES[name][3]
+    lo, hi = PLAUSIBLE[unit]
+    if not lo <= abs(nom) <= hi and not (kind == "absolute" and nom == 0):
+        raise SpiceclError(f"nominal of {name} = {comp.nominal!r} {unit} is outside the "
+                           f"physical range [{lo:g}, {hi:g}] {unit}")
     if comp.distribution not in DISTRIBUTIONS:
         raise SpiceclError(f"distribution of {name} must be one of {', '.join(DISTRIBUTIONS)}, "
                            f"got {comp.distribution!r}")

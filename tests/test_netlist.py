@@ -265,6 +265,11 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     ('{"capacitor": {"tolerance": "0.1"}}', "capacitor: tolerance must be a number, got '0.1'"),
     ('{"resistor": {"tolerance": 1e400}}', r"spec.json: tolerance of resistor must be in \[0, 1\)"),
     ("[]", "tolerance spec .*spec.json: must be a JSON object"),
+    # finite but absurd part values put inf into the deck (was accepted)
+    ('{"digipot_rab": {"nominal": 1e308}}', r"nominal of digipot_rab = 1e\+308 ohm is outside "
+                                            r"the physical range \[0.001, 1e\+12\] ohm"),
+    ('{"capacitor": {"nominal": 3}}', "nominal of capacitor = 3 F is outside"),
+    ('{"comparator_offset": {"nominal": 1e300}}', "nominal of comparator_offset = 1e"),
 ])
 def test_tolerance_spec_file_errors_name_the_file_and_refuse_non_numbers(tmp_path, capsys, text,
                                                                          match):
