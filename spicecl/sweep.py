@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -125,9 +126,15 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
     except ImportError:
         raise SpiceclError("--scheduler needs dask.distributed: pip install 'spicecl[dask]'") \
             from None
-    if "://" not in address:
-        raise SpiceclError(f"--scheduler {address!r}: expected an address like "
-                           f"tcp://HOST:PORT")
+    host, port = parse_scheduler_address(address)
+    try:
+        # A plain TCP connection first: "refused" or "unknown host" in milliseconds, where
+        # Dask would retry for the whole timeout and then only say it timed out.
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise SpiceclError(f"--scheduler {address}: cannot connect to {host} port {port} "
+                           f"({why})") from None
     try:
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
             # Probe first: a failed handshake then leaves no half-built Client behind (whose
@@ -142,6 +149,24 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
     except Exception as exc:  # something answered, but not a Dask scheduler
         raise SpiceclError(f"--scheduler {address}: cannot connect: no Dask scheduler "
                            f"answered (handshake failed: {type(exc).__name__})") from None
+
+
+def parse_scheduler_address(address: str) -> tuple[str, int]:
+    """(host, port) of a ``tcp://HOST:PORT`` address; a one-line SpiceclError otherwise."""
+    from urllib.parse import urlsplit
+
+    usage = f"--scheduler {address!r}: expected an address like tcp://HOST:PORT"
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError:  # a port that is no number or out of range
+        raise SpiceclError(f"{usage} (bad port)") from None
+    if parts.scheme != "tcp":
+        got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise SpiceclError(f"{usage} ({got}; only tcp:// is supported)")
+    if not parts.hostname or port is None or parts.path not in ("", "/") or parts.query:
+        raise SpiceclError(usage)
+    return parts.hostname, port
 
 
 def _probe_scheduler(address: str, timeout: float) -> None:

@@ -299,8 +299,27 @@ def test_unreachable_scheduler_fails_fast():
         connect_scheduler("tcp://127.0.0.1:1", timeout=2)
     assert time.monotonic() - t0 < 15
     assert "\n" not in str(info.value)
+    # a refused connection says so (it was "Timed out trying to connect ... after 2 s")
+    assert "Connection refused" in str(info.value)
     with pytest.raises(SpiceclError, match="tcp://HOST:PORT"):
         connect_scheduler("localhost")
+
+
+@pytest.mark.parametrize("address, words", [
+    ("tcp://", "expected an address like tcp://HOST:PORT"),
+    ("tcp://host", "expected an address like tcp://HOST:PORT"),
+    ("tcp://host:port", "(bad port)"),
+    ("tcp://host:99999", "(bad port)"),
+    ("tls://host:8786", "(scheme 'tls'; only tcp:// is supported)"),
+    ("inproc://x", "(scheme 'inproc'; only tcp:// is supported)"),
+    ("tcp://host:8786/path", "expected an address like tcp://HOST:PORT"),
+])
+def test_a_malformed_scheduler_address_is_named(address, words):
+    # these were "handshake failed: ValueError/TypeError" after a connection attempt
+    pytest.importorskip("distributed")
+    with pytest.raises(SpiceclError) as info:
+        connect_scheduler(address, timeout=2)
+    assert words in str(info.value) and "\n" not in str(info.value)
 
 
 def test_a_server_that_is_not_dask_is_refused():
