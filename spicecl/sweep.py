@@ -140,7 +140,7 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
             # Probe first: a failed handshake then leaves no half-built Client behind (whose
             # finalizer would block for seconds at exit).
             _probe_scheduler(address, timeout)
-            return Client(address, timeout=f"{timeout}s", set_as_default=False)
+            client = Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, asyncio.TimeoutError) as exc:  # refused, unreachable
         text = str(exc).strip()
         msg = text.splitlines()[0][:200] if text else type(exc).__name__
@@ -149,6 +149,45 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
     except Exception as exc:  # something answered, but not a Dask scheduler
         raise SpiceclError(f"--scheduler {address}: cannot connect: no Dask scheduler "
                            f"answered (handshake failed: {type(exc).__name__})") from None
+    try:
+        check_cluster(client, address)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+#: Packages whose versions the cluster's workers must share with this process: the same seed
+#: gives the same numbers only with the same code.
+SAME_VERSION = ("spicecl", "numpy", "scipy")
+
+
+def _version_here(pkg: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return None
+
+
+def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
+    """Refuse (one-line SpiceclError) a cluster whose workers lack one of ``packages`` or run
+    another version of it than this process (the workers connected now are checked)."""
+    from importlib.metadata import version
+
+    for pkg in packages:
+        mine = _version_here(pkg)
+        theirs = client.run(version, pkg, on_error="return")
+        for worker, got in sorted(theirs.items()):
+            if isinstance(got, BaseException):
+                raise SpiceclError(f"--scheduler {address}: worker {worker} cannot use {pkg} "
+                                   f"({type(got).__name__}); install {pkg} {mine or ''} on "
+                                   f"the cluster's workers".replace("  ", " "))
+            if got != mine:
+                raise SpiceclError(f"--scheduler {address}: worker {worker} runs {pkg} {got}, "
+                                   f"this process {mine}; the numbers would differ from a "
+                                   f"local run: install the same version on the workers")
 
 
 def parse_scheduler_address(address: str) -> tuple[str, int]:

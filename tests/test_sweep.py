@@ -305,6 +305,27 @@ def test_unreachable_scheduler_fails_fast():
         connect_scheduler("localhost")
 
 
+@pytest.mark.dask
+def test_a_cluster_without_our_packages_or_versions_is_refused(monkeypatch):
+    # a cluster without spicecl gave a Dask RuntimeError traceback at the first job; another
+    # version would silently give other numbers than a local run
+    distributed = pytest.importorskip("distributed")
+    from spicecl import sweep
+    from spicecl.sweep import check_cluster
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        check_cluster(client, "A")  # same environment: fine
+        with pytest.raises(SpiceclError, match=r"--scheduler A: worker tcp://\S+ cannot use "
+                           r"no-such-package-xyz \(PackageNotFoundError\); install"):
+            check_cluster(client, "A", packages=("no-such-package-xyz",))
+        monkeypatch.setattr(sweep, "_version_here", lambda pkg: "0.0.other")  # this process
+        with pytest.raises(SpiceclError, match=r"runs numpy \S+, this process 0.0.other; the "
+                           "numbers would differ"):
+            check_cluster(client, "A", packages=("numpy",))
+
+
 @pytest.mark.parametrize("address, words", [
     ("tcp://", "expected an address like tcp://HOST:PORT"),
     ("tcp://host", "expected an address like tcp://HOST:PORT"),
