@@ -30,7 +30,7 @@ import numpy as np
 from spicecl.errors import SpiceclError, check_range
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
-from spicecl.learning import LearningConfig, train
+from spicecl.learning import MAX_STEPS, LearningConfig, train
 from spicecl.network import Network
 from spicecl.tasks import make_task
 
@@ -39,6 +39,9 @@ IDEALIZED = "idealized"
 DISCRETE = "ideal_discrete"
 HARDWARE = "hardware"
 CLOCK_FREE = "clock_free"
+
+#: Most tasks per p (each task is a network trained in every picture).
+MAX_TASKS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,23 @@ class CompareConfig:
             check_range("--p", p, 0, 1, low_open=True)
         if len(set(self.ps)) != len(self.ps):
             raise SpiceclError("--p values must be distinct")
+        keys = [_pkey(p) for p in self.ps]
+        if len(set(keys)) != len(keys):  # results are keyed by p to 6 significant digits
+            dup = next(k for k in keys if keys.count(k) > 1)
+            same = " and ".join(repr(float(p)) for p in self.ps if _pkey(p) == dup)
+            raise SpiceclError(f"--p values {same} are the same to 6 significant digits "
+                               f"(results are keyed by p = {dup})")
         if int(self.n_tasks) < 1:
             raise SpiceclError(f"--tasks must be >= 1, got {self.n_tasks}")
+        if int(self.n_tasks) > MAX_TASKS:
+            raise SpiceclError(f"--tasks must be <= {MAX_TASKS}, got {self.n_tasks}")
         if int(self.steps) < 1:
             raise SpiceclError(f"--steps must be >= 1, got {self.steps}")
+        if int(self.steps) > MAX_STEPS:
+            raise SpiceclError(f"--steps must be <= {MAX_STEPS:.0e}, got {self.steps}")
+        check_range("--eta", self.eta, 0, 1, low_open=True)
+        check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
+        check_range("--sigma-max", self.sigma_max, 0, float("inf"), high_open=True)
         check_range("--volts", self.volts, 0, float("inf"), low_open=True, high_open=True)
 
     def to_dict(self) -> dict:
@@ -268,8 +284,12 @@ def findings(res: CompareResult) -> list[str]:
         hi, lo = m(v, ps[0]), m(v, ps[-1])
         diff = lo[0] - hi[0]
         err = float(np.hypot(hi[1], lo[1]))
-        word = ("lower" if diff < 0 else "higher") if abs(diff) > 2 * err else \
-            "not significantly different (within 2 s.e.m.)"
+        if int(cfg.n_tasks) < 2:  # no s.e.m. from one task: nothing to test against
+            word = "not tested (one task: no s.e.m.)"
+        elif abs(diff) > 2 * err:
+            word = "lower" if diff < 0 else "higher"
+        else:
+            word = "not significantly different (within 2 s.e.m.)"
         return (f"{_label(v)}: final error at p = {ps[-1]:g} is {lo[0]:.3f} ± {lo[1]:.3f} vs "
                 f"{hi[0]:.3f} ± {hi[1]:.3f} at p = {ps[0]:g}: {word}"
                 + ("" if "not" in word else " at low p"))
@@ -342,7 +362,7 @@ def plot_compare(res: CompareResult, out) -> list:
 
     cfg = res.config
     files = []
-    colors = dict(zip(sorted(cfg.ps, reverse=True), ["C0", "C1", "C2", "C3", "C4", "C5", "C6"]))
+    colors = {p: f"C{i % 10}" for i, p in enumerate(sorted(cfg.ps, reverse=True))}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, v in zip(axes, (IDEALIZED, HARDWARE)):
         for p, (x, mu, se) in res.curves.get(v, {}).items():

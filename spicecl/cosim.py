@@ -35,6 +35,9 @@ from spicecl.network import Network
 #: and the solver agree to ~1e-9 V, and the switch comparators resolve signs, not volts.
 TIE_VOLTS = 1e-5
 
+#: Most co-simulated steps (each is an ngspice run of ~0.1-1 s; per-step records are kept).
+MAX_COSIM_STEPS = 1_000_000
+
 
 def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float = 0.5,
               task_kind: str = "allostery", hardware: HardwareConfig | None = None,
@@ -55,6 +58,8 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     steps = int(steps)
     if steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {steps}")
+    if steps > MAX_COSIM_STEPS:
+        raise SpiceclError(f"--steps must be <= {MAX_COSIM_STEPS}, got {steps}")
     hw = HardwareConfig() if hardware is None else hardware
     if hw.gating == "replay":
         raise SpiceclError("cosim gates with Bernoulli p_i ('edge_p') or 'uniform', not replay")

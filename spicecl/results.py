@@ -29,13 +29,17 @@ def _umask() -> int:
     return mask
 
 
-def ensure_output_dir(path, option: str = "--out") -> Path:
+def ensure_output_dir(path, option: str = "--out", command: str | None = None) -> Path:
     """Create directory ``path`` (with parents) and check that a file can be written in it.
 
     Commands call this before a long run, so that a bad output path fails at once rather
-    than after the work.
+    than after the work. With ``command`` (a subcommand name such as ``"compare"``), a
+    directory whose ``manifest.json`` records another command's run is refused
+    (:func:`refuse_other_run`).
     """
     path = Path(path)
+    if command is not None:
+        refuse_other_run(path, command, option)
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".spicecl-probe.")
@@ -46,6 +50,26 @@ def ensure_output_dir(path, option: str = "--out") -> Path:
     except OSError as exc:
         raise SpiceclError(f"{option} {path}: {exc.strerror or exc}") from None
     return path
+
+
+def refuse_other_run(path, command: str, option: str = "--out") -> None:
+    """Raise a one-line SpiceclError when directory ``path`` holds a ``manifest.json`` that is
+    not of a ``spicecl COMMAND`` run: writing there would replace another run's manifest and
+    summary and mix its files with this run's. An earlier run of the same command is
+    overwritten (its files all have the same names)."""
+    man = Path(path) / "manifest.json"
+    if not man.is_file():
+        return
+    try:
+        recorded = json.loads(man.read_text()).get("command")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        recorded = None
+    words = recorded.split()[:2] if isinstance(recorded, str) else []
+    if words == ["spicecl", command]:
+        return
+    what = (f"the results of another command ({' '.join(words)})" if words
+            else "a manifest.json that is not a spicecl run's")
+    raise SpiceclError(f"{option} {path} holds {what}; use another {option} or remove it")
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

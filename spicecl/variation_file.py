@@ -148,8 +148,14 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
                            f"{manifest.get('format_version')!r}, this spicecl reads "
                            f"{FORMAT_VERSION}")
     try:
-        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        with open(npz, "rb") as fh:
+            # np.load takes anything that is not a zip (NPZ) or .npy file for a pickle and says
+            # so, which is no help here: name the actual fault.
+            if not zipfile.is_zipfile(fh):
+                raise ValueError("not an NPZ (zip) archive")
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
             zipfile.BadZipFile, zlib.error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__

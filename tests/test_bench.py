@@ -28,3 +28,14 @@ def test_bench_cli_prints_json_and_writes_it(tmp_path, capsys, monkeypatch):
     assert printed["ratio_to_floor"] == 1.0
     assert json.loads(path.read_text())["benchmark"] == "learning"
     assert "ngspice" in printed["versions"]
+
+
+def test_bench_empty_out_is_a_usage_error(capsys):
+    # An empty --out used to be taken as "no --out": the benchmark ran and wrote nothing.
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "learning", "--out", ""])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ("spicecl bench: error: argument --out: expected a path, "
+                                       "got an empty string\n")

@@ -160,3 +160,126 @@ def test_demo_bad_input_stops_before_any_stage_runs(capsys, tmp_path, argv, matc
     assert main(["demo", "--out", str(out), *argv]) == 2
     err = capsys.readouterr().err
     assert err == f"spicecl: error: {match}\n" and not out.exists()
+
+
+def test_compare_p_values_equal_to_six_digits_are_refused(capsys):
+    # Results are keyed by p to 6 significant digits: two such p used to merge into one silently.
+    status, out = _compare(["--p", "0.5", "0.5000001", "--no-imperfections", "--no-clock-free"],
+                           capsys)
+    assert status == 2 and out.out == ""
+    assert out.err == ("spicecl: error: --p values 0.5 and 0.5000001 are the same to 6 "
+                       "significant digits (results are keyed by p = 0.5)\n")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--tasks", "99999999999999999999"], "--tasks must be <= 1000000"),
+    (["--steps", "99999999999999999999"], "--steps must be <= 1e+12"),
+    (["--eta", "0"], "--eta must be in (0, 1]"),
+    (["--sigma-max", "nan"], "--sigma-max must be in [0, inf)"),
+])
+def test_compare_out_of_range_options_are_one_line_errors_naming_the_option(capsys, argv, match):
+    status, out = _compare(["--p", "0.5", *argv], capsys)
+    assert status == 2 and out.out == ""
+    assert out.err.startswith(f"spicecl: error: {match}") and out.err.count("\n") == 1
+
+
+def test_compare_with_many_p_values_writes_plots_and_manifest(capsys, tmp_path):
+    # Eight or more p values used to end in a KeyError in the plot, leaving no manifest.
+    ps = ["1", "0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2", "0.1", "0.05"]
+    status = main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "2",
+                   "--steps", "2", "--seed", "1", "--no-imperfections", "--no-clock-free",
+                   "--p", *ps, "--out", str(tmp_path / "cmp")])
+    assert status == 0, capsys.readouterr().err
+    for f in ("learning_curves.png", "final_vs_p.png", "imperfections.png", "manifest.json"):
+        assert (tmp_path / "cmp" / f).stat().st_size > 0, f
+
+
+def test_compare_out_holding_another_commands_run_is_refused(capsys, tmp_path):
+    out = tmp_path / "osc"
+    out.mkdir()
+    manifest = '{"command": "spicecl oscillators --edges 16 --out osc"}\n'
+    (out / "manifest.json").write_text(manifest)
+    status, res = _compare(["--p", "1", "--no-imperfections", "--no-clock-free",
+                            "--out", str(out)], capsys)
+    assert status == 2 and res.out == ""
+    assert res.err == (f"spicecl: error: --out {out} holds the results of another command "
+                       f"(spicecl oscillators); use another --out or remove it\n")
+    assert (out / "manifest.json").read_text() == manifest
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    # A directory of an earlier compare run is overwritten as before.
+    (out / "manifest.json").write_text('{"command": "spicecl compare --task regression"}')
+    status, res = _compare(["--p", "1", "--no-imperfections", "--no-clock-free",
+                            "--out", str(out)], capsys)
+    assert status == 0, res.err
+    assert "--task allostery" in json.loads((out / "manifest.json").read_text())["command"]
+
+
+@pytest.mark.parametrize("option", ["--out", "--variation"])
+def test_compare_empty_path_is_a_usage_error(capsys, tmp_path, monkeypatch, option):
+    # An empty --out used to mean "write nothing" and an empty --variation the current directory.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        _compare(["--p", "1", "--no-imperfections", "--no-clock-free", option, ""], capsys)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"spicecl compare: error: argument {option}: expected a path, got an empty "
+                   f"string\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_bad_variation_file_leaves_no_output_directory(capsys, tmp_path):
+    npz = _variation(tmp_path / "var", 16)
+    npz.write_bytes(b"garbage")
+    status, out = _compare(["--p", "0.5", "--variation", str(npz), "--out",
+                            str(tmp_path / "cmp")], capsys)
+    assert status == 2 and not (tmp_path / "cmp").exists()
+    # numpy's own message for a non-zip file talks about pickles; name the fault instead
+    assert "not an NPZ (zip) archive" in out.err and "pickle" not in out.err
+
+
+def test_compare_with_one_task_claims_no_significance(capsys):
+    # With one task the s.e.m. is 0 (undefined): no difference may be called significant.
+    status = main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "1",
+                   "--steps", "20", "--seed", "1", "--p", "1", "0.5", "--no-imperfections",
+                   "--no-clock-free"])
+    assert status == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "final error at p" in ln]
+    assert len(lines) == 3
+    assert all(ln.endswith("not tested (one task: no s.e.m.)") for ln in lines), lines
+
+
+def test_cosim_huge_steps_is_a_one_line_error(capsys):
+    assert main(["cosim", "--network", "exp16", "--steps", "99999999999999999999",
+                 "--seed", "1"]) == 2
+    assert capsys.readouterr().err == ("spicecl: error: --steps must be <= 1000000, got "
+                                       "99999999999999999999\n")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--tasks", "99999999999999999999"], "--tasks must be <= 1000000, got 99999999999999999999"),
+    (["--steps", "99999999999999999999"], "--steps must be <= 1e+12, got 99999999999999999999"),
+    (["--cosim-steps", "99999999999999999999"],
+     "--cosim-steps must be <= 1000000, got 99999999999999999999"),
+    (["--samples", "99999999999999999999"],
+     "--samples must be <= 16926654149, got 99999999999999999999"),
+])
+def test_demo_too_large_input_stops_before_any_stage_runs(capsys, tmp_path, argv, match):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err == f"spicecl: error: {match}\n" and not out.exists()
+
+
+def test_demo_refuses_an_out_holding_another_run_and_an_empty_out(capsys, tmp_path):
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"command": "spicecl compare --network exp16"}')
+    assert main(["demo", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"spicecl: error: --out {out} holds the results of another command "
+                   f"(spicecl compare); use another --out or remove it\n")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", ""])
+    assert exc.value.code == 2
+    assert "argument --out: expected a path" in capsys.readouterr().err

@@ -21,6 +21,14 @@ def seed_arg(text: str) -> int:
     return value
 
 
+def path_arg(text: str) -> str:
+    """The argparse type of file and directory options: a non-empty path (an empty one would
+    silently mean "no output" or the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def add_network_args(p, required: bool = True) -> None:
     """--network and --network-seed, shared by every command that takes a network."""
     p.add_argument("--network", required=required, metavar="NETWORK",
@@ -266,7 +274,7 @@ def register_bench(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks (JSON; ratios against baselines in-process)")
     b.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
     b.add_argument("--json", action="store_true", help="print JSON only")
-    b.add_argument("--out", metavar="FILE", help="also write the JSON to FILE")
+    b.add_argument("--out", type=path_arg, metavar="FILE", help="also write the JSON to FILE")
     b.set_defaults(func=cmd_bench)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from spicecl.commands.core import add_network_args, print_json, seed_arg
+from spicecl.commands.core import add_network_args, path_arg, print_json, seed_arg
 
 
 def register(sub) -> None:
@@ -35,7 +35,7 @@ def register(sub) -> None:
     m.add_argument("--tasks", type=int, required=True, metavar="K", help="tasks per p")
     m.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
     m.add_argument("--seed", type=seed_arg, required=True)
-    m.add_argument("--variation", metavar="FILE", default=None,
+    m.add_argument("--variation", type=path_arg, metavar="FILE", default=None,
                    help="variation file (spicecl oscillators --out): oscillator parts and "
                         "replayed update sequences")
     m.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
@@ -48,7 +48,8 @@ def register(sub) -> None:
     m.add_argument("--no-imperfections", action="store_true",
                    help="skip the runs with each imperfection alone")
     m.add_argument("--no-clock-free", action="store_true", help="skip the clock-free run")
-    m.add_argument("--out", metavar="DIR", default=None, help="write data, plots, summary.md")
+    m.add_argument("--out", type=path_arg, metavar="DIR", default=None,
+                   help="write data, plots, summary.md")
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=cmd_compare)
 
@@ -110,15 +111,15 @@ def cmd_compare(args) -> int:
                         imperfections=not args.no_imperfections,
                         clock_free=not args.no_clock_free)
     net = load_network(args.network, args.network_seed)
-    if args.out:
-        from spicecl.results import ensure_output_dir
-
-        ensure_output_dir(args.out)
     variation = None
     if args.variation is not None:
         from spicecl.variation_file import load_variation
 
         variation = load_variation(args.variation, n_edges=net.n_edges)
+    if args.out:
+        from spicecl.results import ensure_output_dir
+
+        ensure_output_dir(args.out, command="compare")
     res = run_compare(net, cfg, variation=variation, log=_progress(sys.stderr.isatty()))
     if args.out:
         write_compare(res, args.out, _reconstruct(args))

@@ -12,14 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from spicecl.commands.core import seed_arg
+from spicecl.commands.core import path_arg, seed_arg
 from spicecl.errors import SpiceclError
 
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the whole pipeline: oscillator check -> variation file -> "
                        "idealized vs hardware-faithful learning -> report (a few minutes)")
-    d.add_argument("--out", metavar="DIR", default="results/demo",
+    d.add_argument("--out", type=path_arg, metavar="DIR", default="results/demo",
                    help="output directory (default results/demo)")
     d.add_argument("--seed", type=seed_arg, default=1, help="seed of every stage (default 1)")
     d.add_argument("--tasks", type=int, default=10, help="learning tasks (default 10)")
@@ -38,9 +38,11 @@ def _say(msg: str) -> None:
 def cmd_demo(args) -> int:
     from spicecl.commands.oscillators import write_outputs
     from spicecl.compare import CompareConfig, findings, run_compare, write_compare
+    from spicecl.cosim import MAX_COSIM_STEPS
     from spicecl.hardware import bias_for_p
     from spicecl.network import exp16
-    from spicecl.oscbank.run import BankConfig, run_bank, summarize
+    from spicecl.oscbank.design import OscillatorDesign
+    from spicecl.oscbank.run import MAX_SPAN_PERIODS, BankConfig, run_bank, summarize
     from spicecl.results import (atomic_write_json, atomic_write_text, ensure_output_dir,
                                  write_manifest)
     from spicecl.variation_file import load_variation
@@ -49,21 +51,29 @@ def cmd_demo(args) -> int:
         raise SpiceclError(f"--tasks must be >= 2, got {args.tasks}")
     if args.cosim_steps < 0:
         raise SpiceclError(f"--cosim-steps must be >= 0, got {args.cosim_steps}")
+    if args.cosim_steps > MAX_COSIM_STEPS:
+        raise SpiceclError(f"--cosim-steps must be <= {MAX_COSIM_STEPS}, got {args.cosim_steps}")
     # Checked here too, not only by the stages, so that no stage runs before a bad value stops.
     if args.steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
     if args.samples < 2:
         raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
-    out = ensure_output_dir(args.out)
-    t0 = time.perf_counter()
+    design = OscillatorDesign()
+    max_samples = int(MAX_SPAN_PERIODS * design.clock_hz * design.period)
+    if args.samples > max_samples:  # the bank's own message names --clock-hz, not a demo option
+        raise SpiceclError(f"--samples must be <= {max_samples}, got {args.samples}")
     net = exp16()
     ps = (1.0, 0.5, 0.2)
+    biases = tuple(round(bias_for_p(p), 4) for p in (0.8, 0.5, 0.2))
+    bank_cfg = BankConfig(net.n_edges, biases, args.samples, seed=args.seed, design=design)
+    cfg = CompareConfig(task="allostery", ps=ps, n_tasks=args.tasks, steps=args.steps,
+                        seed=args.seed, n_records=60)
+    out = ensure_output_dir(args.out, command="demo")
+    t0 = time.perf_counter()
 
     # 1. Oscillator check of the exp16 design (fast method: short transients + clock sampling).
-    biases = tuple(round(bias_for_p(p), 4) for p in (0.8, 0.5, 0.2))
     _say(f"demo 1/4: oscillator bank of {net.n_edges} edges at biases "
          f"{', '.join(f'{b:g}' for b in biases)} V, {args.samples} clock samples")
-    bank_cfg = BankConfig(net.n_edges, biases, args.samples, seed=args.seed)
     run = run_bank(bank_cfg, workers=1, progress=False)
     osc = summarize(run)
     osc["network"] = net.name
@@ -75,8 +85,6 @@ def cmd_demo(args) -> int:
     # 3. Idealized vs hardware-faithful learning on the same tasks and seeds.
     _say(f"demo 2/4: learning, {args.tasks} allosteric tasks x p in {{1, 0.5, 0.2}}, "
          f"{args.steps} steps, idealized / hardware-faithful / each imperfection / clock-free")
-    cfg = CompareConfig(task="allostery", ps=ps, n_tasks=args.tasks, steps=args.steps,
-                        seed=args.seed, n_records=60)
     res = run_compare(net, cfg, variation=var)
     command = (f"spicecl demo --out {args.out} --seed {args.seed} --tasks {args.tasks} "
                f"--steps {args.steps} --samples {args.samples} --cosim-steps {args.cosim_steps}")
