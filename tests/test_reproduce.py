@@ -202,6 +202,10 @@ def test_bad_workers(tmp_path, capsys):
     (["fig2a", "--set", "steps=2"], ("steps=2", ">= 3")),
     (["fig2a", "--set", "one_minus_x=[1, 16]"], ("1..15",)),
     (["fig1", "--set", "tasks=2.5"], ("whole number",)),
+    # (a huge count planned its job list until the memory ran out)
+    (["fig4c", "--set", "tasks=99999999999999999999"], ("<= 100,000",)),
+    (["fig1", "--set", "steps=10000000000000"], ("<= 1,000,000,000,000",)),
+    (["fig2a", "--set", "draws=1000000"], ("draws=1000000", "<= 100,000")),
     (["fig1", "--set", "p=[1, 0]"], ("(0, 1]",)),
     (["fig1", "--set", "p=0.5"], ("list of at least 2",)),
     (["fig4c", "--set", "p=[0.5, 0.5]"], ("must differ",)),

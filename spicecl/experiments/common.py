@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError
-from spicecl.learning import LearningConfig, Trainer, train
+from spicecl.learning import MAX_STEPS, LearningConfig, Trainer, train
 from spicecl.network import Network, load_network
 from spicecl.solver import NodalSystem
 from spicecl.tasks import make_task
@@ -313,11 +313,17 @@ def _number(v) -> int | float:
     return v
 
 
+#: Upper bounds of the --set counts: more tasks (or draws) than this is a typo, not a study,
+#: and the job list alone would fill the memory; steps as for ``spicecl train``.
+MAX_TASKS = 100_000
+
+
 def count(lo: int = 1, hi: int | None = None):
     def check(v):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
             raise ValueError(f"expected a whole number >= {lo}" if hi is None else
-                             f"expected whole numbers in {lo}..{hi}")
+                             f"expected whole numbers in {lo}..{hi}" if hi < 1000 else
+                             f"expected a whole number >= {lo} and <= {hi:,}")
         return v
     return check
 

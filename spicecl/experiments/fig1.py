@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (P_GRID, TaskSpec, TrainChunk, config_dict, count, mean_sem,
-                                        p_colors, pyplot, run_train_chunk, write_csv)
+from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, TrainChunk,
+                                        config_dict, count, mean_sem, p_colors, pyplot,
+                                        run_train_chunk, write_csv)
 from spicecl.learning import LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz
 from spicecl.sweep import Chunk, spawn_seeds
@@ -30,7 +31,7 @@ PAPER = dict(tasks=50, p=[round(0.1 * i, 1) for i in range(1, 11)], steps=20000,
              records=400)
 QUICK = dict(tasks=6, p=[1.0, 0.5, 0.2], steps=1500, chunk=6, records=150)
 #: what `reproduce fig1 --set KEY=VALUE` may change
-SETTABLE = {"tasks": count(), "p": P_GRID, "steps": count()}
+SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "steps": count(1, MAX_STEPS)}
 
 
 def learning_config(p: float) -> LearningConfig:

@@ -41,9 +41,9 @@ import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, count, fraction, grid,
-                                        mean_sem, positive, power_law_fit, pyplot,
-                                        run_train_chunk, write_csv)
+from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, TaskSpec, TrainChunk, config_dict,
+                                        count, fraction, grid, mean_sem, positive, power_law_fit,
+                                        pyplot, run_train_chunk, write_csv)
 from spicecl.learning import LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
@@ -65,7 +65,8 @@ CHECK = 3
 #: what `reproduce fig2a/fig2b --set KEY=VALUE` may change (with gamma, scale steps by the
 #: inverse so that the runs still converge; summary.json's `convergence` says whether they did;
 #: one_minus_x in sixteenths)
-SETTABLE = {"tasks": count(), "draws": count(), "steps": count(CHECK),
+SETTABLE = {"tasks": count(1, MAX_TASKS), "draws": count(1, MAX_TASKS),
+            "steps": count(CHECK, MAX_STEPS),
             "one_minus_x": grid(count(1, 15)), "gamma": positive, "eta": fraction}
 MODES = {
     "fig2a": ("p", "b", "pb"),

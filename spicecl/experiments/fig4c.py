@@ -9,7 +9,7 @@ differences and little is learnt. Every p runs ``budget / p`` steps (equal expec
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, config_dict, count
 from spicecl.experiments.discrete import (Group, by_p_summary, discrete_config, mean_curve,
                                           sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
@@ -18,7 +18,7 @@ TASK = TaskSpec(kind="allostery", n_in=2, n_out=2, n_ground=1, volts=5.0)
 PAPER = dict(tasks=25, p=[1.0, 0.7, 0.5, 0.3, 0.2, 0.1], budget=1000)
 QUICK = dict(tasks=6, p=[1.0, 0.5, 0.2], budget=150)
 #: what `reproduce fig4c --set KEY=VALUE` may change
-SETTABLE = {"tasks": count(), "p": P_GRID, "budget": count()}
+SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "budget": count(1, MAX_STEPS)}
 KEY = "train_error"  # allostery: the one example is the test
 
 

@@ -8,8 +8,8 @@ collapse for large O. Input voltages in [0.5, 1] x 5 V; each p runs ``budget / p
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (P_GRID, TaskSpec, cached_network, config_dict, count, grid,
-                                        pyplot, write_csv)
+from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, cached_network,
+                                        config_dict, count, grid, pyplot, write_csv)
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks
 from spicecl.results import atomic_savefig
 
@@ -34,8 +34,8 @@ def _outputs(o) -> int:
 
 
 #: what `reproduce fig4d --set KEY=VALUE` may change
-SETTABLE = {"tasks": count(), "outputs": grid(_outputs, min_len=1), "p": P_GRID,
-            "budget": count()}
+SETTABLE = {"tasks": count(1, MAX_TASKS), "outputs": grid(_outputs, min_len=1), "p": P_GRID,
+            "budget": count(1, MAX_STEPS)}
 
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:

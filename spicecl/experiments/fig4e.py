@@ -10,7 +10,7 @@ Eq. 10 is the sign of the margins summed over the 20 examples, Eq. 7-like) and `
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, config_dict, count
 from spicecl.experiments.discrete import (Group, by_p_summary, discrete_config, mean_curve,
                                           sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
@@ -21,7 +21,7 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=20, n_te
 PAPER = dict(tasks=10, p=[1.0, 0.8, 0.6, 0.4, 0.2, 0.1], budget=1000)
 QUICK = dict(tasks=4, p=[1.0, 0.3], budget=150)
 #: what `reproduce fig4e --set KEY=VALUE` may change
-SETTABLE = {"tasks": count(), "p": P_GRID, "budget": count()}
+SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "budget": count(1, MAX_STEPS)}
 BATCHES = ("full", "single")
 
 

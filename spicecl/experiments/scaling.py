@@ -10,7 +10,7 @@ tasks.
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import MAX_STEPS, P_GRID, TaskSpec, config_dict, count
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks, trend
 from spicecl.experiments.plots import plot_final_vs_p
 
@@ -20,7 +20,7 @@ PAPER = dict(sizes=[(64, 143, 10), (256, 570, 8), (897, 2000, 4), (4484, 10000, 
              p=[1.0, 0.5, 0.2], budget=300)
 QUICK = dict(sizes=[(64, 143, 3), (256, 570, 2)], p=[1.0, 0.3], budget=60)
 #: what `reproduce scaling --set KEY=VALUE` may change
-SETTABLE = {"p": P_GRID, "budget": count()}
+SETTABLE = {"p": P_GRID, "budget": count(1, MAX_STEPS)}
 
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
