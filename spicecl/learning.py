@@ -266,7 +266,7 @@ class Trainer:
                 raise SpiceclError(f"network {net.name}: initial resistance {r[j, i]:g} ohm of "
                                    f"edge {i} is outside [r_min, r_max] = [{configs[j].r_min:g}, "
                                    f"{configs[j].r_max:g}] ohm of the continuous rule "
-                                   f"(--r-min, --r-max)")
+                                   f"(spicecl train --r-min, --r-max)")
         self.r = r
         self.updates = np.zeros(self.k, np.int64)
         self._resp = None

@@ -289,7 +289,7 @@ def test_network_resistances_outside_the_continuous_range_are_an_error(tmp_path,
     # a network of 2 Mohm resistors trains once the continuous range holds it
     path.write_bytes(graphml_bytes(net, np.full(net.n_edges, 2e6)))
     assert main(["train", "--network", str(path), "--steps", "2"]) == 2
-    assert "(--r-min, --r-max)" in capsys.readouterr().err
+    assert "(spicecl train --r-min, --r-max)" in capsys.readouterr().err
     # (R -> s R with gamma -> s^3 gamma is the same dynamics: s ~ 400 here)
     assert main(["train", "--network", str(path), "--steps", "200", "--r-max", "1e9",
                  "--gamma", "1e18", "--json"]) == 0
