@@ -128,3 +128,20 @@ def test_ctrl_c_while_the_commands_import_is_an_interrupt_not_a_traceback(capsys
     monkeypatch.setattr(spicecl.cli, "build_parser", interrupted)
     assert main(["network", "info", "exp16"]) == 130
     assert capsys.readouterr().err == "spicecl: interrupted\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--network", "exp16", "--steps", "2", "--seed", "1"],
+    ["oscillators", "--edges", "4", "--bias", "2.5", "--samples", "50", "--seed", "1"],
+])
+def test_an_out_holding_another_commands_run_is_refused(capsys, tmp_path, argv):
+    # train and oscillators overwrote another run's manifest and summary, mixing its files
+    manifest = '{"command": "spicecl compare --p 1"}'
+    (tmp_path / "manifest.json").write_text(manifest)
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"spicecl: error: --out {tmp_path} holds the results of another command "
+                   f"(spicecl compare); use another --out or remove it\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+    (tmp_path / "manifest.json").write_text(f'{{"command": "spicecl {argv[0]} --x"}}')
+    assert main([*argv, "--out", str(tmp_path)]) == 0  # its own earlier run: overwritten

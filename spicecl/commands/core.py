@@ -234,7 +234,7 @@ def cmd_train(args) -> int:
     if args.out:
         from spicecl.results import ensure_output_dir
 
-        ensure_output_dir(args.out)
+        ensure_output_dir(args.out, command="train")
     if config.rule == "discrete" and net.resistance is not None:
         # the discrete rule starts from the nearest taps: say so when that moves a resistance
         # off the file's value by more than half a tap (the ends of the digipot's range)

@@ -83,7 +83,7 @@ def cmd_oscillators(args) -> int:
     if args.out:
         from spicecl.results import ensure_output_dir
 
-        ensure_output_dir(args.out)
+        ensure_output_dir(args.out, command="oscillators")
     run = run_bank(cfg, workers=args.workers)
     summary = summarize(run)
     if args.network is not None:
