@@ -39,3 +39,14 @@ def test_bench_empty_out_is_a_usage_error(capsys):
     assert exc.value.code == 2
     assert capsys.readouterr().err == ("spicecl bench: error: argument --out: expected a path, "
                                        "got an empty string\n")
+
+
+def test_bench_out_in_an_unwritable_place_names_the_file(tmp_path, capsys):
+    # the message named only the directory ("--out /proc: ..."), not the --out given
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "b.json"
+    assert main(["bench", "learning", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"spicecl: error: --out {out}: its directory {blocker}: ")
+    assert err.count("\n") == 1

@@ -288,7 +288,7 @@ def cmd_bench(args) -> int:
         out = Path(args.out)
         if out.is_dir():
             raise SpiceclError(f"--out {out}: is a directory (a JSON file is expected)")
-        ensure_output_dir(out.parent)
+        ensure_output_dir(out.parent, option=f"--out {out}: its directory")
     module, _, func = BENCHMARKS[args.name].partition(":")
     result = getattr(importlib.import_module(module), func)(args)
     result = {**result, "versions": versions()}
