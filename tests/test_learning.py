@@ -114,6 +114,17 @@ def test_discrete_end_stops_ignore_further_steps():
     assert np.all(h.final_taps == 127)
 
 
+def test_discrete_step_with_an_empty_batch_draw_moves_nothing():
+    # a Bernoulli batch can include no example: no comparison, so no step (with the huge
+    # bias below, a step would move every edge up)
+    net, task, _ = _setup(6, net=exp16(), kind="allostery")
+    config = LearningConfig(rule="discrete", sigma_max=100.0, batch="bernoulli",
+                            batch_fraction=1e-9)
+    h = train(net, task, config, 0, 50)
+    assert np.array_equal(h.final_taps[0], config.tap_of(h.resistance[0][0]))
+    assert np.array_equal(h.final_resistance[0], h.resistance[0][0])
+
+
 def test_batched_training_equals_training_each_network_alone():
     net = disordered_network(64, 143, 0)
     seeds = np.random.SeedSequence(11).spawn(3)

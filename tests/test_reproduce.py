@@ -263,6 +263,39 @@ def test_every_figure_has_committed_results():
     assert set(FIGURES) <= set(REPRODUCED)
 
 
+def test_power_law_fit_and_mean_sem_on_known_data():
+    from spicecl.experiments.common import mean_sem, power_law_fit
+
+    x = np.arange(1, 9) / 16
+    y = 3.7 * x ** (2 / 3)
+    a, c = power_law_fit(np.r_[x, 0.5, 0.0], np.r_[y, np.nan, 1.0])  # NaN, x = 0: skipped
+    assert a == pytest.approx(2 / 3, rel=1e-12) and c == pytest.approx(3.7, rel=1e-12)
+    assert all(np.isnan(power_law_fit([1.0], [2.0])))  # one point: no fit
+    mean, sem = mean_sem(np.array([[1.0, 10.0], [2.0, 10.0], [3.0, 10.0], [4.0, 10.0]]))
+    assert mean.tolist() == [2.5, 10.0]
+    assert sem == pytest.approx([np.sqrt(5 / 3) / 2, 0.0])  # sample std / sqrt(n)
+
+
+@pytest.mark.parametrize("where", [w for w in REPRODUCED if w.endswith(("fig2a", "fig2b"))])
+def test_committed_fig2_exponents_follow_from_their_distances(where):
+    """The exponents in summary.json are the log-log least-squares slopes of the mean L2 over
+    tasks and draws against 1 - x, recomputed here from distances.csv without the library."""
+    import csv
+
+    with (RESULTS / where / "distances.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    summary = json.loads((RESULTS / where / "summary.json").read_text())
+    modes = sorted({r["mode"] for r in rows})
+    assert len(modes) == 3
+    for mode in modes:
+        xs = sorted({float(r["one_minus_x"]) for r in rows if r["mode"] == mode})
+        mean_l2 = [np.mean([float(r["l2_ohm"]) for r in rows
+                            if r["mode"] == mode and float(r["one_minus_x"]) == x]) for x in xs]
+        design = np.column_stack([np.log(xs), np.ones(len(xs))])
+        slope, log_c = np.linalg.lstsq(design, np.log(mean_l2), rcond=None)[0]
+        assert summary[f"exponent_{mode}"] == pytest.approx(slope, rel=1e-8, abs=1e-8), mode
+
+
 @pytest.mark.parametrize("where", REPRODUCED)
 def test_committed_results_match_the_code(where):
     """results/WHERE (a figure, or a study made with --set) was computed by this code's
