@@ -263,6 +263,15 @@ def test_every_figure_has_committed_results():
     assert set(FIGURES) <= set(REPRODUCED)
 
 
+@pytest.mark.slow
+def test_fig4c_at_paper_scale_reproduces_the_committed_numbers(tmp_path, capsys):
+    """The whole chain (seeds, networks, tasks, the discrete rule, gating, the analysis)
+    still gives the committed paper-scale fig4c (25 tasks x 7 p, ~15 s with 2 workers)."""
+    assert main(["reproduce", "fig4c", "--workers", "2", "--out", str(tmp_path)]) == 0
+    got = (tmp_path / "fig4c" / "final_errors.csv").read_text()
+    assert got == (RESULTS / "fig4c" / "final_errors.csv").read_text()
+
+
 def test_power_law_fit_and_mean_sem_on_known_data():
     from spicecl.experiments.common import mean_sem, power_law_fit
 
