@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 
+import numpy as np
 import pytest
 
 from spicecl.results import atomic_write_bytes, atomic_write_json, write_manifest
@@ -40,6 +42,19 @@ def test_manifest_records_config_seed_and_versions(tmp_path):
     assert m["config"] == {"a": 1} and m["seed"] == 7
     assert {"spicecl", "numpy", "scipy", "python", "ngspice"} <= set(m["versions"])
     assert len(m["config_hash"]) == 16
+    import platform
+    import shutil
+
+    import scipy
+
+    import spicecl
+
+    assert m["versions"]["spicecl"] == spicecl.__version__
+    assert m["versions"]["numpy"] == np.__version__ and m["versions"]["scipy"] == scipy.__version__
+    assert m["versions"]["python"] == platform.python_version()
+    if shutil.which("ngspice"):  # the installed ngspice's own version line
+        line = subprocess.run(["ngspice", "-v"], capture_output=True, text=True).stdout
+        assert f"ngspice-{m['versions']['ngspice']}" in line
 
 
 def test_manifest_records_the_spicecl_command_line_not_the_host_process(tmp_path):
