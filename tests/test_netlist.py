@@ -322,3 +322,14 @@ def test_validate_timeout_must_be_positive_and_finite(capsys, timeout):
         err = _cli_error(capsys, ["validate", check, "--network", "exp16", "--seed", "1",
                                   "--timeout", timeout])
         assert "--timeout must be in (0, 1e+06]" in err
+
+
+def test_deck_numbers_round_trip_and_non_finite_values_are_refused():
+    # "nan" or "inf" in a deck is read by ngspice as a node or model name, or as garbage
+    from spicecl.netlist.names import number
+
+    for v in (1e-15, 5089.370078740158, 0.1 + 0.2, -3.0, 1e300):
+        assert float(number(v)) == v
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(SpiceclError, match="cannot be written to a deck"):
+            number(bad)
