@@ -66,6 +66,18 @@ def test_raw_reader_real_and_complex(tmp_path):
         read_raw(tmp_path / "bad.raw")
 
 
+def test_raw_reader_keeps_the_whole_points_of_a_run_cut_short(tmp_path):
+    # ngspice killed mid-run announces more points than it wrote: keep the whole ones
+    d = np.arange(12.0).reshape(4, 3)
+    _write_raw(tmp_path / "r.raw", ["time", "v(a)", "i(v1)"], d)
+    raw = (tmp_path / "r.raw").read_bytes()
+    (tmp_path / "cut.raw").write_bytes(raw[:-8 * 3 - 5])  # the last point and a bit more lost
+    p = read_single_plot(tmp_path / "cut.raw")
+    np.testing.assert_array_equal(p.data["time"], d[:2, 0])
+    (tmp_path / "cut.raw").write_bytes(raw[:-8 * 3])  # exactly the last point lost
+    np.testing.assert_array_equal(read_single_plot(tmp_path / "cut.raw").data["v(a)"], d[:3, 1])
+
+
 
 
 @pytest.mark.spice

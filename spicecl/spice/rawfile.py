@@ -89,10 +89,12 @@ def _parse_plot(buf: bytes, pos: int, path: str) -> tuple[RawPlot, int]:
     width = 2 * n_vars if is_complex else n_vars
     n_bytes = 8 * width * n_points
     avail = len(buf) - pos
+    end = pos + n_bytes
     if avail < n_bytes:
-        # A run cut short may announce more points than it wrote; keep whole points only.
+        # A run cut short may announce more points than it wrote; keep whole points only
+        # (a partial last point is dropped: nothing follows it in the file).
         n_points = avail // (8 * width)
-        n_bytes = 8 * width * n_points
+        end = len(buf)
     arr = np.frombuffer(buf, dtype="<f8", count=width * n_points, offset=pos)
     arr = arr.reshape(n_points, width)
     data = {}
@@ -103,7 +105,7 @@ def _parse_plot(buf: bytes, pos: int, path: str) -> tuple[RawPlot, int]:
             data[name] = arr[:, k].copy()
     plot = RawPlot(header.get("Title", ""), header.get("Plotname", ""), flags,
                    tuple(names), tuple(types), data)
-    return plot, pos + n_bytes
+    return plot, end
 
 
 def read_raw(path) -> list[RawPlot]:
