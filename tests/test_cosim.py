@@ -10,11 +10,12 @@ from spicecl.cli import main
 from spicecl.variation_file import write_variation
 
 
-def _variation(path, n_edges, biases=(2.5,), samples=64, seed=0):
+def _variation(path, n_edges, biases=(2.5,), samples=64, seed=0, updates=None):
     """A small synthetic variation file (the format of spicecl oscillators --out)."""
     rng = np.random.default_rng(seed)
     j = len(biases)
-    updates = rng.random((j, samples, n_edges)) < 0.5
+    if updates is None:
+        updates = rng.random((j, samples, n_edges)) < 0.5
     arrays = {
         "updates": updates, "bias_volts": np.array(biases, float), "draw": np.zeros(j, int),
         "p_edge": updates.mean(axis=1), "period": np.full((j, n_edges), 4.6e-4),
@@ -79,6 +80,21 @@ def test_compare_replays_a_variation_file(capsys, tmp_path):
     d = json.loads(out.out)
     assert d["gating"]["0.5"] == "replay"
     assert d["variation_file"] == str(npz)
+
+
+def test_replayed_sequences_drive_the_hardware_picture(capsys, tmp_path):
+    # the same per-edge p, the sequence played backwards: only a replay can tell them apart
+    updates = np.random.default_rng(5).random((1, 64, 16)) < 0.5
+    finals = []
+    for name, seq in (("fwd", updates), ("rev", updates[:, ::-1])):
+        npz = _variation(tmp_path / name, 16, updates=seq)
+        status, out = _compare(["--p", "0.5", "--no-imperfections", "--no-clock-free",
+                                "--variation", str(npz)], capsys)
+        assert status == 0, out.err
+        d = json.loads(out.out)
+        assert d["gating"]["0.5"] == "replay"
+        finals.append(d["hardware"]["0.5"])
+    assert finals[0] != finals[1]
 
 
 def test_compare_refuses_a_variation_file_of_another_network(capsys, tmp_path):
