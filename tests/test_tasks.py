@@ -1,0 +1,47 @@
+"""Tasks: node roles, example ranges and targets as the README states them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spicecl.errors import SpiceclError
+from spicecl.network import disordered_network, exp16
+from spicecl.tasks import make_task
+
+
+def _linear_map(task):
+    """The (O, I) map A with y = A x, solved from the examples."""
+    a, *_ = np.linalg.lstsq(task.train_x, task.train_y, rcond=None)
+    return a.T
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_regression_targets_are_a_passive_linear_map_of_inputs_in_range(seed):
+    task = make_task(disordered_network(64, 143, 0), "regression", np.random.default_rng(seed),
+                     volts=5.0)
+    assert task.train_x.shape == (20, 2) and task.test_x.shape == (50, 2)
+    for x in (task.train_x, task.test_x):
+        assert x.min() >= 0 and x.max() <= 5.0
+    a = _linear_map(task)
+    np.testing.assert_allclose(task.test_y, task.test_x @ a.T, atol=1e-12)
+    assert a.min() >= 0 and np.all((a.sum(1) >= 0.3) & (a.sum(1) <= 0.8))
+    assert len(task.grounds) == 1
+
+
+@pytest.mark.parametrize("n_out, grounds", [(2, 1), (4, 2), (6, 3), (10, 5), (1, 1)])
+def test_allostery_is_one_input_pattern_in_the_upper_half_with_o_over_2_grounds(n_out, grounds):
+    rng = np.random.default_rng(n_out)
+    task = make_task(disordered_network(64, 143, 0), "allostery", rng, n_in=n_out,
+                     n_out=n_out, volts=2.0)
+    assert task.train_x.shape == (1, n_out)
+    assert task.train_x.min() >= 1.0 and task.train_x.max() <= 2.0  # [volts/2, volts]
+    np.testing.assert_array_equal(task.test_x, task.train_x)
+    assert len(task.grounds) == grounds
+    roles = np.concatenate([task.inputs, task.outputs, task.grounds])
+    assert len(set(roles.tolist())) == len(roles)  # distinct nodes
+
+
+def test_a_task_that_does_not_fit_the_network_is_refused():
+    with pytest.raises(SpiceclError, match="task needs 11 distinct nodes"):
+        make_task(exp16(), "allostery", np.random.default_rng(0), n_in=4, n_out=4, n_ground=3)
