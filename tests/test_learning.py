@@ -306,3 +306,54 @@ def test_network_resistances_outside_the_continuous_range_are_an_error(tmp_path,
                  "--gamma", "1e18", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["edge_updates"] == 200 * net.n_edges and out["final_train_scaled_error"] < 0.7
+
+
+def test_train_out_writes_history_resistances_and_summary_consistently(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--network", "exp16", "--steps", "50", "--seed", "2", "--out",
+                 str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [line.split(",") for line in (out / "history.csv").read_text().splitlines()]
+    assert rows[0] == ["step", "train_error", "test_error", "train_scaled_error",
+                       "test_scaled_error"]
+    first, last = [float(v) for v in rows[1]], [float(v) for v in rows[-1]]
+    assert first[0] == 0 and first[3:] == [1.0, 1.0]
+    assert first[2] == pytest.approx(summary["initial_test_error"], rel=1e-9)
+    assert last[0] == 50
+    assert last[1:] == pytest.approx([summary["final_train_error"], summary["final_test_error"],
+                                      summary["final_train_scaled_error"],
+                                      summary["final_test_scaled_error"]], rel=1e-9)
+    r_final = np.loadtxt(out / "final_resistance.csv", delimiter=",", skiprows=1,
+                         usecols=3)
+    with np.load(out / "snapshots.npz") as z:
+        assert z["steps"][0] == 0 and z["steps"][-1] == 50
+        np.testing.assert_allclose(r_final, z["resistance"][-1], rtol=1e-9)
+        assert not np.allclose(r_final, z["resistance"][0])  # learning moved them
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 2 and manifest["config"]["learning"]["rule"] == "continuous"
+
+
+def test_tap_of_is_the_nearest_tap_clipped_to_the_grid():
+    c = LearningConfig(rule="discrete")
+    grid = c.r_wiper + np.arange(c.levels) * c.r0
+    r = np.array([grid[10] + 0.4 * c.r0, grid[10] + 0.6 * c.r0, grid[10] - 0.4 * c.r0,
+                  grid[0] - 5 * c.r0, grid[-1] + 5 * c.r0])
+    assert c.tap_of(r).tolist() == [10, 11, 10, 0, 127]
+
+
+def test_sigma_is_drawn_per_comparison_uniform_on_zero_to_sigma_max():
+    # Eq. 10: one sigma per edge and example (comparison), U[0, sigma_max], fresh every step
+    net, task, _ = _setup(3, net=exp16(), kind="regression")
+    tr = Trainer(net, [task], [LearningConfig(rule="discrete", sigma_max=0.05)],
+                 [np.random.default_rng(0)])
+    s1, s2 = tr.comparator_bias(20, net.n_edges), tr.comparator_bias(20, net.n_edges)
+    assert s1.shape == (1, 20, 16)
+    assert len(np.unique(s1)) == s1.size and not np.array_equal(s1, s2)  # no shared draws
+    both = np.concatenate([s1.ravel(), s2.ravel()])
+    assert both.min() >= 0 and both.max() <= 0.05
+    assert abs(both.mean() - 0.025) < 0.003  # 640 draws: s.e. 0.0006
+    # per-edge mode: drawn once per edge, the same for every example and step
+    tr = Trainer(net, [task], [LearningConfig(rule="discrete", sigma_mode="per-edge")],
+                 [np.random.default_rng(0)])
+    q1, q2 = tr.comparator_bias(20, 16), tr.comparator_bias(20, 16)
+    assert np.array_equal(q1, q2) and np.all(q1 == q1[:, :1, :]) and len(np.unique(q1)) == 16
