@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import requires_ngspice
 
 from spicecl.cli import main
 from spicecl.variation_file import write_variation
@@ -299,3 +300,24 @@ def test_demo_refuses_an_out_holding_another_run_and_an_empty_out(capsys, tmp_pa
         main(["demo", "--out", ""])
     assert exc.value.code == 2
     assert "argument --out: expected a path" in capsys.readouterr().err
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_demo_runs_the_whole_pipeline_at_a_tiny_scale(capsys, tmp_path):
+    # the main job (make demo) end to end: oscillator bank in ngspice -> variation file ->
+    # compare replaying its sequences -> cosim; ~7 s
+    out = tmp_path / "demo"
+    assert main(["demo", "--tasks", "2", "--steps", "5", "--samples", "50", "--cosim-steps",
+                 "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for f in ("manifest.json", "summary.json", "report.md", "oscillators/variation.npz",
+              "oscillators/manifest.json", "learning/summary.json", "learning/final_errors.csv"):
+        assert (out / f).stat().st_size > 0, f
+    learning = json.loads((out / "learning" / "summary.json").read_text())
+    assert learning["gating"] == {"1": "none (p = 1)", "0.5": "replay", "0.2": "replay"}
+    assert learning["variation_file"] == str(out / "oscillators" / "variation.npz")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cosim"]["decision_agreement"] == 1.0 and summary["cosim"]["taps_identical"]
+    assert set(summary["learning"]["hardware"]) == {"1", "0.5", "0.2"}
+    assert json.loads((out / "manifest.json").read_text())["command"].startswith("spicecl demo")
