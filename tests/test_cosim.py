@@ -52,10 +52,10 @@ def test_cosim_exp16_agrees_with_the_fast_loop(capsys):
     assert status == 0
     out = json.loads(capsys.readouterr().out)
     assert out["steps"] == 3
-    assert out["decision_agreement"] >= 0.99
+    assert out["decision_agreement"] == 1.0  # no tie on these steps (margin 0.9 mV)
     assert out["taps_identical"] is True
     assert out["first_divergence_step"] is None
-    assert out["max_abs_voltage_error_volts"] < 1e-6
+    assert out["max_abs_voltage_error_volts"] < 1e-9  # measured 3.7e-12
     assert out["final_taps_spice"] == out["final_taps_fast"]
 
 
