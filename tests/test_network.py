@@ -20,6 +20,9 @@ def test_exp16_is_a_triangulated_3x3_grid():
     assert (net.n_nodes, net.n_edges) == (9, 16)
     assert net.is_connected()
     assert net.degrees().min() >= 2
+    lattice = {(i, i + 1) for i in range(9) if i % 3 < 2} | {(i, i + 3) for i in range(6)}
+    diagonals = {(0, 4), (1, 5), (3, 7), (4, 8)}  # one per cell, all the same direction
+    assert {tuple(e) for e in net.edges.tolist()} == lattice | diagonals
 
 
 @pytest.mark.parametrize("nodes,edges", [(64, 143), (256, 570), (20, 30)])

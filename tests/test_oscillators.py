@@ -353,3 +353,13 @@ def test_cli_json_out_and_worker_independence(tmp_path, capsys):
     w = load_variation(tmp_path / "b", n_edges=16)
     np.testing.assert_array_equal(v.updates, w.updates)
     np.testing.assert_array_equal(v.arrays["rt"], w.arrays["rt"])
+
+
+def test_lag1_autocorrelation_on_known_sequences():
+    alternating = np.tile([1, 0], 50)
+    blocks = np.repeat([1, 0], 50)  # one long run each: close to +1
+    u = np.column_stack([alternating, blocks, np.ones(100)])
+    r = measure.lag1_autocorrelation(u)
+    assert r[0] == pytest.approx(-0.99)  # (n - 1) / n of -1
+    assert r[1] == pytest.approx(0.97)  # 98 agreeing neighbour pairs, 1 across the step
+    assert np.isnan(r[2])  # a constant edge: undefined

@@ -24,18 +24,16 @@ def test_every_command_registers_and_has_help(capsys):
     sub = next(a for a in parser._actions if a.dest == "command")
     assert {"train", "solve", "network", "bench"} <= set(sub.choices)
     for name in sub.choices:
-        try:
+        with pytest.raises(SystemExit) as exc:
             main([name, "--help"])
-        except SystemExit as exc:
-            assert exc.code == 0
+        assert exc.value.code == 0
     assert "usage" in capsys.readouterr().out
 
 
 def test_unknown_command_is_a_one_line_error(capsys):
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["frobnicate"])
-    except SystemExit as exc:
-        assert exc.code == 2
+    assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid choice" in err
 

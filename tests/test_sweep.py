@@ -87,6 +87,10 @@ def test_spawn_seeds_are_stable_and_distinct():
     c = [np.random.default_rng(s).random() for s in spawn_seeds(3, 5, stream=1)]
     assert a == b
     assert len(set(a + c)) == 10
+    # streams of neighbouring root seeds do not overlap either (--seed 4 is not --seed 3's
+    # stream 1)
+    d = [np.random.default_rng(s).random() for s in spawn_seeds(4, 5, stream=0)]
+    assert not set(d) & set(a + c)
 
 
 def test_local_pool_matches_in_process(tmp_path):
