@@ -220,3 +220,25 @@ def test_network_file_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
     p = _write(tmp_path, "3 3 1.0\n" + "0 0\n" * 50, "big.txt")
     with pytest.raises(SpiceclError, match=r"big\.txt: larger than 0 MiB"):
         read_network_file(p)
+
+
+def test_network_export_round_trips_through_graphml_and_json(tmp_path, capsys):
+    import json
+
+    from spicecl.cli import main
+
+    net = load_network("disordered:40:90", 3)
+    assert main(["network", "export", "disordered:40:90", "--seed", "3", "-o",
+                 str(tmp_path / "n.graphml")]) == 0
+    back = read_network_file(tmp_path / "n.graphml")
+    assert back.node_ids == net.node_ids
+    np.testing.assert_array_equal(back.edges, net.edges)
+    np.testing.assert_allclose(back.positions, net.positions, rtol=1e-12)
+    capsys.readouterr()
+    assert main(["network", "export", "disordered:40:90", "--seed", "3", "--format",
+                 "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["n_nodes"], d["n_edges"]) == (40, 90)
+    ids = {n["id"]: i for i, n in enumerate(d["nodes"])}
+    edges = [(ids[e["source"]], ids[e["target"]]) for e in d["edges"]]
+    assert edges == [tuple(e) for e in net.edges.tolist()]
