@@ -30,7 +30,7 @@ import numpy as np
 from spicecl.errors import SpiceclError, check_range
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
-from spicecl.learning import MAX_STEPS, LearningConfig, train
+from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, train
 from spicecl.network import Network
 from spicecl.tasks import make_task
 
@@ -39,9 +39,6 @@ IDEALIZED = "idealized"
 DISCRETE = "ideal_discrete"
 HARDWARE = "hardware"
 CLOCK_FREE = "clock_free"
-
-#: Most tasks per p (each task is a network trained in every picture).
-MAX_TASKS = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ RULES = ("continuous", "discrete")
 P_MODES = ("bernoulli", "fixed")
 #: Most training steps of one run (years of computing; step counters stay far from int64).
 MAX_STEPS = 10**12
+#: Most tasks (networks) a command trains: more is a typo, and the job list alone would fill
+#: the memory.
+MAX_TASKS = 100_000
 BATCH_MODES = ("full", "single", "bernoulli", "fixed")
 SIGMA_MODES = ("per-comparison", "per-edge")
 

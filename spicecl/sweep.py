@@ -66,11 +66,8 @@ def spawn_seeds(root: int, n: int, stream: int = 0) -> list[np.random.SeedSequen
 
 def check_out_dir(out, config: dict) -> None:
     """Refuse (one-line SpiceclError) a sweep directory that holds another configuration's
-    results; commands call it for every directory before any work."""
-    _check_out_dir(Path(out), config_hash(config))
-
-
-def _check_out_dir(out: Path, chash: str) -> None:
+    results; :func:`run_sweep` calls it, and commands for every directory before any work."""
+    out, chash = Path(out), config_hash(config)
     man = out / "manifest.json"
     if man.exists():
         try:
@@ -181,9 +178,10 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
         theirs = client.run(version, pkg, on_error="return")
         for worker, got in sorted(theirs.items()):
             if isinstance(got, BaseException):
+                want = f"{pkg} {mine}" if mine else pkg
                 raise SpiceclError(f"--scheduler {address}: worker {worker} cannot use {pkg} "
-                                   f"({type(got).__name__}); install {pkg} {mine or ''} on "
-                                   f"the cluster's workers".replace("  ", " "))
+                                   f"({type(got).__name__}); install {want} on the cluster's "
+                                   f"workers")
             if got != mine:
                 raise SpiceclError(f"--scheduler {address}: worker {worker} runs {pkg} {got}, "
                                    f"this process {mine}; the numbers would differ from a "
@@ -245,8 +243,7 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
     if int(workers) < 1:
         raise SpiceclError(f"--workers must be >= 1, got {workers}")
     out = Path(out_dir)
-    chash = config_hash(config)
-    _check_out_dir(out, chash)
+    check_out_dir(out, config)
     client = connect_scheduler(scheduler) if scheduler else None
     write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
     jobs_dir = out / "jobs"

@@ -189,7 +189,7 @@ def test_compare_p_values_equal_to_six_digits_are_refused(capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--tasks", "99999999999999999999"], "--tasks must be <= 1000000"),
+    (["--tasks", "99999999999999999999"], "--tasks must be <= 100000"),
     (["--steps", "99999999999999999999"], "--steps must be <= 1e+12"),
     (["--eta", "0"], "--eta must be in (0, 1]"),
     (["--sigma-max", "nan"], "--sigma-max must be in [0, inf)"),
@@ -273,7 +273,7 @@ def test_cosim_huge_steps_is_a_one_line_error(capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--tasks", "99999999999999999999"], "--tasks must be <= 1000000, got 99999999999999999999"),
+    (["--tasks", "99999999999999999999"], "--tasks must be <= 100000, got 99999999999999999999"),
     (["--steps", "99999999999999999999"], "--steps must be <= 1e+12, got 99999999999999999999"),
     (["--cosim-steps", "99999999999999999999"],
      "--cosim-steps must be <= 1000000, got 99999999999999999999"),

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError
-from spicecl.learning import MAX_STEPS, LearningConfig, Trainer, train
+from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, Trainer, train
 from spicecl.network import Network, load_network
 from spicecl.solver import NodalSystem
 from spicecl.tasks import make_task
@@ -311,11 +311,6 @@ def _number(v) -> int | float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
         raise ValueError("expected a finite number")
     return v
-
-
-#: Upper bounds of the --set counts: more tasks (or draws) than this is a typo, not a study,
-#: and the job list alone would fill the memory; steps as for ``spicecl train``.
-MAX_TASKS = 100_000
 
 
 def count(lo: int = 1, hi: int | None = None):
