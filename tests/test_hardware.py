@@ -146,8 +146,10 @@ def test_clock_free_mode_learns_and_compares_with_clocked(setup16):
     assert cf.test_scaled[:, -1].mean() < 0.9  # it learns
     clocked = train_hardware(net, tasks, replace(cfg, p=1 / net.n_edges), 5, 120 * net.n_edges,
                              hardware=hw, parts=parts)
-    # Same update budget per edge: one edge at a time either way; similar final errors.
-    assert abs(cf.test_scaled[:, -1].mean() - clocked.test_scaled[:, -1].mean()) < 0.3
+    # Same update budget per edge: one edge at a time either way; similar final errors
+    # (measured per task 0.498 / 0.741 / 0.792 clock-free against 0.489 / 0.668 / 0.792).
+    diff = cf.test_scaled[:, -1] - clocked.test_scaled[:, -1]
+    assert abs(diff.mean()) < 0.1 and np.all(np.abs(diff) < 0.15), diff
 
 
 def test_clock_free_batched_equals_one_network_at_a_time(setup16):

@@ -279,7 +279,10 @@ def test_periods_within_2_percent_of_analytic_at_zero_tolerance():
     rel = per / cfg.design.period - 1
     assert np.all(np.abs(rel) < TOL["period_rel"]), rel
     assert np.all(run.jobs[0]["n_periods"] >= 15)
-    assert np.all(np.abs(run.jobs[0]["duty"] - 0.5) < 0.02)
+    # equal parts: the time step's scatter only (16 edges measured at +0.11 to +0.28 %,
+    # duty 0.4981-0.4989)
+    assert np.all(np.abs(rel) < 5e-3) and np.ptp(per) / per.mean() < 4e-3, rel
+    assert np.all(np.abs(run.jobs[0]["duty"] - 0.5) < 0.005)
 
 
 @pytest.mark.spice
