@@ -124,6 +124,23 @@ def test_nonconvergent_deck_names_deck_and_quotes_log():
     assert "aborted" in msg or "Timestep too small" in msg
 
 
+@pytest.mark.parametrize("script, match", [
+    ('echo "Error: something broke"; kill -SEGV $$', "ngspice crashed (signal 11) on deck "
+                                                     "fake: Error: something broke"),
+    ('echo "Error: no such file"; exit 3', "ngspice failed (exit status 3) on deck fake: "
+                                           "Error: no such file"),
+    ("exit 0", "ngspice wrote no results on deck fake: (it printed nothing)"),
+])
+def test_ngspice_that_crashes_or_fails_is_one_line(monkeypatch, tmp_path, script, match):
+    fake = tmp_path / "ngspice"
+    fake.write_text("#!/bin/sh\n" + script + "\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SpiceclError) as exc:
+        run_ngspice(DIVIDER, ["v(mid)"], name="fake")
+    assert match in _one_line(exc)
+
+
 def test_timeout_python_cannot_wait_for_is_refused_before_ngspice_starts():
     with pytest.raises(SpiceclError) as exc:
         run_ngspice("t\nR1 a 0 1k\nV1 a 0 1\n.op\n", ["v(a)"], timeout=1e7)

@@ -94,7 +94,7 @@ def _quote_log(log: str, limit: int = 4) -> str:
     if not seen:
         tail = [" ".join(ln.split()) for ln in log.splitlines() if ln.strip()][-2:]
         seen = tail
-    text = " | ".join(seen)
+    text = " | ".join(seen) or "(it printed nothing)"
     return text[:400] + ("..." if len(text) > 400 else "")
 
 
