@@ -162,6 +162,22 @@ def test_rerun_resumes_without_recomputing(quick_all, capsys):
     assert s["run"]["chunks_computed"] == 3
 
 
+def test_progress_bar_on_request_and_not_in_a_pipe(tmp_path, capsys):
+    """--progress draws a bar sized by the jobs' cost (tasks x steps), cleared at the end;
+    without it, and stderr not a terminal, stderr stays empty."""
+    from spicecl.experiments import make_plan
+
+    plan = make_plan("fig4c", True, 0, None)
+    total = round(sum(c.cost for c in plan.chunks))
+    assert main(["reproduce", "fig4c", "--quick", "--progress", "--out",
+                 str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "fig4c:   0%|" in err and f"| 0/{total} [" in err and "job/s" in err
+    assert err.endswith("\r") and len(err.strip().splitlines()) == 1
+    assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_other_configuration_in_out_dir_is_refused(quick_all, capsys):
     out, _ = quick_all
     assert main(["reproduce", "fig4c", "--quick", "--seed", "5", "--out", str(out)]) == 2
