@@ -80,6 +80,14 @@ def check_roles(net: Network, inputs, outputs, grounds) -> tuple[np.ndarray, ...
         raise SpiceclError("a task needs at least one input node")
     if len(out[1]) == 0:
         raise SpiceclError("a task needs at least one output node")
+    comp = net.components()
+    if comp.max() > 0:
+        cut = out[1][~np.isin(comp[out[1]], comp[out[0]])]
+        if cut.size:
+            ids = ", ".join(net.node_ids[i] for i in cut[:10])
+            raise SpiceclError(f"network {net.name} is not connected: output node(s) {ids} "
+                               f"have no path to an input node, so no input can move them "
+                               f"(choose nodes in one connected part)")
     return tuple(out)
 
 

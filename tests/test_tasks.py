@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spicecl.errors import SpiceclError
-from spicecl.network import disordered_network, exp16
+from spicecl.network import Network, disordered_network, exp16
 from spicecl.tasks import make_task
 
 
@@ -45,3 +45,25 @@ def test_allostery_is_one_input_pattern_in_the_upper_half_with_o_over_2_grounds(
 def test_a_task_that_does_not_fit_the_network_is_refused():
     with pytest.raises(SpiceclError, match="task needs 11 distinct nodes"):
         make_task(exp16(), "allostery", np.random.default_rng(0), n_in=4, n_out=4, n_ground=3)
+
+
+def test_an_output_cut_off_from_every_input_is_refused(tmp_path, capsys):
+    """Two parts, a triangle 0-1-2 and a pair 3-4: an output in the part with only a ground
+    would sit at 0 V whatever the inputs (scaled error 1 forever); named instead."""
+    from spicecl.cli import main
+
+    net = Network("two-parts", tuple("abcde"), [(0, 1), (1, 2), (0, 2), (3, 4)],
+                  np.zeros((5, 2)))
+    with pytest.raises(SpiceclError, match=r"network two-parts is not connected: output "
+                                           r"node\(s\) d have no path to an input node"):
+        make_task(net, "regression", np.random.default_rng(0), roles=([0], [1, 3], [4]))
+    task = make_task(net, "regression", np.random.default_rng(0), roles=([0], [1], [2]))
+    assert task.outputs.tolist() == [1]  # a network in parts is fine where the task is
+    from spicecl.netio import graphml_bytes
+
+    f = tmp_path / "parts.graphml"
+    f.write_bytes(graphml_bytes(net))
+    assert main(["train", "--network", str(f), "--input-nodes", "a", "--output-nodes", "d",
+                 "--ground-nodes", "e", "--steps", "2", "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "output node(s) d have no path" in err
