@@ -63,6 +63,11 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     hw = HardwareConfig() if hardware is None else hardware
     if hw.gating == "replay":
         raise SpiceclError("cosim gates with Bernoulli p_i ('edge_p') or 'uniform', not replay")
+    if not hw.cell_decision:
+        # the deck always holds the XOR decision cell: an Eq. 10 fast loop would disagree
+        # with it by design, not by a model error
+        raise SpiceclError("cosim compares against the decks' decision cells: it needs the "
+                           "cell_decision imperfection on")
     setup = make_setup(net, int(seed), task_kind=task_kind, eta=eta)
     task = setup.task
     if task.kind == "regression":
