@@ -321,3 +321,181 @@ def test_demo_runs_the_whole_pipeline_at_a_tiny_scale(capsys, tmp_path):
     assert summary["cosim"]["decision_agreement"] == 1.0 and summary["cosim"]["taps_identical"]
     assert set(summary["learning"]["hardware"]) == {"1", "0.5", "0.2"}
     assert json.loads((out / "manifest.json").read_text())["command"].startswith("spicecl demo")
+
+
+# ---------------------------------------------------------------- cosim with imperfections off
+
+def _cosim(steps, sigma_max=0.05, **hw):
+    from spicecl.cosim import run_cosim
+    from spicecl.hardware import HardwareConfig
+    from spicecl.network import exp16
+
+    return run_cosim(exp16(), steps, 1, hardware=HardwareConfig(**hw), sigma_max=sigma_max)
+
+
+def test_cosim_refuses_a_fast_loop_without_the_decision_cell():
+    """The decks always hold the XOR decision cell; an Eq. 10 fast loop would disagree with
+    it by design (agreement 0.64 before this was refused)."""
+    from spicecl.errors import SpiceclError
+
+    with pytest.raises(SpiceclError, match="needs the cell_decision imperfection on"):
+        _cosim(1, cell_decision=False)
+
+
+@pytest.mark.spice
+@requires_ngspice
+@pytest.mark.parametrize("off", ["twin_mismatch", "tap_tolerance"])
+def test_cosim_agrees_with_an_imperfection_of_the_parts_switched_off(off):
+    """With twin mismatch or tap tolerance off, the deck's digipots are set to the fast loop's
+    ideal grids; the two loops must still take the same decisions step after step."""
+    out = _cosim(6, **{off: False})
+    assert out["taps_identical"] is True and out["decision_agreement"] == 1.0, out
+    assert out["max_abs_voltage_error_volts"] < 1e-9
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_cosim_comparator_noise_of_the_two_channels_reaches_the_deck():
+    """Large comparator noise (0.05 V) on both channels of every cell: the deck must get each
+    channel's own draw, or decisions part within a few steps (0.906 agreement)."""
+    out = _cosim(4, noise_sd=0.05)
+    assert out["taps_identical"] is True and out["decision_agreement"] == 1.0, out
+
+
+def test_deck_resistances_equal_the_fast_loops_with_tap_tolerance_off():
+    from spicecl.cosim import _deck_resistances
+    from spicecl.hardware import HardwareConfig, HardwareParts, HardwareTrainer
+    from spicecl.learning import LearningConfig
+    from spicecl.netlist.twin import make_setup
+    from spicecl.network import exp16
+    from spicecl.variation import digipot_resistance
+
+    net = exp16()
+    setup = make_setup(net, 1, task_kind="allostery")
+    tr = HardwareTrainer(net, [setup.task], [LearningConfig(rule="discrete", p=0.5)], [1],
+                         hardware=HardwareConfig(tap_tolerance=False),
+                         parts=HardwareParts.from_circuit_draw(setup.draw))
+    tr.set_taps(setup.taps)
+    v = _deck_resistances(tr, setup.draw.values)
+    np.testing.assert_allclose(digipot_resistance(setup.taps, v["rab_free"], v["rw_free"]),
+                               tr.r[0], rtol=1e-14)
+    np.testing.assert_allclose(digipot_resistance(setup.taps, v["rab_clamped"],
+                                                  v["rw_clamped"]), tr.r_c[0], rtol=1e-14)
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_cosim_decks_carry_each_comparators_own_offset(monkeypatch):
+    """Each decision cell's two comparators get their own drawn offsets (x the cell gain), the
+    ones the fast loop uses: channel 2's decisions have a wide margin, so a swapped offset
+    would not show in the decisions."""
+    import re
+
+    import spicecl.spice.runner as runner
+    from spicecl.hardware import HardwareParts
+    from spicecl.netlist.twin import make_setup
+    from spicecl.network import exp16
+
+    decks = []
+    real = runner.run_ngspice
+
+    def spy(text, *a, **k):
+        decks.append(text)
+        return real(text, *a, **k)
+
+    monkeypatch.setattr(runner, "run_ngspice", spy)
+    _cosim(1, sigma_max=0.0, comparator_noise=False)  # voff = gain x offset, nothing added
+    parts = HardwareParts.from_circuit_draw(make_setup(exp16(), 1, task_kind="allostery").draw)
+    for k, want in ((1, parts.offset1), (2, parts.offset2)):
+        got = [float(re.search(rf"^Xdc{e} .*voff{k}=(\S+)", decks[0], re.M).group(1))
+               for e in range(16)]
+        np.testing.assert_allclose(got, 10 * want, rtol=0, atol=1e-15)
+    assert np.ptp(parts.offset1 - parts.offset2) > 1e-3
+
+
+# ------------------------------------------------------------ compare: budgets, axes, words
+
+@pytest.fixture(scope="module")
+def small_compare():
+    from spicecl.compare import CompareConfig, run_compare
+    from spicecl.network import exp16
+
+    cfg = CompareConfig(ps=(1.0, 0.5), n_tasks=2, steps=30, seed=3, imperfections=False)
+    return cfg, run_compare(exp16(), cfg)
+
+
+def test_compare_clock_free_budget_and_curve_axes(small_compare):
+    """The clock-free run gets the largest p's update budget (30 steps x 16 edges events per
+    task), and every clocked curve's x axis is updates per edge (steps x p)."""
+    cfg, res = small_compare
+    assert res.meta["clock_free_events"] == [30 * 16] * 2
+    for variant in ("idealized", "hardware"):
+        for p in cfg.ps:
+            x = res.curves[variant][p][0]
+            assert x[-1] == pytest.approx(30 * p) and x[0] == 0
+    assert set(res.final["clock_free"]) == {1.0, 0.5}
+
+
+def test_compare_seed_streams_follow_the_documented_layout(small_compare):
+    """Task k draws from SeedSequence(seed).spawn(K)[k].spawn(3) = (task, learning, parts):
+    the layout the committed results/compare runs were made with."""
+    cfg, res = small_compare
+    kids = [c.spawn(3) for c in np.random.SeedSequence(3).spawn(2)]
+    assert res.meta["learning_seeds"] == [int(k[1].generate_state(1)[0]) for k in kids]
+    assert res.meta["part_seeds"] == [int(k[2].generate_state(1)[0]) for k in kids]
+
+
+def test_compare_sem_and_the_direction_of_a_finding():
+    from spicecl.compare import CompareConfig, CompareResult, findings
+
+    r = CompareResult(CompareConfig(ps=(1.0, 0.2), n_tasks=4))
+    r.final["idealized"] = {1.0: np.array([0.10, 0.11, 0.09, 0.10]),
+                            0.2: np.array([0.90, 0.91, 0.89, 0.90])}
+    s = r.stats("idealized")
+    assert s["1"]["sem"] == pytest.approx(np.std([0.10, 0.11, 0.09, 0.10], ddof=1) / 2)
+    assert findings(r)[0].endswith(": higher at low p")
+    r.final["idealized"] = {1.0: r.final["idealized"][0.2], 0.2: r.final["idealized"][1.0]}
+    assert findings(r)[0].endswith(": lower at low p")
+
+
+def test_compare_does_not_replay_at_p_1(tmp_path):
+    """A variation file whose sequence has p ~ 0.97 is within reach of p = 1, but p = 1 means
+    every edge every step: no replay there, the same numbers as without the file."""
+    from spicecl.compare import CompareConfig, run_compare
+    from spicecl.network import exp16
+    from spicecl.variation_file import load_variation
+
+    u = np.random.default_rng(0).random((1, 64, 16)) < 0.97
+    var = load_variation(_variation(tmp_path, 16, biases=(1.7,), updates=u).parent)
+    cfg = CompareConfig(ps=(1.0,), n_tasks=2, steps=30, seed=3, imperfections=False,
+                        clock_free=False)
+    with_file = run_compare(exp16(), cfg, variation=var)
+    assert with_file.meta["gating"] == {"1": "none (p = 1)"}
+    np.testing.assert_array_equal(with_file.final["hardware"][1.0],
+                                  run_compare(exp16(), cfg).final["hardware"][1.0])
+
+
+def test_variation_file_draw_indices_and_per_draw_sequences(tmp_path):
+    from spicecl.errors import SpiceclError
+    from spicecl.variation_file import load_variation
+
+    def arrays(d, draw, n=4):
+        j = len(draw)
+        u = np.random.default_rng(0).random((j, 50, n)) < 0.5
+        return {"updates": u, "bias_volts": np.full(j, 2.5), "draw": np.array(draw, np.int64),
+                "p_edge": u.mean(axis=1), "period": np.full((j, n), 4.6e-4),
+                "duty": np.full((j, n), .5), "pearson": np.zeros((j, n, n)),
+                "lag1": np.zeros((j, n)), "rt": np.full((d, n), 33e3),
+                "ct": np.full((d, n), 1e-8), "kh": np.ones((d, n, 3)),
+                "voff_osc": np.zeros((d, n)), "voff_bias": np.zeros((d, n)),
+                "v0": np.full((d, n), 2.5)}
+
+    write_variation(tmp_path / "a", arrays(1, [0, 1]), {})  # draw 1 of a file with one draw
+    with pytest.raises(SpiceclError, match=r"'draw' must hold draw indices in 0\.\.0"):
+        load_variation(tmp_path / "a")
+    a = arrays(2, [0, 1])
+    write_variation(tmp_path / "b", a, {})
+    v = load_variation(tmp_path / "b")
+    np.testing.assert_array_equal(v.updates_for(None, draw=1), a["updates"][1])
+    np.testing.assert_array_equal(v.updates_for(2.5, draw=1), a["updates"][1])
+    np.testing.assert_array_equal(v.updates_for(None, draw=0), a["updates"][0])
