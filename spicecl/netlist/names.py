@@ -3,8 +3,9 @@
 Nothing read from a user file reaches a deck as an identifier: nodes are ``f<index>`` (free
 network), ``c<index>`` (clamped network) and fixed internal names; element names are built
 from fixed prefixes and integers. Original ids and labels appear only inside ``*`` comment lines,
-reduced by :func:`comment_text` to letters, digits and ``_ : + -`` (no dots, no whitespace, no
-newlines), so no input can start a line, end a comment, or form a dot command.
+reduced by :func:`comment_text` to letters, digits and ``_ : + -`` (no whitespace, no newlines;
+a text cut at the length limit ends in "..." after the ``*``), so no input can start a line,
+end a comment, or form a dot command.
 """
 
 from __future__ import annotations

@@ -415,7 +415,8 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
                     tran_step: float = 1e-6) -> Deck:
     """The oscillator bank only: supply, global bias, per-edge relax_osc + bias_comp.
 
-    The transient runs ``periods`` nominal periods (2 ln 2 R_t C_t of the nominal parts).
+    The transient runs ``periods`` nominal periods, each 2 ln 2 R_t C_t with the mean of the
+    drawn R_t and of the drawn C_t.
     """
     cfg = HardwareConfig() if config is None else config
     check_range("periods", periods, 0, 1e6, low_open=True)
