@@ -290,12 +290,18 @@ def _two_rings(tmp_path):
 
 
 def test_twin_deck_of_a_network_part_with_no_input_or_ground_is_refused(tmp_path, capsys):
-    # seed 4 puts both inputs and the ground on one ring: the other ring's free nodes float
-    # and ngspice finds the deck singular ("check node f3"); the deck used to be written.
+    # seed 92 puts every input, output and ground on one ring: the other ring's free nodes
+    # float and ngspice finds the deck singular ("check node f3"); the deck used to be written.
     out = tmp_path / "d.cir"
     err = _cli_error(capsys, ["netlist", "twin", "--network", str(_two_rings(tmp_path)),
-                              "--seed", "4", "-o", str(out)])
+                              "--seed", "92", "-o", str(out)])
     assert "floating nodes with no path to a held node: 0, 1, 2, 3, 4, 5" in err
+    assert not out.exists()
+    # seed 4 puts the inputs and the ground on one ring and outputs on the other: those
+    # outputs can never move, which is named first
+    err = _cli_error(capsys, ["netlist", "twin", "--network", str(_two_rings(tmp_path)),
+                              "--seed", "4", "-o", str(out)])
+    assert "is not connected: output node(s) 5, 0 have no path to an input node" in err
     assert not out.exists()
 
 

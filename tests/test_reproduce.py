@@ -173,7 +173,7 @@ def test_progress_bar_on_request_and_not_in_a_pipe(tmp_path, capsys):
                  str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
     assert "fig4c:   0%|" in err and f"| 0/{total} [" in err and "job/s" in err
-    assert err.endswith("\r") and len(err.strip().splitlines()) == 1
+    assert err.endswith("\r") and "\n" not in err  # redrawn in place, then cleared
     assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path / "b")]) == 0
     assert capsys.readouterr().err == ""
 
