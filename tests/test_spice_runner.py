@@ -124,6 +124,23 @@ def test_nonconvergent_deck_names_deck_and_quotes_log():
     assert "aborted" in msg or "Timestep too small" in msg
 
 
+@pytest.mark.spice
+@requires_ngspice
+def test_more_vectors_than_one_ngspice_write_takes():
+    """ngspice's `write` refuses 1000 or more vectors ("too many args", which ended as "wrote
+    no results"); the runner writes them in chunks. A 1,200-node divider chain: node k sits at
+    (k + 1) / 1201 V, and the transient's scale comes with every chunk."""
+    n = 1200
+    lines = ["chain", "V1 n0 0 DC 1"] + [f"R{k} n{k} n{k + 1} 1k" for k in range(n)]
+    lines += [f"R{n} n{n} 0 1k"]
+    names = [f"v(n{k})" for k in range(1, n + 1)]
+    res = run_ngspice("\n".join(lines + [".op"]), names, name="chain")
+    got = np.array([res.vectors[v][0] for v in names])
+    np.testing.assert_allclose(got, 1 - np.arange(1, n + 1) / (n + 1), rtol=0, atol=1e-12)
+    res = run_ngspice("\n".join(lines + [".tran 1u 5u"]), ["time"] + names, name="chain_tran")
+    assert len(res.vectors["time"]) == len(res.vectors[names[-1]]) > 2
+
+
 @pytest.mark.parametrize("script, match", [
     ('echo "Error: something broke"; kill -SEGV $$', "ngspice crashed (signal 11) on deck "
                                                      "fake: Error: something broke"),

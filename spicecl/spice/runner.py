@@ -39,12 +39,17 @@ INSTALL_HINT = "sudo apt-get install -y ngspice libngspice0-dev"
 #: and bare node/vector names; node names may contain subcircuit dots and '#'.
 _VECTOR_RE = re.compile(r"(?:[a-z_][a-z0-9_#.:]*|[vi]\([a-z0-9_#.:]+(?:,[a-z0-9_#.:]+)?\))")
 
+#: Vectors per ``write`` command (ngspice 39 refuses 1000 or more arguments).
+WRITE_CHUNK = 500
+
 #: Log lines that mean the analysis failed even when ngspice exits with status 0.
 _FATAL_RE = re.compile(r"run simulation\(s\) aborted|doAnalyses:|timestep too small|"
                        r"dc solution failed|^\s*error|fatal|no such vector|interrupted|"
-                       r"could not find|unknown subckt|can't find", re.IGNORECASE)
+                       r"could not find|unknown subckt|can't find|too many args",
+                       re.IGNORECASE)
 _RELEVANT_RE = re.compile(r"error|abort|too small|fail|singular|fatal|not available|"
-                          r"no such|unknown|can't|could not|convergence|limit", re.IGNORECASE)
+                          r"no such|unknown|can't|could not|convergence|limit|undefined|"
+                          r"too many", re.IGNORECASE)
 
 
 @dataclass
@@ -177,9 +182,13 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
     body = _strip_deck(str(deck_text), safe_name)
     # "time"/"frequency" are the plot scale: always written, never listed explicitly.
     listed = [v for v in asked if v not in ("time", "frequency")]
-    write_list = " ".join(listed) if listed else "all"
+    # ngspice's `write` takes at most 999 arguments ("write: too many args"): one raw file
+    # per WRITE_CHUNK vectors, merged below.
+    chunks = [listed[k:k + WRITE_CHUNK] for k in range(0, len(listed), WRITE_CHUNK)] or [[]]
+    writes = "".join(f"write out{k}.raw {' '.join(c) if c else 'all'}\n"
+                     for k, c in enumerate(chunks))
     control = ("\n.control\nset filetype=binary\nset noaskquit\nrun\n"
-               f"write out.raw {write_list}\nquit\n.endc\n.end\n")
+               f"{writes}quit\n.endc\n.end\n")
     with tempfile.TemporaryDirectory(prefix="spicecl-ngspice-") as tmp:
         deck_path = Path(tmp) / f"{safe_name}.cir"
         deck_path.write_text(body + control)
@@ -201,24 +210,25 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                                f"{_quote_log(log)}") from None
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
-        raw = Path(tmp) / "out.raw"
+        raws = [Path(tmp) / f"out{k}.raw" for k in range(len(chunks))]
+        have_raw = all(r.exists() for r in raws)
         if proc.returncode < 0:
             sig = -proc.returncode
             raise SpiceclError(f"ngspice crashed (signal {sig}) on deck {safe_name}: "
                                f"{_quote_log(log)}")
         fatal = [ln for ln in log.splitlines() if _FATAL_RE.search(ln)]
-        if proc.returncode != 0 or fatal or not raw.exists():
-            what = _describe_failure(log, proc.returncode, raw.exists())
+        if proc.returncode != 0 or fatal or not have_raw:
+            what = _describe_failure(log, proc.returncode, have_raw)
             raise SpiceclError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}")
         from spicecl.spice.rawfile import read_single_plot
 
-        plot = read_single_plot(raw)
+        plots = [read_single_plot(r) for r in raws]
     result = {}
     for v in asked:
-        arr = _lookup(plot.data, v)
+        arr = next((a for a in (_lookup(p.data, v) for p in plots) if a is not None), None)
         if arr is None:
             raise SpiceclError(f"deck {safe_name}: ngspice wrote no vector {v!r} (has "
-                               f"{', '.join(plot.names[:12])})")
+                               f"{', '.join(plots[0].names[:12])})")
         result[v] = np.asarray(arr)
     return SimResult(result, log, elapsed)
 
