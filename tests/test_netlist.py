@@ -115,6 +115,27 @@ def test_decks_parse_and_run(network, spec):
     assert res.vectors["time"][-1] == pytest.approx(delay + 10e-6 + 20e-6)
 
 
+def test_decks_that_ngspice_cannot_solve_are_refused(tmp_path, capsys):
+    """An .op deck with oscillators has no DC solution (ngspice fell back to a "transient op"
+    snapshot: enables all 0, network voltages off by 2.4e-8 V on disordered143); the precise
+    options stopped 7 of 8 exp16 decks with oscillators at the clock edge."""
+    setup = make_setup(load_network("exp16"), 1)
+    with pytest.raises(SpiceclError, match="no DC operating point"):
+        twin_deck(setup, analysis="op", oscillators=True)
+    with pytest.raises(SpiceclError, match="precise options stop a deck with oscillators"):
+        twin_deck(setup, analysis="tran", oscillators=True, precise=True)
+    err = _cli_error(capsys, ["netlist", "twin", "--network", "exp16", "--seed", "1",
+                              "--precise", "-o", str(tmp_path / "p.cir")])
+    assert "precise options stop a deck with oscillators" in err
+    # --analysis op leaves the oscillators out by itself
+    out = tmp_path / "op.cir"
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", "--analysis", "op",
+                 "-o", str(out)]) == 0
+    text = out.read_text()
+    assert ".op" in text and "relax_osc" not in text and "oscillator.lib" not in text
+    assert json.loads(out.with_suffix(".json").read_text())["oscillators"] is False
+
+
 # ---------------------------------------------------------------------------- security
 
 HOSTILE_IDS = ["a\n.control\nshell rm -rf /\n.endc", ".include /etc/passwd", "shell",

@@ -90,11 +90,13 @@ def register(sub) -> None:
                        help="deck file (.cir); the sidecar is written next to it as .json")
         if kind == "twin":
             q.add_argument("--analysis", choices=("tran", "op"), default="tran",
-                           help="tran: one clock pulse (default); op: DC operating point")
+                           help="tran: one clock pulse (default); op: DC operating point, "
+                                "without oscillators (an astable circuit has none)")
             q.add_argument("--no-oscillators", action="store_true",
                            help="no oscillators: every enable tied high (p = 1)")
             q.add_argument("--precise", action="store_true",
-                           help="tight simulator tolerances (for comparisons with the solver)")
+                           help="tight simulator tolerances (for comparisons with the solver; "
+                                "without oscillators)")
         else:
             q.add_argument("--periods", type=float, default=20.0,
                            help="nominal oscillator periods simulated (default 20)")
@@ -108,9 +110,6 @@ def register(sub) -> None:
         q = _add_deck_args(vsub.add_parser(check, help=helptext))
         q.add_argument("--json", action="store_true", help="print JSON")
         q.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
-        if check == "dc":
-            q.add_argument("--oscillators", action="store_true",
-                           help="include the oscillator bank in the deck")
         q.set_defaults(func=cmd_validate, check=check)
 
 
@@ -124,7 +123,8 @@ def cmd_netlist(args) -> int:
     rel = Path(os.path.abspath(out.parent))
     if args.netlist_kind == "twin":
         deck = twin_deck(_setup(args), models_dir=args.models, include_relative_to=rel,
-                         analysis=args.analysis, oscillators=not args.no_oscillators,
+                         analysis=args.analysis,
+                         oscillators=not (args.no_oscillators or args.analysis == "op"),
                          precise=args.precise, name=out.stem)
     else:  # the bank needs the parts only, no task (so any network with edges will do)
         from spicecl.netlist.twin import draw_for_seed
@@ -148,8 +148,7 @@ def cmd_validate(args) -> int:
     check_range("--timeout", args.timeout, 0, MAX_TIMEOUT, low_open=True)  # seconds
     setup = _setup(args)
     if args.check == "dc":
-        out = validate_dc(setup, models_dir=args.models, oscillators=args.oscillators,
-                          timeout=args.timeout)
+        out = validate_dc(setup, models_dir=args.models, timeout=args.timeout)
         keys = ("max_abs_error_volts", "max_abs_error_free_volts",
                 "max_abs_error_clamped_volts", "ngspice_seconds")
     else:

@@ -281,6 +281,15 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
     cfg = HardwareConfig() if config is None else config
     if analysis not in ("op", "tran"):
         raise SpiceclError(f"analysis must be op or tran, got {analysis!r}")
+    if oscillators and analysis == "op":
+        # ngspice would fall back to a "transient op": a snapshot of the oscillators, with
+        # network voltages off by up to 2.4e-8 V (disordered143), scaling with gmin
+        raise SpiceclError("an .op deck cannot hold the oscillators: a relaxation oscillator "
+                           "has no DC operating point (no oscillators, or analysis tran)")
+    if oscillators and precise:
+        raise SpiceclError("the precise options stop a deck with oscillators at the clock "
+                           "edge ('timestep too small' in the latch); they are for comparisons "
+                           "with the solver, which use no oscillators")
     models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     files = ["comparator.lib", "digipot.lib"] + (["decision_cell.lib"] if cells else []) + \
         (["oscillator.lib"] if oscillators else [])

@@ -50,11 +50,15 @@ def eq10_rule(dv_c, dv_f, sigma=0.0) -> np.ndarray:
 
 
 def validate_dc(setup: TwinSetup, *, config: HardwareConfig | None = None, models_dir=None,
-                oscillators: bool = False, timeout: float = 600.0) -> dict:
-    """Compare the twin deck's .op node voltages with the nodal solver (volts)."""
+                timeout: float = 600.0) -> dict:
+    """Compare the twin deck's .op node voltages with the nodal solver (volts).
+
+    The deck holds the networks and decision cells, not the oscillators: an astable circuit
+    has no operating point.
+    """
     net = setup.net
     deck = twin_deck(setup, config=config, models_dir=models_dir, analysis="op",
-                     precise=True, oscillators=oscillators, name=f"validate-dc-{net.name}")
+                     precise=True, oscillators=False, name=f"validate-dc-{net.name}")
     names_f = [f"v(f{i})" for i in range(net.n_nodes)]
     names_c = [f"v(c{i})" for i in range(net.n_nodes)]
     t0 = time.perf_counter()
@@ -71,7 +75,6 @@ def validate_dc(setup: TwinSetup, *, config: HardwareConfig | None = None, model
         "n_edges": net.n_edges,
         "seed": setup.seed,
         "eta": setup.eta,
-        "oscillators": oscillators,
         "max_abs_error_volts": float(max(ef.max(), ec.max())),
         "max_abs_error_free_volts": float(ef.max()),
         "max_abs_error_clamped_volts": float(ec.max()),
