@@ -316,3 +316,17 @@ def taps_for_resistance(resistance, rab, rw, n_taps: int = N_TAPS) -> np.ndarray
     r = np.asarray(resistance, float)
     t = np.rint((r - np.asarray(rw, float)) * (n_taps - 1) / np.asarray(rab, float))
     return np.clip(t, 0, n_taps - 1).astype(np.int64)
+
+
+def outside_digipot_range(resistance, rab: float, rw: float, network: str,
+                          n_taps: int = N_TAPS) -> str | None:
+    """A one-line warning when the nearest taps move resistances off their values by more than
+    half a tap (beyond the ends of the digipot's range), else None."""
+    r = np.asarray(resistance, float)
+    half = rab / (n_taps - 1) / 2.0
+    outside = np.flatnonzero((r < rw - half) | (r > rw + rab + half))
+    if not outside.size:
+        return None
+    return (f"{outside.size} of {r.size} resistances of network {network} lie outside the "
+            f"digipot range [{rw:g}, {rw + rab:g}] ohm (e.g. edge {outside[0]}: "
+            f"{r[outside[0]]:g} ohm); they start at the end taps")

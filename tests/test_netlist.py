@@ -136,6 +136,29 @@ def test_decks_that_ngspice_cannot_solve_are_refused(tmp_path, capsys):
     assert json.loads(out.with_suffix(".json").read_text())["oscillators"] is False
 
 
+def test_twin_deck_warns_when_file_resistances_leave_the_digipot_range(tmp_path, capsys):
+    """GraphML resistances of 10 ohm and 1 Mohm become the end taps (~75 ohm and ~10 kohm);
+    the deck is written, and the warning says so (it used to be silent)."""
+    from spicecl.netio import graphml_bytes
+
+    net = load_network("exp16")
+    r = np.full(net.n_edges, 5000.0)
+    r[3], r[7] = 10.0, 1e6
+    path = tmp_path / "extreme.graphml"
+    path.write_bytes(graphml_bytes(net, r))
+    out = tmp_path / "x.cir"
+    assert main(["netlist", "twin", "--network", str(path), "--seed", "1", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert ("spicecl: warning: 2 of 16 resistances of network extreme.graphml lie outside "
+            "the digipot range [75, 10075] ohm (e.g. edge 3: 10 ohm)") in err
+    taps = json.loads(out.with_suffix(".json").read_text())["taps"]
+    assert taps[3] == 0 and taps[7] == 127
+    r[3], r[7] = 5000.0, 5000.0
+    path.write_bytes(graphml_bytes(net, r))
+    assert main(["netlist", "twin", "--network", str(path), "--seed", "1", "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------- security
 
 HOSTILE_IDS = ["a\n.control\nshell rm -rf /\n.endc", ".include /etc/passwd", "shell",

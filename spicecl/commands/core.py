@@ -238,14 +238,11 @@ def cmd_train(args) -> int:
     if config.rule == "discrete" and net.resistance is not None:
         # the discrete rule starts from the nearest taps: say so when that moves a resistance
         # off the file's value by more than half a tap (the ends of the digipot's range)
-        r = net.resistance
-        lo, hi = config.r_wiper - config.r0 / 2, config.r_wiper + config.r_ab + config.r0 / 2
-        outside = np.flatnonzero((r < lo) | (r > hi))
-        if outside.size:
-            print(f"spicecl: warning: {outside.size} of {net.n_edges} resistances of network "
-                  f"{net.name} lie outside the digipot range [{config.r_wiper:g}, "
-                  f"{config.r_wiper + config.r_ab:g}] ohm (e.g. edge {outside[0]}: "
-                  f"{r[outside[0]]:g} ohm); they start at the end taps", file=sys.stderr)
+        from spicecl.variation import outside_digipot_range
+
+        msg = outside_digipot_range(net.resistance, config.r_ab, config.r_wiper, net.name)
+        if msg:
+            print(f"spicecl: warning: {msg}", file=sys.stderr)
     root = np.random.SeedSequence(args.seed)
     task_seed, run_seed = root.spawn(2)
     task = task_from_args(args, net, np.random.default_rng(task_seed))

@@ -64,8 +64,16 @@ def _setup(args):
     from spicecl.network import load_network
 
     net = load_network(args.network, args.network_seed)
-    return make_setup(net, args.seed, tolerance_from_args(args), task_kind=args.task,
-                      example=args.example, eta=args.eta)
+    spec = tolerance_from_args(args)
+    if net.resistance is not None:
+        from spicecl.variation import outside_digipot_range
+
+        msg = outside_digipot_range(net.resistance, spec["digipot_rab"].nominal,
+                                    spec["digipot_wiper"].nominal, net.name)
+        if msg:
+            print(f"spicecl: warning: {msg}", file=sys.stderr)
+    return make_setup(net, args.seed, spec, task_kind=args.task, example=args.example,
+                      eta=args.eta)
 
 
 def _add_deck_args(q, task: bool = True):
