@@ -297,6 +297,9 @@ def twin_deck(setup: TwinSetup, *, config: HardwareConfig | None = None,
     files = ["comparator.lib", "digipot.lib"] + (["decision_cell.lib"] if cells else []) + \
         (["oscillator.lib"] if oscillators else [])
     paths = _check_models(models_dir, files)
+    if oscillators:  # oscillator.lib includes comparator.lib itself: once is enough
+        files = ["oscillator.lib"] + [f for f in files if f not in ("comparator.lib",
+                                                                     "oscillator.lib")]
     net, task, draw = setup.net, setup.task, setup.draw
     if draw.n_edges != net.n_edges or len(setup.taps) != net.n_edges:
         raise SpiceclError(f"draw and taps are for {draw.n_edges} edges, network "
@@ -435,8 +438,8 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
     models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     paths = _check_models(models_dir, ["comparator.lib", "oscillator.lib"])
     c = _circuit("oscillators")
-    includes = [include_path(paths[f], include_relative_to)
-                for f in ("comparator.lib", "oscillator.lib")]
+    # oscillator.lib includes comparator.lib itself: once is enough
+    includes = [include_path(paths["oscillator.lib"], include_relative_to)]
     _supply(c, cfg)
     _oscillators(c, draw, cfg)
     t_nom = 2.0 * np.log(2.0) * float(np.mean(draw["osc_rt"])) * float(np.mean(draw["osc_ct"]))
