@@ -310,7 +310,7 @@ def test_demo_runs_the_whole_pipeline_at_a_tiny_scale(capsys, tmp_path):
     out = tmp_path / "demo"
     assert main(["demo", "--tasks", "2", "--steps", "5", "--samples", "50", "--cosim-steps",
                  "1", "--out", str(out)]) == 0
-    capsys.readouterr()
+    err = capsys.readouterr().err
     for f in ("manifest.json", "summary.json", "report.md", "oscillators/variation.npz",
               "oscillators/manifest.json", "learning/summary.json", "learning/final_errors.csv"):
         assert (out / f).stat().st_size > 0, f
@@ -321,6 +321,12 @@ def test_demo_runs_the_whole_pipeline_at_a_tiny_scale(capsys, tmp_path):
     assert summary["cosim"]["decision_agreement"] == 1.0 and summary["cosim"]["taps_identical"]
     assert set(summary["learning"]["hardware"]) == {"1", "0.5", "0.2"}
     assert json.loads((out / "manifest.json").read_text())["command"].startswith("spicecl demo")
+    # the bank's warnings (here: edges 1 and 8 alias with the clock) reach stderr and the report
+    warnings = summary["oscillators"]["warnings"]
+    assert any("edges 1-8" in w for w in warnings), warnings
+    report = (out / "report.md").read_text()
+    for w in warnings:
+        assert f"spicecl: warning: {w}" in err and f"- Warning: {w}" in report
 
 
 # ---------------------------------------------------------------- cosim with imperfections off

@@ -75,6 +75,8 @@ def cmd_demo(args) -> int:
     _say(f"demo 1/4: oscillator bank of {net.n_edges} edges at biases "
          f"{', '.join(f'{b:g}' for b in biases)} V, {args.samples} clock samples")
     run = run_bank(bank_cfg, workers=1, progress=False)
+    for w in run.warnings:
+        print(f"spicecl: warning: {w}", file=sys.stderr)
     osc = summarize(run)
     osc["network"] = net.name
     write_outputs(run, osc, out / "oscillators")
@@ -150,6 +152,8 @@ def _report(summary: dict, res, command: str) -> str:
     for r in summary["oscillator_results"]:
         lines.append(f"| {r['bias_volts']:.3f} | {r['p_mean']:.3f} | {r['p_analytic']:.3f} | "
                      f"{r['mean_pearson_r']:+.4f} | {r['max_abs_pearson_r']:.2f} |")
+    if o.get("warnings"):
+        lines += [""] + [f"- Warning: {w}" for w in o["warnings"]]
     lines += ["", "Plots: oscillators/p_vs_bias.png, oscillators/correlation.png, "
               "oscillators/waveforms.png; variation file oscillators/variation.npz.", "",
               "## 2. Learning: idealized vs hardware-faithful (same tasks and seeds)", ""]
