@@ -139,12 +139,15 @@ class ToleranceSpec:
         """Every part at its nominal value (all tolerances 0)."""
         return cls().with_relative(0.0).replace("comparator_offset", tolerance=0.0)
 
-    def with_relative(self, tolerance: float, distribution: str | None = None) -> "ToleranceSpec":
-        """The same spec with every relative class's tolerance set to ``tolerance``."""
+    def with_relative(self, tolerance: float | None,
+                      distribution: str | None = None) -> "ToleranceSpec":
+        """The same spec with every relative class's tolerance set to ``tolerance`` (None: each
+        keeps its own) and distribution to ``distribution`` (None: each keeps its own)."""
         comps = []
         for name, c in self.components:
             if COMPONENT_CLASSES[name][0] == "relative":
-                c = ComponentTolerance(c.nominal, tolerance, distribution or c.distribution)
+                c = ComponentTolerance(c.nominal, c.tolerance if tolerance is None else tolerance,
+                                       distribution or c.distribution)
             comps.append((name, c))
         return ToleranceSpec(tuple(comps))
 

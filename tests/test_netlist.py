@@ -115,6 +115,25 @@ def test_decks_parse_and_run(network, spec):
     assert res.vectors["time"][-1] == pytest.approx(delay + 10e-6 + 20e-6)
 
 
+def test_distribution_alone_keeps_each_class_tolerance(tmp_path):
+    """--distribution normal used to set every relative class to the resistor's 1 %
+    (digipot_rab 20 % -> 1 %) without a word."""
+    out = tmp_path / "n.cir"
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", "--distribution",
+                 "normal", "-o", str(out)]) == 0
+    spec = json.loads(out.with_suffix(".json").read_text())["draw"]["tolerance"]
+    default = ToleranceSpec.default().to_dict()
+    for name, c in spec.items():
+        assert c["tolerance"] == default[name]["tolerance"], name
+        if c["kind"] == "relative":
+            assert c["distribution"] == "normal", name
+    assert spec["digipot_rab"]["tolerance"] == 0.2
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", "--distribution",
+                 "normal", "--tolerance", "0.1", "-o", str(out)]) == 0
+    spec = json.loads(out.with_suffix(".json").read_text())["draw"]["tolerance"]
+    assert spec["digipot_rab"]["tolerance"] == 0.1 and spec["resistor"]["tolerance"] == 0.1
+
+
 def test_decks_that_ngspice_cannot_solve_are_refused(tmp_path, capsys):
     """An .op deck with oscillators has no DC solution (ngspice fell back to a "transient op"
     snapshot: enables all 0, network voltages off by 2.4e-8 V on disordered143); the precise

@@ -19,7 +19,9 @@ def _add_tolerance_args(p) -> None:
     p.add_argument("--tolerance-spec", default=None, metavar="FILE",
                    help="JSON tolerance spec: {class: {nominal, tolerance, distribution}}")
     p.add_argument("--distribution", choices=("uniform", "normal"), default=None,
-                   help="distribution of the --tolerance classes")
+                   help="distribution of the relative classes, each keeping its tolerance "
+                        "unless --tolerance is given (normal: the tolerance is the 3-sigma "
+                        "limit)")
     p.add_argument("--models", default=None, metavar="DIR",
                    help="directory of the SPICE .lib files (default: the repository's models/)")
 
@@ -48,11 +50,9 @@ def tolerance_from_args(args):
     else:
         spec = ToleranceSpec.default()
     if args.tolerance is not None or args.distribution is not None:
-        rel = args.tolerance
-        if rel is None:
-            rel = spec["resistor"].tolerance
-        check_range("--tolerance", rel, 0, 1, high_open=True)
-        spec = spec.with_relative(rel, args.distribution)
+        if args.tolerance is not None:
+            check_range("--tolerance", args.tolerance, 0, 1, high_open=True)
+        spec = spec.with_relative(args.tolerance, args.distribution)
     if args.offset is not None:
         check_range("--offset", args.offset, 0, 1, high_open=True)
         spec = spec.replace("comparator_offset", tolerance=args.offset)
