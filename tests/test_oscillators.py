@@ -542,3 +542,30 @@ def test_the_bias_comparator_output_follows_the_capacitor_against_bias_minus_off
     wrong = (wave["cap"] > 2.5 + draw.voff_bias[None, :])  # the offset with the other sign
     assert np.mean(en != want, axis=0).max() < 0.005
     assert np.mean(en != wrong, axis=0).min() > 0.01
+
+
+@pytest.mark.spice
+def test_clock_aliasing_and_bias_outside_the_swing_are_told_apart(capsys):
+    """Edge 5 of seed 1 runs at exactly 65 periods per clock period: the clock samples one
+    phase, so its p_i is 0 over 50 samples (0.936 over 1000) against a duty cycle of 0.848.
+    That was reported as 'bias outside the swing'; it is clock aliasing. A bias beyond an
+    edge's threshold (3.24 V, edge 6) is reported as outside the swing; just inside it
+    (3.2079 V: duty 0.011, p_i 0 over 200 samples by chance) it is not, as it used to be."""
+    assert main(["oscillators", "--edges", "16", "--bias", "1.9875", "--samples", "50",
+                 "--seed", "1", "--json"]) == 0
+    cap = capsys.readouterr()
+    p5 = json.loads(cap.out)["results"][0]["p_per_edge"][5]
+    assert p5 == 0.0
+    assert ("clock aliasing at bias 1.9875 V: edge(s) 5 (p_i 0.000, duty 0.848, clock period "
+            "/ period 65.001)") in cap.err
+    assert "outside the swing" not in cap.err
+    assert main(["oscillators", "--edges", "16", "--bias", "3.24", "--samples", "200",
+                 "--seed", "1", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "bias 3.24 V is outside the swing of edge(s) 6:" in err
+    assert "clock aliasing" not in err
+    assert main(["oscillators", "--edges", "16", "--bias", "3.2079", "--samples", "200",
+                 "--seed", "1", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["results"][0]["p_per_edge"][6] == 0.0
+    assert "outside the swing" not in cap.err and "clock aliasing" not in cap.err

@@ -341,11 +341,33 @@ def check_warnings(run: BankRun) -> list[str]:
                        f"{cfg.design.vdd:g} V (supply {cfg.supply_resistance:g} ohm), which moves "
                        f"the oscillator thresholds against the fixed bias: p {j['p_analytic']:.3f}"
                        f" -> {p_sag:.3f}")
-        stuck = np.flatnonzero((j["p_edge"] == 0) | (j["p_edge"] == 1))
+        # outside the swing: the enable never toggled in the characterization (no phase)
+        stuck = np.flatnonzero(~np.isfinite(j["t_rise"]) & (j["n_periods"] > 0))
         if len(stuck):
-            out.append(f"bias {j['bias_volts']:g} V is outside the swing of edges "
+            out.append(f"bias {j['bias_volts']:g} V is outside the swing of edge(s) "
                        f"{', '.join(map(str, stuck))}: they update never or always (p_i = 0/1)")
+        out.extend(_clock_alias_warning(j, cfg, where, set(stuck)))
     return out
+
+
+def _clock_alias_warning(j: dict, cfg: BankConfig, where: str, skip: set) -> list[str]:
+    """Edges whose sampled p_i is far from their duty cycle: a period nearly commensurate with
+    the clock, so the clock keeps sampling nearly the same phase(s) of the oscillation."""
+    k = cfg.n_samples
+    duty, p = np.asarray(j["duty"], float), np.asarray(j["p_edge"], float)
+    ok = np.isfinite(duty) & (duty > 0) & (duty < 1)
+    dev = np.abs(p - np.where(ok, duty, p))
+    bound = np.maximum(0.05, 4.0 * np.sqrt(np.where(ok, duty * (1 - duty), 0.0) / k))
+    edges = [e for e in np.flatnonzero(ok & (dev > bound)) if e not in skip]
+    if not edges:
+        return []
+    tclk = 1.0 / cfg.design.clock_hz
+    parts = [f"{e} (p_i {p[e]:.3f}, duty {duty[e]:.3f}, clock period / period "
+             f"{tclk / j['period'][e]:.3f})" for e in edges[:4]]
+    more = f" and {len(edges) - 4} more" if len(edges) > 4 else ""
+    return [f"clock aliasing at {where}: edge(s) {', '.join(parts)}{more}: a period nearly "
+            f"commensurate with the clock keeps sampling the same phases, so p_i over "
+            f"{k} samples is not the duty cycle"]
 
 
 def summarize(run: BankRun) -> dict:
