@@ -357,3 +357,31 @@ def test_sigma_is_drawn_per_comparison_uniform_on_zero_to_sigma_max():
                  [np.random.default_rng(0)])
     q1, q2 = tr.comparator_bias(20, 16), tr.comparator_bias(20, 16)
     assert np.array_equal(q1, q2) and np.all(q1 == q1[:, :1, :]) and len(np.unique(q1)) == 16
+
+
+def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
+    """A user's 1-2 kohm network at the default rate (tuned for ~5 kohm) ended at scaled error
+    2.7 with exit 0 and no word. The warning names the R^3-scaled rate, which then learns."""
+    from spicecl.netio import graphml_bytes
+    from spicecl.network import Network
+
+    net = Network("my", tuple("ABCDE"), [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (0, 2),
+                                         (1, 3), (2, 4)], np.random.default_rng(0).random((5, 2)))
+    path = tmp_path / "my.graphml"
+    path.write_bytes(graphml_bytes(net, np.linspace(1000, 2000, 8)))
+    base = ["train", "--network", str(path), "--steps", "100", "--seed", "1", "--json"]
+    assert main(base) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["final_train_scaled_error"] > 1
+    gamma = 3e10 * (1500 / 5089.4) ** 3
+    assert (f"training raised the training error (scaled error "
+            f"{json.loads(cap.out)['final_train_scaled_error']:.4g} > 1): --gamma 3e+10 is too "
+            f"large for this network. The rate scales with R^3: for resistances near 1500 ohm, "
+            f"{gamma:.3g} is the equivalent") in cap.err
+    assert main(base + ["--gamma", f"{gamma:.3g}"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["final_train_scaled_error"] < 0.2 and "warning" not in cap.err
+    # the discrete rule at inputs far below the comparator bias: a hint at --volts
+    assert main(["train", "--network", "exp16", "--task", "allostery", "--rule", "discrete",
+                 "--steps", "300", "--seed", "1", "--volts", "0.01"]) == 0
+    assert "with inputs up to --volts 0.01 the comparator bias" in capsys.readouterr().err

@@ -219,6 +219,30 @@ def register_train(sub) -> None:
     t.set_defaults(func=cmd_train)
 
 
+def _warn_if_unlearned(hist, config, net, volts: float) -> None:
+    """A warning when training left the training error above where it started."""
+    final = float(hist.train_scaled[0, -1])
+    if not final > 1.0:
+        return
+    msg = f"training raised the training error (scaled error {final:.4g} > 1)"
+    if config.rule == "continuous":
+        import numpy as np
+
+        from spicecl.learning import R_INIT
+
+        typical = float(np.median(net.resistance)) if net.resistance is not None \
+            else config.r_init
+        scaled = config.gamma * (typical / R_INIT) ** 3
+        msg += (f": --gamma {config.gamma:g} is too large for this network. The rate scales "
+                f"with R^3: for resistances near {typical:.4g} ohm, {scaled:.3g} is the "
+                f"equivalent of {config.gamma:g} at the default {R_INIT:.5g} ohm")
+    else:
+        msg += (f"; with inputs up to --volts {volts:g} the comparator bias "
+                f"sigma (up to {config.sigma_max:g} V) can dominate the voltage drops: try a "
+                f"larger --volts")
+    print(f"spicecl: warning: {msg}", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
     import numpy as np
 
@@ -248,6 +272,7 @@ def cmd_train(args) -> int:
     task = task_from_args(args, net, np.random.default_rng(task_seed))
     hist = train(net, task, config, np.random.default_rng(run_seed), args.steps,
                  progress=None)
+    _warn_if_unlearned(hist, config, net, args.volts)
     summary = {**hist.summary(0), "p": config.p, "seed": args.seed, "rule": config.rule,
                "network": net.name, "edges": net.n_edges, "task": args.task}
     if args.out:
