@@ -35,3 +35,11 @@ def check_range(name: str, value: float, low: float, high: float, *,
         hi = ")" if high_open else "]"
         raise SpiceclError(f"{name} must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
     return v
+
+
+def warn(message: str) -> None:
+    """Print a one-line ``spicecl: warning: ...`` to stderr (input that is used, but probably
+    not as the user meant)."""
+    import sys
+
+    print("spicecl: warning: " + " ".join(str(message).split()), file=sys.stderr)

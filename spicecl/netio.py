@@ -190,7 +190,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         dup = next(i for i in ids if ids.count(i) > 1)
         raise SpiceclError(f"network file {path}: duplicate node id {dup!r}")
     index = {nid: i for i, nid in enumerate(ids)}
-    edges, res = [], []
+    edges, res, other = [], [], set()
     for ed in findall(graph, "edge"):
         s, t = ed.get("source"), ed.get("target")
         if s is None or t is None:
@@ -201,7 +201,9 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
                 raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge names "
                                    f"unknown node {end!r}")
         edges.append((index[s], index[t]))
-        text, line = data(ed).get("resistance", ("", ed.sourceline))
+        ed_data = data(ed)
+        other.update(k for k in ed_data if k != "resistance")
+        text, line = ed_data.get("resistance", ("", ed.sourceline))
         if text:
             try:
                 r = float(text)
@@ -223,6 +225,13 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         pos[miss] = np.column_stack([np.cos(t), np.sin(t)])[miss]
     res = np.array(res)
     resistance = None
+    if other and np.isnan(res).all():
+        from spicecl.errors import warn
+
+        names = ", ".join(repr(k) for k in sorted(other, key=str)[:5])
+        warn(f"network file {path}: edge data {names} ignored: spicecl reads the edge "
+             f"attribute 'resistance' (ohm), which no edge has, so every edge gets the "
+             f"command's default resistance")
     if not np.isnan(res).all():
         if np.isnan(res).any():
             raise SpiceclError(f"network file {path}: some edges have a resistance and some "

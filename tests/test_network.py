@@ -242,3 +242,23 @@ def test_network_export_round_trips_through_graphml_and_json(tmp_path, capsys):
     ids = {n["id"]: i for i, n in enumerate(d["nodes"])}
     edges = [(ids[e["source"]], ids[e["target"]]) for e in d["edges"]]
     assert edges == [tuple(e) for e in net.edges.tolist()]
+
+
+def test_graphml_edge_data_under_another_name_is_named(tmp_path, capsys):
+    """A resistance key called 'R' was ignored silently (every edge got the default); it still
+    is, but a warning names it. Files with 'resistance' or without edge data say nothing."""
+    net = exp16()
+    good = graphml_bytes(net, np.full(net.n_edges, 2000.0))
+    path = tmp_path / "r.graphml"
+    path.write_bytes(good.replace(b'attr.name="resistance"', b'attr.name="R"'))
+    got = read_network_file(path)
+    assert got.resistance is None
+    err = capsys.readouterr().err
+    assert err == (f"spicecl: warning: network file {path}: edge data 'R' ignored: spicecl "
+                   f"reads the edge attribute 'resistance' (ohm), which no edge has, so every "
+                   f"edge gets the command's default resistance\n")
+    path.write_bytes(good)
+    assert read_network_file(path).resistance[0] == 2000.0
+    path.write_bytes(graphml_bytes(net))
+    assert read_network_file(path).resistance is None
+    assert capsys.readouterr().err == ""
