@@ -58,3 +58,21 @@ def test_validate_decisions_with_large_offsets(capsys):
     out = _run(capsys, ["validate", "decisions", "--network", "exp16", "--seed", "3",
                         "--offset", "0.05", "--json"])
     assert out["agreement_away_from_ties"] == 1.0
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_validate_gives_a_verdict_and_exit_status(capsys):
+    """PASS/FAIL and exit status 0/1, so a CI job can run it (it always exited 0)."""
+    base = ["validate", "dc", "--network", "exp16", "--seed", "1"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "max_abs_error_volts: 4.5" in out and "PASS: max node difference" in out
+    assert main(base + ["--max-error", "1e-14", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["passed"] is False
+    # seed 2 has one tie (2.8 uV margin, inside the hysteresis): it passes
+    assert main(["validate", "decisions", "--network", "exp16", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: every decision away from ties agrees with the rule (1 tie(s))" in out
+    assert main(base + ["--max-error", "0"]) == 2
+    assert "--max-error must be in (0, 1]" in capsys.readouterr().err

@@ -117,7 +117,12 @@ def register(sub) -> None:
                             ("decisions", "decision cells vs the discrete rule (Eq. 10)")):
         q = _add_deck_args(vsub.add_parser(check, help=helptext))
         q.add_argument("--json", action="store_true", help="print JSON")
-        q.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
+        q.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="ngspice timeout (default 600)")
+        if check == "dc":
+            q.add_argument("--max-error", type=float, default=1e-6, metavar="VOLTS",
+                           help="largest SPICE-vs-solver node difference that passes "
+                                "(default 1e-6; measured ~1e-12)")
         q.set_defaults(func=cmd_validate, check=check)
 
 
@@ -154,19 +159,30 @@ def cmd_validate(args) -> int:
     from spicecl.spice.validate import validate_dc, validate_decisions
 
     check_range("--timeout", args.timeout, 0, MAX_TIMEOUT, low_open=True)  # seconds
+    if args.check == "dc":
+        check_range("--max-error", args.max_error, 0, 1, low_open=True)  # volts
     setup = _setup(args)
     if args.check == "dc":
         out = validate_dc(setup, models_dir=args.models, timeout=args.timeout)
         keys = ("max_abs_error_volts", "max_abs_error_free_volts",
                 "max_abs_error_clamped_volts", "ngspice_seconds")
+        out["passed"] = bool(out["max_abs_error_volts"] <= args.max_error)
+        verdict = (f"max node difference {out['max_abs_error_volts']:.2g} V "
+                   f"{'<=' if out['passed'] else '>'} {args.max_error:g} V")
     else:
         out = validate_decisions(setup, models_dir=args.models, timeout=args.timeout)
         keys = ("agreement", "agreement_away_from_ties", "n_ties", "mismatches", "n_up",
                 "ngspice_seconds")
+        # a tie (margin inside the comparators' hysteresis) may go either way
+        out["passed"] = bool(out["agreement_away_from_ties"] == 1.0)
+        verdict = (f"{'every' if out['passed'] else 'not every'} decision away from ties "
+                   f"agrees with the rule ({out['n_ties']} tie(s))")
     if args.json:
         print_json(out)
     else:
         print(f"validate {args.check}: network {out['network']}, seed {out['seed']}")
         for k in keys:
-            print(f"  {k}: {out[k]}")
-    return 0
+            v = out[k]
+            print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+        print(f"{'PASS' if out['passed'] else 'FAIL'}: {verdict}")
+    return 0 if out["passed"] else 1
