@@ -172,10 +172,22 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     variants = [IDEALIZED, DISCRETE, HARDWARE]
     if cfg.imperfections:
         variants += [f"only:{n}" for n in IMPERFECTIONS]
+    notes = []
     for p in cfg.ps:
         gating = "edge_p"
-        if variation is not None and p < 1 and boards[0].sequence_for(p) is not None:
-            gating = "replay"
+        if variation is not None and p < 1:
+            seq = boards[0].sequence_for(p)
+            if seq is not None:
+                gating = "replay"
+                if cfg.steps > seq.shape[0]:
+                    notes.append(f"p = {p:g}: the recorded sequence has {seq.shape[0]} samples "
+                                 f"and the run {cfg.steps} steps, so it is replayed cyclically")
+            else:
+                have = ", ".join(f"{float(q.mean()):.2f}" for _b, q in
+                                 sorted(boards[0].updates.items()))
+                notes.append(f"p = {p:g}: the variation file has no update sequence within "
+                             f"0.05 of it (recorded p: {have}); edges are gated by their own "
+                             f"p_i instead")
         gating_used[_pkey(p)] = gating if p < 1 else "none (p = 1)"
         for variant in variants:
             say(f"compare: p={p:g} {variant}")
@@ -208,6 +220,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     res.meta.update({
         "network": net.name, "n_edges": net.n_edges, "n_nodes": net.n_nodes,
         "gating": gating_used,
+        "warnings": notes,
         "learning_seeds": learn, "part_seeds": part_seeds,
         "variation_file": None if variation is None else str(variation.path),
         "boards": [b.summary() for b in boards[:3]],
@@ -259,6 +272,7 @@ def summary_markdown(res: CompareResult, command: str) -> str:
         lines.append(f"| {_label(v)} | " + " | ".join(cell(v, k) for k in ps) + " |")
     lines += ["", "## What it shows", ""]
     lines += [f"- {t}" for t in findings(res)]
+    lines += [f"- Note: {n}" for n in res.meta.get("warnings", [])]
     lines += ["", "Gating per p: " + ", ".join(f"p={k}: {g}" for k, g in res.meta["gating"].items()),
               "", "Plots: learning_curves.png, final_vs_p.png, imperfections.png. Data: "
               "final_errors.csv, curves.csv, summary.json.", ""]

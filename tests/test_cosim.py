@@ -83,6 +83,29 @@ def test_compare_replays_a_variation_file(capsys, tmp_path):
     assert d["variation_file"] == str(npz)
 
 
+def test_compare_says_when_it_cannot_replay_or_replays_cyclically(capsys, tmp_path):
+    """A p with no recorded sequence near it falls back to p_i gating, and a run longer than
+    the recording replays it cyclically: both used to happen without a word."""
+    t, e = np.meshgrid(np.arange(20), np.arange(16), indexing="ij")
+    npz = _variation(tmp_path / "var", 16, updates=((t + e) % 2 == 0)[None])  # p 0.5, 20 rows
+    status, out = _compare(["--p", "0.5", "0.3", "--no-imperfections", "--no-clock-free",
+                            "--variation", str(npz), "--out", str(tmp_path / "o")], capsys)
+    assert status == 0, out.err
+    assert json.loads(out.out)["gating"] == {"0.5": "replay", "0.3": "edge_p"}
+    err = out.err.splitlines()
+    assert len(err) == 2 and all(e.startswith("spicecl: warning: compare --variation") for e in err)
+    assert ("p = 0.5: the recorded sequence has 20 samples and the run 30 steps, so it is "
+            "replayed cyclically") in err[0]
+    assert "p = 0.3: the variation file has no update sequence within 0.05 of it" in err[1]
+    md = (tmp_path / "o" / "summary.md").read_text()
+    assert "- Note: p = 0.3: the variation file has no update sequence" in md
+    status = main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "2",
+                   "--steps", "10", "--seed", "3", "--p", "0.5", "--no-imperfections",
+                   "--no-clock-free", "--variation", str(npz)])
+    out = capsys.readouterr()
+    assert status == 0 and out.err == "" and "  gating: p=0.5: replay" in out.out
+
+
 def test_replayed_sequences_drive_the_hardware_picture(capsys, tmp_path):
     # the same per-edge p, the sequence played backwards: only a replay can tell them apart
     updates = np.random.default_rng(5).random((1, 64, 16)) < 0.5

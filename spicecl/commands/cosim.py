@@ -119,6 +119,10 @@ def cmd_compare(args) -> int:
 
         ensure_output_dir(args.out, command="compare")
     res = run_compare(net, cfg, variation=variation, log=_progress(sys.stderr.isatty()))
+    from spicecl.errors import warn
+
+    for note in res.meta["warnings"]:
+        warn(f"compare --variation {args.variation}: {note}")
     if args.out:
         write_compare(res, args.out, _reconstruct(args))
     if args.json:
@@ -127,6 +131,7 @@ def cmd_compare(args) -> int:
         from spicecl.compare import findings
 
         print(f"compare {res.meta['network']} {cfg.task}: {cfg.n_tasks} tasks, {cfg.steps} steps")
+        print("  gating: " + ", ".join(f"p={k}: {g}" for k, g in res.meta["gating"].items()))
         for v in res.final:
             st = res.stats(v)
             print(f"  {v:28s} " + "  ".join(f"p={k}: {s['mean']:.3f}±{s['sem']:.3f}"
