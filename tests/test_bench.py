@@ -1,8 +1,11 @@
-"""The learning benchmark runs and its baseline computes the same step (no timing asserted)."""
+"""The benchmarks run and compute what they time (no timing asserted): learning against its
+baseline, oscillators (fast method and full transient) at a small size."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from spicecl.bench import bench_learning
 from spicecl.cli import main
@@ -50,3 +53,31 @@ def test_bench_out_in_an_unwritable_place_names_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"spicecl: error: --out {out}: its directory {blocker}: ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.spice
+def test_bench_oscillators_at_a_small_size(capsys):
+    """Both methods on the same 2-edge bank (the default 16 x 300 takes ~4 min); each stage is
+    announced on stderr."""
+    assert main(["bench", "oscillators", "--edges", "2", "--samples", "5", "--json"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["edges"] == 2 and out["samples"] == 5
+    assert out["fast_seconds"] > 0 and out["transient_seconds"] > 0
+    assert out["fast_vs_transient_speedup"] == pytest.approx(
+        out["transient_seconds"] / out["fast_seconds"])
+    for p in (out["fast_p_mean"], out["transient_p_mean"]):
+        assert 0 <= p <= 1 and p * 10 == round(p * 10)  # a mean of 2 x 5 bits
+    assert "bench oscillators: fast method, 2 edges x 5 samples" in cap.err
+    assert "bench oscillators: transient method" in cap.err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["learning", "--edges", "4"], "--edges and --samples are options of bench oscillators"),
+    (["oscillators", "--samples", "1"], "--samples must be in [2, 1000000], got 1"),
+    (["oscillators", "--edges", "0"], "--edges must be in [1, 10000], got 0"),
+])
+def test_bench_size_options_are_checked(capsys, argv, match):
+    assert main(["bench"] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err

@@ -422,8 +422,8 @@ def bench_oscillators(args=None) -> dict:
     methods run it: it gives periods and the locking check). Reads ``edges``/``samples``
     from ``args`` when present (defaults 16 edges, 300 samples). The transient costs ~0.7 s of
     CPU per clock sample at 16 edges, the fast method ~1 s whatever K, so the speedup grows
-    linearly with K (measured on a loaded 2-core machine: 366x at 300 samples, 415 s vs
-    1.1 s; ~1200x at 1000 samples, 1590 s vs 1.3 s).
+    linearly with K (measured idle on a 2-core machine: 327x at 300 samples, 225 s vs 0.69 s;
+    loaded: ~1200x at 1000 samples, 1590 s vs 1.3 s). Each stage is announced on stderr.
     """
     n = int(getattr(args, "edges", None) or 16)
     k = int(getattr(args, "samples", None) or 300)
@@ -434,6 +434,10 @@ def bench_oscillators(args=None) -> dict:
     out = {"edges": n, "samples": k, "bias_volts": 2.5, "tolerance": 0.05}
     for method in METHODS:
         cfg = replace(base, method=method)
+        what = ("short characterization transient + clock sampling" if method == "fast" else
+                f"full transient over {k} clock periods, ~{0.75 * k * n / 16:.0f} s")
+        print(f"bench oscillators: {method} method, {n} edges x {k} samples ({what})",
+              file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         j = bias_job(cfg, draw, 0, 0, seeds[0][1][0])
         out[f"{method}_seconds"] = time.perf_counter() - t0
