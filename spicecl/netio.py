@@ -60,8 +60,12 @@ def read_network_file(path: Path) -> Network:
     """Read a GraphML or jammed-text network file, telling the format from its content."""
     path = Path(path)
     raw = _read_bytes(path)
-    if raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<"):  # a UTF-8 BOM is fine
+    head = raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 BOM is fine
+    if head.startswith(b"<"):
         return read_graphml(path, raw)
+    if head.startswith(b"{"):
+        raise SpiceclError(f"network file {path}: a JSON network (network export --format "
+                           f"json, for other tools) is not read back; export GraphML instead")
     return read_jammed_text(path, raw)
 
 

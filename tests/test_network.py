@@ -262,3 +262,23 @@ def test_graphml_edge_data_under_another_name_is_named(tmp_path, capsys):
     path.write_bytes(graphml_bytes(net))
     assert read_network_file(path).resistance is None
     assert capsys.readouterr().err == ""
+
+
+def test_network_export_format_follows_the_file_and_json_is_not_read_back(tmp_path, capsys):
+    from spicecl.cli import main
+
+    assert main(["network", "export", "disordered143", "--network-seed", "3", "-o",
+                 str(tmp_path / "n.json")]) == 0
+    assert (tmp_path / "n.json").read_text().lstrip().startswith("{")  # json from the suffix
+    assert "wrote" in capsys.readouterr().err
+    assert main(["network", "export", "exp16", "--format", "graphml", "-o",
+                 str(tmp_path / "x.json")]) == 2
+    assert "--format graphml into a .json file" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+    assert main(["solve", "--network", str(tmp_path / "n.json"), "--fix", "0=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a JSON network" in err and "export GraphML" in err
+    assert main(["network", "export", "disordered143", "--seed", "3", "-o",
+                 str(tmp_path / "n.graphml")]) == 0
+    assert read_network_file(tmp_path / "n.graphml").edges.tolist() == \
+        load_network("disordered143", 3).edges.tolist()

@@ -50,8 +50,11 @@ def register(sub) -> None:
     nsub.required = True
     e = nsub.add_parser("export", help="write a network as GraphML or JSON")
     e.add_argument("network", metavar="NETWORK")
-    e.add_argument("--seed", type=seed_arg, default=0, help="seed of generated built-ins")
-    e.add_argument("--format", choices=("graphml", "json"), default="graphml")
+    e.add_argument("--seed", "--network-seed", type=seed_arg, default=0, dest="seed",
+                   help="seed of generated built-ins (default 0)")
+    e.add_argument("--format", choices=("graphml", "json"), default=None,
+                   help="graphml (readable by every command) or json (for other tools); "
+                        "default: from the -o suffix (.json), else graphml")
     e.add_argument("-o", "--output", metavar="FILE", help="output file (default stdout)")
     e.set_defaults(func=cmd_network_export)
 
@@ -73,10 +76,19 @@ def cmd_network_export(args) -> int:
     from spicecl.network import load_network
     from spicecl.results import atomic_write_bytes
 
+    fmt = args.format
+    suffix = Path(args.output).suffix.lower() if args.output else ""
+    if fmt is None:
+        fmt = "json" if suffix == ".json" else "graphml"
+    elif suffix in (".json", ".graphml", ".xml") and (suffix == ".json") != (fmt == "json"):
+        raise SpiceclError(f"-o {args.output}: --format {fmt} into a {suffix} file; give "
+                           f"the matching suffix or leave --format out")
     net = load_network(args.network, args.seed)
-    data = export_network(net, args.format)
+    data = export_network(net, fmt)
     if args.output:
         atomic_write_bytes(args.output, data)
+        print(f"wrote {args.output} ({fmt}, {net.n_nodes} nodes, {net.n_edges} edges)",
+              file=sys.stderr)
     else:
         sys.stdout.buffer.write(data)
     return 0
