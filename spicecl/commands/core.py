@@ -143,7 +143,8 @@ def cmd_solve(args) -> int:
 
 def add_task_args(p) -> None:
     """Task options shared by train-like commands."""
-    p.add_argument("--task", choices=("regression", "allostery"), default="regression")
+    p.add_argument("--task", choices=("regression", "allostery"), default="regression",
+                   help="task kind (default regression)")
     p.add_argument("--inputs", type=int, default=2, metavar="N", help="input nodes (default 2)")
     p.add_argument("--outputs", type=int, default=2, metavar="N", help="output nodes (default 2)")
     p.add_argument("--grounds", type=int, default=None, metavar="N",
@@ -164,8 +165,11 @@ def add_learning_args(p) -> None:
     from spicecl.learning import LearningConfig
 
     d = LearningConfig()
-    p.add_argument("--rule", choices=("continuous", "discrete"), default="continuous")
-    p.add_argument("--p", type=float, default=1.0, help="edge update probability (0, 1]")
+    p.add_argument("--rule", choices=("continuous", "discrete"), default="continuous",
+                   help="Eq. 2 continuous resistances or Eq. 10 digipot taps (default "
+                        "continuous)")
+    p.add_argument("--p", type=float, default=1.0,
+                   help="edge update probability in (0, 1] (default 1)")
     p.add_argument("--p-mode", choices=("bernoulli", "fixed"), default="bernoulli",
                    help="bernoulli: each edge with probability p; fixed: round(p*E) edges")
     p.add_argument("--batch", choices=("full", "single", "bernoulli", "fixed"), default=None,
@@ -224,8 +228,9 @@ def register_train(sub) -> None:
     add_network_args(t)
     add_task_args(t)
     add_learning_args(t)
-    t.add_argument("--steps", type=int, default=4000)
-    t.add_argument("--seed", type=seed_arg, default=0, help="seed of task, schedules and noise")
+    t.add_argument("--steps", type=int, default=4000, help="training steps (default 4000)")
+    t.add_argument("--seed", type=seed_arg, default=0,
+                   help="seed of task, schedules and noise (default 0)")
     t.add_argument("--out", metavar="DIR", help="write history, resistances, plot, manifest")
     t.add_argument("--json", action="store_true", help="print a JSON summary")
     t.set_defaults(func=cmd_train)

@@ -19,22 +19,24 @@ def register(sub) -> None:
                    help="network update probability (each edge gated with its own p_i; "
                         "default 0.5)")
     c.add_argument("--task", choices=("allostery", "regression"), default="allostery",
-                   help="task kind (regression: its first example)")
+                   help="task kind (default allostery; regression: its first example)")
     c.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
     c.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
-                   help="ngspice timeout per step")
+                   help="ngspice timeout per step (default 300)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=cmd_cosim)
 
     m = sub.add_parser("compare", help="idealized vs hardware-faithful learning on the same "
                        "tasks and seeds, each imperfection alone, clock-free mode")
     add_network_args(m)
-    m.add_argument("--task", choices=("regression", "allostery"), required=True)
+    m.add_argument("--task", choices=("regression", "allostery"), required=True,
+                   help="task kind, drawn per task from the seed")
     m.add_argument("--p", type=float, nargs="+", required=True, metavar="P",
                    help="update probabilities")
     m.add_argument("--tasks", type=int, required=True, metavar="K", help="tasks per p")
     m.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
-    m.add_argument("--seed", type=seed_arg, required=True)
+    m.add_argument("--seed", type=seed_arg, required=True,
+                   help="root seed of tasks, boards and learning streams")
     m.add_argument("--variation", type=path_arg, metavar="FILE", default=None,
                    help="variation file (spicecl oscillators --out): oscillator parts and "
                         "replayed update sequences")

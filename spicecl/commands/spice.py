@@ -83,7 +83,8 @@ def _add_deck_args(q, task: bool = True):
     _add_tolerance_args(q)
     if task:
         _add_task_args(q)
-    q.add_argument("--seed", type=seed_arg, required=True, help="seed of task, parts and taps")
+    q.add_argument("--seed", type=seed_arg, required=True,
+                   help="seed of task, parts and taps" if task else "seed of the part draw")
     return q
 
 
