@@ -132,7 +132,9 @@ def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s) -> None:
         x = st * p
         ax.plot(x[1:], y[1:], color=c, lw=1.3, label=f"p = {p:g}")
         f = by_p[p][1][:, -1]
-        ax.errorbar([x[-1]], [y[-1]], yerr=[[y[-1] - f.min()], [f.max() - y[-1]]], color=c,
+        # range bars; clipped at 0 (equal finals: the mean's rounding made one side -1e-17)
+        bar = np.maximum([[y[-1] - f.min()], [f.max() - y[-1]]], 0.0)
+        ax.errorbar([x[-1]], [y[-1]], yerr=bar, color=c,
                     capsize=2, lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")

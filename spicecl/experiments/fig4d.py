@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, cached_network,
-                                        config_dict, count, grid, pyplot, write_csv)
+                                        config_dict, count, grid, p_colors, pyplot,
+                                        write_csv)
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks
 from spicecl.results import atomic_savefig
 
@@ -64,7 +65,7 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
                  for o in outs} if 1.0 in ps else {}
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.3))
-    colors = {p: c for p, c in zip(ps, ["k", "C0", "C2", "C1", "C3", "C4"])}
+    colors = dict(zip(ps, p_colors(ps)))  # any number of p values (6 fixed colours crashed)
     for p in ps:
         m = [table[f"{o}"][f"{p:g}"]["mean"] for o in outs]
         e = [table[f"{o}"][f"{p:g}"]["sem"] for o in outs]
