@@ -62,7 +62,11 @@ def main(argv=None) -> int:
     results.COMMAND_LINE = shlex.join(["spicecl", *argv])
     try:
         # inside the try: a Ctrl-C while the command modules import (~1 s) is an interrupt
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:  # no command: the overview of the commands, not a one-word usage error
+            parser.print_help(sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
         status = args.func(args)
         if sys.stdout is not None:
             sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit

@@ -30,6 +30,12 @@ def test_every_command_registers_and_has_help(capsys):
     assert "usage" in capsys.readouterr().out
 
 
+def test_no_command_lists_the_commands(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: spicecl") and "reproduce" in err and "oscillators" in err
+
+
 def test_unknown_command_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["frobnicate"])
