@@ -115,13 +115,24 @@ def test_missing_ngspice(monkeypatch, tmp_path):
 
 @pytest.mark.spice
 @requires_ngspice
-def test_nonconvergent_deck_names_deck_and_quotes_log():
+def test_nonconvergent_deck_names_deck_and_quotes_log(monkeypatch, tmp_path):
+    import tempfile
+
+    import spicecl.spice.runner as runner
+
+    monkeypatch.setattr(runner, "KEEP_DIR", None)  # the default place, under the temp dir
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     deck = "loop\nV1 a 0 1\nV2 a 0 2\nR1 a 0 1k\n.op\n"
     with pytest.raises(SpiceclError) as exc:
         run_ngspice(deck, ["v(a)"], name="voltage_loop")
     msg = _one_line(exc)
     assert "voltage_loop" in msg and "did not converge" in msg
     assert "aborted" in msg or "Timestep too small" in msg
+    # the failed deck outlives its temporary directory, to be re-run by hand
+    kept = tmp_path / "spicecl-failed" / "voltage_loop.cir"
+    assert msg.endswith(f"(deck and log kept as {kept} and .log)")
+    assert kept.read_text().startswith(deck) and ".control" in kept.read_text()
+    assert "Timestep too small" in kept.with_suffix(".log").read_text()
 
 
 @pytest.mark.spice

@@ -39,6 +39,9 @@ INSTALL_HINT = "sudo apt-get install -y ngspice libngspice0-dev"
 #: and bare node/vector names; node names may contain subcircuit dots and '#'.
 _VECTOR_RE = re.compile(r"(?:[a-z_][a-z0-9_#.:]*|[vi]\([a-z0-9_#.:]+(?:,[a-z0-9_#.:]+)?\))")
 
+#: Where failed runs' decks and logs are kept (None: ``spicecl-failed`` in the temp directory).
+KEEP_DIR = None
+
 #: Vectors per ``write`` command (ngspice 39 refuses 1000 or more arguments).
 WRITE_CHUNK = 500
 
@@ -207,7 +210,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
             out, _ = proc.communicate()
             log = out.decode("utf-8", "replace")
             raise SpiceclError(f"ngspice timed out after {timeout:g} s on deck {safe_name}: "
-                               f"{_quote_log(log)}") from None
+                               f"{_quote_log(log)}{_keep(deck_path, log)}") from None
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
         raws = [Path(tmp) / f"out{k}.raw" for k in range(len(chunks))]
@@ -215,11 +218,12 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         if proc.returncode < 0:
             sig = -proc.returncode
             raise SpiceclError(f"ngspice crashed (signal {sig}) on deck {safe_name}: "
-                               f"{_quote_log(log)}")
+                               f"{_quote_log(log)}{_keep(deck_path, log)}")
         fatal = [ln for ln in log.splitlines() if _FATAL_RE.search(ln)]
         if proc.returncode != 0 or fatal or not have_raw:
             what = _describe_failure(log, proc.returncode, have_raw)
-            raise SpiceclError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}")
+            raise SpiceclError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}"
+                               f"{_keep(deck_path, log)}")
         from spicecl.spice.rawfile import read_single_plot
 
         plots = [read_single_plot(r) for r in raws]
@@ -231,6 +235,19 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                                f"{', '.join(plots[0].names[:12])})")
         result[v] = np.asarray(arr)
     return SimResult(result, log, elapsed)
+
+
+def _keep(deck_path: Path, log: str) -> str:
+    """Copy a failed run's deck and log out of its temporary directory, for re-running by hand
+    (``ngspice -b NAME.cir``); the note for the error message, or "" when that fails."""
+    keep = Path(KEEP_DIR or Path(tempfile.gettempdir()) / "spicecl-failed")
+    try:
+        keep.mkdir(exist_ok=True)
+        shutil.copyfile(deck_path, keep / deck_path.name)
+        (keep / deck_path.with_suffix(".log").name).write_text(log)
+    except OSError:
+        return ""
+    return f" (deck and log kept as {keep / deck_path.name} and .log)"
 
 
 def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
