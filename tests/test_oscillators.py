@@ -569,3 +569,11 @@ def test_clock_aliasing_and_bias_outside_the_swing_are_told_apart(capsys):
     cap = capsys.readouterr()
     assert json.loads(cap.out)["results"][0]["p_per_edge"][6] == 0.0
     assert "outside the swing" not in cap.err and "clock aliasing" not in cap.err
+
+
+@pytest.mark.spice
+def test_one_edge_bank_shows_no_correlation_rather_than_nan(capsys):
+    assert main(["oscillators", "--edges", "1", "--bias", "2.5", "--samples", "20",
+                 "--seed", "1"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert row[:2] == ["0", "2.500"] and row[4:6] == ["-", "-"] and "nan" not in row

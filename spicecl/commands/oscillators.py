@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 from spicecl.commands.core import seed_arg
@@ -106,9 +107,14 @@ def cmd_oscillators(args) -> int:
               f" method {cfg.method}, locking {'DETECTED' if run.locking_detected else 'none'}")
         print("draw  bias_V  p_mean  p_analytic  mean_r    max|r|  period_ms")
         for r in summary["results"]:
+            # no pair of edges (one edge, or every edge constant): no correlation to show
+            mean_r = (f"{r['mean_pearson_r']:+.4f}" if math.isfinite(r["mean_pearson_r"])
+                      else "      -")
+            max_r = (f"{r['max_abs_pearson_r']:6.3f}" if math.isfinite(r["max_abs_pearson_r"])
+                     else "     -")
             print(f"{r['draw']:4d}  {r['bias_volts']:6.3f}  {r['p_mean']:6.3f}  "
-                  f"{r['p_analytic']:10.3f}  {r['mean_pearson_r']:+.4f}  "
-                  f"{r['max_abs_pearson_r']:6.3f}  {r['period_mean_s'] * 1e3:9.4f}")
+                  f"{r['p_analytic']:10.3f}  {mean_r}  {max_r}  "
+                  f"{r['period_mean_s'] * 1e3:9.4f}")
         if args.out:
             print(f"wrote {args.out}")
     return 0
