@@ -86,14 +86,15 @@ def test_compare_replays_a_variation_file(capsys, tmp_path):
 def test_compare_says_when_it_cannot_replay_or_replays_cyclically(capsys, tmp_path):
     """A p with no recorded sequence near it falls back to p_i gating, and a run longer than
     the recording replays it cyclically: both used to happen without a word."""
-    t, e = np.meshgrid(np.arange(20), np.arange(16), indexing="ij")
-    npz = _variation(tmp_path / "var", 16, updates=((t + e) % 2 == 0)[None])  # p 0.5, 20 rows
+    t, edge = np.meshgrid(np.arange(20), np.arange(16), indexing="ij")
+    npz = _variation(tmp_path / "var", 16, updates=((t + edge) % 2 == 0)[None])  # p 0.5, 20 rows
     status, out = _compare(["--p", "0.5", "0.3", "--no-imperfections", "--no-clock-free",
                             "--variation", str(npz), "--out", str(tmp_path / "o")], capsys)
     assert status == 0, out.err
     assert json.loads(out.out)["gating"] == {"0.5": "replay", "0.3": "edge_p"}
     err = out.err.splitlines()
-    assert len(err) == 2 and all(e.startswith("spicecl: warning: compare --variation") for e in err)
+    assert len(err) == 2
+    assert all(line.startswith("spicecl: warning: compare --variation") for line in err)
     assert ("p = 0.5: the recorded sequence has 20 samples and the run 30 steps, so it is "
             "replayed cyclically") in err[0]
     assert "p = 0.3: the variation file has no update sequence within 0.05 of it" in err[1]
