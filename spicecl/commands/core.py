@@ -214,6 +214,9 @@ def config_from_args(args):
     from spicecl.learning import LearningConfig
 
     batch = args.batch or ("bernoulli" if args.batch_fraction is not None else "full")
+    if args.batch_fraction is not None and batch in ("full", "single"):
+        raise SpiceclError(f"--batch-fraction applies to --batch bernoulli or fixed, not "
+                           f"--batch {batch} (it would be ignored)")
     kw = dict(rule=args.rule, eta=args.eta, gamma=args.gamma, p=args.p, p_mode=args.p_mode,
               batch=batch, batch_fraction=1.0 if args.batch_fraction is None
               else args.batch_fraction, sigma_max=args.sigma_max, sigma_mode=args.sigma_mode,
