@@ -1,8 +1,9 @@
-"""The one exception type for user mistakes and environment problems.
+"""The exception types for user mistakes, environment problems and failed simulations.
 
 A :class:`SpiceclError` carries a one-line message that names the file, line or parameter at
-fault. The command-line tool prints it as ``spicecl: error: <message>`` and exits with status 2;
-it never shows a traceback for one. Programming errors are left as ordinary exceptions.
+fault. The command-line tool prints it as ``spicecl: error: <message>`` and exits with status 2
+(1 for a :class:`SimulationError`: a simulation that failed on valid input); it never shows a
+traceback for one. Programming errors are left as ordinary exceptions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ class SpiceclError(Exception):
     def __init__(self, message: str):
         # Keep the message to one line whatever the caller passed.
         super().__init__(" ".join(str(message).split()))
+
+
+class SimulationError(SpiceclError):
+    """ngspice ran on valid input and failed (no convergence, timeout, crash): exit status 1,
+    as opposed to 2 for input the command refuses."""
+
+    exit_status = 1
 
 
 def check_range(name: str, value: float, low: float, high: float, *,

@@ -169,6 +169,26 @@ def test_ngspice_that_crashes_or_fails_is_one_line(monkeypatch, tmp_path, script
     assert match in _one_line(exc)
 
 
+@pytest.mark.spice
+@requires_ngspice
+def test_a_failed_simulation_exits_1_and_refused_input_2(capsys, tmp_path):
+    """Exit status 1 when ngspice fails on a deck the command accepted, 2 for input it refuses
+    (both were 2)."""
+    from spicecl.cli import main
+    from spicecl.errors import SimulationError
+
+    assert issubclass(SimulationError, SpiceclError) and SimulationError.exit_status == 1
+    models = tmp_path / "models"
+    models.mkdir()
+    for f in ("comparator.lib", "digipot.lib", "decision_cell.lib", "oscillator.lib"):
+        (models / f).write_text("* empty\n")
+    assert main(["validate", "dc", "--network", "exp16", "--seed", "1", "--models",
+                 str(models)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ngspice" in err and "on deck validate-dc-exp16" in err
+    assert main(["validate", "dc", "--network", "exp16", "--seed", "1", "--timeout", "0"]) == 2
+
+
 def test_timeout_python_cannot_wait_for_is_refused_before_ngspice_starts():
     with pytest.raises(SpiceclError) as exc:
         run_ngspice("t\nR1 a 0 1k\nV1 a 0 1\n.op\n", ["v(a)"], timeout=1e7)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SimulationError, SpiceclError, check_range
 
 #: Longest ngspice timeout, s (~11.6 days; Python's subprocess waits cannot take ~2.1e6 s or more).
 MAX_TIMEOUT = 1e6
@@ -209,7 +209,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
             _kill(proc)
             out, _ = proc.communicate()
             log = out.decode("utf-8", "replace")
-            raise SpiceclError(f"ngspice timed out after {timeout:g} s on deck {safe_name}: "
+            raise SimulationError(f"ngspice timed out after {timeout:g} s on deck {safe_name}: "
                                f"{_quote_log(log)}{_keep(deck_path, log)}") from None
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
@@ -217,12 +217,12 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         have_raw = all(r.exists() for r in raws)
         if proc.returncode < 0:
             sig = -proc.returncode
-            raise SpiceclError(f"ngspice crashed (signal {sig}) on deck {safe_name}: "
+            raise SimulationError(f"ngspice crashed (signal {sig}) on deck {safe_name}: "
                                f"{_quote_log(log)}{_keep(deck_path, log)}")
         fatal = [ln for ln in log.splitlines() if _FATAL_RE.search(ln)]
         if proc.returncode != 0 or fatal or not have_raw:
             what = _describe_failure(log, proc.returncode, have_raw)
-            raise SpiceclError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}"
+            raise SimulationError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}"
                                f"{_keep(deck_path, log)}")
         from spicecl.spice.rawfile import read_single_plot
 
