@@ -153,9 +153,9 @@ def add_task_args(p) -> None:
                    "random inputs (then --output-nodes and --ground-nodes too)")
     p.add_argument("--output-nodes", metavar="IDS")
     p.add_argument("--ground-nodes", metavar="IDS")
-    p.add_argument("--train-examples", type=int, default=20, metavar="B",
+    p.add_argument("--train-examples", type=int, default=None, metavar="B",
                    help="regression training examples (default 20)")
-    p.add_argument("--test-examples", type=int, default=50, metavar="T",
+    p.add_argument("--test-examples", type=int, default=None, metavar="T",
                    help="regression test examples (default 50)")
     p.add_argument("--volts", type=float, default=1.0,
                    help="input voltages are drawn in [0, VOLTS] (default 1)")
@@ -178,20 +178,23 @@ def add_learning_args(p) -> None:
     p.add_argument("--batch-fraction", type=float, default=None, metavar="B",
                    help="b in (0, 1] for --batch bernoulli|fixed (alone: implies bernoulli)")
     p.add_argument("--eta", type=float, default=d.eta, help=f"nudge amplitude (default {d.eta})")
-    p.add_argument("--gamma", type=float, default=d.gamma,
-                   help=f"learning rate of Eq. 2, ohm^3/V^2 (default {d.gamma:g})")
-    p.add_argument("--sigma-max", type=float, default=d.sigma_max,
-                   help=f"comparator bias of Eq. 10 is U[0, SIGMA_MAX] volts (default {d.sigma_max})")
+    p.add_argument("--gamma", type=float, default=None,
+                   help=f"continuous rule: learning rate of Eq. 2, ohm^3/V^2 (default "
+                        f"{d.gamma:g})")
+    p.add_argument("--sigma-max", type=float, default=None,
+                   help=f"discrete rule: comparator bias of Eq. 10 is U[0, SIGMA_MAX] volts "
+                        f"(default {d.sigma_max})")
     p.add_argument("--sigma-mode", choices=("per-comparison", "per-edge"),
-                   default="per-comparison",
-                   help="Eq. 10 sigma drawn at every comparison (default, as measured in the "
-                        "paper) or once per edge and fixed (a quenched comparator bias)")
+                   default=None,
+                   help="discrete rule: Eq. 10 sigma drawn at every comparison (default, as "
+                        "measured in the paper) or once per edge and fixed (a quenched "
+                        "comparator bias)")
     p.add_argument("--r-init", type=float, default=None, metavar="OHMS",
                    help=f"initial resistance when the network has none (default {d.r_init:.1f}, "
                         "the digipot mid-scale)")
-    p.add_argument("--r-min", type=float, default=d.r_min, metavar="OHMS",
+    p.add_argument("--r-min", type=float, default=None, metavar="OHMS",
                    help=f"lower bound of the continuous rule's resistances (default {d.r_min:g})")
-    p.add_argument("--r-max", type=float, default=d.r_max, metavar="OHMS",
+    p.add_argument("--r-max", type=float, default=None, metavar="OHMS",
                    help=f"upper bound of the continuous rule's resistances (default {d.r_max:g})")
 
 
@@ -205,9 +208,17 @@ def task_from_args(args, net, rng):
             raise SpiceclError("--input-nodes and --output-nodes go together")
         roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
                  for g in given]
+    given = [f for f, v in (("--train-examples", args.train_examples),
+                            ("--test-examples", args.test_examples)) if v is not None]
+    if given and args.task != "regression":
+        raise SpiceclError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to "
+                           f"regression tasks; an allosteric task has one input pattern (it "
+                           f"would be ignored)")
     return make_task(net, args.task, rng, n_in=args.inputs, n_out=args.outputs,
-                     n_ground=args.grounds, n_train=args.train_examples,
-                     n_test=args.test_examples, roles=roles, volts=args.volts)
+                     n_ground=args.grounds,
+                     n_train=20 if args.train_examples is None else args.train_examples,
+                     n_test=50 if args.test_examples is None else args.test_examples,
+                     roles=roles, volts=args.volts)
 
 
 def config_from_args(args):
@@ -217,12 +228,17 @@ def config_from_args(args):
     if args.batch_fraction is not None and batch in ("full", "single"):
         raise SpiceclError(f"--batch-fraction applies to --batch bernoulli or fixed, not "
                            f"--batch {batch} (it would be ignored)")
-    kw = dict(rule=args.rule, eta=args.eta, gamma=args.gamma, p=args.p, p_mode=args.p_mode,
-              batch=batch, batch_fraction=1.0 if args.batch_fraction is None
-              else args.batch_fraction, sigma_max=args.sigma_max, sigma_mode=args.sigma_mode,
-              r_min=args.r_min, r_max=args.r_max)
-    if args.r_init is not None:
-        kw["r_init"] = args.r_init
+    only = {"continuous": ("gamma", "r_min", "r_max"), "discrete": ("sigma_max", "sigma_mode")}
+    for rule, names in only.items():
+        wrong = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None]
+        if wrong and args.rule != rule:
+            raise SpiceclError(f"{' and '.join(wrong)} appl{'y' if len(wrong) > 1 else 'ies'} "
+                               f"to --rule {rule}, not --rule {args.rule} (it would be ignored)")
+    kw = dict(rule=args.rule, eta=args.eta, p=args.p, p_mode=args.p_mode, batch=batch,
+              batch_fraction=1.0 if args.batch_fraction is None else args.batch_fraction)
+    for name in ("gamma", "sigma_max", "sigma_mode", "r_min", "r_max", "r_init"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
     return LearningConfig(**kw)
 
 
