@@ -82,7 +82,6 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     tr.set_taps(setup.taps)
     taps_spice = setup.taps.copy()
     system = NodalSystem(net, task.inputs, task.outputs, task.grounds)
-    a, b = net.edges[:, 0], net.edges[:, 1]
     base = setup.draw.values
     n_e = net.n_edges
     names_up = [f"v(up{e})" for e in range(n_e)]

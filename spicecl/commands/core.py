@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_range, warn
 
 
 def seed_arg(text: str) -> int:
@@ -208,17 +208,16 @@ def task_from_args(args, net, rng):
             raise SpiceclError("--input-nodes and --output-nodes go together")
         roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
                  for g in given]
-    given = [f for f, v in (("--train-examples", args.train_examples),
-                            ("--test-examples", args.test_examples)) if v is not None]
-    if given and args.task != "regression":
-        raise SpiceclError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to "
+    # only the sizes given: make_task's defaults stay the one place they are set
+    sizes = {k: v for k, v in (("n_train", args.train_examples),
+                               ("n_test", args.test_examples)) if v is not None}
+    if sizes and args.task != "regression":
+        flags = [f"--{k[2:]}-examples" for k in sizes]
+        raise SpiceclError(f"{' and '.join(flags)} appl{'y' if len(flags) > 1 else 'ies'} to "
                            f"regression tasks; an allosteric task has one input pattern (it "
                            f"would be ignored)")
     return make_task(net, args.task, rng, n_in=args.inputs, n_out=args.outputs,
-                     n_ground=args.grounds,
-                     n_train=20 if args.train_examples is None else args.train_examples,
-                     n_test=50 if args.test_examples is None else args.test_examples,
-                     roles=roles, volts=args.volts)
+                     n_ground=args.grounds, roles=roles, volts=args.volts, **sizes)
 
 
 def config_from_args(args):
@@ -276,7 +275,7 @@ def _warn_if_unlearned(hist, config, net, volts: float) -> None:
         msg += (f"; with inputs up to --volts {volts:g} the comparator bias "
                 f"sigma (up to {config.sigma_max:g} V) can dominate the voltage drops: try a "
                 f"larger --volts")
-    print(f"spicecl: warning: {msg}", file=sys.stderr)
+    warn(msg)
 
 
 def cmd_train(args) -> int:
@@ -302,7 +301,7 @@ def cmd_train(args) -> int:
 
         msg = outside_digipot_range(net.resistance, config.r_ab, config.r_wiper, net.name)
         if msg:
-            print(f"spicecl: warning: {msg}", file=sys.stderr)
+            warn(msg)
     root = np.random.SeedSequence(args.seed)
     task_seed, run_seed = root.spawn(2)
     task = task_from_args(args, net, np.random.default_rng(task_seed))

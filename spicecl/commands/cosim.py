@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from spicecl.commands.core import add_network_args, path_arg, print_json, seed_arg
+from spicecl.errors import warn
 
 
 def register(sub) -> None:
@@ -121,8 +122,6 @@ def cmd_compare(args) -> int:
 
         ensure_output_dir(args.out, command="compare")
     res = run_compare(net, cfg, variation=variation, log=_progress(sys.stderr.isatty()))
-    from spicecl.errors import warn
-
     for note in res.meta["warnings"]:
         warn(f"compare --variation {args.variation}: {note}")
     if args.out:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from spicecl.commands.core import path_arg, seed_arg
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, warn
 
 
 def register(sub) -> None:
@@ -76,7 +75,7 @@ def cmd_demo(args) -> int:
          f"{', '.join(f'{b:g}' for b in biases)} V, {args.samples} clock samples")
     run = run_bank(bank_cfg, workers=1, progress=False)
     for w in run.warnings:
-        print(f"spicecl: warning: {w}", file=sys.stderr)
+        warn(w)
     osc = summarize(run)
     osc["network"] = net.name
     write_outputs(run, osc, out / "oscillators")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import sys
 
 from spicecl.commands.core import seed_arg
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_range, warn
 
 
 def register(sub) -> None:
@@ -97,7 +96,7 @@ def cmd_oscillators(args) -> int:
     if args.network is not None:
         summary["network"] = args.network
     for w in run.warnings:
-        print(f"spicecl: warning: {w}", file=sys.stderr)
+        warn(w)
     if args.out:
         summary["files"] = write_outputs(run, summary, args.out)
     if args.json:

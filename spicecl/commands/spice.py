@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from spicecl.commands.core import add_network_args, print_json, seed_arg
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_range, warn
 
 
 def _add_tolerance_args(p) -> None:
@@ -71,7 +71,7 @@ def _setup(args):
         msg = outside_digipot_range(net.resistance, spec["digipot_rab"].nominal,
                                     spec["digipot_wiper"].nominal, net.name)
         if msg:
-            print(f"spicecl: warning: {msg}", file=sys.stderr)
+            warn(msg)
     return make_setup(net, args.seed, spec, task_kind=args.task, example=args.example,
                       eta=args.eta)
 
