@@ -89,19 +89,23 @@ class LearningConfig:
         if self.batch not in BATCH_MODES:
             raise SpiceclError(f"--batch must be one of {', '.join(BATCH_MODES)}, "
                                f"got {self.batch!r}")
-        check_range("p", self.p, 0, 1, low_open=True)
-        check_range("batch fraction b", self.batch_fraction, 0, 1, low_open=True)
-        check_range("eta", self.eta, 0, 1, low_open=True)
-        check_range("gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
-        check_range("sigma_max", self.sigma_max, 0, float("inf"), high_open=True)
-        for name in ("r_init", "r_min", "r_max", "r_ab"):
-            check_range(name, getattr(self, name), 0, float("inf"), low_open=True,
-                        high_open=True)
+        # Errors name the command-line flag where there is one (train, compare): a Python
+        # caller maps --r-min to r_min easily, a command-line user the other way less so.
+        check_range("--p", self.p, 0, 1, low_open=True)
+        check_range("--batch-fraction", self.batch_fraction, 0, 1, low_open=True)
+        check_range("--eta", self.eta, 0, 1, low_open=True)
+        check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
+        check_range("--sigma-max", self.sigma_max, 0, float("inf"), high_open=True)
+        for name in ("r_init", "r_min", "r_max"):
+            check_range("--" + name.replace("_", "-"), getattr(self, name), 0, float("inf"),
+                        low_open=True, high_open=True)
+        check_range("r_ab", self.r_ab, 0, float("inf"), low_open=True, high_open=True)
         check_range("r_wiper", self.r_wiper, 0, float("inf"), high_open=True)
         if not self.r_min < self.r_max:
-            raise SpiceclError(f"r_min ({self.r_min}) must be below r_max ({self.r_max})")
+            raise SpiceclError(f"--r-min ({self.r_min:g}) must be below --r-max "
+                               f"({self.r_max:g})")
         if not self.r_min <= self.r_init <= self.r_max:
-            raise SpiceclError(f"r_init must be in [r_min, r_max] = [{self.r_min:g}, "
+            raise SpiceclError(f"--r-init must be in [--r-min, --r-max] = [{self.r_min:g}, "
                                f"{self.r_max:g}] ohm, got {self.r_init!r}")
         if int(self.levels) != self.levels or self.levels < 2:
             raise SpiceclError(f"levels must be an integer >= 2, got {self.levels}")

@@ -184,11 +184,11 @@ def test_fig1_collapse_scaled_error_against_steps_times_p():
 
 
 @pytest.mark.parametrize("kw,msg", [
-    (dict(p=0.0), "p must be in"), (dict(p=1.5), "p must be in"),
-    (dict(eta=0.0), "eta must be in"), (dict(eta=2.0), "eta must be in"),
-    (dict(batch_fraction=0.0), "batch fraction"), (dict(rule="magic"), "--rule"),
-    (dict(gamma=-1.0), "gamma"), (dict(r_init=-5.0), "r_init"),
-    (dict(r_init=1e300), r"r_init must be in \[r_min, r_max\]"), (dict(r_init=1e-320), "r_init"),
+    (dict(p=0.0), "--p must be in"), (dict(p=1.5), "--p must be in"),
+    (dict(eta=0.0), "--eta must be in"), (dict(eta=2.0), "--eta must be in"),
+    (dict(batch_fraction=0.0), "--batch-fraction"), (dict(rule="magic"), "--rule"),
+    (dict(gamma=-1.0), "gamma"), (dict(r_init=-5.0), "--r-init"),
+    (dict(r_init=1e300), r"--r-init must be in \[--r-min, --r-max\]"), (dict(r_init=1e-320), "--r-init"),
 ])
 def test_hyperparameters_are_validated(kw, msg):
     with pytest.raises(SpiceclError, match=msg):
@@ -221,9 +221,9 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["--p", "0"], "p must be in (0, 1]"),
-    (["--p", "1.2"], "p must be in (0, 1]"),
-    (["--batch-fraction", "0"], "batch fraction b must be in (0, 1]"),
+    (["--p", "0"], "--p must be in (0, 1]"),
+    (["--p", "1.2"], "--p must be in (0, 1]"),
+    (["--batch-fraction", "0"], "--batch-fraction must be in (0, 1]"),
     (["--batch", "single", "--batch-fraction", "0.5"],
      "--batch-fraction applies to --batch bernoulli or fixed, not --batch single"),
     (["--batch", "full", "--batch-fraction", "0.5"], "not --batch full (it would be ignored)"),
@@ -232,14 +232,16 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
      "--gamma and --r-max apply to --rule continuous, not --rule discrete"),
     (["--task", "allostery", "--train-examples", "5"],
      "--train-examples applies to regression tasks; an allosteric task has one input pattern"),
-    (["--eta", "1.5"], "eta must be in (0, 1]"),
+    (["--eta", "1.5"], "--eta must be in (0, 1]"),
     (["--input-nodes", "0,1", "--output-nodes", "1,2"], "node 1 is given twice"),
     (["--input-nodes", "0,999", "--output-nodes", "3"], "no node with id '999'"),
     (["--network", "nope"], "unknown network"),
     (["--steps", "0"], "--steps must be >= 1"),
     (["--steps", "99999999999999999999"], "--steps must be <= 1e+12, got 99999999999999999999"),
-    (["--r-init", "1e300"], "r_init must be in [r_min, r_max] = [10, 1e+06] ohm"),
-    (["--r-init", "1e-320"], "r_init must be in [r_min, r_max]"),
+    (["--r-init", "1e300"], "--r-init must be in [--r-min, --r-max] = [10, 1e+06] ohm"),
+    (["--r-init", "1e-320"], "--r-init must be in [--r-min, --r-max]"),
+    (["--r-min", "5000", "--r-max", "100"], "--r-min (5000) must be below --r-max (100)"),
+    (["--gamma", "-1"], "--gamma must be in (0, inf), got -1"),
     (["--grounds", "-1"], "grounds must be >= 0, got -1"),
     (["--volts", "nan"], "--volts must be in (0, inf), got nan"),
     (["--volts", "inf"], "--volts must be in (0, inf), got inf"),
