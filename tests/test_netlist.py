@@ -378,6 +378,80 @@ def test_oscillator_deck_needs_no_task(tmp_path, capsys):
     assert "3 oscillators" in out.read_text()
 
 
+def _enable_duty(path, n_edges):
+    """Each enable's fraction of time high in a bank deck's run (after its first tenth),
+    and the rail voltage."""
+    from spicecl.spice.runner import run_ngspice
+
+    text = absolute_includes(path.read_text(), path.parent)
+    vec = ["time", "v(vcc)"] + [f"v(en{e})" for e in range(n_edges)]
+    res = run_ngspice(text, vec, name=path.stem, timeout=120).vectors
+    t = res["time"]
+    keep = t >= t[-1] / 10
+    dt = np.diff(t[keep])
+    duty = [float(np.sum(dt * (res[f"v(en{e})"][keep][:-1] > 2.5)) / np.sum(dt))
+            for e in range(n_edges)]
+    return np.array(duty), res["v(vcc)"]
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_netlist_bias_and_supply_options_reach_the_deck(tmp_path, capsys):
+    """--bias sets each enable's duty (the p of HARDWARE.md section 3); --supply-resistance 0
+    and --decoupling 0 make an ideal rail; the defaults are the HardwareConfig's."""
+    from spicecl.netlist import HardwareConfig
+    from spicecl.oscbank.design import analytic_p
+
+    (tmp_path / "models").symlink_to(MODELS, target_is_directory=True)
+    base = ["netlist", "oscillators", "--network", "exp16", "--seed", "1", "--models",
+            str(tmp_path / "models"), "--periods", "30"]
+    ideal, default = tmp_path / "ideal.cir", tmp_path / "default.cir"
+    assert main(base + ["--bias", "3", "--supply-resistance", "0", "--decoupling", "0",
+                        "-o", str(ideal)]) == 0
+    assert main(base + ["-o", str(default)]) == 0
+    capsys.readouterr()
+    hw = json.loads(ideal.with_suffix(".json").read_text())["hardware"]
+    assert (hw["bias"], hw["supply_resistance"], hw["decoupling"]) == (3.0, 0.0, 0.0)
+    assert json.loads(default.with_suffix(".json").read_text())["hardware"] == \
+        HardwareConfig().to_dict()
+    duty3, vcc3 = _enable_duty(ideal, 16)
+    duty25, vcc25 = _enable_duty(default, 16)
+    # 30 periods, 1 % hysteresis resistors, 5 mV offsets: each edge near the nominal duty
+    assert np.max(np.abs(duty3 - analytic_p(3.0))) < 0.04
+    assert np.max(np.abs(duty25 - analytic_p(2.5))) < 0.04
+    assert np.all(vcc3 == 5.0)  # no series resistance: the rail is the source
+    assert 0 < 5.0 - np.min(vcc25) < 0.02  # 0.1 ohm: the rail sags (8.5 mV), a little
+
+
+def test_netlist_bias_and_supply_options_are_checked(tmp_path, capsys):
+    out = str(tmp_path / "d.cir")
+    twin = ["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", out]
+    assert "--bias sets the oscillators' enable comparators; a deck with --no-oscillators " \
+        "has none" in _cli_error(capsys, twin + ["--bias", "3", "--no-oscillators"])
+    assert "a deck with --analysis op has none" in \
+        _cli_error(capsys, twin + ["--bias", "3", "--analysis", "op"])
+    assert "--bias must be in [0, 5], got 6.0" in _cli_error(capsys, twin + ["--bias", "6"])
+    assert "--supply-resistance must be in [0, inf), got -1.0" in \
+        _cli_error(capsys, twin + ["--supply-resistance", "-1"])
+    assert "--decoupling must be in [0, inf), got nan" in \
+        _cli_error(capsys, twin + ["--decoupling", "nan"])
+    assert main(twin + ["--bias", "1"]) == 0
+    assert "--bias 1 V is outside the oscillators' swing (1.67 to 3.33 V): every enable stays " \
+        "high (p = 1)" in capsys.readouterr().err
+    assert "Vbias bias 0 1.0" in Path(out).read_text()
+    # the help's defaults are the deck's (the parser leaves them to HardwareConfig)
+    from spicecl.netlist import HardwareConfig
+
+    with pytest.raises(SystemExit):
+        main(["netlist", "oscillators", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    cfg = HardwareConfig()
+    for flag, value in (("--bias V", cfg.bias), ("--supply-resistance OHMS",
+                                                cfg.supply_resistance),
+                        ("--decoupling FARADS", cfg.decoupling)):
+        assert re.search(re.escape(flag) + rf" [^-]*\(default {value:g}[;:)]", helptext), flag
+
+
 def test_validate_timeout_beyond_what_python_can_wait_is_a_one_line_error(capsys):
     for check in ("dc", "decisions"):
         err = _cli_error(capsys, ["validate", check, "--network", "exp16", "--seed", "1",

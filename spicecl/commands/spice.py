@@ -34,6 +34,27 @@ def _add_task_args(p) -> None:
     p.add_argument("--example", type=int, default=0, help="training example used (default 0)")
 
 
+def _add_supply_args(p) -> None:
+    """The global circuit of decks with oscillators (defaults: netlist.twin.HardwareConfig)."""
+    p.add_argument("--bias", type=float, default=None, metavar="V",
+                   help="global bias voltage of the enable comparators (default 2.5: p about "
+                        "0.5; oscillators only)")
+    p.add_argument("--supply-resistance", type=float, default=None, metavar="OHMS",
+                   help="series resistance of the 5 V supply to the shared rail (default "
+                        "0.1; 0: an ideal supply)")
+    p.add_argument("--decoupling", type=float, default=None, metavar="FARADS",
+                   help="decoupling capacitance on the shared rail (default 1e-05; 0: none)")
+
+
+def circuit_from_args(args):
+    """The deck's HardwareConfig: defaults, with the supply and bias options given."""
+    from spicecl.netlist.twin import HardwareConfig
+
+    given = {k: getattr(args, k) for k in ("bias", "supply_resistance", "decoupling")
+             if getattr(args, k, None) is not None}
+    return HardwareConfig(**given)
+
+
 def tolerance_from_args(args):
     """The ToleranceSpec of the command line (spec file, then --tolerance/--offset)."""
     from spicecl.variation import ToleranceSpec
@@ -97,6 +118,7 @@ def register(sub) -> None:
         q = _add_deck_args(nsub.add_parser(kind, help=helptext), task=kind == "twin")
         q.add_argument("-o", "--output", required=True, metavar="FILE",
                        help="deck file (.cir); the sidecar is written next to it as .json")
+        _add_supply_args(q)
         if kind == "twin":
             q.add_argument("--analysis", choices=("tran", "op"), default="tran",
                            help="tran: one clock pulse (default); op: DC operating point, "
@@ -135,18 +157,28 @@ def cmd_netlist(args) -> int:
     if out.suffix.lower() == ".json":
         raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
     rel = Path(os.path.abspath(out.parent))
+    config = circuit_from_args(args)
+    if args.bias is not None and not config.vdd / 3 < args.bias < 2 * config.vdd / 3:
+        warn(f"--bias {args.bias:g} V is outside the oscillators' swing ({config.vdd / 3:.3g} "
+             f"to {2 * config.vdd / 3:.3g} V): every enable stays "
+             f"{'high (p = 1)' if args.bias <= config.vdd / 3 else 'low (p = 0)'}")
     if args.netlist_kind == "twin":
-        deck = twin_deck(_setup(args), models_dir=args.models, include_relative_to=rel,
-                         analysis=args.analysis,
-                         oscillators=not (args.no_oscillators or args.analysis == "op"),
-                         precise=args.precise, name=out.stem)
+        oscillators = not (args.no_oscillators or args.analysis == "op")
+        if args.bias is not None and not oscillators:
+            why = "--no-oscillators" if args.no_oscillators else "--analysis op"
+            raise SpiceclError(f"--bias sets the oscillators' enable comparators; a deck with "
+                               f"{why} has none (every enable is tied high)")
+        deck = twin_deck(_setup(args), config=config, models_dir=args.models,
+                         include_relative_to=rel, analysis=args.analysis,
+                         oscillators=oscillators, precise=args.precise, name=out.stem)
     else:  # the bank needs the parts only, no task (so any network with edges will do)
         from spicecl.netlist.twin import draw_for_seed
         from spicecl.network import load_network
 
         net = load_network(args.network, args.network_seed)
         draw = draw_for_seed(net.n_edges, args.seed, tolerance_from_args(args))
-        deck = oscillator_deck(draw, network_name=net.name, models_dir=args.models,
+        deck = oscillator_deck(draw, network_name=net.name, config=config,
+                               models_dir=args.models,
                                include_relative_to=rel, periods=args.periods)
     atomic_write_text(out, deck.text)
     atomic_write_json(out.with_suffix(".json"), deck.sidecar)

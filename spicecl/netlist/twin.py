@@ -81,14 +81,17 @@ class HardwareConfig:
     cell_vhys: float = 1e-4
 
     def __post_init__(self):
-        for name in ("vdd", "supply_resistance", "decoupling", "clock_hz", "clock_pulse",
-                     "cell_gain", "rh"):
-            check_range(name.replace("_", "-"), getattr(self, name), 0, float("inf"),
-                        low_open=True, high_open=True)
-        check_range("bias", self.bias, 0, self.vdd)
-        check_range("cell-vhys", self.cell_vhys, 0, 1.0)
+        # errors name the `spicecl netlist` flag where there is one
+        for name in ("vdd", "clock_hz", "clock_pulse", "cell_gain", "rh"):
+            check_range(name, getattr(self, name), 0, float("inf"), low_open=True,
+                        high_open=True)
+        for name in ("supply_resistance", "decoupling"):  # 0: none (an ideal supply)
+            check_range("--" + name.replace("_", "-"), getattr(self, name), 0, float("inf"),
+                        high_open=True)
+        check_range("--bias", self.bias, 0, self.vdd)
+        check_range("cell_vhys", self.cell_vhys, 0, 1.0)
         if self.clock_pulse >= 0.5 / self.clock_hz:
-            raise SpiceclError("clock-pulse must be shorter than half a clock period")
+            raise SpiceclError("clock_pulse must be shorter than half a clock period")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -218,9 +221,15 @@ def _assemble(title: str, header: list[str], includes: list[str], circuit,
 
 
 def _supply(c, cfg: HardwareConfig) -> None:
-    c.V("dd", "vsup", c.gnd, number(cfg.vdd))
-    c.R("sup", "vsup", "vcc", number(cfg.supply_resistance))
-    c.C("dec", "vcc", c.gnd, number(cfg.decoupling))
+    """VDD through the supply resistance to the shared rail vcc, decoupled to ground; a zero
+    resistance or capacitance leaves that part out (an ideal supply)."""
+    if cfg.supply_resistance > 0:
+        c.V("dd", "vsup", c.gnd, number(cfg.vdd))
+        c.R("sup", "vsup", "vcc", number(cfg.supply_resistance))
+    else:
+        c.V("dd", "vcc", c.gnd, number(cfg.vdd))
+    if cfg.decoupling > 0:
+        c.C("dec", "vcc", c.gnd, number(cfg.decoupling))
 
 
 def _oscillators(c, draw: CircuitDraw, cfg: HardwareConfig) -> None:
