@@ -339,11 +339,9 @@ def findings(res: CompareResult) -> list[str]:
 def write_compare(res: CompareResult, out_dir, command: str) -> list:
     """Write summary.json, final_errors.csv, curves.csv, summary.md, the plots and the
     manifest into ``out_dir`` (through :mod:`spicecl.results`)."""
-    from pathlib import Path
+    from spicecl.results import atomic_write_json, atomic_write_text, begin_outputs, write_manifest
 
-    from spicecl.results import atomic_write_json, atomic_write_text, write_manifest
-
-    out = Path(out_dir)
+    out = begin_outputs(out_dir)
     files = [atomic_write_json(out / "summary.json", res.summary())]
     rows = final_rows(res)
     csv = ["variant,p,mean,sem,median,n"] + [

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from spicecl.results import (atomic_savefig, atomic_write_json, atomic_write_npz,
-                             atomic_write_text, write_manifest)
+                             atomic_write_text, begin_outputs, write_manifest)
 
 
 def history_csv(hist, k: int = 0) -> str:
@@ -55,7 +55,7 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
     """Write one run's files into ``out_dir`` and return it."""
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
+    out = begin_outputs(out_dir)
     atomic_write_text(out / "history.csv", history_csv(hist))
     atomic_write_text(out / "final_resistance.csv",
                       "edge,source,target,resistance_ohm\n" + "".join(

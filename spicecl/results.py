@@ -216,6 +216,20 @@ def manifest(config: dict, seed, **extra) -> dict:
     }
 
 
+def begin_outputs(out_dir) -> Path:
+    """Remove an earlier run's ``manifest.json`` from ``out_dir``; call before writing a
+    run's files there, and write the manifest last.
+
+    Each file is replaced atomically but a run writes several, so a run interrupted while
+    writing would leave new files beside the old run's manifest. With the manifest gone
+    first: a directory with a manifest holds one complete run, the one it describes; one
+    without holds an unfinished run.
+    """
+    out = Path(out_dir)
+    (out / "manifest.json").unlink(missing_ok=True)
+    return out
+
+
 def write_manifest(out_dir, config: dict, seed, **extra) -> Path:
     """Write ``out_dir/manifest.json`` (atomically) and return its path."""
     return atomic_write_json(Path(out_dir) / "manifest.json", manifest(config, seed, **extra))

@@ -120,3 +120,31 @@ def test_writing_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_pat
     link.symlink_to(target)
     atomic_write_bytes(link, b"new")
     assert link.is_symlink() and target.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("command,argv,writer", [
+    ("train", ["--network", "exp16", "--steps", "5"], "spicecl.report.atomic_savefig"),
+    ("compare", ["--network", "exp16", "--task", "allostery", "--tasks", "1", "--steps", "5",
+                 "--p", "1", "--p", "0.5"], "spicecl.compare.plot_compare"),
+])
+def test_a_rerun_interrupted_while_writing_leaves_no_manifest(tmp_path, capsys, monkeypatch,
+                                                              command, argv, writer):
+    """A directory with a manifest holds one complete run: a re-run into the same --out that
+    is stopped after some of its files removes the earlier run's manifest first."""
+    from spicecl.cli import main
+
+    out = tmp_path / "run"
+    assert main([command, *argv, "--seed", "3", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 3
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, interrupted)
+    assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 130
+    assert not (out / "manifest.json").exists()
+    assert (out / "summary.json").exists() or (out / "history.csv").exists()  # written before
+    monkeypatch.undo()
+    assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 4
+    capsys.readouterr()

@@ -42,8 +42,8 @@ def cmd_demo(args) -> int:
     from spicecl.network import exp16
     from spicecl.oscbank.design import OscillatorDesign
     from spicecl.oscbank.run import MAX_SPAN_PERIODS, BankConfig, run_bank, summarize
-    from spicecl.results import (atomic_write_json, atomic_write_text, ensure_output_dir,
-                                 write_manifest)
+    from spicecl.results import (atomic_write_json, atomic_write_text, begin_outputs,
+                                 ensure_output_dir, write_manifest)
     from spicecl.variation_file import load_variation
 
     if args.tasks < 2:
@@ -67,7 +67,7 @@ def cmd_demo(args) -> int:
     bank_cfg = BankConfig(net.n_edges, biases, args.samples, seed=args.seed, design=design)
     cfg = CompareConfig(task="allostery", ps=ps, n_tasks=args.tasks, steps=args.steps,
                         seed=args.seed, n_records=60)
-    out = ensure_output_dir(args.out, command="demo")
+    out = begin_outputs(ensure_output_dir(args.out, command="demo"))
     t0 = time.perf_counter()
 
     # 1. Oscillator check of the exp16 design (fast method: short transients + clock sampling).

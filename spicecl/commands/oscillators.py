@@ -124,10 +124,10 @@ def write_outputs(run, summary: dict, out_dir) -> list[str]:
     from pathlib import Path
 
     from spicecl.oscbank import plots
-    from spicecl.results import atomic_write_json, atomic_write_text, write_manifest
+    from spicecl.results import atomic_write_json, atomic_write_text, begin_outputs, write_manifest
     from spicecl.variation_file import arrays_from_run, write_variation
 
-    out = Path(out_dir)
+    out = begin_outputs(out_dir)
     cfg = run.config
     hashes = [{"draw": j["draw"], "bias_volts": j["bias_volts"], "deck_sha256": j["deck_hash"],
                "characterization_deck_sha256": j["char_deck_hash"]} for j in run.jobs]
