@@ -395,3 +395,21 @@ def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
     assert main(["train", "--network", "exp16", "--task", "allostery", "--rule", "discrete",
                  "--steps", "300", "--seed", "1", "--volts", "0.01"]) == 0
     assert "with inputs up to --volts 0.01 the comparator bias" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--p-mode", "fixed", "--p", "0.7"],
+     "--p-mode fixed updates round(0.7 x 16 edges) = 11 edges per step: p-bar = 0.6875, "
+     "not 0.7"),
+    (["--batch", "fixed", "--batch-fraction", "0.01"],
+     "--batch fixed uses 1 of the 20 training examples per step: b-bar = 0.05, not 0.01"),
+    (["--p-mode", "fixed", "--p", "0.75"], None),  # 12 of 16 edges: exact
+    (["--batch", "fixed", "--batch-fraction", "0.25"], None),  # 5 of 20 examples: exact
+])
+def test_train_says_when_a_fixed_fraction_is_rounded(capsys, argv, msg):
+    assert main(["train", "--network", "exp16", "--steps", "3", *argv]) == 0
+    err = capsys.readouterr().err
+    if msg is None:
+        assert "warning" not in err
+    else:
+        assert f"spicecl: warning: {msg}\n" == err

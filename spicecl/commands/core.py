@@ -278,6 +278,21 @@ def _warn_if_unlearned(hist, config, net, volts: float) -> None:
     warn(msg)
 
 
+def _warn_if_rounded(config, n_edges: int, n_examples: int) -> None:
+    """The fixed-fraction schedules update round(p E) edges and use round(b B) examples
+    (at least one): say so when that is not the fraction asked for."""
+    if config.p_mode == "fixed" and config.p < 1:
+        k = int(round(config.p * n_edges))
+        if k != config.p * n_edges:
+            warn(f"--p-mode fixed updates round({config.p:g} x {n_edges} edges) = {k} edges "
+                 f"per step: p-bar = {k / n_edges:.4g}, not {config.p:g}")
+    if config.batch == "fixed" and config.batch_fraction < 1:
+        k = max(1, int(round(config.batch_fraction * n_examples)))
+        if k != config.batch_fraction * n_examples:
+            warn(f"--batch fixed uses {k} of the {n_examples} training examples per step: "
+                 f"b-bar = {k / n_examples:.4g}, not {config.batch_fraction:g}")
+
+
 def cmd_train(args) -> int:
     import numpy as np
 
@@ -305,6 +320,7 @@ def cmd_train(args) -> int:
     root = np.random.SeedSequence(args.seed)
     task_seed, run_seed = root.spawn(2)
     task = task_from_args(args, net, np.random.default_rng(task_seed))
+    _warn_if_rounded(config, net.n_edges, len(task.train_x))
     hist = train(net, task, config, np.random.default_rng(run_seed), args.steps,
                  progress=None)
     _warn_if_unlearned(hist, config, net, args.volts)

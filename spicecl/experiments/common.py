@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError
-from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, Trainer, train
+from spicecl.learning import LearningConfig, Trainer, train
 from spicecl.network import Network, load_network
 from spicecl.solver import NodalSystem
 from spicecl.tasks import make_task

@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, TrainChunk,
-                                        config_dict, count, mean_sem, p_colors, pyplot,
-                                        run_train_chunk, write_csv)
-from spicecl.learning import LearningConfig
+from spicecl.experiments.common import (P_GRID, TaskSpec, TrainChunk, config_dict, count, mean_sem,
+                                        p_colors, pyplot, run_train_chunk, write_csv)
+from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz
 from spicecl.sweep import Chunk, spawn_seeds
 

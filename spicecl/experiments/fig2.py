@@ -41,10 +41,10 @@ import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, TaskSpec, TrainChunk, config_dict,
-                                        count, fraction, grid, mean_sem, positive, power_law_fit,
-                                        pyplot, run_train_chunk, write_csv)
-from spicecl.learning import LearningConfig
+from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, count, fraction, grid,
+                                        mean_sem, positive, power_law_fit, pyplot, run_train_chunk,
+                                        write_csv)
+from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
 

@@ -9,10 +9,11 @@ differences and little is learnt. Every p runs ``budget / p`` steps (equal expec
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
 from spicecl.experiments.discrete import (Group, by_p_summary, discrete_config, mean_curve,
                                           sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
+from spicecl.learning import MAX_STEPS, MAX_TASKS
 
 TASK = TaskSpec(kind="allostery", n_in=2, n_out=2, n_ground=1, volts=5.0)
 PAPER = dict(tasks=25, p=[1.0, 0.7, 0.5, 0.3, 0.2, 0.1], budget=1000)

@@ -8,10 +8,10 @@ collapse for large O. Input voltages in [0.5, 1] x 5 V; each p runs ``budget / p
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (MAX_STEPS, MAX_TASKS, P_GRID, TaskSpec, cached_network,
-                                        config_dict, count, grid, p_colors, pyplot,
-                                        write_csv)
+from spicecl.experiments.common import (P_GRID, TaskSpec, cached_network, config_dict, count, grid,
+                                        p_colors, pyplot, write_csv)
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks
+from spicecl.learning import MAX_STEPS, MAX_TASKS
 from spicecl.results import atomic_savefig
 
 NETWORK = "disordered143"

@@ -10,9 +10,10 @@ tasks.
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import MAX_STEPS, P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
 from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks, trend
 from spicecl.experiments.plots import plot_final_vs_p
+from spicecl.learning import MAX_STEPS
 
 TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=20, n_test=50,
                 volts=5.0)
