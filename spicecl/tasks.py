@@ -6,8 +6,9 @@ Two kinds, as in the reference paper:
   training and test sets; targets ``y = A x`` from a random linear map ``A`` with non-negative
   entries whose rows sum below 1, which a passive resistor network can realize (every node
   voltage of a passive network is a convex combination of the applied voltages and ground).
-* ``allostery``: one fixed input pattern and its desired outputs (Fig. 4C/D): ``O`` inputs,
-  ``O`` outputs and ``O/2`` ground nodes by default; the test set is the training example.
+* ``allostery``: one fixed input pattern and its desired outputs (Fig. 4C/D); by default 2
+  inputs, ``O`` outputs and max(1, O/2) ground nodes (Fig. 4D asks for ``O`` inputs); the
+  test set is the training example.
 
 Shapes: B training examples, T test examples, I inputs, O outputs.
 """
