@@ -226,6 +226,8 @@ def test_bad_workers(tmp_path, capsys):
     (["fig1", "--set", "p=0.5"], ("list of at least 2",)),
     (["fig4c", "--set", "p=[0.5, 0.5]"], ("must differ",)),
     (["fig4d", "--set", "outputs=[2, 40]"], ("O = 40 needs 100 nodes",)),
+    (["fig4e", "--set", "sigma_max=-0.01"], ("sigma_max=-0.01 for fig4e", ">= 0")),
+    (["scaling", "--set", "eta=0"], ("eta=0 for scaling", "(0, 1]")),
 ])
 def test_bad_settings_are_one_line_errors_before_any_work(tmp_path, capsys, args, words):
     assert main(["reproduce", *args, "--quick", "--out", str(tmp_path)]) == 2
@@ -252,6 +254,28 @@ def test_settings_reach_the_jobs_and_the_configuration():
     assert plan.task_steps == 2 * (30 + 2 * sum(math.ceil(30 / x) for x in plan.config["x"])
                                    + sum(math.ceil(30 / x ** 2) for x in plan.config["x"]))
     assert config_hash(plan.config) != config_hash(default.config)
+
+
+@pytest.mark.parametrize("figure", ["fig4c", "fig4d", "fig4e", "scaling"])
+def test_discrete_rule_settings_reach_every_job(figure):
+    """--set sigma_max / eta change the rule of every job of a discrete figure, and the
+    configuration records them; unset, the rule is the paper's sigma ~ U[0, 0.05] V."""
+    from spicecl.experiments import make_plan
+
+    default = make_plan(figure, True, 1)
+    cfgs = [c for chunk in default.chunks for c in chunk.spec.configs]
+    assert cfgs and all(c.sigma_max == 0.05 and c.eta == 0.5 and c.rule == "discrete"
+                        for c in cfgs)
+    plan = make_plan(figure, True, 1, {"sigma_max": 0.0, "eta": 1.0})
+    cfgs = [c for chunk in plan.chunks for c in chunk.spec.configs]
+    assert cfgs and all(c.sigma_max == 0.0 and c.eta == 1.0 for c in cfgs)
+    assert plan.config["learning"]["sigma_max"] == 0.0 and plan.config["learning"]["eta"] == 1.0
+    # the same tasks and draws: only the rule differs
+    def seeds(p):
+        return [(s.entropy, s.spawn_key) for c in p.chunks
+                for s in c.spec.task_seeds + c.spec.run_seeds]
+
+    assert seeds(plan) == seeds(default)
 
 
 def test_a_set_run_is_its_own_configuration(tmp_path, capsys):

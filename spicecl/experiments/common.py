@@ -329,6 +329,12 @@ def positive(v) -> float:
     return float(v)
 
 
+def nonnegative(v) -> float:
+    if _number(v) < 0:
+        raise ValueError("expected a number >= 0")
+    return float(v)
+
+
 def fraction(v) -> float:
     if not 0 < _number(v) <= 1:
         raise ValueError("expected a number in (0, 1]")

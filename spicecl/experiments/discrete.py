@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spicecl.experiments.common import TaskSpec, TrainChunk, mean_sem, run_train_chunk
+from spicecl.experiments.common import (TaskSpec, TrainChunk, fraction, mean_sem, nonnegative,
+                                        run_train_chunk)
 from spicecl.learning import LearningConfig
 from spicecl.sweep import Chunk, spawn_seeds
 
@@ -28,21 +29,35 @@ class Group:
     chunk: int = 25
 
 
-def discrete_config(p: float, batch: str = "full", eta: float = 0.5) -> LearningConfig:
-    """Eq. 10/11 with the default digipot grid (128 taps, 10 kohm) and sigma ~ U[0, 0.05] V."""
-    return LearningConfig(rule="discrete", eta=eta, p=p, batch=batch)
+#: the rule parameters `reproduce --set` may change in every discrete figure, and their
+#: defaults: eta 0.5 and the paper's sigma ~ U[0, 0.05] V
+RULE = {"eta": 0.5, "sigma_max": 0.05}
+RULE_SETTABLE = {"eta": fraction, "sigma_max": nonnegative}
+
+
+def rule_settings(s: dict) -> dict:
+    """The rule parameters of a figure's settings (defaults from :data:`RULE`)."""
+    return {k: s.get(k, v) for k, v in RULE.items()}
+
+
+def discrete_config(p: float, batch: str = "full", eta: float = RULE["eta"],
+                    sigma_max: float = RULE["sigma_max"]) -> LearningConfig:
+    """Eq. 10/11 with the default digipot grid (128 taps, 10 kohm), sigma ~ U[0, sigma_max]."""
+    return LearningConfig(rule="discrete", eta=eta, p=p, batch=batch, sigma_max=sigma_max)
 
 
 def sweep_chunks(groups: list[Group], ps: list[float], budget: int, seed: int,
-                 batch: str = "full", n_records: int = 50) -> tuple[list[Chunk], int]:
-    """Chunks of every (group, p, task block); returns (chunks, task_steps)."""
+                 batch: str = "full", n_records: int = 50,
+                 rule: dict | None = None) -> tuple[list[Chunk], int]:
+    """Chunks of every (group, p, task block); returns (chunks, task_steps). ``rule``: the
+    :func:`discrete_config` keywords (eta, sigma_max)."""
     chunks, total = [], 0
     for ig, g in enumerate(groups):
         task_seeds = spawn_seeds(seed, g.n_tasks, stream=1000 + ig)
         for ip, p in enumerate(ps):
             run_seeds = spawn_seeds(seed, g.n_tasks, stream=2000 + 100 * ig + ip)
             steps = int(math.ceil(budget / p))
-            cfg = discrete_config(p, batch)
+            cfg = discrete_config(p, batch, **(rule or {}))
             for start in range(0, g.n_tasks, g.chunk):
                 idx = list(range(start, min(start + g.chunk, g.n_tasks)))
                 spec = TrainChunk(g.network, 0, g.task, tuple(task_seeds[i] for i in idx),

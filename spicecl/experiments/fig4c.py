@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
-from spicecl.experiments.discrete import (Group, by_p_summary, discrete_config, mean_curve,
-                                          sweep_chunks, trend)
+from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
+                                          mean_curve, rule_settings, sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
 from spicecl.learning import MAX_STEPS, MAX_TASKS
 
@@ -19,16 +19,18 @@ TASK = TaskSpec(kind="allostery", n_in=2, n_out=2, n_ground=1, volts=5.0)
 PAPER = dict(tasks=25, p=[1.0, 0.7, 0.5, 0.3, 0.2, 0.1], budget=1000)
 QUICK = dict(tasks=6, p=[1.0, 0.5, 0.2], budget=150)
 #: what `reproduce fig4c --set KEY=VALUE` may change
-SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "budget": count(1, MAX_STEPS)}
+SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "budget": count(1, MAX_STEPS),
+            **RULE_SETTABLE}
 KEY = "train_error"  # allostery: the one example is the test
 
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
     s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
+    rule = rule_settings(s)
     groups = [Group("exp16", "exp16", TASK, s["tasks"], chunk=25)]
-    chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed)
+    chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed, rule=rule)
     config = {"figure": name, "quick": quick, "network": "exp16", "task": TASK.__dict__,
-              "learning": config_dict(discrete_config(1.0)), "n_tasks": s["tasks"],
+              "learning": config_dict(discrete_config(1.0, **rule)), "n_tasks": s["tasks"],
               "p": s["p"], "budget_steps_times_p": s["budget"], "steps_rule": "ceil(budget / p)"}
     return Plan(name, config, chunks, task_steps=total)
 

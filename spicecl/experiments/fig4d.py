@@ -10,7 +10,8 @@ from __future__ import annotations
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (P_GRID, TaskSpec, cached_network, config_dict, count, grid,
                                         p_colors, pyplot, write_csv)
-from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks
+from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
+                                          rule_settings, sweep_chunks)
 from spicecl.learning import MAX_STEPS, MAX_TASKS
 from spicecl.results import atomic_savefig
 
@@ -36,16 +37,17 @@ def _outputs(o) -> int:
 
 #: what `reproduce fig4d --set KEY=VALUE` may change
 SETTABLE = {"tasks": count(1, MAX_TASKS), "outputs": grid(_outputs, min_len=1), "p": P_GRID,
-            "budget": count(1, MAX_STEPS)}
+            "budget": count(1, MAX_STEPS), **RULE_SETTABLE}
 
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
     s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
+    rule = rule_settings(s)
     groups = [Group(f"O{o}", NETWORK, task_for(o), s["tasks"], chunk=20) for o in s["outputs"]]
-    chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed)
+    chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed, rule=rule)
     config = {"figure": name, "quick": quick, "network": NETWORK,
               "tasks": {f"O{o}": task_for(o).__dict__ for o in s["outputs"]},
-              "learning": config_dict(discrete_config(1.0)), "n_tasks": s["tasks"],
+              "learning": config_dict(discrete_config(1.0, **rule)), "n_tasks": s["tasks"],
               "outputs": s["outputs"], "p": s["p"], "budget_steps_times_p": s["budget"],
               "steps_rule": "ceil(budget / p)"}
     return Plan(name, config, chunks, task_steps=total)

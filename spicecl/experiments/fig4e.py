@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
-from spicecl.experiments.discrete import (Group, by_p_summary, discrete_config, mean_curve,
-                                          sweep_chunks, trend)
+from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
+                                          mean_curve, rule_settings, sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
 from spicecl.learning import MAX_STEPS, MAX_TASKS
 
@@ -22,20 +22,22 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=20, n_te
 PAPER = dict(tasks=10, p=[1.0, 0.8, 0.6, 0.4, 0.2, 0.1], budget=1000)
 QUICK = dict(tasks=4, p=[1.0, 0.3], budget=150)
 #: what `reproduce fig4e --set KEY=VALUE` may change
-SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "budget": count(1, MAX_STEPS)}
+SETTABLE = {"tasks": count(1, MAX_TASKS), "p": P_GRID, "budget": count(1, MAX_STEPS),
+            **RULE_SETTABLE}
 BATCHES = ("full", "single")
 
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
     s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
+    rule = rule_settings(s)
     chunks, total = [], 0
     for batch in BATCHES:
         g = Group(f"{batch}", NETWORK, TASK, s["tasks"], chunk=10)
-        c, t = sweep_chunks([g], s["p"], s["budget"], seed, batch=batch)
+        c, t = sweep_chunks([g], s["p"], s["budget"], seed, batch=batch, rule=rule)
         chunks += c
         total += t
     config = {"figure": name, "quick": quick, "network": NETWORK, "task": TASK.__dict__,
-              "learning": config_dict(discrete_config(1.0)), "batches": list(BATCHES),
+              "learning": config_dict(discrete_config(1.0, **rule)), "batches": list(BATCHES),
               "n_tasks": s["tasks"], "p": s["p"], "budget_steps_times_p": s["budget"],
               "steps_rule": "ceil(budget / p)"}
     return Plan(name, config, chunks, task_steps=total)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
-from spicecl.experiments.discrete import Group, by_p_summary, discrete_config, sweep_chunks, trend
+from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
+                                          rule_settings, sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
 from spicecl.learning import MAX_STEPS
 
@@ -21,17 +22,18 @@ PAPER = dict(sizes=[(64, 143, 10), (256, 570, 8), (897, 2000, 4), (4484, 10000, 
              p=[1.0, 0.5, 0.2], budget=300)
 QUICK = dict(sizes=[(64, 143, 3), (256, 570, 2)], p=[1.0, 0.3], budget=60)
 #: what `reproduce scaling --set KEY=VALUE` may change
-SETTABLE = {"p": P_GRID, "budget": count(1, MAX_STEPS)}
+SETTABLE = {"p": P_GRID, "budget": count(1, MAX_STEPS), **RULE_SETTABLE}
 
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
     s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
+    rule = rule_settings(s)
     groups = [Group(f"E{e}", f"disordered:{n}:{e}", TASK, k, chunk=10) for n, e, k in s["sizes"]]
-    chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed)
+    chunks, total = sweep_chunks(groups, s["p"], s["budget"], seed, rule=rule)
     config = {"figure": name, "quick": quick, "task": TASK.__dict__,
               "networks": [f"disordered:{n}:{e}" for n, e, _ in s["sizes"]],
               "tasks_per_size": [k for _, _, k in s["sizes"]],
-              "learning": config_dict(discrete_config(1.0)), "p": s["p"],
+              "learning": config_dict(discrete_config(1.0, **rule)), "p": s["p"],
               "budget_steps_times_p": s["budget"], "steps_rule": "ceil(budget / p)"}
     return Plan(name, config, chunks, task_steps=total)
 
