@@ -77,6 +77,28 @@ def test_fig4d_and_fig4e_analyses_on_known_finals(tmp_path):
     assert s["final_error_by_p_single_example"]["1"]["mean"] == pytest.approx(0.4, abs=1e-12)
 
 
+def test_paired_comparison_with_p1_sees_what_the_mean_hides(tmp_path):
+    """fig4e with one unlearnable task: at p < 1 every other task ends 10x lower, the bad
+    task 2x higher, so the mean rises while the pairs show the effect."""
+    plan = make_plan("fig4e", True, 0)
+    res = {}
+    for c in plan.chunks:
+        tasks, p = np.array(c.spec.meta["tasks"]), c.spec.meta["p"]
+        final = np.where(tasks == 0, 0.9, 0.05)
+        if p != 1.0:
+            final = np.where(tasks == 0, 1.8, 0.005)
+        err = np.column_stack([np.full(len(tasks), 2.0), 2.0 * final])
+        res[c.name] = {"steps": np.arange(2), "train_error": err, "test_error": err}
+    s = fig4e.analyze(plan, res, tmp_path)
+    n = plan.config["n_tasks"]
+    low = s["final_error_by_p"]["0.3"]
+    assert low["mean"] > s["final_error_by_p"]["1"]["mean"]
+    assert low["tasks_below_p1"] == n - 1
+    assert low["geomean_ratio_to_p1"] == pytest.approx(np.exp(((n - 1) * np.log(0.1)
+                                                               + np.log(2.0)) / n))
+    assert "tasks_below_p1" not in s["final_error_by_p"]["1"]
+
+
 def test_fig4d_plots_any_number_of_p_values(tmp_path, capsys):
     # a fixed table of 6 colours: KeyError after all the jobs had run
     from spicecl.cli import main
@@ -217,3 +239,11 @@ def test_bench_ratios_and_train_files_name_the_right_things(tmp_path, capsys):
     net = exp16()
     assert [(r[1], r[2]) for r in rows] == [(net.node_ids[a], net.node_ids[b])
                                              for a, b in net.edges]
+
+
+def test_plot_titles_name_the_settings_of_a_study():
+    from spicecl.experiments.common import plot_title
+
+    assert plot_title("fig4e", make_plan("fig4e", True, 0).config) == "fig4e"
+    cfg = make_plan("fig4e", True, 0, {"sigma_max": 0.0, "tasks": 2}).config
+    assert plot_title("fig4e", cfg) == "fig4e (sigma_max=0.0, tasks=2)"

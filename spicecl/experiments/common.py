@@ -358,6 +358,15 @@ def grid(item, min_len: int = 2, distinct=lambda v: v):
 P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}")
 
 
+def plot_title(figure: str, config: dict) -> str:
+    """A figure's plot title: its name, and the ``--set`` overrides of a study past the
+    paper (so a plot copied out of its directory still says how it was made)."""
+    over = config.get("overrides") or {}
+    if not over:
+        return figure
+    return f"{figure} ({', '.join(f'{k}={v}' for k, v in over.items())})"
+
+
 def pyplot():
     """matplotlib.pyplot with the Agg backend (imported only when a plot is drawn)."""
     import matplotlib

@@ -42,8 +42,8 @@ import numpy as np
 from spicecl.errors import SpiceclError
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, count, fraction, grid,
-                                        mean_sem, positive, power_law_fit, pyplot, run_train_chunk,
-                                        write_csv)
+                                        mean_sem, plot_title, positive, power_law_fit, pyplot,
+                                        run_train_chunk, write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
@@ -223,7 +223,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     atomic_write_npz(out_dir / "distances.npz", x=np.array(xs), r_ref=r_ref,
                      **{f"l2_{m}": dist[m] for m in modes},
                      **{f"noise_{m}": noise[m] for m in modes})
-    _plot(plan.figure, xs, dist, fits, diff, out_dir, all_dist, all_noise)
+    _plot(plan.figure, xs, dist, fits, diff, out_dir, all_dist, all_noise,
+          title=plot_title(plan.figure, plan.config))
     return summary
 
 
@@ -372,7 +373,7 @@ def _diffusion(plan: Plan, results: dict, xs, out_dir) -> dict:
     return out
 
 
-def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise) -> None:
+def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise, title=None) -> None:
     plt = pyplot()
     ncol = 3 if diff else 2
     fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.4), squeeze=False)
@@ -395,7 +396,7 @@ def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise) -> None:
     ax.set_xlabel("1 - p  or  1 - b")
     ax.set_ylabel("L2 distance from R(p = b = 1) (ohm)")
     ax.legend(fontsize=6)
-    ax.set_title(figure, fontsize=9)
+    ax.set_title(title or figure, fontsize=9)
     if diff:
         ax2 = axes[0, 1]
         ax2.plot(diff["p"], diff["trace_deff"], "o-", ms=3, label="tr D_eff (Eq. 6)")

@@ -9,7 +9,7 @@ differences and little is learnt. Every p runs ``budget / p`` steps (equal expec
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count, plot_title
 from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
                                           mean_curve, rule_settings, sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
@@ -40,7 +40,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     final = by_p_summary(plan.chunks, results, "exp16", ps, KEY)
     curves = {p: mean_curve(plan.chunks, results, "exp16", p, KEY) for p in ps}
     plot_final_vs_p(out_dir, "fig4c", {"exp16, allostery 2-2": final}, curves,
-                    "final scaled error", out_dir / "final_errors.csv")
+                    "final scaled error", out_dir / "final_errors.csv",
+                    title=plot_title(plan.figure, plan.config))
     return {"final_error_by_p": final, "trend": trend(final),
             "paper_claim": "final scaled error decreases as p decreases",
             "hyperparameters": {"learning": plan.config["learning"], "task": TASK.__dict__,

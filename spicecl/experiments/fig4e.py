@@ -10,7 +10,7 @@ Eq. 10 is the sign of the margins summed over the 20 examples, Eq. 7-like) and `
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count, plot_title
 from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
                                           mean_curve, rule_settings, sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
@@ -48,7 +48,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     finals = {b: by_p_summary(plan.chunks, results, b, ps) for b in BATCHES}
     curves = {p: mean_curve(plan.chunks, results, "full", p) for p in ps}
     plot_final_vs_p(out_dir, "fig4e", {f"batch = {b}": finals[b] for b in BATCHES}, curves,
-                    "final test scaled error", out_dir / "final_errors.csv")
+                    "final test scaled error", out_dir / "final_errors.csv",
+                    title=plot_title(plan.figure, plan.config))
     return {"final_error_by_p": finals["full"], "final_error_by_p_single_example":
             finals["single"], "trend": {b: trend(finals[b]) for b in BATCHES},
             "paper_claim": "final test error decreases monotonically as p decreases",

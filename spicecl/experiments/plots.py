@@ -9,7 +9,7 @@ from spicecl.results import atomic_savefig
 
 
 def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, ylabel: str,
-                    csv_path) -> None:
+                    csv_path, title: str | None = None) -> None:
     """Left: mean final error (+- s.e.m.) vs p per series; right: mean curves vs steps x p.
 
     finals : {series label: {p: {mean, sem, ...}}}
@@ -29,7 +29,7 @@ def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, yla
         ax.errorbar(ps, m, yerr=e, marker="o", ms=4, capsize=2, label=label, color=f"C{i}")
     ax.set_xlabel("update probability p")
     ax.set_ylabel(ylabel)
-    ax.set_title(figure, fontsize=9)
+    ax.set_title(title or figure, fontsize=9)
     if len(finals) > 1:
         ax.legend(fontsize=6)
     if curves:

@@ -10,7 +10,7 @@ tasks.
 from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count
+from spicecl.experiments.common import P_GRID, TaskSpec, config_dict, count, plot_title
 from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
                                           rule_settings, sweep_chunks, trend)
 from spicecl.experiments.plots import plot_final_vs_p
@@ -43,7 +43,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     labels = [f"E{net.rsplit(':', 1)[1]}" for net in plan.config["networks"]]
     finals = {lab: by_p_summary(plan.chunks, results, lab, ps) for lab in labels}
     plot_final_vs_p(out_dir, "scaling", {f"{lab[1:]} edges": finals[lab] for lab in labels},
-                    None, "final test scaled error", out_dir / "final_errors.csv")
+                    None, "final test scaled error", out_dir / "final_errors.csv",
+                    title=plot_title(plan.figure, plan.config))
     return {"final_error_by_edges_and_p": {lab[1:]: finals[lab] for lab in labels},
             "trend_by_edges": {lab[1:]: trend(finals[lab]) for lab in labels},
             "hyperparameters": {"learning": plan.config["learning"], "task": TASK.__dict__,
