@@ -2,6 +2,7 @@
 registration of the co-simulation and demo commands."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -529,3 +530,36 @@ def test_variation_file_draw_indices_and_per_draw_sequences(tmp_path):
     np.testing.assert_array_equal(v.updates_for(None, draw=1), a["updates"][1])
     np.testing.assert_array_equal(v.updates_for(2.5, draw=1), a["updates"][1])
     np.testing.assert_array_equal(v.updates_for(None, draw=0), a["updates"][0])
+
+
+COMPARE_RESULTS = sorted((Path(__file__).resolve().parents[1] / "results" / "compare").glob(
+    "*/summary.json"))
+
+
+@pytest.mark.parametrize("summary_path", COMPARE_RESULTS, ids=lambda p: p.parent.name)
+def test_committed_compare_results_match_the_code(summary_path):
+    """The README's compare tables are this code's numbers: each committed run's p = 1
+    idealized (continuous) and ideal-discrete rows, recomputed from its configuration (a
+    change of the learning step's arithmetic made them drift once, unnoticed)."""
+    from spicecl.compare import CompareConfig, make_tasks
+    from spicecl.hardware import HardwareConfig, HardwareParts, train_hardware
+    from spicecl.learning import LearningConfig, train
+    from spicecl.network import load_network
+
+    s = json.loads(summary_path.read_text())
+    c = s["config"]
+    cfg = CompareConfig(task=c["task"], ps=tuple(c["ps"]), n_tasks=c["n_tasks"],
+                        steps=c["steps"], seed=c["seed"], eta=c["eta"], gamma=c["gamma"],
+                        sigma_max=c["sigma_max"], volts=c["volts"])
+    net = load_network(s["network"])
+    tasks, learn, part_seeds = make_tasks(net, cfg)
+    cont = LearningConfig(rule="continuous", eta=cfg.eta, gamma=cfg.gamma)
+    h = train(net, tasks, cont, learn, cfg.steps, n_records=cfg.n_records)
+    assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
+        s["stats"]["idealized"]["1"]["mean"], rel=1e-9), "re-run the command in summary.md"
+    disc = LearningConfig(rule="discrete", eta=cfg.eta, sigma_max=cfg.sigma_max)
+    boards = [HardwareParts.draw(net.n_edges, seed, disc) for seed in part_seeds]
+    h = train_hardware(net, tasks, disc, learn, cfg.steps, hardware=HardwareConfig.ideal(),
+                       parts=boards, n_records=cfg.n_records)
+    assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
+        s["stats"]["ideal_discrete"]["1"]["mean"], rel=1e-9), "re-run the command in summary.md"
