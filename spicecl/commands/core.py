@@ -283,7 +283,7 @@ def _warn_if_rounded(config, n_edges: int, n_examples: int) -> None:
     (at least one): say so when that is not the fraction asked for."""
     if config.p_mode == "fixed" and config.p < 1:
         k = int(round(config.p * n_edges))
-        if k != config.p * n_edges:
+        if k and k != config.p * n_edges:  # k = 0 is refused by the trainer
             warn(f"--p-mode fixed updates round({config.p:g} x {n_edges} edges) = {k} edges "
                  f"per step: p-bar = {k / n_edges:.4g}, not {config.p:g}")
     if config.batch == "fixed" and config.batch_fraction < 1:
