@@ -192,7 +192,7 @@ def example_weights(config: LearningConfig, n_examples: int,
         return np.ones(b)
     w = np.zeros(b)
     if config.batch == "single":
-        w[rng.integers(b)] = 1.0
+        w[rng.integers(0, b)] = 1.0  # the draw of rng.integers(b), with less call overhead
     elif config.batch == "bernoulli":
         w[:] = rng.random(b) < config.batch_fraction
     else:  # fixed
@@ -279,6 +279,22 @@ class Trainer:
         self._resp = None
         self._ones_b = np.ones((self.k, self.x.shape[1]))
         self._any_gating = any(c.p < 1 for c in configs)
+        # The draws of example_weights and edge_mask for all networks, with the per-step work
+        # vectorized: Bernoulli edge gates in one comparison (row i holds network i's draws,
+        # rows of networks that always update stay at -1, below every p), fixed-fraction
+        # gates of round(p E) edges, and the example weights.
+        self._bernoulli = [(i, g) for i, (c, g) in enumerate(zip(configs, self.rngs))
+                           if c.p < 1 and c.p_mode == "bernoulli"]
+        self._fixed_gated = [(i, g, int(round(c.p * e))) for i, (c, g)
+                             in enumerate(zip(configs, self.rngs))
+                             if c.p < 1 and c.p_mode == "fixed"]
+        self._u = np.full((self.k, e), -1.0)
+        self._p = np.array([c.p for c in configs])[:, None]
+        self._rows = np.arange(self.k)
+        b = self.x.shape[1]
+        self._wu = np.empty((self.k, b))
+        self._fraction = np.array([c.batch_fraction for c in configs])[:, None]
+        self._n_examples = [max(1, int(round(c.batch_fraction * b))) for c in configs]
         self._fused = (_FusedStep(self) if self.k == 1 and _FusedStep.applies(self) else None)
 
     # --- the linear response of the current state (cached until R changes)
@@ -324,7 +340,11 @@ class Trainer:
         """The Eq. 10 sigma of every comparison this step, shape (K, B, E)."""
         out = np.empty((self.k, b, e))
         for i, (g, fixed) in enumerate(zip(self.rngs, self.sigma_fixed)):
-            out[i] = fixed if fixed is not None else g.random((b, e)) * self.sigma_max[i]
+            if fixed is None:
+                g.random(out=out[i])  # the draws of g.random((b, e)), in place
+                out[i] *= self.sigma_max[i]
+            else:
+                out[i] = fixed
         return out
 
     def power_gap_gradient(self, weights: np.ndarray) -> np.ndarray:
@@ -371,6 +391,37 @@ class Trainer:
             delta[~m] = 0
             self.updates[i] += np.count_nonzero(m)
 
+    def _gate_all(self, delta: np.ndarray) -> None:
+        """:meth:`_gate` of every network, the Bernoulli ones in one comparison; delta (K, E)."""
+        u = self._u
+        for i, g in self._bernoulli:
+            g.random(out=u[i])  # the draws of g.random(E)
+        m = u < self._p
+        for i, g, n in self._fixed_gated:
+            m[i] = False
+            m[i, g.choice(m.shape[1], size=n, replace=False)] = True
+        delta[~m] = 0
+        self.updates += np.count_nonzero(m, axis=1)
+
+    def _example_weights(self) -> np.ndarray:
+        """Weights (K, B) of the training examples this step: :func:`example_weights` of
+        every network."""
+        cfg, b = self.configs, self.x.shape[1]
+        if cfg[0].batch == "full":
+            return self._ones_b
+        if cfg[0].batch == "single":  # as example_weights, without K small arrays
+            w = np.zeros((self.k, b))
+            w[self._rows, [g.integers(0, b) for g in self.rngs]] = 1.0
+            return w
+        if cfg[0].batch == "bernoulli":
+            for g, row in zip(self.rngs, self._wu):
+                g.random(out=row)  # the draws of g.random(b)
+            return (self._wu < self._fraction).astype(float)
+        w = np.zeros((self.k, b))  # fixed
+        for i, (g, n) in enumerate(zip(self.rngs, self._n_examples)):
+            w[i, g.choice(b, size=n, replace=False)] = 1.0
+        return w
+
     def step(self) -> None:
         """One training step of every network."""
         if self._fused is not None:
@@ -378,30 +429,33 @@ class Trainer:
             return
         e = self.net.n_edges
         b = self.x.shape[1]
-        cfg = self.configs
-        if cfg[0].batch == "full":
-            weights = self._ones_b
-        else:
-            weights = np.stack([example_weights(c, b, g) for c, g in zip(cfg, self.rngs)])
+        weights = self._example_weights()
         if self.rule == "continuous":
             delta = self.gamma / (self.r * self.r) * self.power_gap_gradient(weights)
         else:
             dvf, dvc = self.drops()
             sigma = self.comparator_bias(b, e)
-            margin = (weights[:, None, :] @ (np.abs(dvc) + sigma - np.abs(dvf)))[:, 0]
+            per = np.abs(dvc)
+            per += sigma
+            per -= np.abs(dvf)
+            margin = (weights[:, None, :] @ per)[:, 0]
             delta = np.where(margin > 0, 1, -1)
-            delta[~weights.any(axis=1)] = 0
+            if weights is not self._ones_b:  # an example draw may have picked none
+                delta[~weights.any(axis=1)] = 0
         if self._any_gating:
-            for i in range(self.k):
-                self._gate(i, delta[i])
+            self._gate_all(delta)
         else:
             self.updates += e
         if self.rule == "continuous":
             np.add(self.r, delta, out=self.r)
-            np.clip(self.r, self.r_lo, self.r_hi, out=self.r)
+            np.maximum(self.r, self.r_lo, out=self.r)  # np.clip, with less call overhead
+            np.minimum(self.r, self.r_hi, out=self.r)
         else:
-            self.taps = np.clip(self.taps + delta, 0, self.tap_max)
-            self.r = self.r_lo + self.taps * self.r_step
+            taps = self.taps + delta
+            np.maximum(taps, 0, out=taps)  # np.clip, with less call overhead
+            np.minimum(taps, self.tap_max, out=taps)
+            self.taps = taps
+            self.r = self.r_lo + taps * self.r_step
         self._resp = None
 
 

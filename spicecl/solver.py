@@ -123,17 +123,28 @@ class NodalSystem:
         nu, ni, no = len(self.free), len(self.inputs), len(self.outputs)
         self._e0, self._e1 = net.edges[:, 0].copy(), net.edges[:, 1].copy()
         e = net.n_edges
-        # Incidence restricted to the free nodes (E, U), and the edge drops that the unit
-        # input voltages cause directly (I + O, E; zero in the output rows): the drops of any
-        # unit solution X (U, C) are then (Bu @ X)^T + G0T.
         inc = net.incidence()
-        self._g0T = np.zeros((ni + no, e))
-        self._g0T[:ni] = inc[:, self.inputs].toarray().T
         if self.sparse:
+            # Incidence restricted to the free nodes (E, U), and the edge drops that the unit
+            # input voltages cause directly (I + O, E; zero in the output rows): the drops of
+            # any unit solution X (U, C) are then (Bu @ X)^T + G0T.
             self._bu = inc[:, self.free].tocsc()
             self._bi = inc[:, self.inputs].toarray()
+            self._g0T = np.zeros((ni + no, e))
+            self._g0T[:ni] = inc[:, self.inputs].toarray().T
         else:
-            self._buT = np.ascontiguousarray(inc[:, self.free].T.toarray())
+            # The drops of a unit solution X (U, C) are differences of node voltages: gathered
+            # from X (read C-ordered, (C, U)) followed by the constants 0 and 1 (a held node is
+            # at 1 V in the column of its own input, else at 0 V).
+            nx = (ni + no) * nu
+            cols = np.arange(ni + no)
+            at = np.empty((n, ni + no), np.int64)
+            at[self.grounds] = nx
+            at[self.inputs] = np.where(cols == np.arange(ni)[:, None], nx + 1, nx)
+            at[self.free] = cols * nu + np.arange(nu)[:, None]
+            self._at0, self._at1 = at[self._e0].T.ravel(), at[self._e1].T.ravel()
+            self._xc = np.zeros(nx + 2)
+            self._xc[-1] = 1.0
             # Scatter plan: one bincount of sign * k[edge] fills one buffer holding
             # [ A = L[U, U] (U*U) | -L[I, U] (I*U) | E_O^T (O*U) ]. A is symmetric, so its
             # C-ordered block is also Fortran-ordered; the last two blocks, read as (U, I + O)
@@ -219,9 +230,13 @@ class NodalSystem:
         x = self._solve_units(r)
         if self.sparse:
             g = np.asarray((self._bu @ x).T, order="C")
-        else:
-            g = np.matmul(x.T, self._buT, out=out)
-        g += self._g0T
+            g += self._g0T
+            return x, g
+        xc = self._xc
+        xc[:-2] = x.T.reshape(-1)  # x is Fortran-ordered: x.T.reshape(-1) is a view
+        g = np.empty((self.n_in + self.n_out, self.net.n_edges)) if out is None else out
+        np.take(xc, self._at0, out=g.reshape(-1), mode="clip")  # "clip": out unbuffered
+        g -= xc.take(self._at1).reshape(g.shape)
         return x, g
 
     def unit_response(self, resistance, check: bool = True):
@@ -275,11 +290,12 @@ class NodalSystem:
 class BatchedSystems:
     """K dense :class:`NodalSystem` of one network, with equal role counts, solved together.
 
-    The K reduced systems (different node roles allowed) are assembled by one ``bincount``
-    and expanded to edge drops by batched gathers and products; only the factorization and
-    triangular solves loop (LAPACK ``potrf``/``potrs`` in place, no copies), so the Python
-    overhead per network is a fraction of K separate :meth:`NodalSystem.unit_response` calls.
-    Results equal theirs to rounding.
+    The K reduced systems (different node roles allowed) live in one persistent buffer,
+    refilled each step by one ``bincount`` over their nonzero entries, and are expanded to
+    edge drops by gathers and batched products; only the factorization and triangular solves
+    loop (LAPACK ``potrf``/``potrs`` in place in the buffer, no copies), so the Python overhead
+    per network is a fraction of K separate :meth:`NodalSystem.unit_response` calls. Results
+    equal theirs to rounding.
     """
 
     def __init__(self, systems: list[NodalSystem]):
@@ -289,41 +305,57 @@ class BatchedSystems:
                for s in systems):
             raise ValueError("BatchedSystems needs dense systems of one network, equal sizes")
         k, (nu, ni, no) = len(systems), shape
-        e, n = s0.net.n_edges, s0.net.n_nodes
-        self.k, self.nu, self.ni, self.no, self.size = k, nu, ni, no, s0._size
-        self._flat = np.concatenate([s._flat + i * s0._size for i, s in enumerate(systems)])
+        e, size = s0.net.n_edges, s0._size
+        self.k, self.nu, self.ni, self.no, self.size = k, nu, ni, no, size
+        # The buffer: network i's [A (U*U) | right-hand sides (I + O)*U] at i * size (as
+        # NodalSystem's), then the constants 0 and 1.
+        self._buf = np.zeros(k * size + 2)
+        self._zero, self._one = k * size, k * size + 1
+        self._buf[self._one] = 1.0
+        flat = np.concatenate([s._flat + i * size for i, s in enumerate(systems)])
+        # bincount over the distinct entries only: each sums its terms in the order of the
+        # full-size bincount (input order), so the values are the same.
+        self._nz, self._bin = np.unique(flat, return_inverse=True)
         self._eidx = np.concatenate([s._eidx + i * (e + 1) for i, s in enumerate(systems)])
         self._sign = np.concatenate([s._sign for s in systems])
         self._kext = np.ones((k, e + 1))
-        self._kk = np.arange(k)[:, None]
-        self._free = np.stack([s.free for s in systems])
-        self._out = np.stack([s.out_pos for s in systems])
-        self._full0 = np.zeros((k, n, ni + no))
+        self._wbuf = np.empty(len(flat))
+        blocks = self._buf[:k * size].reshape(k, size)
+        # a[i] is symmetric, so a[i].T is the same matrix, Fortran-ordered: factored in place;
+        # the right-hand sides, read Fortran-ordered (U, I + O), are overwritten by the solution.
+        self._views = [(blocks[i, :nu * nu].reshape(nu, nu).T,
+                        blocks[i, nu * nu:].reshape(ni + no, nu).T) for i in range(k)]
+        # Where each node's voltage per unit source c lies in the buffer: the solution for a
+        # free node, the constant 1 (c = its input) or 0 for a held node. The edge drops and the
+        # outputs' rows are then gathers.
+        where = np.empty((k, s0.net.n_nodes, ni + no), np.int64)
+        cols = np.arange(ni + no)
         for i, s in enumerate(systems):
-            self._full0[i, s.inputs, np.arange(ni)] = 1.0
-        self._e0, self._e1 = s0._e0, s0._e1
+            where[i, s.grounds] = self._zero
+            where[i, s.inputs] = np.where(cols == np.arange(ni)[:, None], self._one, self._zero)
+            where[i, s.free] = i * size + nu * nu + cols * nu + np.arange(nu)[:, None]
+        self._at0 = where[:, s0._e0].ravel()
+        self._at1 = where[:, s0._e1].ravel()
+        self._at_out = np.stack([where[i, s.outputs] for i, s in enumerate(systems)]).ravel()
 
     def unit_responses(self, resistance: np.ndarray):
         """(D, M, W) of each network, shapes (K, E, I), (K, O, I), (K, O, E), for
         resistances (K, E); see :meth:`NodalSystem.unit_response`."""
-        k, nu, ni, no = self.k, self.nu, self.ni, self.no
+        k, ni, no, buf = self.k, self.ni, self.no, self._buf
         np.divide(1.0, resistance, out=self._kext[:, :-1])
-        buf = np.bincount(self._flat, weights=self._kext.ravel()[self._eidx] * self._sign,
-                          minlength=k * self.size).reshape(k, self.size)
-        a = buf[:, :nu * nu].reshape(k, nu, nu)
-        rhs = buf[:, nu * nu:].reshape(k, ni + no, nu)
-        x = np.empty((k, nu, ni + no))
-        for i in range(k):
-            # a[i] is symmetric, so a[i].T is the same matrix, Fortran-ordered: factor in place.
-            c, info = lapack.dpotrf(a[i].T, lower=1, clean=0, overwrite_a=1)
+        np.take(self._kext.reshape(-1), self._eidx, out=self._wbuf, mode="clip")  # unbuffered
+        np.multiply(self._wbuf, self._sign, out=self._wbuf)
+        buf[:self._zero] = 0.0  # the factorizations and solves of the last call filled it
+        buf[self._nz] = np.bincount(self._bin, weights=self._wbuf, minlength=len(self._nz))
+        for a, rhs in self._views:
+            c, info = lapack.dpotrf(a, lower=1, clean=0, overwrite_a=1)
             if info != 0:  # pragma: no cover - cannot happen for positive conductances
                 raise SpiceclError(f"nodal matrix is not positive definite (potrf info {info})")
-            x[i], info = lapack.dpotrs(c, rhs[i].T, lower=1)
-        full = self._full0.copy()
-        full[self._kk, self._free] = x
-        g = full[:, self._e0]
-        g -= full[:, self._e1]
-        xo = x[self._kk, self._out]
+            lapack.dpotrs(c, rhs, lower=1, overwrite_b=1)
+        g = buf.take(self._at0)
+        g -= buf.take(self._at1)
+        g = g.reshape(k, -1, ni + no)
+        xo = buf.take(self._at_out).reshape(k, no, ni + no)
         w = np.linalg.inv(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
         return g[:, :, :ni], xo[:, :, :ni], w
 

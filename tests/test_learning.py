@@ -413,3 +413,28 @@ def test_train_says_when_a_fixed_fraction_is_rounded(capsys, argv, msg):
         assert "warning" not in err
     else:
         assert f"spicecl: warning: {msg}\n" == err
+
+
+def test_trainer_draws_equal_the_per_network_schedule_functions():
+    """The K networks' example weights and edge gates, drawn and applied together, are
+    example_weights and edge_mask of each network's own generator, draw for draw."""
+    from spicecl.learning import edge_mask, example_weights
+
+    net = disordered_network(64, 143, 0)
+    tasks = [make_task(net, "regression", np.random.default_rng(s)) for s in range(4)]
+    gates = [(1.0, "bernoulli"), (0.3, "bernoulli"), (0.5, "fixed"), (0.2, "fixed")]
+    for batch in ("single", "bernoulli", "fixed"):
+        configs = [LearningConfig(p=p, p_mode=mode, batch=batch, batch_fraction=0.3)
+                   for p, mode in gates]
+        tr = Trainer(net, tasks, configs, [np.random.default_rng(s) for s in range(4)])
+        ref = [np.random.default_rng(s) for s in range(4)]
+        for _ in range(5):
+            w = tr._example_weights()
+            delta = np.ones((4, 143))
+            tr._gate_all(delta)
+            for i, (c, g) in enumerate(zip(configs, ref)):
+                assert np.array_equal(w[i], example_weights(c, 20, g))
+                m = edge_mask(c, 143, g)
+                assert np.array_equal(delta[i], np.ones(143) if m is None else m * 1.0)
+        assert all(a.bit_generator.state == b.bit_generator.state
+                   for a, b in zip(tr.rngs, ref))
