@@ -183,15 +183,22 @@ def test_cli_solve_fix_takes_a_node_id_holding_an_equals_sign(tmp_path, capsys):
     assert out == {"in=1": 2.0, "m": pytest.approx(1.0), "g": 0.0}
 
 
+def _random_role_systems(net, rng, k: int, n_roles: int) -> list:
+    """k dense systems on ``net``, each with 2 inputs, 2 outputs and n_roles - 4 grounds at
+    random nodes (drawn in this order, as the tests' seeds expect)."""
+    systems = []
+    for _ in range(k):
+        nodes = rng.permutation(net.n_nodes)[:n_roles]
+        systems.append(NodalSystem(net, nodes[:2], nodes[2:4], nodes[4:]))
+    return systems
+
+
 def test_batched_systems_equal_separate_solves_for_different_roles():
     from spicecl.solver import BatchedSystems
 
     net = disordered_network(64, 143, 0)
     rng = np.random.default_rng(8)
-    systems = []
-    for _ in range(4):
-        nodes = rng.permutation(64)[:6]
-        systems.append(NodalSystem(net, nodes[:2], nodes[2:4], nodes[4:]))
+    systems = _random_role_systems(net, rng, 4, 6)
     r = rng.uniform(300, 8000, (4, 143))
     d, m, w = BatchedSystems(systems).unit_responses(r)
     for i, sy in enumerate(systems):
@@ -225,10 +232,7 @@ def test_batched_systems_equal_per_network_lapack_solves_bit_for_bit():
 
     net = disordered_network(64, 143, 0)
     rng = np.random.default_rng(10)
-    systems = []
-    for _ in range(3):
-        nodes = rng.permutation(64)[:5]
-        systems.append(NodalSystem(net, nodes[:2], nodes[2:4], nodes[4:]))
+    systems = _random_role_systems(net, rng, 3, 5)
     batched = BatchedSystems(systems)
     for _ in range(3):
         r = rng.uniform(10, 1e5, (3, 143))
