@@ -45,8 +45,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError, check_range
-from spicecl.learning import (History, LearningConfig, Trainer, edge_mask, example_weights,
-                              record_plan)
+from spicecl.learning import History, LearningConfig, Trainer, edge_mask, record_plan
 from spicecl.network import Network
 from spicecl.tasks import Task
 
@@ -433,10 +432,7 @@ class HardwareTrainer(Trainer):
         e = self.net.n_edges
         b = self.x.shape[1]
         cfg, hw = self.configs, self.hw
-        if cfg[0].batch == "full":
-            weights = self._ones_b
-        else:
-            weights = np.stack([example_weights(c, b, g) for c, g in zip(cfg, self.rngs)])
+        weights = self._example_weights()
         dvf, dvc = self.drops()
         sigma = self.comparator_bias(b, e)
         if hw.comparator_noise and hw.noise_sd > 0:

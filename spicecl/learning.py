@@ -115,6 +115,14 @@ class LearningConfig:
         """Discrete step: one tap of the potentiometer (ohm)."""
         return self.r_ab / (self.levels - 1)
 
+    def gated_edges(self, n_edges: int) -> int:
+        """Edges a ``p_mode='fixed'`` step updates: round(p E) (the paper's p-bar)."""
+        return int(round(self.p * n_edges))
+
+    def batch_size(self, n_examples: int) -> int:
+        """Examples a ``batch='fixed'`` step uses: round(b B), at least one (b-bar)."""
+        return max(1, int(round(self.batch_fraction * n_examples)))
+
     def tap_of(self, r) -> np.ndarray:
         """Nearest tap (clipped to the grid) of resistances ``r``."""
         n = np.rint((np.asarray(r, float) - self.r_wiper) / self.r0)
@@ -196,7 +204,7 @@ def example_weights(config: LearningConfig, n_examples: int,
     elif config.batch == "bernoulli":
         w[:] = rng.random(b) < config.batch_fraction
     else:  # fixed
-        w[rng.choice(b, size=max(1, int(round(config.batch_fraction * b))), replace=False)] = 1.0
+        w[rng.choice(b, size=config.batch_size(b), replace=False)] = 1.0
     return w
 
 
@@ -207,7 +215,7 @@ def edge_mask(config: LearningConfig, n_edges: int, rng: np.random.Generator) ->
     if config.p_mode == "bernoulli":
         return rng.random(n_edges) < config.p
     m = np.zeros(n_edges, bool)
-    m[rng.choice(n_edges, size=int(round(config.p * n_edges)), replace=False)] = True
+    m[rng.choice(n_edges, size=config.gated_edges(n_edges), replace=False)] = True
     return m
 
 
@@ -231,7 +239,7 @@ class Trainer:
         if len({(c.rule, c.batch) for c in configs}) != 1:
             raise SpiceclError("networks trained together must share rule and batch mode")
         for c in configs:  # edge_mask updates round(p * E) edges: none at all would be a no-op
-            if c.p_mode == "fixed" and c.p < 1 and int(round(c.p * net.n_edges)) == 0:
+            if c.p_mode == "fixed" and c.p < 1 and c.gated_edges(net.n_edges) == 0:
                 raise SpiceclError(f"--p-mode fixed with p = {c.p:g} on {net.n_edges} edges "
                                    f"updates round(p * E) = 0 edges per step: nothing would "
                                    f"learn")
@@ -285,7 +293,7 @@ class Trainer:
         # gates of round(p E) edges, and the example weights.
         self._bernoulli = [(i, g) for i, (c, g) in enumerate(zip(configs, self.rngs))
                            if c.p < 1 and c.p_mode == "bernoulli"]
-        self._fixed_gated = [(i, g, int(round(c.p * e))) for i, (c, g)
+        self._fixed_gated = [(i, g, c.gated_edges(e)) for i, (c, g)
                              in enumerate(zip(configs, self.rngs))
                              if c.p < 1 and c.p_mode == "fixed"]
         self._u = np.full((self.k, e), -1.0)
@@ -294,7 +302,7 @@ class Trainer:
         b = self.x.shape[1]
         self._wu = np.empty((self.k, b))
         self._fraction = np.array([c.batch_fraction for c in configs])[:, None]
-        self._n_examples = [max(1, int(round(c.batch_fraction * b))) for c in configs]
+        self._n_examples = [c.batch_size(b) for c in configs]
         self._fused = (_FusedStep(self) if self.k == 1 and _FusedStep.applies(self) else None)
 
     # --- the linear response of the current state (cached until R changes)
@@ -368,12 +376,11 @@ class Trainer:
 
     def _fused_step(self) -> None:
         """:meth:`step` of one dense network, continuous rule (see :class:`_FusedStep`)."""
-        c = self.configs[0]
-        w = None if c.batch == "full" else example_weights(c, self.x.shape[1], self.rngs[0])
+        w = None if self.configs[0].batch == "full" else self._example_weights()[0]
         r = self.r[0]
         delta = self._fused.delta(r, w)
         if self._any_gating:
-            self._gate(0, delta)
+            self._gate_all(delta[None])  # a view: the gate zeroes delta itself
         else:
             self.updates += len(delta)
         r += delta
@@ -381,18 +388,10 @@ class Trainer:
         np.minimum(r, self.r_hi[0], out=r)
         self._resp = None
 
-    def _gate(self, i: int, delta: np.ndarray) -> None:
-        """Zero network i's update (E,) on the edges its schedule leaves out this step (Eq. 3)
-        and count the edges that update."""
-        m = edge_mask(self.configs[i], len(delta), self.rngs[i])
-        if m is None:
-            self.updates[i] += len(delta)
-        else:
-            delta[~m] = 0
-            self.updates[i] += np.count_nonzero(m)
-
     def _gate_all(self, delta: np.ndarray) -> None:
-        """:meth:`_gate` of every network, the Bernoulli ones in one comparison; delta (K, E)."""
+        """Zero each network's update on the edges its schedule leaves out this step (Eq. 3:
+        the draws of :func:`edge_mask`, the Bernoulli ones compared at once) and count the
+        edges that update; delta (K, E)."""
         u = self._u
         for i, g in self._bernoulli:
             g.random(out=u[i])  # the draws of g.random(E)

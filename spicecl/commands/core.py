@@ -282,12 +282,12 @@ def _warn_if_rounded(config, n_edges: int, n_examples: int) -> None:
     """The fixed-fraction schedules update round(p E) edges and use round(b B) examples
     (at least one): say so when that is not the fraction asked for."""
     if config.p_mode == "fixed" and config.p < 1:
-        k = int(round(config.p * n_edges))
+        k = config.gated_edges(n_edges)
         if k and k != config.p * n_edges:  # k = 0 is refused by the trainer
             warn(f"--p-mode fixed updates round({config.p:g} x {n_edges} edges) = {k} edges "
                  f"per step: p-bar = {k / n_edges:.4g}, not {config.p:g}")
     if config.batch == "fixed" and config.batch_fraction < 1:
-        k = max(1, int(round(config.batch_fraction * n_examples)))
+        k = config.batch_size(n_examples)
         if k != config.batch_fraction * n_examples:
             warn(f"--batch fixed uses {k} of the {n_examples} training examples per step: "
                  f"b-bar = {k / n_examples:.4g}, not {config.batch_fraction:g}")

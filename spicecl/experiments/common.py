@@ -145,14 +145,14 @@ def noise_coefficients(config: LearningConfig, n_examples: int,
     elif config.p_mode == "bernoulli":
         q = config.p
     else:  # exactly round(p E) of the E edges: each edge's marginal is k / E
-        q = int(round(config.p * e)) / e
+        q = config.gated_edges(e) / e
     if config.batch == "full":
         beta, a, c = 1.0, 0.0, 0.0
     elif config.batch == "bernoulli":
         beta = config.batch_fraction
         a, c = beta * (1.0 - beta), 0.0
     else:  # 'fixed' or 'single': k of the B examples without replacement
-        k = 1 if config.batch == "single" else max(1, int(round(config.batch_fraction * b)))
+        k = 1 if config.batch == "single" else config.batch_size(b)
         beta = k / b
         # Var(sum of k of B draws without replacement) = k (B - k) / (B (B - 1)) *
         # sum_j (g_ij - mean_j g_ij)^2, and sum_j (g_ij - mean)^2 = S_i - g_i^2 / B.

@@ -99,7 +99,6 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     plt.close(fig)
     return {"final_error_by_outputs_and_p": table,
             "ratio_lowest_p_to_p1_by_outputs": advantage,
-            "paired_ratio_to_p1_by_outputs_and_p": paired,
             "paper_claim": "low-p advantage shrinks as O grows; p curves collapse at large O",
             "hyperparameters": {"learning": cfg["learning"], "volts": VOLTS,
                                 "budget_steps_times_p": cfg["budget_steps_times_p"]}}

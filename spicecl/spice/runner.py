@@ -210,7 +210,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
             out, _ = proc.communicate()
             log = out.decode("utf-8", "replace")
             raise SimulationError(f"ngspice timed out after {timeout:g} s on deck {safe_name}: "
-                               f"{_quote_log(log)}{_keep(deck_path, log)}") from None
+                                  f"{_quote_log(log)}{_keep(deck_path, log)}") from None
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
         raws = [Path(tmp) / f"out{k}.raw" for k in range(len(chunks))]
@@ -218,12 +218,12 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         if proc.returncode < 0:
             sig = -proc.returncode
             raise SimulationError(f"ngspice crashed (signal {sig}) on deck {safe_name}: "
-                               f"{_quote_log(log)}{_keep(deck_path, log)}")
+                                  f"{_quote_log(log)}{_keep(deck_path, log)}")
         fatal = [ln for ln in log.splitlines() if _FATAL_RE.search(ln)]
         if proc.returncode != 0 or fatal or not have_raw:
             what = _describe_failure(log, proc.returncode, have_raw)
             raise SimulationError(f"ngspice {what} on deck {safe_name}: {_quote_log(log)}"
-                               f"{_keep(deck_path, log)}")
+                                  f"{_keep(deck_path, log)}")
         from spicecl.spice.rawfile import read_single_plot
 
         plots = [read_single_plot(r) for r in raws]
