@@ -211,7 +211,7 @@ def test_bad_workers(tmp_path, capsys):
     (["fig2a", "--set", "tau=3"], ("fig2a has no setting 'tau'", "gamma", "one_minus_x")),
     (["all", "--set", "tasks=2"], ("scaling has no setting 'tasks'",)),
     (["fig2a", "--set", "gamma"], ("expected KEY=VALUE",)),
-    (["fig2a", "--set", "gamma=fast"], ("VALUE must be a number or a JSON list",)),
+    (["fig2a", "--set", "gamma=fast"], ("VALUE must be a number, true/false or a JSON list",)),
     (["fig2a", "--set", "gamma=1e10", "--set", "gamma=2e10"], ("given twice",)),
     (["fig2a", "--set", "gamma=-1"], ("gamma=-1 for fig2a", "> 0")),
     (["fig2a", "--set", "eta=NaN"], ("eta=NaN", "finite")),
@@ -255,6 +255,25 @@ def test_settings_reach_the_jobs_and_the_configuration():
                                    + sum(math.ceil(30 / x ** 2) for x in plan.config["x"]))
     assert config_hash(plan.config) != config_hash(default.config)
 
+
+
+def test_fig2_scale_steps_false_gives_every_run_the_same_steps():
+    """--set scale_steps=false: every run (ref, p, b, p = b at every x) takes `steps` steps,
+    the same tasks and draws as the scaled plan, and the configuration says so."""
+    from spicecl.experiments import make_plan
+
+    over = {"tasks": 2, "one_minus_x": [2, 8], "draws": 1, "steps": 30}
+    scaled = make_plan("fig2a", True, 1, over)
+    fixed = make_plan("fig2a", True, 1, {**over, "scale_steps": False})
+    assert {c.spec.steps for c in fixed.chunks} == {30}
+    assert len({c.spec.steps for c in scaled.chunks}) > 1
+    assert fixed.task_steps == 2 * 30 * (1 + 3 * 2)
+    def seeds(plan):
+        return [[(s.entropy, s.spawn_key) for s in c.spec.task_seeds + c.spec.run_seeds]
+                for c in plan.chunks]
+    assert seeds(fixed) == seeds(scaled)
+    assert "not scaled" in fixed.config["steps_rule"]
+    assert fixed.config["overrides"]["scale_steps"] is False
 
 @pytest.mark.parametrize("figure", ["fig4c", "fig4d", "fig4e", "scaling"])
 def test_discrete_rule_settings_reach_every_job(figure):

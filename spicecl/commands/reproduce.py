@@ -54,8 +54,8 @@ def parse_settings(items) -> dict:
         try:
             out[key] = json.loads(text)
         except ValueError:
-            raise SpiceclError(f"--set {key}={text}: VALUE must be a number or a JSON list, "
-                               f"e.g. 20, 1e10 or [1, 0.5]") from None
+            raise SpiceclError(f"--set {key}={text}: VALUE must be a number, true/false or a "
+                               f"JSON list, e.g. 20, 1e10, false or [1, 0.5]") from None
     return out
 
 

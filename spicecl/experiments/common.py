@@ -335,6 +335,12 @@ def nonnegative(v) -> float:
     return float(v)
 
 
+def boolean(v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("expected true or false")
+    return v
+
+
 def fraction(v) -> float:
     if not 0 < _number(v) <= 1:
         raise ValueError("expected a number in (0, 1]")

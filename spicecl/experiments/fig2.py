@@ -41,9 +41,9 @@ import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (TaskSpec, TrainChunk, config_dict, count, fraction, grid,
-                                        mean_sem, plot_title, positive, power_law_fit, pyplot,
-                                        run_train_chunk, write_csv)
+from spicecl.experiments.common import (TaskSpec, TrainChunk, boolean, config_dict, count,
+                                        fraction, grid, mean_sem, plot_title, positive,
+                                        power_law_fit, pyplot, run_train_chunk, write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
@@ -54,9 +54,9 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=16, n_te
 GAMMA = 3e10
 ETA = 0.5
 PAPER = dict(tasks=50, draws=2, one_minus_x=[1, 2, 3, 4, 6, 8], steps=18000, chunk=25,
-             snapshots=12, gamma=GAMMA, eta=ETA)
+             snapshots=12, gamma=GAMMA, eta=ETA, scale_steps=True)
 QUICK = dict(tasks=6, draws=2, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6,
-             gamma=GAMMA, eta=ETA)
+             gamma=GAMMA, eta=ETA, scale_steps=True)
 #: Convergence check: the distances are also taken at 1/CHECK of every run (snapshot counts
 #: are multiples of CHECK so that a snapshot falls there).
 CHECK = 3
@@ -64,10 +64,12 @@ CHECK = 3
 
 #: what `reproduce fig2a/fig2b --set KEY=VALUE` may change (with gamma, scale steps by the
 #: inverse so that the runs still converge; summary.json's `convergence` says whether they did;
-#: one_minus_x in sixteenths)
+#: one_minus_x in sixteenths; scale_steps=false gives every run the same number of steps, so
+#: that the slow (low-rate) runs stop short of convergence)
 SETTABLE = {"tasks": count(1, MAX_TASKS), "draws": count(1, MAX_TASKS),
             "steps": count(CHECK, MAX_STEPS),
-            "one_minus_x": grid(count(1, 15)), "gamma": positive, "eta": fraction}
+            "one_minus_x": grid(count(1, 15)), "gamma": positive, "eta": fraction,
+            "scale_steps": boolean}
 MODES = {
     "fig2a": ("p", "b", "pb"),
     "fig2b": ("pbar", "bbar", "pbbar"),
@@ -104,7 +106,7 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
     for mode in modes:
         for x in ([1.0] if mode == "ref" else xs):
             cfg, rate = mode_config(mode, x, s["gamma"], s["eta"])
-            steps = int(math.ceil(s["steps"] / rate))
+            steps = int(math.ceil(s["steps"] / rate)) if s["scale_steps"] else s["steps"]
             # independent random draws of the same tasks (the reference is deterministic)
             for draw in range(1 if mode == "ref" else s["draws"]):
                 diffusion = mode in ("ref", "p") and name == "fig2a" and draw == 0
@@ -128,7 +130,8 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
         "learning": config_dict(mode_config("ref", 1, s["gamma"], s["eta"])[0]),
         "n_tasks": n, "draws": s["draws"], "modes": list(modes), "x": xs,
         "steps_at_rate_1": s["steps"],
-        "steps_rule": "ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)",
+        "steps_rule": ("ceil(steps_at_rate_1 / rate), rate = x (x^2 for p = b)"
+                       if s["scale_steps"] else "steps_at_rate_1 for every run (not scaled)"),
         "chunk_size": s["chunk"],
         "noise_variance": "per run: sum over steps of E||xi||^2 at the state before the step "
                           "(update_noise_variance, clipping ignored)",
