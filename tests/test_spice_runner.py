@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import requires_ngspice
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SimulationError, SpiceclError
 from spicecl.spice.rawfile import read_raw, read_single_plot
 from spicecl.spice.runner import ngspice_available, run_ngspice
 
@@ -74,8 +74,25 @@ def test_raw_reader_keeps_the_whole_points_of_a_run_cut_short(tmp_path):
     (tmp_path / "cut.raw").write_bytes(raw[:-8 * 3 - 5])  # the last point and a bit more lost
     p = read_single_plot(tmp_path / "cut.raw")
     np.testing.assert_array_equal(p.data["time"], d[:2, 0])
+    assert not p.complete and read_single_plot(tmp_path / "r.raw").complete
     (tmp_path / "cut.raw").write_bytes(raw[:-8 * 3])  # exactly the last point lost
     np.testing.assert_array_equal(read_single_plot(tmp_path / "cut.raw").data["v(a)"], d[:3, 1])
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_a_truncated_raw_file_after_a_clean_exit_is_a_simulation_error(monkeypatch):
+    # exit status 0 but fewer points than announced (a full disk): refused, not read as if
+    # the run had ended at the last whole point
+    from dataclasses import replace
+
+    from spicecl.spice import rawfile
+
+    real = rawfile.read_single_plot
+    monkeypatch.setattr(rawfile, "read_single_plot",
+                        lambda path: replace(real(path), complete=False))
+    with pytest.raises(SimulationError, match="truncated raw file"):
+        run_ngspice(DIVIDER, ["v(mid)"], name="cut")
 
 
 
@@ -227,3 +244,67 @@ def test_import_starts_nothing_and_skips_pyspice():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+def test_raw_reader_refuses_negative_counts(tmp_path):
+    # "No. Points: -5" moved the read position back to the header: read_raw looped for ever
+    # and grew without bound (24 GB in a few minutes) instead of raising
+    path = tmp_path / "neg.raw"
+    _write_raw(path, ["time", "v(a)"], np.arange(10.0).reshape(5, 2))
+    for old, new in ((b"No. Points: 5", b"No. Points: -5"),
+                     (b"No. Variables: 2", b"No. Variables: 0")):
+        path.write_bytes(path.read_bytes().replace(old, new))
+        with pytest.raises(SpiceclError, match="announces"):
+            read_raw(path)
+        _write_raw(path, ["time", "v(a)"], np.arange(10.0).reshape(5, 2))
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_ng_script_title_is_refused(tmp_path):
+    # '*ng_script' on the first line makes ngspice run every line as a command
+    flag = tmp_path / "ran"
+    with pytest.raises(SpiceclError, match="ng_script"):
+        run_ngspice(f"*ng_script\nshell touch {flag}\n", ["v(a)"], name="script")
+    # and a '*#' line anywhere is run as a command (leading blanks allowed), not skipped
+    for line in (f"*# shell touch {flag}", f"\t*#shell touch {flag}"):
+        with pytest.raises(SpiceclError, match="'\\*#' line"):
+            run_ngspice(f"t\n{line}\nV1 a 0 1\nR1 a 0 1\n.op\n", ["v(a)"], name="starhash")
+    assert not flag.exists()
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_deck_named_like_an_option_runs():
+    assert run_ngspice(DIVIDER, ["v(mid)"], name="-r").vectors["v(mid)"][0] == \
+        pytest.approx(2.0, abs=1e-9)
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_interrupt_kills_ngspice():
+    # Ctrl-C while ngspice runs (it has its own session, so the terminal's SIGINT misses it)
+    code = """
+import os, signal, subprocess, threading, time
+from spicecl.spice import runner
+pids = []
+real = subprocess.Popen
+def spy(*a, **k):
+    p = real(*a, **k); pids.append(p.pid); return p
+runner.subprocess.Popen = spy
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    runner.run_ngspice("slow\\nV1 a 0 SIN(0 1 1meg)\\nR1 a 0 1\\n.tran 1p 10m\\n", ["v(a)"],
+                       timeout=60)
+except KeyboardInterrupt:
+    pass
+time.sleep(0.2)
+try:
+    os.kill(pids[0], 0)
+    print("alive")
+except ProcessLookupError:
+    print("gone")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60).stdout.strip()
+    assert out == "gone"

@@ -17,7 +17,7 @@ from pathlib import Path
 from spicecl.errors import SpiceclError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_:+\-]")
-_PATH_OK = re.compile(r"^[A-Za-z0-9_./+\-]+$")
+_PATH_OK = re.compile(r"[A-Za-z0-9_./+\-]+")  # fullmatch: "$" also matched before a final "\n"
 
 
 def comment_text(text, limit: int = 40) -> str:
@@ -51,7 +51,7 @@ def include_path(path: Path, relative_to: Path | None = None) -> str:
     p = Path(path)
     s = (os.path.relpath(os.path.abspath(p), os.path.abspath(relative_to))
          if relative_to is not None else str(p.resolve()))
-    if not _PATH_OK.match(s):
+    if not _PATH_OK.fullmatch(s):
         raise SpiceclError(f"models path {s!r} has characters that are unsafe in a SPICE deck "
                            f"(allowed: letters, digits, _ . / + -)")
     return s

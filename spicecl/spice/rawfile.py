@@ -27,6 +27,9 @@ class RawPlot:
     names : tuple of str, length V (lower-cased, as written by ngspice)
     types : tuple of str, length V ('time', 'voltage', 'current', ...)
     data : dict name -> array, shape (P,) (float64, or complex128 for complex plots)
+    complete : bool
+        False when the file ended before the points its header announces (only the whole
+        points are in ``data``)
     """
 
     title: str
@@ -35,6 +38,7 @@ class RawPlot:
     names: tuple
     types: tuple
     data: dict
+    complete: bool = True
 
 
 def _parse_plot(buf: bytes, pos: int, path: str) -> tuple[RawPlot, int]:
@@ -81,6 +85,11 @@ def _parse_plot(buf: bytes, pos: int, path: str) -> tuple[RawPlot, int]:
     except (KeyError, ValueError):
         raise SpiceclError(f"raw file {path}: header lacks 'No. Variables' or "
                            f"'No. Points'") from None
+    if n_vars < 1 or n_points < 0:
+        # (a negative count moved the read position backwards: read_raw then parsed the same
+        # plot for ever, growing without bound)
+        raise SpiceclError(f"raw file {path}: header announces {n_vars} variables and "
+                           f"{n_points} points")
     if len(names) != n_vars:
         raise SpiceclError(f"raw file {path}: header announces {n_vars} variables, lists "
                            f"{len(names)}")
@@ -90,7 +99,8 @@ def _parse_plot(buf: bytes, pos: int, path: str) -> tuple[RawPlot, int]:
     n_bytes = 8 * width * n_points
     avail = len(buf) - pos
     end = pos + n_bytes
-    if avail < n_bytes:
+    complete = avail >= n_bytes
+    if not complete:
         # A run cut short may announce more points than it wrote; keep whole points only
         # (a partial last point is dropped: nothing follows it in the file).
         n_points = avail // (8 * width)
@@ -104,7 +114,7 @@ def _parse_plot(buf: bytes, pos: int, path: str) -> tuple[RawPlot, int]:
         else:
             data[name] = arr[:, k].copy()
     plot = RawPlot(header.get("Title", ""), header.get("Plotname", ""), flags,
-                   tuple(names), tuple(types), data)
+                   tuple(names), tuple(types), data, complete)
     return plot, end
 
 

@@ -127,11 +127,18 @@ def _strip_deck(deck_text: str, name: str) -> str:
     lines = deck_text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not deck_text.strip():
         raise SpiceclError(f"deck {name}: empty")
+    if lines[0].strip().lower().startswith("*ng_script"):
+        # ngspice then runs every line of the file as a command (shell included)
+        raise SpiceclError(f"deck {name}, line 1: '*ng_script' makes ngspice read the deck as "
+                           f"a script of commands; the first line must be a title")
     for k, ln in enumerate(lines[1:], start=2):
         low = ln.strip().lower()
         if low.startswith((".control", ".endc")):
             raise SpiceclError(f"deck {name}, line {k}: has a .control block; the runner "
                                f"adds its own")
+        if low.startswith("*#"):  # ngspice runs the rest of such a "comment" as a command
+            raise SpiceclError(f"deck {name}, line {k}: a '*#' line is an ngspice command, "
+                               f"not a comment; the runner adds its own commands")
     while lines and not lines[-1].strip():
         lines.pop()
     if lines and lines[-1].strip().lower() == ".end":
@@ -197,12 +204,14 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         deck_path.write_text(body + control)
         t0 = time.perf_counter()
         try:
-            proc = subprocess.Popen([exe, "-b", deck_path.name], cwd=tmp,
+            # "./": a deck named "-r" or "--version" must not be read as an ngspice option
+            proc = subprocess.Popen([exe, "-b", f"./{deck_path.name}"], cwd=tmp,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             raise SpiceclError(f"cannot start ngspice for deck {safe_name}: {exc.strerror}; "
                                f"install it with: {INSTALL_HINT}") from None
+        _RUNNING.add(proc)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -211,6 +220,15 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
             log = out.decode("utf-8", "replace")
             raise SimulationError(f"ngspice timed out after {timeout:g} s on deck {safe_name}: "
                                   f"{_quote_log(log)}{_keep(deck_path, log)}") from None
+        except BaseException:
+            # Ctrl-C, SIGTERM turned into an exception, ...: ngspice runs in its own session,
+            # so the terminal's SIGINT never reached it; without this it kept running (with
+            # no timeout any more) in a temporary directory that is being removed.
+            _kill(proc)
+            proc.wait()
+            raise
+        finally:
+            _RUNNING.discard(proc)
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
         raws = [Path(tmp) / f"out{k}.raw" for k in range(len(chunks))]
@@ -227,6 +245,11 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         from spicecl.spice.rawfile import read_single_plot
 
         plots = [read_single_plot(r) for r in raws]
+        if not all(p.complete for p in plots):
+            # exit status 0 but fewer points than announced (a full disk): the last values
+            # would silently be those of an earlier time
+            raise SimulationError(f"ngspice wrote a truncated raw file for deck {safe_name} "
+                                  f"(disk full?): {_quote_log(log)}{_keep(deck_path, log)}")
     result = {}
     for v in asked:
         arr = next((a for a in (_lookup(p.data, v) for p in plots) if a is not None), None)
@@ -266,6 +289,18 @@ def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
     if not have_raw:
         return "wrote no results"
     return "reported an error"
+
+
+#: ngspice processes this process is waiting for (normally at most one).
+_RUNNING: set = set()
+
+
+def kill_running() -> None:
+    """Kill every ngspice this process started and still waits for (for a SIGTERM handler
+    of a worker process that is about to exit: its ngspice, in its own session, would
+    outlive it)."""
+    for proc in list(_RUNNING):
+        _kill(proc)
 
 
 def _kill(proc: subprocess.Popen) -> None:
