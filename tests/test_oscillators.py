@@ -63,6 +63,21 @@ def test_draws_are_seeded_and_within_tolerance():
     assert ".tran" in deck and "uic" in deck and ".control" not in deck
 
 
+
+def test_bank_deck_refuses_a_models_path_unsafe_in_a_deck(monkeypatch, tmp_path):
+    """The oscillator library is included by absolute path: a checkout under a directory with
+    a space (or a newline) gives a clear error, not a deck ngspice misreads."""
+    from spicecl.oscbank import design
+
+    d = OscillatorDesign()
+    a = draw_bank(2, d, BankTolerance.from_tolerance(0.05), np.random.default_rng(5))
+    monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "a b" / "oscillator.lib")
+    with pytest.raises(SpiceclError, match="unsafe in a SPICE deck"):
+        bank_deck(a, d, 2.5, 1e-3)
+    monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "x\n.control" / "oscillator.lib")
+    with pytest.raises(SpiceclError, match="unsafe in a SPICE deck"):
+        bank_deck(a, d, 2.5, 1e-3)
+
 def test_fast_updates_follow_duty_and_phase():
     period = np.array([1.0, 1.0, 0.3])
     duty = np.array([0.25, 0.5, 0.5])
@@ -577,3 +592,60 @@ def test_one_edge_bank_shows_no_correlation_rather_than_nan(capsys):
                  "--seed", "1"]) == 0
     row = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert row[:2] == ["0", "2.500"] and row[4:6] == ["-", "-"] and "nan" not in row
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_parallel_run_stops_its_workers_and_ngspice(tmp_path, sig):
+    """Ctrl-C (SIGINT to the process group) or `kill PID` (SIGTERM to the parent alone) while
+    workers run ngspice: the command stops within seconds and leaves no ngspice and no worker.
+    (Before: after a Ctrl-C the pool ran every queued job, starting new ngspice processes, while
+    the interrupted ones kept running; after a SIGTERM the workers were orphaned.)"""
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "spicecl", "oscillators", "--edges", "4", "--samples", "200",
+           "--method", "transient", "--seed", "1", "--workers", "2"]
+    cmd += [a for b in (2.0, 2.2, 2.4, 2.6, 2.8, 3.0) for a in ("--bias", str(b))]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+
+    def ours():  # ngspice processes and workers of this run (its process group / its TMPDIR)
+        out = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True,
+                             text=True).stdout.splitlines()[1:]
+        return [ln for ln in out if ln.split()[1] == str(proc.pid) or
+                ("ngspice" in ln and "osc_d0_b" in ln and _cwd_in(ln.split()[0], tmp_path))]
+
+    try:
+        deadline = time.time() + 60
+        while not any("ngspice" in ln for ln in ours()) and time.time() < deadline:
+            time.sleep(0.2)
+        assert time.time() < deadline, "no ngspice started"
+        t0 = time.time()
+        if sig == "SIGINT":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        while ours() and time.time() - t0 < 10:
+            time.sleep(0.2)
+        assert not ours(), ours()
+        assert time.time() - t0 < 10
+    finally:  # a failure must not leave this run's processes behind
+        for ln in ours():
+            try:
+                os.kill(int(ln.split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(10)
+
+
+def _cwd_in(pid: str, root) -> bool:
+    import os
+
+    try:
+        return os.readlink(f"/proc/{pid}/cwd").startswith(str(root))
+    except OSError:
+        return False

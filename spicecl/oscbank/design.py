@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from spicecl.errors import SpiceclError
+from spicecl.netlist.names import include_path
 
 #: models/ directory of the repository (the .lib files are included by absolute path).
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -257,7 +258,7 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
     tstep = tstep or tmax
     lines = [
         f"* spicecl oscillator bank: {n} edges, bias {bias:g} V {title}".rstrip(),
-        f".include {OSCILLATOR_LIB}",
+        f".include {include_path(OSCILLATOR_LIB)}",
         f"Vdd vdd 0 DC {_num(design.vdd)}",
     ]
     if supply_resistance > 0:
