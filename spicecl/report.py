@@ -57,10 +57,15 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
 
     out = begin_outputs(out_dir)
     atomic_write_text(out / "history.csv", history_csv(hist))
-    atomic_write_text(out / "final_resistance.csv",
-                      "edge,source,target,resistance_ohm\n" + "".join(
-                          f"{i},{net.node_ids[a]},{net.node_ids[b]},{r:.10g}\n"
-                          for i, ((a, b), r) in enumerate(zip(net.edges, hist.final_resistance[0]))))
+    # csv quotes node ids holding a comma, quote or newline (GraphML ids may hold any of them)
+    import csv
+
+    buf = io.StringIO()
+    rows = csv.writer(buf, lineterminator="\n")
+    rows.writerow(["edge", "source", "target", "resistance_ohm"])
+    rows.writerows([i, net.node_ids[a], net.node_ids[b], f"{r:.10g}"]
+                   for i, ((a, b), r) in enumerate(zip(net.edges, hist.final_resistance[0])))
+    atomic_write_text(out / "final_resistance.csv", buf.getvalue())
     atomic_write_npz(out / "snapshots.npz", steps=hist.snapshot_steps,
                      resistance=hist.resistance[0])
     fig = plot_training(hist, config, title=f"{net.name}: {task.kind}, {config.rule} rule, "

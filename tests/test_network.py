@@ -282,3 +282,21 @@ def test_network_export_format_follows_the_file_and_json_is_not_read_back(tmp_pa
                  str(tmp_path / "n.graphml")]) == 0
     assert read_network_file(tmp_path / "n.graphml").edges.tolist() == \
         load_network("disordered143", 3).edges.tolist()
+
+
+def test_train_out_csv_quotes_node_ids_with_commas_quotes_and_newlines(tmp_path):
+    import csv
+
+    from spicecl.cli import main
+    from spicecl.network import Network
+
+    base = exp16()
+    ids = ("a,b", "c\nd", 'e"f') + base.node_ids[3:]
+    path = tmp_path / "odd.graphml"
+    path.write_bytes(graphml_bytes(Network("odd", ids, base.edges, base.positions)))
+    assert main(["train", "--network", str(path), "--steps", "2", "--seed", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    with open(tmp_path / "run" / "final_resistance.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 1 + base.n_edges and all(len(r) == 4 for r in rows)
+    assert {r[1] for r in rows[1:]} | {r[2] for r in rows[1:]} == set(ids)
