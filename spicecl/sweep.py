@@ -81,7 +81,7 @@ def check_out_dir(out, config: dict) -> None:
         if old != chash:
             raise SpiceclError(f"--out {out} holds results of another configuration (config "
                                f"hash {old}, this run {chash}); use another --out or remove it")
-    elif (out / "jobs").is_dir() and any((out / "jobs").iterdir()):
+    elif (out / "jobs").is_dir() and any((out / "jobs").glob("*.npz")):
         raise SpiceclError(f"--out {out}: has job results but no manifest.json; use another "
                            f"--out directory")
 
@@ -247,6 +247,12 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
     client = connect_scheduler(scheduler) if scheduler else None
     write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
     jobs_dir = out / "jobs"
+    if jobs_dir.is_dir():
+        # Temporary files of a run killed while writing a job (kill -9, power loss): never
+        # read (only NAME.npz is), but never removed either. A sweep directory serves one
+        # run at a time.
+        for tmp in jobs_dir.glob(".*.npz.*.tmp"):
+            tmp.unlink(missing_ok=True)
     results: dict[str, dict] = {}
     todo = []
     for c in chunks:

@@ -404,3 +404,33 @@ def test_no_heavy_imports():
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_job_file_left_half_written_by_kill_9_is_ignored_then_removed(tmp_path):
+    """kill -9 between a job file's write and its rename leaves .NAME.npz.XXXX.tmp: the
+    resumed sweep must not read it, and removes it."""
+    code = (
+        "import os, signal, numpy as np\n"
+        "from spicecl import results\n"
+        "from spicecl.sweep import Chunk, run_sweep\n"
+        "from tests.test_sweep import counting_job\n"
+        "real = os.replace\n"
+        "def rep(a, b):\n"
+        "    if str(b).endswith('c1.npz'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(a, b)\n"
+        "results.os.replace = rep\n"
+        f"run_sweep([Chunk(f'c{{i}}', counting_job, {{'name': f'c{{i}}', 'x': i}}) "
+        f"for i in range(3)], {str(tmp_path / 'out')!r}, {{'job': 'kill9'}}, 0)\n")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == -signal.SIGKILL
+    jobs = tmp_path / "out" / "jobs"
+    assert sorted(p.name for p in jobs.iterdir() if not p.name.startswith(".")) == ["c0.npz"]
+    assert len(list(jobs.glob(".c1.npz.*.tmp"))) == 1
+    CALLS.clear()
+    res = run_sweep([Chunk(f"c{i}", counting_job, {"name": f"c{i}", "x": i}) for i in range(3)],
+                    tmp_path / "out", {"job": "kill9"}, 0)
+    assert CALLS == ["c1", "c2"] and res["__stats__"]["loaded"] == 1
+    assert sorted(p.name for p in jobs.iterdir()) == ["c0.npz", "c1.npz", "c2.npz"]
