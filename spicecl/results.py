@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -154,29 +153,11 @@ def atomic_savefig(fig, path, dpi: int = 110) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-_NGSPICE_VERSION: str | None = None
-
-
-def ngspice_version() -> str | None:
-    """The ngspice version string (e.g. '39.3'), or None when ngspice is not installed."""
-    global _NGSPICE_VERSION
-    if _NGSPICE_VERSION is None:
-        try:
-            out = subprocess.run(["ngspice", "-v"], capture_output=True, text=True, timeout=20,
-                                 stdin=subprocess.DEVNULL).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        import re
-
-        m = re.search(r"ngspice-(\S+)", out)
-        _NGSPICE_VERSION = m.group(1) if m else out.strip().splitlines()[0] if out.strip() else "?"
-    return _NGSPICE_VERSION
-
-
 def versions() -> dict:
     import scipy
 
     import spicecl
+    from spicecl.spice.runner import ngspice_version
 
     return {
         "spicecl": spicecl.__version__,

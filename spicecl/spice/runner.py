@@ -80,6 +80,24 @@ def ngspice_available() -> bool:
     return shutil.which("ngspice") is not None
 
 
+_NGSPICE_VERSION: str | None = None
+
+
+def ngspice_version() -> str | None:
+    """The ngspice version string (e.g. '39.3'), or None when ngspice is not installed."""
+    global _NGSPICE_VERSION
+    exe = shutil.which("ngspice")
+    if _NGSPICE_VERSION is None and exe is not None:
+        try:
+            out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=20,
+                                 stdin=subprocess.DEVNULL).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        m = re.search(r"ngspice-(\S+)", out)
+        _NGSPICE_VERSION = m.group(1) if m else out.strip().splitlines()[0] if out.strip() else "?"
+    return _NGSPICE_VERSION
+
+
 def _ngspice_path() -> str:
     exe = shutil.which("ngspice")
     if exe is None:
