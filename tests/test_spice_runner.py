@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -146,10 +147,21 @@ def test_nonconvergent_deck_names_deck_and_quotes_log(monkeypatch, tmp_path):
     assert "voltage_loop" in msg and "did not converge" in msg
     assert "aborted" in msg or "Timestep too small" in msg
     # the failed deck outlives its temporary directory, to be re-run by hand
-    kept = tmp_path / "spicecl-failed" / "voltage_loop.cir"
+    kept = tmp_path / f"spicecl-failed-{os.getuid()}" / "voltage_loop.cir"
     assert msg.endswith(f"(deck and log kept as {kept} and .log)")
     assert kept.read_text().startswith(deck) and ".control" in kept.read_text()
     assert "Timestep too small" in kept.with_suffix(".log").read_text()
+    assert kept.parent.stat().st_mode & 0o077 == 0  # private: /tmp is shared
+    # a directory of that name that is a symlink (another user's trap) is not written to
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    kept.with_suffix(".log").unlink()
+    kept.unlink()
+    kept.parent.rmdir()
+    kept.parent.symlink_to(other)
+    with pytest.raises(SpiceclError) as exc:
+        run_ngspice(deck, ["v(a)"], name="voltage_loop")
+    assert "kept as" not in _one_line(exc) and not list(other.iterdir())
 
 
 @pytest.mark.spice

@@ -39,7 +39,8 @@ INSTALL_HINT = "sudo apt-get install -y ngspice libngspice0-dev"
 #: and bare node/vector names; node names may contain subcircuit dots and '#'.
 _VECTOR_RE = re.compile(r"(?:[a-z_][a-z0-9_#.:]*|[vi]\([a-z0-9_#.:]+(?:,[a-z0-9_#.:]+)?\))")
 
-#: Where failed runs' decks and logs are kept (None: ``spicecl-failed`` in the temp directory).
+#: Where failed runs' decks and logs are kept (None: ``spicecl-failed-UID`` in the temp
+#: directory, private to the user).
 KEEP_DIR = None
 
 #: Vectors per ``write`` command (ngspice 39 refuses 1000 or more arguments).
@@ -281,9 +282,13 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
 def _keep(deck_path: Path, log: str) -> str:
     """Copy a failed run's deck and log out of its temporary directory, for re-running by hand
     (``ngspice -b NAME.cir``); the note for the error message, or "" when that fails."""
-    keep = Path(KEEP_DIR or Path(tempfile.gettempdir()) / "spicecl-failed")
+    keep = Path(KEEP_DIR or Path(tempfile.gettempdir()) / f"spicecl-failed-{os.getuid()}")
     try:
-        keep.mkdir(exist_ok=True)
+        keep.mkdir(mode=0o700, exist_ok=True)
+        st = keep.lstat()
+        # under a shared /tmp another user could have made it (or a symlink to elsewhere)
+        if keep.is_symlink() or st.st_uid != os.getuid():
+            return ""
         shutil.copyfile(deck_path, keep / deck_path.name)
         (keep / deck_path.with_suffix(".log").name).write_text(log)
     except OSError:
