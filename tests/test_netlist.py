@@ -90,6 +90,29 @@ def test_sidecar_matches_header(tmp_path, capsys):
     assert "* tolerance spec" in text and "seed 1" in text.splitlines()[0]
 
 
+
+def test_netlist_output_never_overwrites_other_files(tmp_path, capsys):
+    """-o writes NAME.cir and NAME.json: an existing file that is not an earlier deck (an input
+    network, another run's manifest) is refused; an earlier deck is replaced."""
+    from spicecl.cli import main
+
+    net = tmp_path / "net.graphml"
+    assert main(["network", "export", "exp16", "--format", "graphml", "-o", str(net)]) == 0
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "manifest.json").write_text('{"command": "spicecl train"}')
+    before = {p: p.read_bytes() for p in (net, tmp_path / "run" / "manifest.json")}
+    capsys.readouterr()
+    for out in (net, tmp_path / "run" / "manifest.cir", tmp_path / "x.json"):
+        assert main(["netlist", "twin", "--network", str(net), "--seed", "1",
+                     "-o", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("spicecl: error: -o ") and "\n" not in err, err
+    assert {p: p.read_bytes() for p in before} == before
+    deck = tmp_path / "d.cir"
+    for kind, seed in (("twin", "1"), ("twin", "2"), ("oscillators", "3")):
+        assert main(["netlist", kind, "--network", "exp16", "--seed", seed, "-o", str(deck)]) == 0
+        assert json.loads(deck.with_suffix(".json").read_text())["seed"] == int(seed)
+
 @pytest.mark.spice
 @requires_ngspice
 @pytest.mark.parametrize("network", ["exp16", "disordered143"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -149,13 +150,34 @@ def register(sub) -> None:
         q.set_defaults(func=cmd_validate, check=check)
 
 
+def _check_deck_output(out: Path) -> None:
+    """-o writes the deck and its .json sidecar: refuse to overwrite files that are not an
+    earlier deck of ``spicecl netlist`` (an input network, another command's manifest)."""
+    if out.suffix.lower() == ".json":
+        raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
+    sidecar = out.with_suffix(".json")
+    for path in (out, sidecar):
+        if path.is_dir():
+            raise SpiceclError(f"-o {out}: {path} is a directory")
+    if not (out.exists() or sidecar.exists()):
+        return
+    try:
+        kind = json.loads(sidecar.read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind not in ("twin", "oscillators"):
+        what = sidecar if sidecar.exists() else out
+        raise SpiceclError(f"-o {out}: {what} exists and is not a deck of spicecl netlist (or "
+                           f"its .json sidecar); it would be overwritten; remove it or choose "
+                           f"another -o")
+
+
 def cmd_netlist(args) -> int:
     from spicecl.netlist import oscillator_deck, twin_deck
     from spicecl.results import atomic_write_json, atomic_write_text
 
     out = Path(args.output)
-    if out.suffix.lower() == ".json":
-        raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
+    _check_deck_output(out)
     rel = Path(os.path.abspath(out.parent))
     config = circuit_from_args(args)
     if args.bias is not None and not config.vdd / 3 < args.bias < 2 * config.vdd / 3:
