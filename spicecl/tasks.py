@@ -89,6 +89,20 @@ def check_roles(net: Network, inputs, outputs, grounds) -> tuple[np.ndarray, ...
             raise SpiceclError(f"network {net.name} is not connected: output node(s) {ids} "
                                f"have no path to an input node, so no input can move them "
                                f"(choose nodes in one connected part)")
+    # a part held at a single node (one input, no ground) sits at that node's voltage
+    fixed = np.concatenate([out[0], out[2]])
+    held = np.bincount(comp[fixed], minlength=comp.max() + 1)
+    alone = out[1][held[comp[out[1]]] < 2]
+    if alone.size:
+        ids = ", ".join(net.node_ids[i] for i in alone[:10])
+        if comp.max() == 0:
+            raise SpiceclError(f"output node(s) {ids}: a task with one input and no ground "
+                               f"node holds every node at the input's voltage whatever the "
+                               f"resistances; add a ground or an input")
+        raise SpiceclError(f"network {net.name} is not connected: output node(s) {ids} "
+                           f"share their connected part with only one input or ground "
+                           f"node, so they sit at its voltage whatever the resistances "
+                           f"(choose nodes in one connected part)")
     return tuple(out)
 
 

@@ -67,3 +67,30 @@ def test_an_output_cut_off_from_every_input_is_refused(tmp_path, capsys):
                  "--ground-nodes", "e", "--steps", "2", "--seed", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "output node(s) d have no path" in err
+
+
+def test_an_output_held_by_a_single_node_of_its_part_is_refused(tmp_path, capsys):
+    """Two triangles a-b-c and d-e-f: an output d whose part holds the one input f and no
+    ground sits at f's voltage whatever the resistances (the scaled error stays at 1; train
+    blamed the learning rate); named instead. Two fixed nodes in the part are enough."""
+    from spicecl.cli import main
+    from spicecl.netio import graphml_bytes
+
+    net = Network("triangles", tuple("abcdef"), [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5),
+                                                 (3, 5)], np.zeros((6, 2)))
+    with pytest.raises(SpiceclError, match=r"output node\(s\) d share their connected part "
+                                           r"with only one input or ground node"):
+        make_task(net, "regression", np.random.default_rng(0), roles=([5, 0], [3, 1], [2]))
+    for roles in (([5, 0], [3, 1], [4, 2]), ([5, 4, 0], [3, 1], [2])):
+        make_task(net, "regression", np.random.default_rng(0), roles=roles)
+    f = tmp_path / "triangles.graphml"
+    f.write_bytes(graphml_bytes(net))
+    assert main(["train", "--network", str(f), "--input-nodes", "f,a", "--output-nodes", "d",
+                 "--ground-nodes", "c", "--steps", "2", "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "d share their connected part" in err
+    # the same on a connected network: one input, no ground
+    assert main(["train", "--network", "exp16", "--inputs", "1", "--outputs", "1",
+                 "--grounds", "0", "--steps", "2", "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "one input and no ground" in err
