@@ -394,7 +394,14 @@ def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
     # the discrete rule at inputs far below the comparator bias: a hint at --volts
     assert main(["train", "--network", "exp16", "--task", "allostery", "--rule", "discrete",
                  "--steps", "300", "--seed", "1", "--volts", "0.01"]) == 0
-    assert "with inputs up to --volts 0.01 the comparator bias" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "training did not change the training error (scaled error 1); with inputs up to " \
+           "--volts 0.01 the comparator bias" in err
+    # a continuous rate too small to move anything in 3 steps
+    assert main(["train", "--network", "exp16", "--steps", "3", "--seed", "1", "--gamma",
+                 "1e-30"]) == 0
+    assert "did not change the training error (scaled error 1): --gamma 1e-30 is too small" \
+        in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,msg", [

@@ -255,11 +255,15 @@ def register_train(sub) -> None:
 
 
 def _warn_if_unlearned(hist, config, net, volts: float) -> None:
-    """A warning when training left the training error above where it started."""
+    """A warning when training left the training error above where it started, or where it
+    started (to rounding: then the resistances never moved the outputs)."""
     final = float(hist.train_scaled[0, -1])
-    if not final > 1.0 + 1e-9:  # (an error that cannot move ends at 1 to rounding)
+    if final > 1.0 + 1e-9:
+        msg = f"training raised the training error (scaled error {final:.4g} > 1)"
+    elif final > 1.0 - 1e-9:
+        msg = "training did not change the training error (scaled error 1)"
+    else:
         return
-    msg = f"training raised the training error (scaled error {final:.4g} > 1)"
     if config.rule == "continuous":
         import numpy as np
 
@@ -268,9 +272,10 @@ def _warn_if_unlearned(hist, config, net, volts: float) -> None:
         typical = float(np.median(net.resistance)) if net.resistance is not None \
             else config.r_init
         scaled = config.gamma * (typical / R_INIT) ** 3
-        msg += (f": --gamma {config.gamma:g} is too large for this network. The rate scales "
-                f"with R^3: for resistances near {typical:.4g} ohm, {scaled:.3g} is the "
-                f"equivalent of {config.gamma:g} at the default {R_INIT:.5g} ohm")
+        msg += (f": --gamma {config.gamma:g} is too {'large' if final > 1 else 'small'} for "
+                f"this network. The rate scales with R^3: for resistances near {typical:.4g} "
+                f"ohm, {scaled:.3g} is the equivalent of {config.gamma:g} at the default "
+                f"{R_INIT:.5g} ohm")
     else:
         msg += (f"; with inputs up to --volts {volts:g} the comparator bias "
                 f"sigma (up to {config.sigma_max:g} V) can dominate the voltage drops: try a "
