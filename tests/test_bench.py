@@ -81,3 +81,27 @@ def test_bench_size_options_are_checked(capsys, argv, match):
     assert main(["bench"] + argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err
+
+
+def test_bench_out_replaces_a_bench_result_and_nothing_else(tmp_path, capsys):
+    """--out FILE: another bench result is replaced; any other file (a run's manifest.json,
+    a network) is refused rather than overwritten."""
+    run = tmp_path / "run"
+    run.mkdir()
+    man = run / "manifest.json"
+    man.write_text(json.dumps({"command": "spicecl train", "versions": {"spicecl": "0"}}))
+    net = tmp_path / "net.json"
+    net.write_text("{}")
+    for out in (man, net):
+        before = out.read_bytes()
+        assert main(["bench", "oscillators", "--edges", "2", "--samples", "3", "--out",
+                     str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"spicecl: error: --out {out}: exists and is not a spicecl bench "
+                              f"result") and err.count("\n") == 1
+        assert out.read_bytes() == before
+    out = tmp_path / "b.json"
+    for _ in range(2):
+        assert main(["bench", "oscillators", "--edges", "2", "--samples", "3", "--out",
+                     str(out)]) == 0
+    assert json.loads(out.read_text())["edges"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -361,6 +362,15 @@ def register_bench(sub) -> None:
     b.set_defaults(func=cmd_bench)
 
 
+def _is_bench_result(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    # (a run's manifest.json also records versions, and the command)
+    return isinstance(data, dict) and "versions" in data and "command" not in data
+
+
 def cmd_bench(args) -> int:
     import importlib
 
@@ -371,6 +381,9 @@ def cmd_bench(args) -> int:
         out = Path(args.out)
         if out.is_dir():
             raise SpiceclError(f"--out {out}: is a directory (a JSON file is expected)")
+        if out.exists() and not _is_bench_result(out):
+            raise SpiceclError(f"--out {out}: exists and is not a spicecl bench result; it "
+                               f"would be overwritten; remove it or choose another --out")
         ensure_output_dir(out.parent, option=f"--out {out}: its directory")
     if args.name != "oscillators" and (args.edges is not None or args.samples is not None):
         raise SpiceclError(f"--edges and --samples are options of bench oscillators, not of "
