@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from spicecl.commands.core import seed_arg
@@ -65,12 +67,25 @@ class _Terminated(BaseException):
     orphaning the pool's workers)."""
 
 
+#: when the first SIGTERM of this run arrived (time.monotonic), or None
+_first_sigterm: float | None = None
+
+
 def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
-    raise _Terminated
+    global _first_sigterm
+    now = time.monotonic()
+    if _first_sigterm is None:
+        _first_sigterm = now
+        raise _Terminated
+    if now - _first_sigterm < 1.0:
+        return  # the same kill twice (`timeout` signals the process, then its group)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a later SIGTERM kills at once
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def cmd_reproduce(args) -> int:
+    global _first_sigterm
+    _first_sigterm = None
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
