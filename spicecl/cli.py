@@ -39,6 +39,23 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports a subcommand's unknown options as the top parser's ("spicecl:
+        # error: unrecognized arguments"): name the subcommand that was given them
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self._chosen(ns).error(f"unrecognized arguments: {' '.join(extra)}")
+        return ns
+
+    def _chosen(self, ns) -> argparse.ArgumentParser:
+        """The deepest (sub)parser that ``ns`` went through."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                sub = action.choices.get(getattr(ns, action.dest, None))
+                if sub is not None:
+                    return sub._chosen(ns) if isinstance(sub, _Parser) else sub
+        return self
+
 
 def build_parser() -> argparse.ArgumentParser:
     import spicecl

@@ -44,6 +44,22 @@ def test_unknown_command_is_a_one_line_error(capsys):
     assert err.count("\n") == 1 and "invalid choice" in err
 
 
+@pytest.mark.parametrize("argv,prog", [
+    (["solve", "--network", "exp16", "--fix", "0=1", "--bogus"], "spicecl solve"),
+    (["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", "x.cir", "--zzz"],
+     "spicecl netlist twin"),
+    (["network", "export", "exp16", "--xx", "1"], "spicecl network export"),
+    (["train", "--network", "exp16", "stray"], "spicecl train"),
+])
+def test_an_unknown_option_names_its_subcommand(capsys, argv, prog):
+    # argparse said "spicecl: error: unrecognized arguments", as if the top level had them
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: unrecognized arguments: ")
+
+
 @pytest.mark.parametrize("argv", [
     ["network", "export", "disordered143", "--seed", "-1"],
     ["solve", "--network", "disordered143", "--network-seed", "-1", "--fix", "0=1"],
