@@ -130,8 +130,9 @@ def cmd_demo(args) -> int:
             print(f"  {v:15s} final scaled error: " + "  ".join(
                 f"p={k}: {s['mean']:.3f}±{s['sem']:.3f}" for k, s in st.items()))
     if cos is not None:
-        print(f"  cosim ({cos['steps']} steps): decision agreement "
-              f"{cos['decision_agreement']:.3f}, taps identical {cos['taps_identical']}")
+        steps = f"{cos['steps']} step{'s' if cos['steps'] != 1 else ''}"
+        print(f"  cosim ({steps}): decision agreement {cos['decision_agreement']:.3f}, "
+              f"taps identical {cos['taps_identical']}")
     for line in findings(res)[:4]:
         print("  - " + line)
     return 0

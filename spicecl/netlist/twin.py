@@ -156,7 +156,7 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     if task is None:
         task = make_task(net, task_kind, streams[0])
     if not 0 <= int(example) < len(task.train_x):
-        raise SpiceclError(f"example {example} out of range 0..{len(task.train_x) - 1}")
+        raise SpiceclError(f"--example {example} is out of range 0..{len(task.train_x) - 1}")
     from spicecl.solver import check_no_floating
 
     # A node with no path to an input or ground would make the free twin's matrix singular.
