@@ -77,6 +77,10 @@ def check_out_dir(out, config: dict) -> None:
         if not isinstance(old, dict):  # damaged, or valid JSON that is no manifest
             raise SpiceclError(f"--out {out}: unreadable manifest.json; use another --out "
                                f"directory")
+        if "status" not in old and "command" in old:  # not a sweep's: train, compare, ...
+            cmd = " ".join(str(old["command"]).split()[:2])
+            raise SpiceclError(f"--out {out} holds the results of another command ({cmd}); "
+                               f"use another --out or remove it")
         old = old.get("config_hash")
         if old != chash:
             raise SpiceclError(f"--out {out} holds results of another configuration (config "

@@ -444,6 +444,17 @@ def test_all_checks_every_out_dir_before_any_work(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig2a"]
 
 
+def test_an_out_holding_another_commands_run_names_it(tmp_path, capsys):
+    # said "another configuration (config hash ..., this run ...)" for a train run
+    assert main(["train", "--network", "exp16", "--steps", "2", "--out",
+                 str(tmp_path / "fig4c")]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"spicecl: error: --out {tmp_path / 'fig4c'} holds the results of another "
+                   f"command (spicecl train); use another --out or remove it")
+
+
 def _children(pid: int) -> list[int]:
     kids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
