@@ -207,6 +207,9 @@ def task_from_args(args, net, rng):
     if any(g is not None for g in given):
         if args.input_nodes is None or args.output_nodes is None:
             raise SpiceclError("--input-nodes and --output-nodes go together")
+        for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given):
+            if g is not None and "" in [s.strip() for s in g.split(",")] and g.strip():
+                raise SpiceclError(f"{flag} {g!r}: an empty node id (a stray comma?)")
         roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
                  for g in given]
     # only the sizes given: make_task's defaults stay the one place they are set
@@ -228,6 +231,9 @@ def config_from_args(args):
     if args.batch_fraction is not None and batch in ("full", "single"):
         raise SpiceclError(f"--batch-fraction applies to --batch bernoulli or fixed, not "
                            f"--batch {batch} (it would be ignored)")
+    if args.batch_fraction is None and batch in ("bernoulli", "fixed"):
+        raise SpiceclError(f"--batch {batch} needs --batch-fraction b < 1 (with the default 1 "
+                           f"every example is in every step: a full batch)")
     only = {"continuous": ("gamma", "r_min", "r_max"), "discrete": ("sigma_max", "sigma_mode")}
     for rule, names in only.items():
         wrong = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None]
