@@ -69,6 +69,9 @@ def config_from_args(args):
         n = load_network(args.network, args.network_seed).n_edges
     if args.samples < 2:
         raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
+    twice = sorted({b for b in args.bias if args.bias.count(b) > 1})
+    if twice:
+        raise SpiceclError(f"--bias {twice[0]:g} is given twice (each bias is one row)")
     check_range("--offset", args.offset, 0, 1, high_open=True)  # volts, as in netlist --offset
     check_range("--steps-per-period", args.steps_per_period, 10, 1e5)
     tmax = 1.0 / args.steps_per_period
