@@ -205,6 +205,13 @@ def test_unreachable_scheduler(tmp_path, capsys):
 def test_bad_workers(tmp_path, capsys):
     assert main(["reproduce", "fig4c", "--quick", "--workers", "0", "--out", str(tmp_path)]) == 2
     assert "--workers" in capsys.readouterr().err
+    # --workers with --scheduler would be ignored (the cluster's workers run the jobs)
+    assert main(["reproduce", "fig4c", "--quick", "--workers", "2", "--scheduler",
+                 "tcp://127.0.0.1:1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spicecl: error: --workers is for local processes") and \
+        err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("args, words", [

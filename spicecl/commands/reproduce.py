@@ -25,7 +25,7 @@ def register(sub) -> None:
                    help=f"one of {', '.join(FIGURE_NAMES)}, all")
     p.add_argument("--quick", action="store_true",
                    help="a small version (under a minute per figure)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local worker processes (default 1)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster at tcp://HOST:PORT instead")
@@ -107,8 +107,12 @@ def _reproduce(args) -> int:
     if args.figure != "all" and args.figure not in FIGURE_NAMES:
         raise SpiceclError(f"unknown figure {args.figure!r}; choose one of "
                            f"{', '.join(FIGURE_NAMES)}, all")
-    if args.workers < 1:
-        raise SpiceclError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None and args.scheduler is not None:
+        raise SpiceclError("--workers is for local processes; with --scheduler the cluster's "
+                           "workers run the jobs (it would be ignored)")
+    workers = 1 if args.workers is None else args.workers
+    if workers < 1:
+        raise SpiceclError(f"--workers must be >= 1, got {workers}")
     overrides = parse_settings(args.settings)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     # every figure's settings and --out directory are checked before any work (plans are cheap)
@@ -120,7 +124,7 @@ def _reproduce(args) -> int:
 
         connect_scheduler(args.scheduler).close()  # fail fast, before any work
     for name in names:
-        s = run_figure(name, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
+        s = run_figure(name, quick=args.quick, workers=workers, scheduler=args.scheduler,
                        out=args.out, seed=seed, progress=args.progress,
                        overrides=overrides or None)
         run = s["run"]
