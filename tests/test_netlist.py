@@ -341,6 +341,8 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
                                                                                   "1.5"])
     assert "--offset must be in [0, 1), got inf" in _cli_error(capsys, base + ["--offset", "inf"])
     assert "--example 99 is out of range 0..19" in _cli_error(capsys, base + ["--example", "99"])
+    assert "--tolerance-spec /dev/zero: larger than 1 MiB" in _cli_error(
+        capsys, base + ["--tolerance-spec", "/dev/zero"])  # (read for ever before)
     spec.write_bytes(b"\xff\xfe\x00binary")
     assert "not a text (JSON) file" in _cli_error(capsys, base + ["--tolerance-spec", str(spec)])
     assert not (tmp_path / "d.cir").exists()

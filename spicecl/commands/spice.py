@@ -56,6 +56,10 @@ def circuit_from_args(args):
     return HardwareConfig(**given)
 
 
+#: Largest --tolerance-spec read (a spec is a few hundred bytes of JSON).
+MAX_SPEC_BYTES = 1 << 20
+
+
 def tolerance_from_args(args):
     """The ToleranceSpec of the command line (spec file, then --tolerance/--offset)."""
     from spicecl.variation import ToleranceSpec
@@ -63,7 +67,12 @@ def tolerance_from_args(args):
     if args.tolerance_spec:
         path = Path(args.tolerance_spec)
         try:
-            text = path.read_text()
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_SPEC_BYTES + 1)  # (bounded: /dev/zero read for ever)
+            if len(raw) > MAX_SPEC_BYTES:
+                raise SpiceclError(f"--tolerance-spec {path}: larger than "
+                                   f"{MAX_SPEC_BYTES >> 20} MiB; not a tolerance spec")
+            text = raw.decode("utf-8")
         except OSError as exc:
             raise SpiceclError(f"--tolerance-spec {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
