@@ -144,6 +144,21 @@ def test_cli_solve_prints_voltages_json(capsys):
     assert out["4"] == pytest.approx(0.5, abs=1e-12)  # centre of a symmetric grid
 
 
+
+def test_cli_solve_text_output_keeps_one_line_per_node(tmp_path, capsys):
+    # GraphML ids may hold a tab or a line break: escaped, so that each node is one line
+    from spicecl.netio import graphml_bytes
+    from spicecl.network import Network, exp16
+
+    base = exp16()
+    net = Network("odd", ("a\tb", "c\nd") + base.node_ids[2:], base.edges, base.positions)
+    path = tmp_path / "odd.graphml"
+    path.write_bytes(graphml_bytes(net))
+    assert main(["solve", "--network", str(path), "--fix", "a\tb=1", "--fix", "8=0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == base.n_nodes and all(ln.count("\t") == 1 for ln in lines)
+    assert lines[0] == "a\\tb\t1" and lines[1].startswith("c\\nd\t")
+
 @pytest.mark.parametrize("argv,msg", [
     (["solve", "--network", "exp16", "--fix", "42=1"], "no node with id '42'"),
     (["solve", "--network", "exp16", "--fix", "0"], "expected NODE=VOLTS"),

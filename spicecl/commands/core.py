@@ -136,7 +136,8 @@ def cmd_solve(args) -> int:
         print_json(out)
     else:
         for nid, x in out["voltages"].items():
-            print(f"{nid}\t{x:.12g}")
+            # an id holding a tab or line break (GraphML allows any) would break the columns
+            print(f"{_printable(nid)}\t{x:.12g}")
     return 0
 
 
@@ -375,6 +376,14 @@ def _is_bench_result(path: Path) -> bool:
         return False
     # (a run's manifest.json also records versions, and the command)
     return isinstance(data, dict) and "versions" in data and "command" not in data
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped as in a Python string (for tab-separated
+    output)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def cmd_bench(args) -> int:
