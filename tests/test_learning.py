@@ -373,6 +373,21 @@ def test_sigma_is_drawn_per_comparison_uniform_on_zero_to_sigma_max():
     assert np.array_equal(q1, q2) and np.all(q1 == q1[:, :1, :]) and len(np.unique(q1)) == 16
 
 
+def test_r_init_with_a_network_that_has_resistances_is_refused(tmp_path, capsys):
+    # training starts from the file's resistances: --r-init was silently ignored
+    from spicecl.netio import graphml_bytes
+
+    path = tmp_path / "r.graphml"
+    net = exp16()
+    path.write_bytes(graphml_bytes(net, np.full(net.n_edges, 4000.0)))
+    assert main(["train", "--network", str(path), "--r-init", "3000", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spicecl: error: --r-init: network ") and err.count("\n") == 1
+    assert err.endswith(" has its own resistances, and training starts from them (it would be "
+                        "ignored)\n")
+    assert main(["train", "--network", "exp16", "--r-init", "3000", "--steps", "2"]) == 0
+
+
 def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
     """A user's 1-2 kohm network at the default rate (tuned for ~5 kohm) ended at scaled error
     2.7 with exit 0 and no word. The warning names the R^3-scaled rate, which then learns."""

@@ -64,7 +64,8 @@ def register(sub) -> None:
     s.add_argument("--fix", action="append", default=[], metavar="NODE=VOLTS",
                    help="hold node NODE (its id) at VOLTS; repeat")
     s.add_argument("--resistance", type=float, default=None, metavar="OHMS",
-                   help="resistance of every edge when the network has none (default 1000)")
+                   help="resistance of every edge (default: the network file's own, else "
+                        "1000)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_solve)
 
@@ -314,6 +315,9 @@ def cmd_train(args) -> int:
 
     net = load_network(args.network, args.network_seed)
     config = config_from_args(args)
+    if args.r_init is not None and net.resistance is not None:
+        raise SpiceclError(f"--r-init: network {net.name} has its own resistances, and "
+                           f"training starts from them (it would be ignored)")
     if args.steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
     if args.steps > MAX_STEPS:
