@@ -226,6 +226,11 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
 _DISORDERED_RE = re.compile(r"^disordered:(\d+):(\d+)$")
 
 
+def is_generated(spec: str) -> bool:
+    """True for the built-in networks drawn from a seed (disordered143, disordered:N:E)."""
+    return str(spec) == "disordered143" or _DISORDERED_RE.match(str(spec)) is not None
+
+
 def load_network(spec: str, seed: int = 0) -> Network:
     """Resolve a ``--network`` argument: a built-in name, a GraphML file or a jammed text file.
 

@@ -154,6 +154,7 @@ def test_check_bias_and_clock_times():
     (["--steps-per-period", "5"], "--steps-per-period must be in [10, 100000], got 5"),
     (["--steps-per-period", "nan"], "--steps-per-period must be in [10, 100000], got nan"),
     (["--bias", "2.5", "--bias", "3", "--bias", "2.50"], "--bias 2.5 is given twice"),
+    (["--network-seed", "3"], "--network-seed goes with --network, not --edges"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(capsys, argv, match):
     base = {"--edges": "4", "--bias": "2.5", "--samples": "100", "--seed": "1"}

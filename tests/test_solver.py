@@ -145,6 +145,15 @@ def test_cli_solve_prints_voltages_json(capsys):
 
 
 
+def test_cli_network_seed_draws_another_generated_network(capsys):
+    def voltages(*extra):
+        assert main(["solve", "--network", "disordered143", "--fix", "0=1", "--fix", "1=0",
+                     "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)["voltages"]
+
+    assert voltages() == voltages("--network-seed", "0") != voltages("--network-seed", "3")
+
+
 def test_cli_solve_text_output_keeps_one_line_per_node(tmp_path, capsys):
     # GraphML ids may hold a tab or a line break: escaped, so that each node is one line
     from spicecl.netio import graphml_bytes
@@ -162,6 +171,9 @@ def test_cli_solve_text_output_keeps_one_line_per_node(tmp_path, capsys):
 @pytest.mark.parametrize("argv,msg", [
     (["solve", "--network", "exp16", "--fix", "42=1"], "no node with id '42'"),
     (["solve", "--network", "exp16", "--fix", "0"], "expected NODE=VOLTS"),
+    (["solve", "--network", "exp16", "--network-seed", "3", "--fix", "0=1"],
+     "--network-seed applies to the generated networks (disordered143, disordered:NODES:EDGES), "
+     "not exp16 (it would be ignored)"),
     (["solve", "--network", "exp16"], "at least one --fix"),
     (["solve", "--network", "nope", "--fix", "0=1"], "unknown network 'nope'"),
     (["solve", "--network", "exp16", "--fix", "0=nan"], "'nan' is not a finite voltage"),

@@ -35,8 +35,19 @@ def add_network_args(p, required: bool = True) -> None:
     p.add_argument("--network", required=required, metavar="NETWORK",
                    help="built-in name (exp16, disordered143, disordered:NODES:EDGES), "
                         "GraphML file, or jammed-network text file")
-    p.add_argument("--network-seed", type=seed_arg, default=0, metavar="SEED",
+    p.add_argument("--network-seed", type=seed_arg, default=None, metavar="SEED",
                    help="seed of the generated built-in networks (default 0)")
+
+
+def network_from_args(args):
+    """The network of --network and --network-seed (which only the generated built-ins take:
+    for exp16 or a file it would be ignored)."""
+    from spicecl.network import is_generated, load_network
+
+    if args.network_seed is not None and not is_generated(args.network):
+        raise SpiceclError(f"--network-seed applies to the generated networks (disordered143, "
+                           f"disordered:NODES:EDGES), not {args.network} (it would be ignored)")
+    return load_network(args.network, args.network_seed or 0)
 
 
 def print_json(obj) -> None:
@@ -120,10 +131,9 @@ def parse_fix(items, net) -> dict[int, float]:
 def cmd_solve(args) -> int:
     import numpy as np
 
-    from spicecl.network import load_network
     from spicecl.solver import solve_fixed
 
-    net = load_network(args.network, args.network_seed)
+    net = network_from_args(args)
     fixed = parse_fix(args.fix, net)
     if net.resistance is not None and args.resistance is None:
         r = net.resistance
@@ -311,9 +321,8 @@ def cmd_train(args) -> int:
     import numpy as np
 
     from spicecl.learning import MAX_STEPS, train
-    from spicecl.network import load_network
 
-    net = load_network(args.network, args.network_seed)
+    net = network_from_args(args)
     config = config_from_args(args)
     if args.r_init is not None and net.resistance is not None:
         raise SpiceclError(f"--r-init: network {net.name} has its own resistances, and "

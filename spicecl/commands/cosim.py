@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from spicecl.commands.core import add_network_args, path_arg, print_json, seed_arg
+from spicecl.commands.core import (add_network_args, network_from_args, path_arg, print_json,
+                                   seed_arg)
 from spicecl.errors import warn
 
 
@@ -70,13 +71,12 @@ def _progress(enabled: bool):
 def cmd_cosim(args) -> int:
     from spicecl.cosim import run_cosim
     from spicecl.errors import check_range
-    from spicecl.network import load_network
     from spicecl.spice.runner import MAX_TIMEOUT
 
     check_range("--p", args.p, 0, 1, low_open=True)
     check_range("--eta", args.eta, 0, 1, low_open=True)
     check_range("--timeout", args.timeout, 0, MAX_TIMEOUT, low_open=True)  # seconds
-    net = load_network(args.network, args.network_seed)
+    net = network_from_args(args)
     tty = sys.stderr.isatty()
 
     def prog(t, n):
@@ -104,14 +104,13 @@ def cmd_cosim(args) -> int:
 
 def cmd_compare(args) -> int:
     from spicecl.compare import CompareConfig, run_compare, write_compare
-    from spicecl.network import load_network
 
     cfg = CompareConfig(task=args.task, ps=tuple(args.p), n_tasks=args.tasks, steps=args.steps,
                         seed=args.seed, eta=args.eta, gamma=args.gamma,
                         sigma_max=args.sigma_max, volts=args.volts,
                         imperfections=not args.no_imperfections,
                         clock_free=not args.no_clock_free)
-    net = load_network(args.network, args.network_seed)
+    net = network_from_args(args)
     variation = None
     if args.variation is not None:
         from spicecl.variation_file import load_variation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from spicecl.commands.core import seed_arg
+from spicecl.commands.core import network_from_args, seed_arg
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -21,7 +21,7 @@ def register(sub) -> None:
     g.add_argument("--network", metavar="NETWORK",
                    help="one oscillator per edge of this network: built-in name (exp16, "
                         "disordered143, disordered:NODES:EDGES), GraphML or text file")
-    p.add_argument("--network-seed", type=seed_arg, default=0, metavar="SEED",
+    p.add_argument("--network-seed", type=seed_arg, default=None, metavar="SEED",
                    help="seed of the generated built-in networks (default 0)")
     p.add_argument("--bias", type=float, action="append", required=True, metavar="V",
                    help="bias voltage (repeat for a sweep); nominal swing 1.667-3.333 V, "
@@ -60,13 +60,15 @@ def config_from_args(args):
     from spicecl.oscbank.run import BankConfig
 
     if args.edges is not None:
+        if args.network_seed is not None:
+            raise SpiceclError("--network-seed goes with --network, not --edges (it would be "
+                               "ignored)")
         n = args.edges
         if n < 1:
             raise SpiceclError(f"--edges must be >= 1, got {n}")
     else:
-        from spicecl.network import load_network
 
-        n = load_network(args.network, args.network_seed).n_edges
+        n = network_from_args(args).n_edges
     if args.samples < 2:
         raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
     twice = sorted({b for b in args.bias if args.bias.count(b) > 1})

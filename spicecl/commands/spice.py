@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from spicecl.commands.core import add_network_args, print_json, seed_arg
+from spicecl.commands.core import add_network_args, network_from_args, print_json, seed_arg
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -92,9 +92,8 @@ def tolerance_from_args(args):
 
 def _setup(args):
     from spicecl.netlist import make_setup
-    from spicecl.network import load_network
 
-    net = load_network(args.network, args.network_seed)
+    net = network_from_args(args)
     spec = tolerance_from_args(args)
     if net.resistance is not None:
         from spicecl.variation import outside_digipot_range
@@ -204,9 +203,8 @@ def cmd_netlist(args) -> int:
                          oscillators=oscillators, precise=args.precise, name=out.stem)
     else:  # the bank needs the parts only, no task (so any network with edges will do)
         from spicecl.netlist.twin import draw_for_seed
-        from spicecl.network import load_network
 
-        net = load_network(args.network, args.network_seed)
+        net = network_from_args(args)
         draw = draw_for_seed(net.n_edges, args.seed, tolerance_from_args(args))
         deck = oscillator_deck(draw, network_name=net.name, config=config,
                                models_dir=args.models,
