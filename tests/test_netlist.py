@@ -102,7 +102,7 @@ def test_netlist_output_never_overwrites_other_files(tmp_path, capsys):
     (tmp_path / "run" / "manifest.json").write_text('{"command": "spicecl train"}')
     before = {p: p.read_bytes() for p in (net, tmp_path / "run" / "manifest.json")}
     capsys.readouterr()
-    for out in (net, tmp_path / "run" / "manifest.cir", tmp_path / "x.json"):
+    for out in (net, tmp_path / "run" / "manifest.cir", tmp_path / "x.json", "-"):
         assert main(["netlist", "twin", "--network", str(net), "--seed", "1",
                      "-o", str(out)]) == 2
         err = capsys.readouterr().err.strip()

@@ -163,6 +163,9 @@ def _check_deck_output(out: Path) -> None:
     earlier deck of ``spicecl netlist`` (an input network, another command's manifest)."""
     if out.suffix.lower() == ".json":
         raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
+    if str(out) == "-":
+        raise SpiceclError("-o -: a deck is written to a file, with its .json sidecar next to "
+                           "it (standard output cannot hold both)")
     sidecar = out.with_suffix(".json")
     for path in (out, sidecar):
         if path.is_dir():
