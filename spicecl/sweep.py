@@ -72,11 +72,14 @@ def check_out_dir(out, config: dict) -> None:
     if man.exists():
         try:
             old = json.loads(man.read_text())
-        except (OSError, ValueError):
-            old = None
+            why = "not a JSON object"
+        except OSError as exc:
+            old, why = None, exc.strerror or str(exc)
+        except ValueError as exc:  # (UnicodeDecodeError included)
+            old, why = None, f"not JSON: {str(exc).splitlines()[0][:80]}"
         if not isinstance(old, dict):  # damaged, or valid JSON that is no manifest
-            raise SpiceclError(f"--out {out}: unreadable manifest.json; use another --out "
-                               f"directory")
+            raise SpiceclError(f"--out {out}: unreadable manifest.json ({why}); use another "
+                               f"--out directory")
         if "status" not in old and "command" in old:  # not a sweep's: train, compare, ...
             cmd = " ".join(str(old["command"]).split()[:2])
             raise SpiceclError(f"--out {out} holds the results of another command ({cmd}); "

@@ -307,13 +307,17 @@ def test_a_damaged_job_file_is_recomputed(tmp_path):
         assert res["__stats__"]["loaded"] == 2 and float(res["c1"]["value"][0]) == 1.0
 
 
-@pytest.mark.parametrize("text", ["[1, 2]", "null", "\"config_hash\"", "{\"config_hash\":", ""])
-def test_a_damaged_manifest_is_a_one_line_error(tmp_path, text):
-    # valid JSON that is no object was an AttributeError traceback
+@pytest.mark.parametrize("text,why", [
+    ("[1, 2]", "not a JSON object"), ("null", "not a JSON object"),
+    ("\"config_hash\"", "not a JSON object"), ("{\"config_hash\":", "not JSON: Expecting value"),
+    ("", "not JSON: Expecting value"), ("\udcff", "not JSON: 'utf-8' codec can't decode")])
+def test_a_damaged_manifest_is_a_one_line_error(tmp_path, text, why):
+    # valid JSON that is no object was an AttributeError traceback; the message says why
     chunks = [Chunk("c0", counting_job, {"name": "c0", "x": 1.0})]
-    (tmp_path / "manifest.json").write_text(text)
-    with pytest.raises(SpiceclError, match="unreadable manifest.json"):
+    (tmp_path / "manifest.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(SpiceclError, match="unreadable manifest.json") as exc:
         run_sweep(chunks, tmp_path, {"job": "count"}, 0)
+    assert f"({why}" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_output_dir_of_another_configuration_is_refused(tmp_path):
