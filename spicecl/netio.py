@@ -129,6 +129,10 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
 
     path = Path(path)
     raw = _read_bytes(path) if raw is None else raw
+    if b"\x00" in raw[:4096]:
+        # UTF-16/32 (the DTD check below reads bytes as ASCII, and no GraphML tool needs them)
+        raise SpiceclError(f"network file {path}: not UTF-8 text (NUL bytes); GraphML input "
+                           f"must be UTF-8")
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         line = raw[:max(raw.find(b"<!DOCTYPE"), raw.find(b"<!ENTITY"))].count(b"\n") + 1
         raise SpiceclError(f"network file {path}, line {line}: a DTD is not allowed in GraphML "

@@ -119,6 +119,12 @@ def test_graphml_with_entities_or_dtd_is_refused(tmp_path):
 <graphml><graph><node id="&lol2;"/></graph></graphml>"""
     with pytest.raises(SpiceclError, match="DTD"):
         read_graphml(_write(tmp_path, bomb))
+    # UTF-16 (no byte-order mark) hid the DTD from the byte-level check: refused up front
+    for enc in ("utf-16-le", "utf-16-be"):
+        path = tmp_path / f"{enc}.graphml"
+        path.write_bytes(xxe.replace('<?xml version="1.0"?>', "").lstrip().encode(enc))
+        with pytest.raises(SpiceclError, match="not UTF-8 text"):
+            read_network_file(path)
 
 
 def test_malformed_xml_and_unknown_format(tmp_path):
