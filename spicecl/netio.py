@@ -56,10 +56,18 @@ def _read_bytes(path: Path) -> bytes:
     return b"".join(chunks)
 
 
+def _refuse_nul(path: Path, raw: bytes) -> None:
+    # UTF-16/32: GraphML's DTD check reads the bytes as ASCII, and no network tool needs them
+    if b"\x00" in raw[:4096]:
+        raise SpiceclError(f"network file {path}: not UTF-8 text (NUL bytes); network files "
+                           f"must be UTF-8")
+
+
 def read_network_file(path: Path) -> Network:
     """Read a GraphML or jammed-text network file, telling the format from its content."""
     path = Path(path)
     raw = _read_bytes(path)
+    _refuse_nul(path, raw)
     head = raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 BOM is fine
     if head.startswith(b"<"):
         return read_graphml(path, raw)
@@ -129,10 +137,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
 
     path = Path(path)
     raw = _read_bytes(path) if raw is None else raw
-    if b"\x00" in raw[:4096]:
-        # UTF-16/32 (the DTD check below reads bytes as ASCII, and no GraphML tool needs them)
-        raise SpiceclError(f"network file {path}: not UTF-8 text (NUL bytes); GraphML input "
-                           f"must be UTF-8")
+    _refuse_nul(path, raw)
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         line = raw[:max(raw.find(b"<!DOCTYPE"), raw.find(b"<!ENTITY"))].count(b"\n") + 1
         raise SpiceclError(f"network file {path}, line {line}: a DTD is not allowed in GraphML "
