@@ -297,7 +297,8 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
     return results
 
 
-def _pool_init() -> None:
+def pool_init() -> None:
+    """Initializer of spicecl's worker processes (sweeps, oscillator banks)."""
     import signal
     import threading
 
@@ -306,8 +307,11 @@ def _pool_init() -> None:
         os.environ.setdefault(var, "1")
     # Ctrl-C reaches the whole process group; the parent stops the workers itself, so a
     # worker must not print its own KeyboardInterrupt traceback ("Process SpawnProcess-1:").
-    # (SIGINT is already blocked from the start: see _submit_all.)
+    # (SIGINT is already blocked from the start: see submit_all.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # stop_pool terminates the workers: an ngspice a worker waits for runs in its own session
+    # and would outlive it
+    signal.signal(signal.SIGTERM, _exit_now)
     # A parent that dies without stopping its workers (SIGKILL, or SIGTERM outside the CLI)
     # would leave them blocked for ever on a result pipe nobody reads: exit with it.
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
@@ -320,17 +324,28 @@ def _pool_init() -> None:
     tqdm.set_lock(threading.RLock())
 
 
+def _exit_now(signum=None, frame=None) -> None:
+    """Leave a worker at once, killing the ngspice it waits for (if any) first."""
+    import sys
+
+    runner = sys.modules.get("spicecl.spice.runner")  # (imported only if a job used it)
+    if runner is not None:
+        runner.kill_running()
+    os._exit(1 if signum is None else 128 + signum)
+
+
 def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
     while os.getppid() == parent:
         time.sleep(interval)
-    os._exit(1)
+    _exit_now()
 
 
-def _submit_all(ex: ProcessPoolExecutor, todo: list[Chunk]) -> dict:
-    """Submit every chunk; the workers (started by the submits) inherit a blocked SIGINT.
+def submit_all(ex: ProcessPoolExecutor, calls) -> dict:
+    """Submit each ``(key, func, *args)`` of ``calls``: {future: key}; the workers (started by
+    the submits) inherit a blocked SIGINT.
 
     Ctrl-C reaches the whole process group; the parent stops the workers itself. A worker
-    still starting up (importing, before :func:`_pool_init` ignores SIGINT) printed its own
+    still starting up (importing, before :func:`pool_init` ignores SIGINT) printed its own
     KeyboardInterrupt traceback. A signal mask is inherited through fork and exec; a Ctrl-C
     meanwhile stays pending in the parent and is raised when the mask is restored.
     """
@@ -339,10 +354,21 @@ def _submit_all(ex: ProcessPoolExecutor, todo: list[Chunk]) -> dict:
     block = hasattr(signal, "pthread_sigmask")
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
     try:
-        return {ex.submit(c.func, c.spec): c for c in todo}
+        return {ex.submit(func, *args): key for key, func, *args in calls}
     finally:
         if block:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def stop_pool(ex: ProcessPoolExecutor) -> None:
+    """Stop a pool now (interrupted, or a job failed): queued jobs are dropped and running
+    ones terminated, rather than run to the end as ``shutdown`` would."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(5)
 
 
 def _wake_pool_manager(ex: ProcessPoolExecutor) -> None:
@@ -366,9 +392,9 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")  # no forked copies of threads, tqdm monitors or clients
-    ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pool_init)
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=pool_init)
     try:
-        pending = _submit_all(ex, todo)
+        pending = submit_all(ex, [(c, c.func, c.spec) for c in todo])
         while pending:
             done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             if not done:
@@ -386,12 +412,7 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
     except BaseException:
         # Interrupted (or a job failed): stop the workers now rather than letting them
         # finish their chunks; finished chunks are already on disk for a resume.
-        procs = list((getattr(ex, "_processes", None) or {}).values())
-        ex.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.join(5)
+        stop_pool(ex)
         raise
     ex.shutdown(wait=True)
 

@@ -287,18 +287,13 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
             if bar:
                 bar.update()
     else:
-        import signal
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                                   initializer=_bank_worker_init)
+        from spicecl.sweep import pool_init, stop_pool, submit_all
+
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=pool_init)
         try:
-            # workers start with SIGINT blocked (inherited mask; see spicecl.sweep._submit_all)
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                futs = {pool.submit(bias_job, *task): k for k, task in enumerate(tasks)}
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            futs = submit_all(pool, [(k, bias_job, *task) for k, task in enumerate(tasks)])
             for fut in as_completed(futs):
                 results[futs[fut]] = fut.result()
                 if bar:
@@ -306,12 +301,7 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
         except BaseException:
             # Ctrl-C or a failed job: stop now. (A `with` block waited for every queued job
             # to run, starting new ngspice processes after the Ctrl-C.)
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                proc.terminate()  # -> _bank_worker_init's handler kills the worker's ngspice
-            for proc in procs:
-                proc.join(5)
+            stop_pool(pool)
             if bar:
                 bar.close()
             raise
@@ -321,37 +311,6 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
     run = BankRun(cfg, draws, results, [], time.perf_counter() - t0)
     run.warnings.extend(check_warnings(run))
     return run
-
-
-def _bank_worker_init() -> None:
-    """Worker start-up: Ctrl-C is the parent's to handle (it terminates the workers); on
-    SIGTERM kill the ngspice this worker waits for (its own session: it would outlive the
-    worker) and exit."""
-    import os
-    import signal
-
-    from spicecl.spice.runner import kill_running
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-    def on_term(signum, frame):
-        kill_running()
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-
-    # A parent killed outright (SIGTERM outside a handler, kill -9) never stops its workers:
-    # they kept running the queued jobs, then waited for ever on the job queue.
-    def watch(parent=os.getppid()):
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        kill_running()
-        os._exit(1)
-
-    import threading
-
-    threading.Thread(target=watch, daemon=True, name="spicecl-parent-watch").start()
 
 
 def check_warnings(run: BankRun) -> list[str]:
