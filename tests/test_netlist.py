@@ -74,6 +74,17 @@ def test_golden_decks_run(stem):
     assert all(np.all(np.isfinite(v)) for v in res.vectors.values())
 
 
+def test_absolute_includes_splits_lines_as_ngspice_does():
+    # str.splitlines also breaks at U+2028 (and \x0b-\x1e, U+0085): a comment holding one
+    # was turned into an .include line of its own
+    text = "t\n* a\u2028.include x.lib\n.include ../models/comparator.lib\nR1 a 0 1\n"
+    out = absolute_includes(text, NETLISTS)
+    assert out.split("\n")[1] == "* a\u2028.include x.lib"
+    lib = (NETLISTS.parent / "models" / "comparator.lib").resolve()
+    assert out.split("\n")[2] == f".include {lib}"
+    assert out.endswith("R1 a 0 1\n")
+
+
 def test_sidecar_matches_header(tmp_path, capsys):
     out = _generate(tmp_path, "exp16_twin", capsys)
     side = json.loads(out.with_suffix(".json").read_text())

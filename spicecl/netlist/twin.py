@@ -477,11 +477,13 @@ def absolute_includes(text: str, base_dir) -> str:
     """``text`` with relative ``.include`` paths made absolute against ``base_dir`` (to run a
     deck saved in a file through :func:`spicecl.spice.runner.run_ngspice`)."""
     out = []
-    for ln in text.splitlines():
+    # (split at newlines only, as ngspice does: splitlines also breaks at \x0b-\x1e, U+0085,
+    # U+2028, so an ".include" could appear where ngspice sees none)
+    for ln in text.replace("\r\n", "\n").split("\n"):
         if ln.lower().startswith(".include "):
             p = ln.split(None, 1)[1].strip()
             if not Path(p).is_absolute():
                 p = str((Path(base_dir) / p).resolve())
             ln = f".include {include_path(Path(p))}"
         out.append(ln)
-    return "\n".join(out) + "\n"
+    return "\n".join(out).rstrip("\n") + "\n"
