@@ -247,3 +247,6 @@ def test_plot_titles_name_the_settings_of_a_study():
     assert plot_title("fig4e", make_plan("fig4e", True, 0).config) == "fig4e"
     cfg = make_plan("fig4e", True, 0, {"sigma_max": 0.0, "tasks": 2}).config
     assert plot_title("fig4e", cfg) == "fig4e (sigma_max=0.0, tasks=2)"
+    # written as --set takes them (false, not Python's False)
+    cfg = make_plan("fig2a", True, 0, {"scale_steps": False, "one_minus_x": [1, 2]}).config
+    assert plot_title("fig2a", cfg) == "fig2a (scale_steps=false, one_minus_x=[1, 2])"

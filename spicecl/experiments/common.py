@@ -11,6 +11,7 @@ Shapes: K networks in a chunk, T recorded steps, S resistance snapshots, E edges
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -370,7 +371,7 @@ def plot_title(figure: str, config: dict) -> str:
     over = config.get("overrides") or {}
     if not over:
         return figure
-    return f"{figure} ({', '.join(f'{k}={v}' for k, v in over.items())})"
+    return f"{figure} ({', '.join(f'{k}={json.dumps(v)}' for k, v in over.items())})"
 
 
 def pyplot():
