@@ -357,7 +357,8 @@ def write_compare(res: CompareResult, out_dir, command: str) -> list:
     files.append(atomic_write_text(out / "summary.md", summary_markdown(res, command)))
     files += plot_compare(res, out)
     files.append(write_manifest(out, res.config.to_dict(), res.config.seed,
-                                network=res.meta["network"]))
+                                network=res.meta["network"],
+                                network_seed=res.meta.get("network_seed", 0)))
     return files
 
 

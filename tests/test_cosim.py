@@ -74,6 +74,18 @@ def test_compare_json_has_both_pictures(capsys, tmp_path):
     assert "spicecl compare --network exp16" in (tmp_path / "cmp" / "summary.md").read_text()
 
 
+def test_compare_records_the_network_seed(capsys, tmp_path):
+    # summary.md's command and the manifest lost --network-seed (the network's name is the
+    # same for every seed)
+    assert main(["compare", "--network", "disordered:12:20", "--network-seed", "3", "--task",
+                 "allostery", "--tasks", "1", "--steps", "5", "--p", "1", "--seed", "1",
+                 "--no-imperfections", "--no-clock-free", "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert "--network disordered:12:20 --network-seed 3 " in \
+        (tmp_path / "c" / "summary.md").read_text()
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["network_seed"] == 3
+
+
 def test_compare_replays_a_variation_file(capsys, tmp_path):
     npz = _variation(tmp_path / "var", 16)
     status, out = _compare(["--p", "0.5", "--no-imperfections", "--no-clock-free",

@@ -421,6 +421,11 @@ def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
                  "1e-30"]) == 0
     assert "did not change the training error (scaled error 1): --gamma 1e-30 is too small" \
         in capsys.readouterr().err
+    # hardly any edge picked: neither the rate nor the bias is to blame
+    assert main(["train", "--network", "exp16", "--p", "0.01", "--steps", "1", "--seed", "1"]) \
+        == 0
+    assert "--p 0.01 x --steps 1 x 16 edges is about 0.16 edge updates; give more --steps or " \
+        "a larger --p" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,msg", [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -320,3 +322,42 @@ except ProcessLookupError:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60).stdout.strip()
     assert out == "gone"
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_a_terminated_worker_kills_its_ngspice_and_removes_its_temp_dir(tmp_path):
+    # a worker leaves with os._exit (spicecl.sweep._exit_now): its ngspice (own session) and
+    # the TemporaryDirectory the runner made were left behind
+    code = """
+import os, subprocess, threading, time
+from spicecl.spice import runner
+from spicecl import sweep
+pids = []
+real = subprocess.Popen
+def spy(*a, **k):
+    p = real(*a, **k); pids.append(p.pid); print(p.pid, flush=True); return p
+runner.subprocess.Popen = spy
+deck = "slow\\nV1 a 0 SIN(0 1 1meg)\\nR1 a 0 1\\n.tran 1p 10m\\n"
+threading.Thread(target=runner.run_ngspice, args=(deck, ["v(a)"]), kwargs={"timeout": 60},
+                 daemon=True).start()
+while not runner._RUNNING:
+    time.sleep(0.05)
+sweep._exit_now(15)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 128 + 15, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and _state(pid) != "Z":
+        assert time.monotonic() < deadline, "ngspice left running"
+        time.sleep(0.05)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("spicecl-ngspice")]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

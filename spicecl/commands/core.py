@@ -273,7 +273,7 @@ def register_train(sub) -> None:
     t.set_defaults(func=cmd_train)
 
 
-def _warn_if_unlearned(hist, config, net, volts: float) -> None:
+def _warn_if_unlearned(hist, config, net, volts: float, steps: int) -> None:
     """A warning when training left the training error above where it started, or where it
     started (to rounding: then the resistances never moved the outputs)."""
     final = float(hist.train_scaled[0, -1])
@@ -281,6 +281,11 @@ def _warn_if_unlearned(hist, config, net, volts: float) -> None:
         msg = f"training raised the training error (scaled error {final:.4g} > 1)"
     elif final > 1.0 - 1e-9:
         msg = "training did not change the training error (scaled error 1)"
+        updates = config.p * steps * net.n_edges
+        if updates < 3:  # (nothing to do with the rate or the bias: hardly any edge was picked)
+            warn(f"{msg}: --p {config.p:g} x --steps {steps} x {net.n_edges} edges is about "
+                 f"{updates:.2g} edge updates; give more --steps or a larger --p")
+            return
     else:
         return
     if config.rule == "continuous":
@@ -349,7 +354,7 @@ def cmd_train(args) -> int:
     _warn_if_rounded(config, net.n_edges, len(task.train_x))
     hist = train(net, task, config, np.random.default_rng(run_seed), args.steps,
                  progress=None)
-    _warn_if_unlearned(hist, config, net, args.volts)
+    _warn_if_unlearned(hist, config, net, args.volts, args.steps)
     summary = {**hist.summary(0), "p": config.p, "seed": args.seed, "rule": config.rule,
                "network": net.name, "edges": net.n_edges, "task": args.task}
     if args.out:

@@ -121,6 +121,7 @@ def cmd_compare(args) -> int:
 
         ensure_output_dir(args.out, command="compare")
     res = run_compare(net, cfg, variation=variation, log=_progress(sys.stderr.isatty()))
+    res.meta["network_seed"] = args.network_seed or 0  # (net.name is the same for every seed)
     for note in res.meta["warnings"]:
         warn(f"compare --variation {args.variation}: {note}")
     if args.out:
@@ -144,7 +145,10 @@ def cmd_compare(args) -> int:
 
 
 def _reconstruct(args) -> str:
-    parts = ["spicecl compare", f"--network {args.network}", f"--task {args.task}",
+    parts = ["spicecl compare", f"--network {args.network}"]
+    if args.network_seed is not None:
+        parts.append(f"--network-seed {args.network_seed}")
+    parts += [f"--task {args.task}",
              "--p " + " ".join(f"{p:g}" for p in args.p), f"--tasks {args.tasks}",
              f"--steps {args.steps}", f"--seed {args.seed}"]
     if args.variation:

@@ -230,7 +230,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         except OSError as exc:
             raise SpiceclError(f"cannot start ngspice for deck {safe_name}: {exc.strerror}; "
                                f"install it with: {INSTALL_HINT}") from None
-        _RUNNING.add(proc)
+        _RUNNING[proc] = tmp
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -247,7 +247,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
             proc.wait()
             raise
         finally:
-            _RUNNING.discard(proc)
+            _RUNNING.pop(proc, None)
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
         raws = [Path(tmp) / f"out{k}.raw" for k in range(len(chunks))]
@@ -314,16 +314,19 @@ def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
     return "reported an error"
 
 
-#: ngspice processes this process is waiting for (normally at most one).
-_RUNNING: set = set()
+#: ngspice processes this process is waiting for (normally at most one), and their
+#: temporary directories.
+_RUNNING: dict = {}
 
 
 def kill_running() -> None:
     """Kill every ngspice this process started and still waits for (for a SIGTERM handler
     of a worker process that is about to exit: its ngspice, in its own session, would
     outlive it)."""
-    for proc in list(_RUNNING):
+    for proc, tmp in list(_RUNNING.items()):
         _kill(proc)
+        # the caller exits with os._exit: the TemporaryDirectory would be left behind
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _kill(proc: subprocess.Popen) -> None:
