@@ -77,6 +77,9 @@ def test_bank_deck_refuses_a_models_path_unsafe_in_a_deck(monkeypatch, tmp_path)
     monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "x\n.control" / "oscillator.lib")
     with pytest.raises(SpiceclError, match="unsafe in a SPICE deck"):
         bank_deck(a, d, 2.5, 1e-3)
+    # a user@host checkout is fine: ngspice reads "@" in an include path as is
+    monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "co@corp" / "oscillator.lib")
+    assert f".include {tmp_path / 'co@corp' / 'oscillator.lib'}\n" in bank_deck(a, d, 2.5, 1e-3)
 
 def test_fast_updates_follow_duty_and_phase():
     period = np.array([1.0, 1.0, 0.3])

@@ -17,7 +17,9 @@ from pathlib import Path
 from spicecl.errors import SpiceclError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_:+\-]")
-_PATH_OK = re.compile(r"[A-Za-z0-9_./+\-]+")  # fullmatch: "$" also matched before a final "\n"
+# (fullmatch: "$" also matched before a final "\n"; "@" as in user@host checkouts, which
+# ngspice reads as is; not "~", which it expands at the start of a path)
+_PATH_OK = re.compile(r"[A-Za-z0-9_./+@\-]+")
 
 
 def comment_text(text, limit: int = 40) -> str:
@@ -53,5 +55,5 @@ def include_path(path: Path, relative_to: Path | None = None) -> str:
          if relative_to is not None else str(p.resolve()))
     if not _PATH_OK.fullmatch(s):
         raise SpiceclError(f"models path {s!r} has characters that are unsafe in a SPICE deck "
-                           f"(allowed: letters, digits, _ . / + -)")
+                           f"(allowed: letters, digits, _ . / + - @)")
     return s
