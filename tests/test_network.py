@@ -281,6 +281,9 @@ def test_network_export_format_follows_the_file_and_json_is_not_read_back(tmp_pa
                  str(tmp_path / "x.json")]) == 2
     assert "--format graphml into a .json file" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+    # a seed for a network that is not drawn from one would be ignored
+    assert main(["network", "export", "exp16", "--seed", "3"]) == 2
+    assert "--network-seed applies to the generated networks" in capsys.readouterr().err
     assert main(["solve", "--network", str(tmp_path / "n.json"), "--fix", "0=1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a JSON network" in err and "export GraphML" in err

@@ -62,8 +62,8 @@ def register(sub) -> None:
     nsub.required = True
     e = nsub.add_parser("export", help="write a network as GraphML or JSON")
     e.add_argument("network", metavar="NETWORK")
-    e.add_argument("--seed", "--network-seed", type=seed_arg, default=0, dest="seed",
-                   help="seed of generated built-ins (default 0)")
+    e.add_argument("--seed", "--network-seed", type=seed_arg, default=None,
+                   dest="network_seed", help="seed of generated built-ins (default 0)")
     e.add_argument("--format", choices=("graphml", "json"), default=None,
                    help="graphml (readable by every command) or json (for other tools); "
                         "default: from the -o suffix (.json), else graphml")
@@ -86,7 +86,6 @@ def register(sub) -> None:
 
 def cmd_network_export(args) -> int:
     from spicecl.netio import export_network
-    from spicecl.network import load_network
     from spicecl.results import atomic_write_bytes
 
     fmt = args.format
@@ -96,7 +95,7 @@ def cmd_network_export(args) -> int:
     elif suffix in (".json", ".graphml", ".xml") and (suffix == ".json") != (fmt == "json"):
         raise SpiceclError(f"-o {args.output}: --format {fmt} into a {suffix} file; give "
                            f"the matching suffix or leave --format out")
-    net = load_network(args.network, args.seed)
+    net = network_from_args(args)
     data = export_network(net, fmt)
     if args.output:
         atomic_write_bytes(args.output, data)
