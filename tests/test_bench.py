@@ -101,6 +101,7 @@ def test_bench_out_replaces_a_bench_result_and_nothing_else(tmp_path, capsys):
                               f"result") and err.count("\n") == 1
         assert out.read_bytes() == before
     out = tmp_path / "b.json"
+    out.touch()  # an empty file (mktemp) is no one's
     for _ in range(2):
         assert main(["bench", "oscillators", "--edges", "2", "--samples", "3", "--out",
                      str(out)]) == 0

@@ -120,6 +120,7 @@ def test_netlist_output_never_overwrites_other_files(tmp_path, capsys):
         assert err.startswith("spicecl: error: -o ") and "\n" not in err, err
     assert {p: p.read_bytes() for p in before} == before
     deck = tmp_path / "d.cir"
+    deck.touch()  # an empty file (mktemp) is no one's
     for kind, seed in (("twin", "1"), ("twin", "2"), ("oscillators", "3")):
         assert main(["netlist", kind, "--network", "exp16", "--seed", seed, "-o", str(deck)]) == 0
         assert json.loads(deck.with_suffix(".json").read_text())["seed"] == int(seed)

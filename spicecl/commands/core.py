@@ -413,7 +413,7 @@ def cmd_bench(args) -> int:
         out = Path(args.out)
         if out.is_dir():
             raise SpiceclError(f"--out {out}: is a directory (a JSON file is expected)")
-        if out.exists() and not _is_bench_result(out):
+        if out.exists() and out.stat().st_size > 0 and not _is_bench_result(out):
             raise SpiceclError(f"--out {out}: exists and is not a spicecl bench result; it "
                                f"would be overwritten; remove it or choose another --out")
         ensure_output_dir(out.parent, option=f"--out {out}: its directory")

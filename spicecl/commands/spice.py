@@ -170,7 +170,10 @@ def _check_deck_output(out: Path) -> None:
     for path in (out, sidecar):
         if path.is_dir():
             raise SpiceclError(f"-o {out}: {path} is a directory")
-    if not (out.exists() or sidecar.exists()):
+    def empty(path):  # e.g. made by mktemp
+        return not path.exists() or (path.is_file() and path.stat().st_size == 0)
+
+    if empty(out) and empty(sidecar):
         return
     try:
         kind = json.loads(sidecar.read_text()).get("kind")
