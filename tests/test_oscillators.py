@@ -638,6 +638,8 @@ def test_interrupted_parallel_run_stops_its_workers_and_ngspice(tmp_path, sig):
             time.sleep(0.2)
         assert not ours(), ours()
         assert time.time() - t0 < 10
+        # nor their temporary directories (a worker leaves with os._exit)
+        assert not list(tmp_path.glob("spicecl-ngspice-*"))
     finally:  # a failure must not leave this run's processes behind
         for ln in ours():
             try:
