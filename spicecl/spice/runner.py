@@ -218,7 +218,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                      for k, c in enumerate(chunks))
     control = ("\n.control\nset filetype=binary\nset noaskquit\nrun\n"
                f"{writes}quit\n.endc\n.end\n")
-    with tempfile.TemporaryDirectory(prefix="spicecl-ngspice-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_tmp_prefix()) as tmp:
         deck_path = Path(tmp) / f"{safe_name}.cir"
         deck_path.write_text(body + control)
         t0 = time.perf_counter()
@@ -230,7 +230,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         except OSError as exc:
             raise SpiceclError(f"cannot start ngspice for deck {safe_name}: {exc.strerror}; "
                                f"install it with: {INSTALL_HINT}") from None
-        _RUNNING[proc] = tmp
+        _RUNNING.add(proc)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -247,7 +247,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
             proc.wait()
             raise
         finally:
-            _RUNNING.pop(proc, None)
+            _RUNNING.discard(proc)
         elapsed = time.perf_counter() - t0
         log = out.decode("utf-8", "replace")
         raws = [Path(tmp) / f"out{k}.raw" for k in range(len(chunks))]
@@ -314,18 +314,24 @@ def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
     return "reported an error"
 
 
-#: ngspice processes this process is waiting for (normally at most one), and their
-#: temporary directories.
-_RUNNING: dict = {}
+#: ngspice processes this process is waiting for (normally at most one).
+_RUNNING: set = set()
+
+
+def _tmp_prefix() -> str:
+    """Prefix of this process's temporary run directories (with its pid: see kill_running)."""
+    return f"spicecl-ngspice-{os.getpid()}-"
 
 
 def kill_running() -> None:
-    """Kill every ngspice this process started and still waits for (for a SIGTERM handler
-    of a worker process that is about to exit: its ngspice, in its own session, would
-    outlive it)."""
-    for proc, tmp in list(_RUNNING.items()):
+    """Kill every ngspice this process started and still waits for, and remove its temporary
+    run directories: for a worker process about to leave with ``os._exit`` (its ngspice, in
+    its own session, would outlive it, and no ``TemporaryDirectory`` clean-up runs). The
+    directories are found by name, so one being created or read (no ngspice running) goes
+    too."""
+    for proc in list(_RUNNING):
         _kill(proc)
-        # the caller exits with os._exit: the TemporaryDirectory would be left behind
+    for tmp in Path(tempfile.gettempdir()).glob(_tmp_prefix() + "*"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
