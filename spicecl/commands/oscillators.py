@@ -67,7 +67,6 @@ def config_from_args(args):
         if n < 1:
             raise SpiceclError(f"--edges must be >= 1, got {n}")
     else:
-
         n = network_from_args(args).n_edges
     if args.samples < 2:
         raise SpiceclError(f"--samples must be >= 2, got {args.samples}")

@@ -170,10 +170,8 @@ def _check_deck_output(out: Path) -> None:
     for path in (out, sidecar):
         if path.is_dir():
             raise SpiceclError(f"-o {out}: {path} is a directory")
-    def empty(path):  # e.g. made by mktemp
-        return not path.exists() or (path.is_file() and path.stat().st_size == 0)
-
-    if empty(out) and empty(sidecar):
+    # missing or empty (e.g. made by mktemp): no one's
+    if all(not p.exists() or (p.is_file() and p.stat().st_size == 0) for p in (out, sidecar)):
         return
     try:
         kind = json.loads(sidecar.read_text()).get("kind")

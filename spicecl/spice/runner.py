@@ -336,7 +336,7 @@ def kill_running() -> None:
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill the ngspice process we started (its own session) and reap it."""
+    """Kill the ngspice process we started (its own session); the caller reaps it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
