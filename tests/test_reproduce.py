@@ -218,7 +218,14 @@ def test_bad_workers(tmp_path, capsys):
     (["fig2a", "--set", "tau=3"], ("fig2a has no setting 'tau'", "gamma", "one_minus_x")),
     (["all", "--set", "tasks=2"], ("scaling has no setting 'tasks'",)),
     (["fig2a", "--set", "gamma"], ("expected KEY=VALUE",)),
-    (["fig2a", "--set", "gamma=fast"], ("VALUE must be a number, true/false or a JSON list",)),
+    (["fig2a", "--set", "gamma=fast"], ("gamma=\"fast\" for fig2a", "finite number")),
+    (["fig2a", "--set", "gamma=1e10 fast"], ("VALUE must be a number, true/false, a JSON list "
+                                             "or a name",)),
+    (["fig2a", "--set", "network=./net.graphml"], ("VALUE must be",)),
+    (["fig2a", "--set", "network=net.graphml"], ("expected a built-in network",)),
+    (["fig2a", "--set", "network_seed=2"], ("network_seed for fig2a", "exp16 is not drawn")),
+    (["fig2a", "--set", "network=disordered:4:5"], ("4 nodes, the task needs 5",)),
+    (["fig2b", "--set", "network=disordered:9:17"], ("17 edges", "multiple of 16")),
     (["fig2a", "--set", "gamma=1e10", "--set", "gamma=2e10"], ("given twice",)),
     (["fig2a", "--set", "gamma=-1"], ("gamma=-1 for fig2a", "> 0")),
     (["fig2a", "--set", "eta=NaN"], ("eta=NaN", "finite")),
@@ -281,6 +288,29 @@ def test_fig2_scale_steps_false_gives_every_run_the_same_steps():
     assert seeds(fixed) == seeds(scaled)
     assert "not scaled" in fixed.config["steps_rule"]
     assert fixed.config["overrides"]["scale_steps"] is False
+
+
+def test_fig2_network_setting_puts_every_job_on_that_network(tmp_path):
+    """--set network / network_seed (another 16-edge layout): every job trains on that
+    network, the configuration and the plot title say so, and the same tasks seeds are used."""
+    from spicecl.experiments import make_plan
+
+    over = {"tasks": 2, "one_minus_x": [2, 8], "draws": 1, "steps": 30}
+    default = make_plan("fig2a", True, 1, over)
+    assert {(c.spec.network, c.spec.network_seed) for c in default.chunks} == {("exp16", 0)}
+    other = make_plan("fig2a", True, 1, {**over, "network": "disordered:9:16",
+                                         "network_seed": 3})
+    assert {(c.spec.network, c.spec.network_seed) for c in other.chunks} == {
+        ("disordered:9:16", 3)}
+    assert (other.config["network"], other.config["network_seed"]) == ("disordered:9:16", 3)
+    assert [c.name for c in other.chunks] == [c.name for c in default.chunks]
+    assert main(["reproduce", "fig2a", "--quick", "--set", "tasks=3", "--set",
+                 "network=disordered:9:16", "--set", "network_seed=3", "--out",
+                 str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "fig2a" / "summary.json").read_text())
+    assert summary["config"]["network"] == "disordered:9:16"
+    assert np.isfinite(summary["exponent_p"])
+
 
 @pytest.mark.parametrize("figure", ["fig4c", "fig4d", "fig4e", "scaling"])
 def test_discrete_rule_settings_reach_every_job(figure):

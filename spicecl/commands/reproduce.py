@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -43,8 +44,13 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_reproduce)
 
 
+#: a --set VALUE that is not JSON but a bare name (a network), taken as a string
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")
+
+
 def parse_settings(items) -> dict:
-    """``--set KEY=VALUE`` items -> {key: JSON value}; the figure checks keys and values."""
+    """``--set KEY=VALUE`` items -> {key: JSON value, or a bare name as a string}; the figure
+    checks keys and values."""
     out = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -56,8 +62,11 @@ def parse_settings(items) -> dict:
         try:
             out[key] = json.loads(text)
         except ValueError:
-            raise SpiceclError(f"--set {key}={text}: VALUE must be a number, true/false or a "
-                               f"JSON list, e.g. 20, 1e10, false or [1, 0.5]") from None
+            if not _NAME.match(text):
+                raise SpiceclError(f"--set {key}={text}: VALUE must be a number, true/false, "
+                                   f"a JSON list or a name, e.g. 20, 1e10, false, [1, 0.5] or "
+                                   f"disordered:9:16") from None
+            out[key] = text
     return out
 
 

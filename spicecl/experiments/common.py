@@ -19,7 +19,7 @@ import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.learning import LearningConfig, Trainer, train
-from spicecl.network import Network, load_network
+from spicecl.network import Network, is_generated, load_network
 from spicecl.solver import NodalSystem
 from spicecl.tasks import make_task
 
@@ -363,6 +363,37 @@ def grid(item, min_len: int = 2, distinct=lambda v: v):
 
 #: a grid of p values in (0, 1], distinct to the 3 decimals the job names carry
 P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}")
+
+
+def builtin_network(v) -> str:
+    """A ``--set network=`` value: a built-in network (a file would make the figure depend
+    on something its configuration does not hold)."""
+    if not isinstance(v, str) or not (v == "exp16" or is_generated(v)):
+        raise ValueError("expected a built-in network: exp16, disordered143 or "
+                         "disordered:NODES:EDGES")
+    return v
+
+
+def check_network(figure: str, s: dict, overrides: dict | None, task: TaskSpec,
+                  edges_multiple_of: int = 1) -> tuple[str, int]:
+    """Check a figure's ``network`` and ``network_seed`` settings together (the seed only
+    for a generated network; the network drawable, with nodes for the task's roles and an
+    edge count that is a multiple of ``edges_multiple_of``); return (network, seed)."""
+    name, seed = s["network"], s["network_seed"]
+    where = f"--set network={json.dumps(name)} for {figure}"
+    if "network_seed" in (overrides or {}) and not is_generated(name):
+        raise SpiceclError(f"--set network_seed for {figure}: {name} is not drawn from a seed")
+    try:
+        net = cached_network(name, seed)
+    except SpiceclError as exc:
+        raise SpiceclError(f"{where}: {exc}") from None
+    roles = task.n_in + task.n_out + task.n_ground
+    if net.n_nodes < roles:
+        raise SpiceclError(f"{where}: {net.n_nodes} nodes, the task needs {roles}")
+    if net.n_edges % edges_multiple_of:
+        raise SpiceclError(f"{where}: {net.n_edges} edges; the fixed fractions of {figure} "
+                           f"need a multiple of {edges_multiple_of}")
+    return name, seed
 
 
 def plot_title(figure: str, config: dict) -> str:

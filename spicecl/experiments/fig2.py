@@ -41,9 +41,10 @@ import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.experiments import Plan, settings
-from spicecl.experiments.common import (TaskSpec, TrainChunk, boolean, config_dict, count,
-                                        fraction, grid, mean_sem, plot_title, positive,
-                                        power_law_fit, pyplot, run_train_chunk, write_csv)
+from spicecl.experiments.common import (TaskSpec, TrainChunk, boolean, builtin_network,
+                                        check_network, config_dict, count, fraction, grid,
+                                        mean_sem, plot_title, positive, power_law_fit, pyplot,
+                                        run_train_chunk, write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
@@ -54,9 +55,10 @@ TASK = TaskSpec(kind="regression", n_in=2, n_out=2, n_ground=1, n_train=16, n_te
 GAMMA = 3e10
 ETA = 0.5
 PAPER = dict(tasks=50, draws=2, one_minus_x=[1, 2, 3, 4, 6, 8], steps=18000, chunk=25,
-             snapshots=12, gamma=GAMMA, eta=ETA, scale_steps=True)
+             snapshots=12, gamma=GAMMA, eta=ETA, scale_steps=True, network=NETWORK,
+             network_seed=0)
 QUICK = dict(tasks=6, draws=2, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, snapshots=6,
-             gamma=GAMMA, eta=ETA, scale_steps=True)
+             gamma=GAMMA, eta=ETA, scale_steps=True, network=NETWORK, network_seed=0)
 #: Convergence check: the distances are also taken at 1/CHECK of every run (snapshot counts
 #: are multiples of CHECK so that a snapshot falls there).
 CHECK = 3
@@ -65,11 +67,13 @@ CHECK = 3
 #: what `reproduce fig2a/fig2b --set KEY=VALUE` may change (with gamma, scale steps by the
 #: inverse so that the runs still converge; summary.json's `convergence` says whether they did;
 #: one_minus_x in sixteenths; scale_steps=false gives every run the same number of steps, so
-#: that the slow (low-rate) runs stop short of convergence)
+#: that the slow (low-rate) runs stop short of convergence; network and network_seed put the
+#: figure on another built-in graph, e.g. other 16-edge layouts, since exp16's is assumed)
 SETTABLE = {"tasks": count(1, MAX_TASKS), "draws": count(1, MAX_TASKS),
             "steps": count(CHECK, MAX_STEPS),
             "one_minus_x": grid(count(1, 15)), "gamma": positive, "eta": fraction,
-            "scale_steps": boolean}
+            "scale_steps": boolean, "network": builtin_network,
+            "network_seed": count(0, 2**32 - 1)}
 MODES = {
     "fig2a": ("p", "b", "pb"),
     "fig2b": ("pbar", "bbar", "pbbar"),
@@ -96,6 +100,7 @@ def mode_config(mode: str, x: float, gamma: float = GAMMA,
 
 def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:
     s = settings(name, PAPER, QUICK, SETTABLE, quick, overrides)
+    net = check_network(name, s, overrides, TASK, edges_multiple_of=16 if name == "fig2b" else 1)
     n = s["tasks"]
     xs = [1 - k / 16 for k in s["one_minus_x"]]
     modes = ("ref",) + MODES[name]
@@ -113,7 +118,7 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
                 run_seeds = spawn_seeds(seed, n, stream=100 + run_index + 1000 * draw)
                 for start in range(0, n, s["chunk"]):
                     idx = list(range(start, min(start + s["chunk"], n)))
-                    spec = TrainChunk(NETWORK, 0, TASK, tuple(task_seeds[i] for i in idx),
+                    spec = TrainChunk(*net, TASK, tuple(task_seeds[i] for i in idx),
                                       (cfg,) * len(idx), tuple(run_seeds[i] for i in idx),
                                       steps, n_records=20,
                                       n_snapshots=s["snapshots"] if diffusion else CHECK,
@@ -125,7 +130,8 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
                     task_steps += len(idx) * steps
             run_index += 1
     config = {
-        "figure": name, "quick": quick, "network": NETWORK, "network_seed": 0,
+        "figure": name, "quick": quick, "network": s["network"],
+        "network_seed": s["network_seed"],
         "task": TASK.__dict__,
         "learning": config_dict(mode_config("ref", 1, s["gamma"], s["eta"])[0]),
         "n_tasks": n, "draws": s["draws"], "modes": list(modes), "x": xs,
