@@ -45,7 +45,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError, check_range
-from spicecl.learning import History, LearningConfig, Trainer, edge_mask, record_plan
+from spicecl.learning import (History, LearningConfig, Trainer, edge_mask, record_plan,
+                               spawn_streams)
 from spicecl.network import Network
 from spicecl.tasks import Task
 
@@ -541,7 +542,7 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
         tasks = [tasks]
     k = len(tasks)
     if not isinstance(seeds, (list, tuple)):
-        seeds = list(np.random.SeedSequence(seeds).spawn(k)) if k > 1 else [seeds]
+        seeds = spawn_streams(seeds, k) if k > 1 else [seeds]
     part_list = _broadcast_parts(parts, k)
     cfg1 = replace(config, p=1.0)
     hw = replace(hardware, gating="uniform")

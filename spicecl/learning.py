@@ -177,6 +177,14 @@ class History:
         }
 
 
+def spawn_streams(seed, k: int) -> list:
+    """k independent child streams of one seed: an int or None (via SeedSequence), a
+    SeedSequence or a Generator (their own ``spawn``)."""
+    if isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return list(seed.spawn(k))
+    return list(np.random.SeedSequence(seed).spawn(k))
+
+
 def _as_generator(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
@@ -546,7 +554,7 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
         configs = [configs] * len(tasks)
     if seeds is None or isinstance(seeds, (int, np.integer, np.random.Generator,
                                            np.random.SeedSequence)):
-        seeds = [seeds] if len(tasks) == 1 else list(np.random.SeedSequence(seeds).spawn(len(tasks)))
+        seeds = [seeds] if len(tasks) == 1 else spawn_streams(seeds, len(tasks))
     steps = int(steps)
     if steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {steps}")

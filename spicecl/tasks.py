@@ -4,8 +4,9 @@ Two kinds, as in the reference paper:
 
 * ``regression``: ``n_in`` inputs, ``n_out`` outputs, ``n_ground`` ground nodes; separate
   training and test sets; targets ``y = A x`` from a random linear map ``A`` with non-negative
-  entries whose rows sum below 1, which a passive resistor network can realize (every node
-  voltage of a passive network is a convex combination of the applied voltages and ground).
+  entries whose rows sum below 1: necessary for a passive resistor network (every node voltage
+  is a convex combination of the applied voltages and ground), not sufficient: a given network
+  and node roles may not realize it (use teacher targets when a zero-error solution is needed).
 * ``allostery``: one fixed input pattern and its desired outputs (Fig. 4C/D); by default 2
   inputs, ``O`` outputs and max(1, O/2) ground nodes (Fig. 4D asks for ``O`` inputs); the
   test set is the training example.

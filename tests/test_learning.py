@@ -469,3 +469,17 @@ def test_trainer_draws_equal_the_per_network_schedule_functions():
                 assert np.array_equal(delta[i], np.ones(143) if m is None else m * 1.0)
         assert all(a.bit_generator.state == b.bit_generator.state
                    for a, b in zip(tr.rngs, ref))
+
+
+@pytest.mark.parametrize("make", [lambda: np.random.default_rng(1),
+                                  lambda: np.random.SeedSequence(1)])
+def test_one_generator_or_seed_sequence_seeds_several_networks(make):
+    """train() with one Generator or SeedSequence for K > 1 networks spawns K streams from it
+    (it was a TypeError from SeedSequence(Generator)); reproducible, and the streams differ."""
+    net = load_network("exp16")
+    t = make_task(net, "regression", np.random.default_rng(0))
+    cfg = LearningConfig(p=0.5)
+    a = train(net, [t, t], cfg, make(), 20)
+    b = train(net, [t, t], cfg, make(), 20)
+    assert np.array_equal(a.final_resistance, b.final_resistance)
+    assert not np.array_equal(a.final_resistance[0], a.final_resistance[1])

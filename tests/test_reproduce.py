@@ -239,6 +239,8 @@ def test_bad_workers(tmp_path, capsys):
     (["fig1", "--set", "p=[1, 0]"], ("(0, 1]",)),
     (["fig1", "--set", "p=0.5"], ("list of at least 2",)),
     (["fig4c", "--set", "p=[0.5, 0.5]"], ("must differ",)),
+    # (the discrete sweeps space their learning streams 100 apart per group)
+    (["fig4d", "--set", f"p={[1 - i / 200 for i in range(101)]}"], ("at most 100 values",)),
     (["fig4d", "--set", "outputs=[2, 40]"], ("O = 40 needs 100 nodes",)),
     (["fig4e", "--set", "sigma_max=-0.01"], ("sigma_max=-0.01 for fig4e", ">= 0")),
     (["scaling", "--set", "eta=0"], ("eta=0 for scaling", "(0, 1]")),
@@ -288,6 +290,21 @@ def test_fig2_scale_steps_false_gives_every_run_the_same_steps():
     assert seeds(fixed) == seeds(scaled)
     assert "not scaled" in fixed.config["steps_rule"]
     assert fixed.config["overrides"]["scale_steps"] is False
+
+
+def test_discrete_sweeps_never_share_learning_streams():
+    """stream 2000 + 100 ig + ip: 100 p values fit, two groups' runs never share a stream;
+    101 (possible only through the library, --set stops at 100) is refused."""
+    from spicecl.errors import SpiceclError
+    from spicecl.experiments.common import TaskSpec
+    from spicecl.experiments.discrete import Group, sweep_chunks
+
+    groups = [Group(n, "exp16", TaskSpec(kind="allostery"), 2) for n in ("a", "b")]
+    chunks, _ = sweep_chunks(groups, [1 - i / 200 for i in range(100)], 10, 1)
+    keys = [s.spawn_key for c in chunks for s in c.spec.run_seeds]
+    assert len(keys) == 2 * 100 * 2 == len(set(keys))
+    with pytest.raises(SpiceclError, match="at most 100 p values"):
+        sweep_chunks(groups, [1 - i / 200 for i in range(101)], 10, 1)
 
 
 def test_fig2_network_setting_puts_every_job_on_that_network(tmp_path):

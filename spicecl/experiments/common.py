@@ -348,12 +348,14 @@ def fraction(v) -> float:
     return float(v)
 
 
-def grid(item, min_len: int = 2, distinct=lambda v: v):
-    """A list of at least ``min_len`` values, each checked by ``item``, distinct after
+def grid(item, min_len: int = 2, distinct=lambda v: v, max_len: int | None = None):
+    """A list of ``min_len`` to ``max_len`` values, each checked by ``item``, distinct after
     ``distinct`` (e.g. the rounding of the job names)."""
     def check(v):
         if not isinstance(v, list) or len(v) < min_len:
             raise ValueError(f"expected a list of at least {min_len} values, e.g. [1, 0.5]")
+        if max_len is not None and len(v) > max_len:
+            raise ValueError(f"expected at most {max_len} values")
         out = [item(x) for x in v]
         if len({distinct(x) for x in out}) != len(out):
             raise ValueError("the values must differ")
@@ -362,7 +364,9 @@ def grid(item, min_len: int = 2, distinct=lambda v: v):
 
 
 #: a grid of p values in (0, 1], distinct to the 3 decimals the job names carry
-P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}")
+#: p values of a sweep: at most 100, the learning streams of the discrete sweeps are spaced
+#: 100 apart (spicecl.experiments.discrete.sweep_chunks)
+P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}", max_len=100)
 
 
 def builtin_network(v) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 
 from spicecl.experiments.common import (TaskSpec, TrainChunk, fraction, mean_sem, nonnegative,
                                         run_train_chunk)
+from spicecl.errors import SpiceclError
 from spicecl.learning import LearningConfig
 from spicecl.sweep import Chunk, spawn_seeds
 
@@ -52,6 +53,11 @@ def sweep_chunks(groups: list[Group], ps: list[float], budget: int, seed: int,
     """Chunks of every (group, p, task block); returns (chunks, task_steps). ``rule``: the
     :func:`discrete_config` keywords (eta, sigma_max)."""
     chunks, total = [], 0
+    # streams 1000 + ig (tasks) and 2000 + 100 ig + ip (learning) stay distinct only for
+    # fewer than 100 p values and 1000 groups; beyond, two runs would share a random stream
+    if len(ps) > 100 or len(groups) > 1000:
+        raise SpiceclError(f"at most 100 p values and 1000 groups per sweep (got {len(ps)} and "
+                           f"{len(groups)}): more would reuse learning seeds across groups")
     for ig, g in enumerate(groups):
         task_seeds = spawn_seeds(seed, g.n_tasks, stream=1000 + ig)
         for ip, p in enumerate(ps):
