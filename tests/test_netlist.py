@@ -514,3 +514,52 @@ def test_deck_numbers_round_trip_and_non_finite_values_are_refused():
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(SpiceclError, match="cannot be written to a deck"):
             number(bad)
+
+
+def test_start_phases_are_uniform_in_time():
+    """start_state: the time an ideal RC oscillator needs from its start voltage to its next
+    threshold (VDD/3 falling, 2VDD/3 rising) is (1 - f) of a half period, f = 2 phase mod 1:
+    uniform phases are uniform in time over the whole period, half of them charging."""
+    from spicecl.oscbank.design import start_state
+
+    vdd, half = 5.0, np.log(2.0)  # time in units of RC
+    phase = np.linspace(0.0, 1.0, 41, endpoint=False)
+    v0, rising = start_state(phase, vdd)
+    assert np.array_equal(rising, phase >= 0.5)
+    assert np.all((v0 >= vdd / 3 - 1e-12) & (v0 <= 2 * vdd / 3 + 1e-12))
+    left = np.where(rising, np.log((vdd - v0) / (vdd / 3)), np.log(v0 / (vdd / 3)))
+    assert np.allclose(left, (1.0 - (2.0 * phase) % 1.0) * half)
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_twin_deck_enables_at_the_clock_are_on_with_the_bias_p():
+    """At the clock pulse (about 4.4 periods in) about p(2.5 V) = 1/2 of the enables are on,
+    and the oscillators drawn to start charging do charge. (Every oscillator started
+    discharging from a voltage uniform in volts: 23 % on, the phases bunched; physics audit.)"""
+    from spicecl.netlist.twin import HardwareConfig
+    from spicecl.oscbank.design import start_state
+    from spicecl.spice.runner import run_ngspice
+
+    net = load_network("exp16")
+    cfg = HardwareConfig(bias=2.5)
+    on = []
+    for seed in range(1, 5):
+        setup = make_setup(net, seed)
+        deck = twin_deck(setup, config=cfg)
+        en = [f"v(en{e})" for e in range(net.n_edges)]
+        cap = [f"v(cap{e})" for e in range(net.n_edges)]
+        r = run_ngspice(deck.text, ["time"] + en + cap, name=f"phases{seed}")
+        t = r.vectors["time"]
+        v0, rising = start_state(setup.draw["osc_phase"], cfg.vdd)
+        k = np.searchsorted(t, 5e-6)  # ~1 % of a period: every capacitor on its way
+        moved = np.array([r.vectors[c][k] for c in cap]) - v0
+        # (within 2 % of a half period of a nominal threshold, the loaded one may be passed)
+        f = (2.0 * setup.draw["osc_phase"]) % 1.0
+        clear = (f > 0.02) & (f < 0.98)
+        assert rising[clear].any() and not rising[clear].all()
+        assert np.array_equal(moved[clear] > 0, rising[clear]), seed
+        k = np.searchsorted(t, 2e-3 + cfg.clock_pulse / 2)
+        on += [r.vectors[n][k] > cfg.vdd / 2 for n in en]
+    # 64 edges at p = 1/2: binomial sd 0.0625; 0.35..0.65 is +-2.4 sd (deterministic seeds)
+    assert 0.35 < np.mean(on) < 0.65, np.mean(on)

@@ -27,6 +27,7 @@ from spicecl.errors import SpiceclError, check_range
 from spicecl.netlist.names import (clamped_node, comment_text, free_node, include_path,
                                    number)
 from spicecl.network import Network
+from spicecl.oscbank.design import start_state
 from spicecl.tasks import Task, make_task
 from spicecl.variation import (CircuitDraw, ToleranceSpec, digipot_resistance, draw_circuit,
                                taps_for_resistance)
@@ -39,7 +40,7 @@ MODEL_FILES = {
     "comparator.lib": ("comp_sw",),
     "digipot.lib": ("digipot",),
     "decision_cell.lib": ("decision_cell",),
-    "oscillator.lib": ("relax_osc", "bias_comp"),
+    "oscillator.lib": ("relax_osc", "relax_osc_up", "bias_comp"),
 }
 
 
@@ -235,8 +236,10 @@ def _supply(c, cfg: HardwareConfig) -> None:
 def _oscillators(c, draw: CircuitDraw, cfg: HardwareConfig) -> None:
     c.V("bias", "bias", c.gnd, number(cfg.bias))
     v = draw.values
+    rising = start_state(draw["osc_phase"], cfg.vdd)[1]
     for e in range(draw.n_edges):
-        c.X(f"osc{e}", "relax_osc", f"osc{e}", f"cap{e}", "vcc", c.gnd,
+        c.X(f"osc{e}", "relax_osc_up" if rising[e] else "relax_osc", f"osc{e}", f"cap{e}",
+            "vcc", c.gnd,
             rt=number(v["osc_rt"][e]), ct=number(v["osc_ct"][e]), rh=number(cfg.rh),
             kh1=number(v["osc_kh1"][e]), kh2=number(v["osc_kh2"][e]),
             kh3=number(v["osc_kh3"][e]), voff=number(v["osc_voff"][e]))
@@ -246,14 +249,16 @@ def _oscillators(c, draw: CircuitDraw, cfg: HardwareConfig) -> None:
 
 def _oscillator_tran(draw: CircuitDraw, cfg: HardwareConfig, t_stop: float,
                      tran_step: float) -> list[str]:
-    """Transient of a deck with oscillators: drawn initial capacitor voltages (.ic, between
-    the thresholds VDD/3 and 2 VDD/3) and ``uic`` (the operating point of a bank of astable
+    """Transient of a deck with oscillators: drawn start phases, uniform over the period
+    (capacitor voltages and, for the charging ones, outputs high: .ic, see
+    :func:`~spicecl.oscbank.design.start_state`) and ``uic`` (the operating point of a bank of astable
     oscillators is slow and meaningless), maximum step 1/1000 of the shortest nominal period:
     at 1/50 the capacitor voltages at the clock pulse (4.4 periods in) were off by 20-80 mV
     against a converged run, enough to flip about one enable per deck with the output step;
     at 1/1000 within 16 mV and no flips (see models/oscillator.lib)."""
-    v0 = cfg.vdd / 3.0 * (1.0 + draw["osc_phase"])
+    v0, rising = start_state(draw["osc_phase"], cfg.vdd)
     ics = [f"v(cap{e})={number(v0[e])}" for e in range(draw.n_edges)]
+    ics += [f"v(osc{e})={number(cfg.vdd)}" for e in np.flatnonzero(rising)]
     ics.append(f"v(vcc)={number(cfg.vdd)}")
     lines = [".ic " + " ".join(ics[k:k + 6]) for k in range(0, len(ics), 6)]
     period = 2.0 * np.log(2.0) * float(np.min(draw["osc_rt"] * draw["osc_ct"]))
