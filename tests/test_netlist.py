@@ -520,7 +520,7 @@ def test_start_phases_are_uniform_in_time():
     """start_state: the time an ideal RC oscillator needs from its start voltage to its next
     threshold (VDD/3 falling, 2VDD/3 rising) is (1 - f) of a half period, f = 2 phase mod 1:
     uniform phases are uniform in time over the whole period, half of them charging."""
-    from spicecl.oscbank.design import start_state
+    from spicecl.variation import start_state
 
     vdd, half = 5.0, np.log(2.0)  # time in units of RC
     phase = np.linspace(0.0, 1.0, 41, endpoint=False)
@@ -538,7 +538,7 @@ def test_twin_deck_enables_at_the_clock_are_on_with_the_bias_p():
     and the oscillators drawn to start charging do charge. (Every oscillator started
     discharging from a voltage uniform in volts: 23 % on, the phases bunched; physics audit.)"""
     from spicecl.netlist.twin import HardwareConfig
-    from spicecl.oscbank.design import start_state
+    from spicecl.variation import start_state
     from spicecl.spice.runner import run_ngspice
 
     net = load_network("exp16")

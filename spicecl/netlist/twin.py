@@ -27,10 +27,9 @@ from spicecl.errors import SpiceclError, check_range
 from spicecl.netlist.names import (clamped_node, comment_text, free_node, include_path,
                                    number)
 from spicecl.network import Network
-from spicecl.oscbank.design import start_state
 from spicecl.tasks import Task, make_task
 from spicecl.variation import (CircuitDraw, ToleranceSpec, digipot_resistance, draw_circuit,
-                               taps_for_resistance)
+                               start_state, taps_for_resistance)
 
 #: Options of decks whose DC solution is compared with the nodal solver.
 PRECISE_OPTIONS = ".options reltol=1e-9 abstol=1e-15 vntol=1e-12"
@@ -251,8 +250,8 @@ def _oscillator_tran(draw: CircuitDraw, cfg: HardwareConfig, t_stop: float,
                      tran_step: float) -> list[str]:
     """Transient of a deck with oscillators: drawn start phases, uniform over the period
     (capacitor voltages and, for the charging ones, outputs high: .ic, see
-    :func:`~spicecl.oscbank.design.start_state`) and ``uic`` (the operating point of a bank of astable
-    oscillators is slow and meaningless), maximum step 1/1000 of the shortest nominal period:
+    :func:`~spicecl.variation.start_state`) and ``uic`` (the operating point of a bank of
+    astable oscillators is slow and meaningless), maximum step 1/1000 of the shortest nominal period:
     at 1/50 the capacitor voltages at the clock pulse (4.4 periods in) were off by 20-80 mV
     against a converged run, enough to flip about one enable per deck with the output step;
     at 1/1000 within 16 mV and no flips (see models/oscillator.lib)."""

@@ -124,7 +124,11 @@ class BankDraw:
     voff_osc, voff_bias : float arrays, shape (N,)
         Input offsets of the oscillator comparator and the bias comparator, V.
     v0 : float array, shape (N,)
-        Initial capacitor voltages, V, uniform over the nominal swing (random start phases).
+        Initial capacitor voltages, V, uniform in volts over the nominal swing, every
+        oscillator starting to discharge: start phases in the first half period, not uniform
+        in time (unlike the twin decks, :func:`spicecl.variation.start_state`). The bank is
+        sampled only after its settling time, by which the part spread has spread the phases
+        (not with zero tolerance, where they stay as drawn).
     """
 
     rt: np.ndarray
