@@ -251,8 +251,8 @@ def _oscillator_tran(draw: CircuitDraw, cfg: HardwareConfig, t_stop: float,
     """Transient of a deck with oscillators: drawn start phases, uniform over the period
     (capacitor voltages and, for the charging ones, outputs high: .ic, see
     :func:`~spicecl.variation.start_state`) and ``uic`` (the operating point of a bank of
-    astable oscillators is slow and meaningless), maximum step 1/1000 of the shortest nominal period:
-    at 1/50 the capacitor voltages at the clock pulse (4.4 periods in) were off by 20-80 mV
+    astable oscillators is slow and meaningless), maximum step 1/1000 of the shortest nominal
+    period: at 1/50 the capacitor voltages at the clock pulse (4.4 periods in) were off by 20-80 mV
     against a converged run, enough to flip about one enable per deck with the output step;
     at 1/1000 within 16 mV and no flips (see models/oscillator.lib)."""
     v0, rising = start_state(draw["osc_phase"], cfg.vdd)
