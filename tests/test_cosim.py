@@ -86,6 +86,22 @@ def test_compare_records_the_network_seed(capsys, tmp_path):
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["network_seed"] == 3
 
 
+def test_compare_summary_records_the_command_as_run(capsys, tmp_path):
+    # summary.md's command was rebuilt from the options: floats rounded to 6 digits (--eta
+    # 0.1234567 became 0.123457, another run) and paths unquoted
+    import shlex
+
+    out = tmp_path / "a dir"
+    argv = ["compare", "--network", "exp16", "--task", "allostery", "--tasks", "1", "--steps",
+            "3", "--p", "1", "--seed", "1", "--eta", "0.1234567", "--no-imperfections",
+            "--no-clock-free", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    md = (out / "summary.md").read_text()
+    command = md.split("Command: `", 1)[1].split("`", 1)[0]
+    assert shlex.split(command) == ["spicecl", *argv]
+
+
 def test_compare_replays_a_variation_file(capsys, tmp_path):
     npz = _variation(tmp_path / "var", 16)
     status, out = _compare(["--p", "0.5", "--no-imperfections", "--no-clock-free",

@@ -125,7 +125,9 @@ def cmd_compare(args) -> int:
     for note in res.meta["warnings"]:
         warn(f"compare --variation {args.variation}: {note}")
     if args.out:
-        write_compare(res, args.out, _reconstruct(args))
+        from spicecl.results import command_line
+
+        write_compare(res, args.out, command_line())
     if args.json:
         print_json(res.summary())
     else:
@@ -143,25 +145,3 @@ def cmd_compare(args) -> int:
             print(f"  written to {args.out}")
     return 0
 
-
-def _reconstruct(args) -> str:
-    parts = ["spicecl compare", f"--network {args.network}"]
-    if args.network_seed is not None:
-        parts.append(f"--network-seed {args.network_seed}")
-    parts += [f"--task {args.task}",
-             "--p " + " ".join(f"{p:g}" for p in args.p), f"--tasks {args.tasks}",
-             f"--steps {args.steps}", f"--seed {args.seed}"]
-    if args.variation:
-        parts.append(f"--variation {args.variation}")
-    for flag, val, default in (("--eta", args.eta, 0.5), ("--gamma", args.gamma, 2e11),
-                               ("--sigma-max", args.sigma_max, 0.05),
-                               ("--volts", args.volts, 1.0)):
-        if val != default:
-            parts.append(f"{flag} {val:g}")
-    if args.no_imperfections:
-        parts.append("--no-imperfections")
-    if args.no_clock_free:
-        parts.append("--no-clock-free")
-    if args.out:
-        parts.append(f"--out {args.out}")
-    return " ".join(parts)
