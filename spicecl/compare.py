@@ -128,8 +128,9 @@ def _sem(v) -> float:
     return float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
 
 
-def _curve(hist, p: float, scale: float = None):
-    x = hist.steps * (p if scale is None else scale)
+def _curve(hist, p: float):
+    """(updates per edge (T,), mean (T,), s.e.m. (T,)) of the scaled test errors (K, T)."""
+    x = hist.steps * p
     s = hist.test_scaled
     return (x, s.mean(axis=0), s.std(axis=0, ddof=1) / np.sqrt(s.shape[0])
             if s.shape[0] > 1 else np.zeros(s.shape[1]))

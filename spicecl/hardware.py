@@ -103,11 +103,6 @@ class HardwareConfig:
             return replace(cls.ideal(), gating=gating)
         return replace(cls.ideal(), **{name: True})
 
-    @property
-    def any_on(self) -> bool:
-        return (self.tap_tolerance or self.twin_mismatch or self.comparator_offsets
-                or self.cell_decision or self.comparator_noise or self.gating != "uniform")
-
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -125,10 +125,6 @@ class Network:
     def is_connected(self) -> bool:
         return self.n_nodes > 0 and int(self.components().max()) == 0
 
-    def with_resistance(self, resistance) -> "Network":
-        return Network(self.name, self.node_ids, self.edges, self.positions,
-                       np.asarray(resistance, float), self.seed)
-
     def node_index(self, node_id: str) -> int:
         """Index of a node given its id; a clear error when there is none."""
         try:

@@ -326,8 +326,6 @@ def pool_init() -> None:
 
 def _exit_now(signum=None, frame=None) -> None:
     """Leave a worker at once, killing the ngspice it waits for (if any) first."""
-    import sys
-
     runner = sys.modules.get("spicecl.spice.runner")  # (imported only if a job used it)
     if runner is not None:
         runner.kill_running()
