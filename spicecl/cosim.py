@@ -51,8 +51,9 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     """
     from spicecl.netlist.twin import HardwareConfig as DeckConfig
     from spicecl.netlist.twin import TwinSetup, make_setup, twin_deck
-    from spicecl.solver import NodalSystem, clamp_targets
+    from spicecl.solver import NodalSystem
     from spicecl.spice.runner import run_ngspice
+    from spicecl.spice.validate import solver_states
     from spicecl.variation import CircuitDraw
 
     steps = int(steps)
@@ -95,6 +96,8 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     taps_equal_after = []
     max_verr = 0.0
     spice_seconds = 0.0
+    off1 = parts.offset1 if hw.comparator_offsets else 0.0
+    off2 = parts.offset2 if hw.comparator_offsets else 0.0
     t0 = time.perf_counter()
     for t in range(steps):
         state_same = bool(np.array_equal(tr.taps[0], taps_spice))
@@ -104,15 +107,13 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         mask = tr.last_mask[0].copy()
         margins[t] = tr.last_margin[0]
         gated[t] = mask
-        off1 = (parts.offset1 if hw.comparator_offsets else 0.0)
-        off2 = (parts.offset2 if hw.comparator_offsets else 0.0)
         extra1 = d["sigma"][0, 0] + d["noise1"][0, 0]
         extra2 = d["sigma"][0, 0] + d["noise2"][0, 0]
         values = dict(base)
         values["cell_voff1"] = gain * (off1 + extra1)
         values["cell_voff2"] = gain * (off2 + extra2)
         if not hw.tap_tolerance or not hw.twin_mismatch:
-            values.update(_deck_resistances(tr, base))
+            values.update(_deck_resistances(tr))
         draw_t = CircuitDraw(setup.draw.spec, setup.draw.seed, values)
         st = TwinSetup(net, task, 0, eta, taps_spice.copy(), draw_t, int(seed))
         deck = twin_deck(st, config=deck_cfg, cells=True, oscillators=False, analysis="tran",
@@ -124,9 +125,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         vf_s = np.array([res.vectors[n][-1] for n in names_f])
         vc_s = np.array([res.vectors[n][-1] for n in names_c])
         # Analog state of the SPICE loop against the nodal solver at the SPICE loop's taps.
-        vf = system.node_voltages(st.r_free, st.x[None, :])[0]
-        clamp = clamp_targets(vf[task.outputs], st.y, eta)
-        vc = system.node_voltages(st.r_clamped, st.x[None, :], clamp=clamp[None, :])[0]
+        vf, vc = solver_states(st, system)
         max_verr = max(max_verr, float(np.abs(vf_s - vf).max()), float(np.abs(vc_s - vc).max()))
         agree[t] = up_spice == up_fast
         for e in np.flatnonzero(~agree[t]):
@@ -189,11 +188,8 @@ def _reason(tie: bool, same_state: bool, margin: float, tie_volts: float) -> str
     return f"not a tie (margin {margin:.2e} V): a model difference"
 
 
-def _deck_resistances(tr: HardwareTrainer, base: dict) -> dict:
-    """Digipot values that make the deck's resistances equal the fast loop's grids when an
-    imperfection of the parts is switched off."""
-    k = 0
-    rab_f = tr.r_step[k] * 127.0
-    rab_c = tr.rc_step[k] * 127.0
-    return {"rab_free": rab_f, "rw_free": tr.r_lo[k].copy(), "rab_clamped": rab_c,
-            "rw_clamped": tr.rc_lo[k].copy()}
+def _deck_resistances(tr: HardwareTrainer) -> dict:
+    """Digipot values that make the deck's resistances equal the fast loop's grids (of its one
+    network) when an imperfection of the parts is switched off."""
+    return {"rab_free": tr.r_step[0] * 127.0, "rw_free": tr.r_lo[0].copy(),
+            "rab_clamped": tr.rc_step[0] * 127.0, "rw_clamped": tr.rc_lo[0].copy()}

@@ -435,7 +435,7 @@ def test_deck_resistances_equal_the_fast_loops_with_tap_tolerance_off():
                          hardware=HardwareConfig(tap_tolerance=False),
                          parts=HardwareParts.from_circuit_draw(setup.draw))
     tr.set_taps(setup.taps)
-    v = _deck_resistances(tr, setup.draw.values)
+    v = _deck_resistances(tr)
     np.testing.assert_allclose(digipot_resistance(setup.taps, v["rab_free"], v["rw_free"]),
                                tr.r[0], rtol=1e-14)
     np.testing.assert_allclose(digipot_resistance(setup.taps, v["rab_clamped"],

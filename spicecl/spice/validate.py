@@ -21,14 +21,17 @@ from spicecl.solver import NodalSystem, clamp_targets
 from spicecl.spice.runner import run_ngspice
 
 
-def solver_states(setup: TwinSetup) -> tuple[np.ndarray, np.ndarray]:
+def solver_states(setup: TwinSetup,
+                  system: NodalSystem | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Free and clamped node voltages (N,), (N,) of the twin setup from the nodal solver.
 
     The free network has the free digipot values; the clamped one the clamped values, with its
-    outputs at the Eq. 1 targets computed from the free outputs.
+    outputs at the Eq. 1 targets computed from the free outputs. ``system``: the setup's
+    network and node roles, when the caller already built it (one per co-simulation).
     """
     t = setup.task
-    system = NodalSystem(setup.net, t.inputs, t.outputs, t.grounds)
+    if system is None:
+        system = NodalSystem(setup.net, t.inputs, t.outputs, t.grounds)
     vf = system.node_voltages(setup.r_free, setup.x[None, :])[0]
     clamp = clamp_targets(vf[t.outputs], setup.y, setup.eta)
     vc = system.node_voltages(setup.r_clamped, setup.x[None, :], clamp=clamp[None, :])[0]
