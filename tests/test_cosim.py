@@ -102,6 +102,19 @@ def test_compare_summary_records_the_command_as_run(capsys, tmp_path):
     assert shlex.split(command) == ["spicecl", *argv]
 
 
+def test_demo_records_a_command_that_reruns_it(capsys, tmp_path):
+    # the report's command was an f-string: an --out holding a space split into two words
+    import shlex
+
+    out = tmp_path / "demo out"
+    argv = ["demo", "--out", str(out), "--seed", "1", "--tasks", "2", "--steps", "1",
+            "--samples", "2", "--cosim-steps", "0"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    command = (out / "report.md").read_text().split("Command: `", 1)[1].split("`", 1)[0]
+    assert shlex.split(command) == ["spicecl", *argv]
+
+
 def test_compare_replays_a_variation_file(capsys, tmp_path):
     npz = _variation(tmp_path / "var", 16)
     status, out = _compare(["--p", "0.5", "--no-imperfections", "--no-clock-free",

@@ -8,6 +8,7 @@ report with plots under ``--out`` (default results/demo), and a closing summary 
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 
@@ -87,8 +88,9 @@ def cmd_demo(args) -> int:
     _say(f"demo 2/4: learning, {args.tasks} allosteric tasks x p in {{1, 0.5, 0.2}}, "
          f"{args.steps} steps, idealized / hardware-faithful / each imperfection / clock-free")
     res = run_compare(net, cfg, variation=var)
-    command = (f"spicecl demo --out {args.out} --seed {args.seed} --tasks {args.tasks} "
-               f"--steps {args.steps} --samples {args.samples} --cosim-steps {args.cosim_steps}")
+    command = shlex.join(["spicecl", "demo", "--out", str(args.out), "--seed", str(args.seed),
+                          "--tasks", str(args.tasks), "--steps", str(args.steps), "--samples",
+                          str(args.samples), "--cosim-steps", str(args.cosim_steps)])
     write_compare(res, out / "learning", command)
 
     # 4. ngspice in the loop for a few steps.
