@@ -1,4 +1,5 @@
-"""Core commands: network export, solve, train, bench, demo."""
+"""Core commands (network export, solve, train, bench) and the argument helpers every
+command module shares (seeds, paths, --network, JSON output)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def network_from_args(args):
 
 
 def print_json(obj) -> None:
+    """Print ``obj`` as JSON (numpy values and paths included) on standard output."""
     from spicecl.results import to_json
 
     sys.stdout.write(to_json(obj))

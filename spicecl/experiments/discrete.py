@@ -118,7 +118,7 @@ def by_p_summary(chunks, results, label: str, ps, key: str = "test_error") -> di
 
 
 def trend(summary_by_p: dict) -> dict:
-    """Spearman-like sign of the trend of the mean final error with p, and low vs high p.
+    """Least-squares trend of the mean final error with p, and the lowest p against p = 1.
 
     ``slope_per_p``: least-squares slope of mean error against p (positive: the error
     decreases as p decreases, the paper's claim); ``ratio_lowest_to_p1``: mean error at the
