@@ -348,7 +348,7 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert "oscillator.lib" in _cli_error(
         capsys, ["netlist", "oscillators", "--network", "exp16", "--seed", "1", "--models",
                  str(empty), "-o", str(tmp_path / "o.cir")])
-    assert "eta" in _cli_error(capsys, base + ["--eta", "0"])
+    assert "--eta must be in (0, 1], got 0.0" in _cli_error(capsys, base + ["--eta", "0"])
     assert "--tolerance must be in [0, 1), got 1.5" in _cli_error(capsys, base + ["--tolerance",
                                                                                   "1.5"])
     assert "--offset must be in [0, 1), got inf" in _cli_error(capsys, base + ["--offset", "inf"])

@@ -144,6 +144,7 @@ def test_check_bias_and_clock_times():
     (["--bias", "1.2"], "--bias"),
     (["--samples", "1"], "--samples"),
     (["--tolerance", "-0.05"], "--tolerance"),
+    (["--tolerance", "nan"], "--tolerance must be a finite number >= 0, got nan"),
     (["--clock-hz", "5000"], "--clock-hz"),
     (["--supply-resistance", "-1"], "--supply-resistance"),
     (["--bias", "nan"], "--bias must be a number, got nan"),

@@ -151,7 +151,7 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     random integers in 16..111.
     """
     spec = ToleranceSpec.default() if spec is None else spec
-    check_range("eta", eta, 0.0, 1.0, low_open=True)
+    check_range("--eta", eta, 0.0, 1.0, low_open=True)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
     if task is None:
         task = make_task(net, task_kind, streams[0])
@@ -447,7 +447,7 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
     drawn R_t and of the drawn C_t.
     """
     cfg = HardwareConfig() if config is None else config
-    check_range("periods", periods, 0, 1e6, low_open=True)
+    check_range("--periods", periods, 0, 1e6, low_open=True)
     models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     paths = _check_models(models_dir, ["comparator.lib", "oscillator.lib"])
     c = _circuit("oscillators")

@@ -104,7 +104,7 @@ class BankTolerance:
         except (TypeError, ValueError):
             raise SpiceclError(f"--tolerance must be a number, got {rel!r}") from None
         if not math.isfinite(rel) or rel < 0:
-            raise SpiceclError(f"--tolerance must be >= 0, got {rel!r}")
+            raise SpiceclError(f"--tolerance must be a finite number >= 0, got {rel!r}")
         return cls(rel, rel, offset)
 
     def to_dict(self) -> dict:
