@@ -49,7 +49,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     (:func:`spicecl.netlist.twin.make_setup`) and, separately, the learning stream.
     ``progress``: optional callable(step, n_steps) for a status line.
     """
-    from spicecl.netlist.twin import HardwareConfig as DeckConfig
+    from spicecl.netlist.twin import DeckConfig
     from spicecl.netlist.twin import TwinSetup, make_setup, twin_deck
     from spicecl.solver import NodalSystem
     from spicecl.spice.runner import run_ngspice

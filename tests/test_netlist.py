@@ -133,7 +133,7 @@ def test_netlist_output_never_overwrites_other_files(tmp_path, capsys):
 def test_decks_parse_and_run(network, spec):
     """Every kind of deck runs: twin .op (cells, enables high) and a short twin transient with
     oscillators (clock pulse early), for both networks, with and without tolerances."""
-    from spicecl.netlist import HardwareConfig
+    from spicecl.netlist import DeckConfig
     from spicecl.spice.runner import run_ngspice
 
     net = load_network(network)
@@ -144,7 +144,7 @@ def test_decks_parse_and_run(network, spec):
     assert up < 0.1 or up > 4.9  # a logic level, never in between
     # the full deck (cells + oscillators, uic); clock early to keep the 143-edge run short
     delay = 2e-4 if network == "exp16" else 2e-5
-    d = twin_deck(setup, config=HardwareConfig(clock_delay=delay), analysis="tran",
+    d = twin_deck(setup, config=DeckConfig(clock_delay=delay), analysis="tran",
                   oscillators=True)
     res = run_ngspice(d.text, ["time", "v(en0)", "v(up0)"], name=f"{network}-tran", timeout=60)
     assert res.vectors["time"][-1] == pytest.approx(delay + 10e-6 + 20e-6)
@@ -436,8 +436,8 @@ def _enable_duty(path, n_edges):
 @requires_ngspice
 def test_netlist_bias_and_supply_options_reach_the_deck(tmp_path, capsys):
     """--bias sets each enable's duty (the p of HARDWARE.md section 3); --supply-resistance 0
-    and --decoupling 0 make an ideal rail; the defaults are the HardwareConfig's."""
-    from spicecl.netlist import HardwareConfig
+    and --decoupling 0 make an ideal rail; the defaults are the DeckConfig's."""
+    from spicecl.netlist import DeckConfig
     from spicecl.oscbank.design import analytic_p
 
     (tmp_path / "models").symlink_to(MODELS, target_is_directory=True)
@@ -451,7 +451,7 @@ def test_netlist_bias_and_supply_options_reach_the_deck(tmp_path, capsys):
     hw = json.loads(ideal.with_suffix(".json").read_text())["hardware"]
     assert (hw["bias"], hw["supply_resistance"], hw["decoupling"]) == (3.0, 0.0, 0.0)
     assert json.loads(default.with_suffix(".json").read_text())["hardware"] == \
-        HardwareConfig().to_dict()
+        DeckConfig().to_dict()
     duty3, vcc3 = _enable_duty(ideal, 16)
     duty25, vcc25 = _enable_duty(default, 16)
     # 30 periods, 1 % hysteresis resistors, 5 mV offsets: each edge near the nominal duty
@@ -477,13 +477,13 @@ def test_netlist_bias_and_supply_options_are_checked(tmp_path, capsys):
     assert "--bias 1 V is outside the oscillators' swing (1.67 to 3.33 V): every enable stays " \
         "high (p = 1)" in capsys.readouterr().err
     assert "Vbias bias 0 1.0" in Path(out).read_text()
-    # the help's defaults are the deck's (the parser leaves them to HardwareConfig)
-    from spicecl.netlist import HardwareConfig
+    # the help's defaults are the deck's (the parser leaves them to DeckConfig)
+    from spicecl.netlist import DeckConfig
 
     with pytest.raises(SystemExit):
         main(["netlist", "oscillators", "--help"])
     helptext = " ".join(capsys.readouterr().out.split())
-    cfg = HardwareConfig()
+    cfg = DeckConfig()
     for flag, value in (("--bias V", cfg.bias), ("--supply-resistance OHMS",
                                                 cfg.supply_resistance),
                         ("--decoupling FARADS", cfg.decoupling)):
@@ -537,12 +537,12 @@ def test_twin_deck_enables_at_the_clock_are_on_with_the_bias_p():
     """At the clock pulse (about 4.4 periods in) about p(2.5 V) = 1/2 of the enables are on,
     and the oscillators drawn to start charging do charge. (Every oscillator started
     discharging from a voltage uniform in volts: 23 % on, the phases bunched; physics audit.)"""
-    from spicecl.netlist.twin import HardwareConfig
+    from spicecl.netlist.twin import DeckConfig
     from spicecl.variation import start_state
     from spicecl.spice.runner import run_ngspice
 
     net = load_network("exp16")
-    cfg = HardwareConfig(bias=2.5)
+    cfg = DeckConfig(bias=2.5)
     on = []
     for seed in range(1, 5):
         setup = make_setup(net, seed)

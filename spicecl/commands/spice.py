@@ -36,7 +36,7 @@ def _add_task_args(p) -> None:
 
 
 def _add_supply_args(p) -> None:
-    """The global circuit of decks with oscillators (defaults: netlist.twin.HardwareConfig)."""
+    """The global circuit of decks with oscillators (defaults: netlist.twin.DeckConfig)."""
     p.add_argument("--bias", type=float, default=None, metavar="V",
                    help="global bias voltage of the enable comparators (default 2.5: p about "
                         "0.5; oscillators only)")
@@ -48,12 +48,12 @@ def _add_supply_args(p) -> None:
 
 
 def circuit_from_args(args):
-    """The deck's HardwareConfig: defaults, with the supply and bias options given."""
-    from spicecl.netlist.twin import HardwareConfig
+    """The deck's DeckConfig: defaults, with the supply and bias options given."""
+    from spicecl.netlist.twin import DeckConfig
 
     given = {k: getattr(args, k) for k in ("bias", "supply_resistance", "decoupling")
              if getattr(args, k, None) is not None}
-    return HardwareConfig(**given)
+    return DeckConfig(**given)
 
 
 #: Largest --tolerance-spec read (a spec is a few hundred bytes of JSON).

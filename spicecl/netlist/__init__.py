@@ -3,8 +3,8 @@
 Builds text only (with PySpice's Circuit API, imported lazily); never runs ngspice.
 """
 
-from spicecl.netlist.twin import (Deck, HardwareConfig, TwinSetup, absolute_includes,
+from spicecl.netlist.twin import (Deck, DeckConfig, TwinSetup, absolute_includes,
                                   default_models_dir, make_setup, oscillator_deck, twin_deck)
 
-__all__ = ["Deck", "HardwareConfig", "TwinSetup", "absolute_includes", "default_models_dir",
+__all__ = ["Deck", "DeckConfig", "TwinSetup", "absolute_includes", "default_models_dir",
            "make_setup", "oscillator_deck", "twin_deck"]

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from spicecl.netlist.twin import HardwareConfig, TwinSetup, twin_deck
+from spicecl.netlist.twin import DeckConfig, TwinSetup, twin_deck
 from spicecl.solver import NodalSystem, clamp_targets
 from spicecl.spice.runner import run_ngspice
 
@@ -52,7 +52,7 @@ def eq10_rule(dv_c, dv_f, sigma=0.0) -> np.ndarray:
     return np.abs(dv_c) + sigma > np.abs(dv_f)
 
 
-def validate_dc(setup: TwinSetup, *, config: HardwareConfig | None = None, models_dir=None,
+def validate_dc(setup: TwinSetup, *, config: DeckConfig | None = None, models_dir=None,
                 timeout: float = 600.0) -> dict:
     """Compare the twin deck's .op node voltages with the nodal solver (volts).
 
@@ -91,7 +91,7 @@ def validate_dc(setup: TwinSetup, *, config: HardwareConfig | None = None, model
     }
 
 
-def validate_decisions(setup: TwinSetup, *, config: HardwareConfig | None = None,
+def validate_decisions(setup: TwinSetup, *, config: DeckConfig | None = None,
                        models_dir=None, tie_volts: float = 1e-6,
                        timeout: float = 600.0) -> dict:
     """Compare the SPICE decision cells' latched decisions with :func:`cell_rule`.
@@ -100,7 +100,7 @@ def validate_decisions(setup: TwinSetup, *, config: HardwareConfig | None = None
     comparators' input-referred hysteresis (``cell_vhys / (2 gain)``) of zero; agreement is
     reported over all edges and over edges away from ties.
     """
-    cfg = HardwareConfig() if config is None else config
+    cfg = DeckConfig() if config is None else config
     net = setup.net
     deck = twin_deck(setup, config=cfg, models_dir=models_dir, analysis="tran", precise=True,
                      oscillators=False, cells=True, name=f"validate-decisions-{net.name}")
