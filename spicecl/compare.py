@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_count, check_range
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, train
@@ -71,14 +71,8 @@ class CompareConfig:
             same = " and ".join(repr(float(p)) for p in self.ps if _pkey(p) == dup)
             raise SpiceclError(f"--p values {same} are the same to 6 significant digits "
                                f"(results are keyed by p = {dup})")
-        if int(self.n_tasks) < 1:
-            raise SpiceclError(f"--tasks must be >= 1, got {self.n_tasks}")
-        if int(self.n_tasks) > MAX_TASKS:
-            raise SpiceclError(f"--tasks must be <= {MAX_TASKS}, got {self.n_tasks}")
-        if int(self.steps) < 1:
-            raise SpiceclError(f"--steps must be >= 1, got {self.steps}")
-        if int(self.steps) > MAX_STEPS:
-            raise SpiceclError(f"--steps must be <= {MAX_STEPS:.0e}, got {self.steps}")
+        check_count("--tasks", self.n_tasks, 1, MAX_TASKS)
+        check_count("--steps", self.steps, 1, MAX_STEPS)
         check_range("--eta", self.eta, 0, 1, low_open=True)
         check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
         check_range("--sigma-max", self.sigma_max, 0, float("inf"), high_open=True)

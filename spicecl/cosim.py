@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_count
 from spicecl.hardware import HardwareConfig, HardwareParts, HardwareTrainer
 from spicecl.learning import LearningConfig
 from spicecl.network import Network
@@ -56,11 +56,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     from spicecl.spice.validate import solver_states
     from spicecl.variation import CircuitDraw
 
-    steps = int(steps)
-    if steps < 1:
-        raise SpiceclError(f"--steps must be >= 1, got {steps}")
-    if steps > MAX_COSIM_STEPS:
-        raise SpiceclError(f"--steps must be <= {MAX_COSIM_STEPS}, got {steps}")
+    steps = check_count("--steps", steps, 1, MAX_COSIM_STEPS)
     hw = HardwareConfig() if hardware is None else hardware
     if hw.gating == "replay":
         raise SpiceclError("cosim gates with Bernoulli p_i ('edge_p') or 'uniform', not replay")

@@ -26,6 +26,18 @@ class SimulationError(SpiceclError):
     exit_status = 1
 
 
+def check_count(name: str, value, low: int, high: int | None = None) -> int:
+    """Return ``value`` as an int if ``low <= value <= high``, else raise a
+    :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12)."""
+    v = int(value)
+    if v < low:
+        raise SpiceclError(f"{name} must be >= {low}, got {value}")
+    if high is not None and v > high:
+        limit = f"{high:.0e}" if high >= 1e9 else f"{high}"
+        raise SpiceclError(f"{name} must be <= {limit}, got {value}")
+    return v
+
+
 def check_range(name: str, value: float, low: float, high: float, *,
                 low_open: bool = False, high_open: bool = False) -> float:
     """Return ``value`` if it lies in the interval, else raise a :class:`SpiceclError`.

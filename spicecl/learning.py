@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_count, check_range
 from spicecl.network import Network
 from spicecl.solver import NodalSystem, spd_inverse
 from spicecl.tasks import Task
@@ -555,11 +555,7 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
     if seeds is None or isinstance(seeds, (int, np.integer, np.random.Generator,
                                            np.random.SeedSequence)):
         seeds = [seeds] if len(tasks) == 1 else spawn_streams(seeds, len(tasks))
-    steps = int(steps)
-    if steps < 1:
-        raise SpiceclError(f"--steps must be >= 1, got {steps}")
-    if steps > MAX_STEPS:
-        raise SpiceclError(f"--steps must be <= {MAX_STEPS:.0e}, got {steps}")
+    steps = check_count("--steps", steps, 1, MAX_STEPS)
     from threadpoolctl import threadpool_limits
 
     # A diverging run overflows: Trainer.errors() reports it, numpy's warnings would only add

@@ -184,3 +184,15 @@ def test_an_out_holding_another_commands_run_is_refused(capsys, tmp_path, argv):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
     (tmp_path / "manifest.json").write_text(f'{{"command": "spicecl {argv[0]} --x"}}')
     assert main([*argv, "--out", str(tmp_path)]) == 0  # its own earlier run: overwritten
+
+
+def test_check_count_names_the_parameter_and_its_limits():
+    from spicecl.errors import SpiceclError, check_count
+
+    assert check_count("--steps", 5, 1, 10) == 5
+    with pytest.raises(SpiceclError, match=r"^--steps must be >= 1, got 0$"):
+        check_count("--steps", 0, 1, 10)
+    with pytest.raises(SpiceclError, match=r"^--tasks must be <= 100000, got 100001$"):
+        check_count("--tasks", 100001, 1, 100000)
+    with pytest.raises(SpiceclError, match=r"^--steps must be <= 1e\+12, got 1000000000001$"):
+        check_count("--steps", 10**12 + 1, 1, 10**12)

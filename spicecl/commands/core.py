@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from spicecl.errors import SpiceclError, check_range, warn
+from spicecl.errors import SpiceclError, check_count, check_range, warn
 
 
 def seed_arg(text: str) -> int:
@@ -333,10 +333,7 @@ def cmd_train(args) -> int:
     if args.r_init is not None and net.resistance is not None:
         raise SpiceclError(f"--r-init: network {net.name} has its own resistances, and "
                            f"training starts from them (it would be ignored)")
-    if args.steps < 1:
-        raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
-    if args.steps > MAX_STEPS:
-        raise SpiceclError(f"--steps must be <= {MAX_STEPS:.0e}, got {args.steps}")
+    check_count("--steps", args.steps, 1, MAX_STEPS)
     if args.out:
         from spicecl.results import ensure_output_dir
 

@@ -13,7 +13,7 @@ import sys
 import time
 
 from spicecl.commands.core import path_arg, seed_arg
-from spicecl.errors import SpiceclError, warn
+from spicecl.errors import SpiceclError, check_count, warn
 
 
 def register(sub) -> None:
@@ -47,12 +47,8 @@ def cmd_demo(args) -> int:
                                  ensure_output_dir, write_manifest)
     from spicecl.variation_file import load_variation
 
-    if args.tasks < 2:
-        raise SpiceclError(f"--tasks must be >= 2, got {args.tasks}")
-    if args.cosim_steps < 0:
-        raise SpiceclError(f"--cosim-steps must be >= 0, got {args.cosim_steps}")
-    if args.cosim_steps > MAX_COSIM_STEPS:
-        raise SpiceclError(f"--cosim-steps must be <= {MAX_COSIM_STEPS}, got {args.cosim_steps}")
+    check_count("--tasks", args.tasks, 2)
+    check_count("--cosim-steps", args.cosim_steps, 0, MAX_COSIM_STEPS)
     # Checked here too, not only by the stages, so that no stage runs before a bad value stops.
     if args.steps < 1:
         raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
