@@ -363,9 +363,8 @@ def grid(item, min_len: int = 2, distinct=lambda v: v, max_len: int | None = Non
     return check
 
 
-#: a grid of p values in (0, 1], distinct to the 3 decimals the job names carry
-#: p values of a sweep: at most 100, the learning streams of the discrete sweeps are spaced
-#: 100 apart (spicecl.experiments.discrete.sweep_chunks)
+#: a grid of p values in (0, 1], distinct to the 3 decimals the job names carry; at most 100
+#: (the discrete sweeps space their learning streams 100 apart: discrete.sweep_chunks)
 P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}", max_len=100)
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spicecl.errors import SpiceclError
 from spicecl.experiments.common import (TaskSpec, TrainChunk, fraction, mean_sem, nonnegative,
                                         run_train_chunk)
-from spicecl.errors import SpiceclError
 from spicecl.learning import LearningConfig
 from spicecl.sweep import Chunk, spawn_seeds
 
