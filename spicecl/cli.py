@@ -71,12 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); return the exit status. The
+    manifests written meanwhile record it as their command (only meanwhile: a library call
+    after main() records its own process's argv, not this command line)."""
     import shlex
 
     from spicecl import results
 
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    before = results.COMMAND_LINE
     results.COMMAND_LINE = shlex.join(["spicecl", *argv])
+    try:
+        return _run(argv)
+    finally:
+        results.COMMAND_LINE = before
+
+
+def _run(argv: list) -> int:
     try:
         # inside the try: a Ctrl-C while the command modules import (~1 s) is an interrupt
         parser = build_parser()

@@ -196,3 +196,13 @@ def test_check_count_names_the_parameter_and_its_limits():
         check_count("--tasks", 100001, 1, 100000)
     with pytest.raises(SpiceclError, match=r"^--steps must be <= 1e\+12, got 1000000000001$"):
         check_count("--steps", 10**12 + 1, 1, 10**12)
+
+
+def test_a_library_call_after_main_does_not_record_mains_command(tmp_path, capsys):
+    """The command line main() ran is the manifests' command only while it runs."""
+    from spicecl import results
+
+    assert main(["network", "export", "exp16", "--format", "graphml", "-o",
+                 str(tmp_path / "n.graphml")]) == 0
+    assert "network export" not in results.command_line()
+    assert results.manifest({}, 1)["command"] == results.command_line()
