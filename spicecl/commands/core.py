@@ -159,12 +159,15 @@ def add_task_args(p) -> None:
     """Task options shared by train-like commands."""
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task kind (default regression)")
-    p.add_argument("--inputs", type=int, default=2, metavar="N", help="input nodes (default 2)")
-    p.add_argument("--outputs", type=int, default=2, metavar="N", help="output nodes (default 2)")
+    p.add_argument("--inputs", type=int, default=None, metavar="N",
+                   help="input nodes (default 2)")
+    p.add_argument("--outputs", type=int, default=None, metavar="N",
+                   help="output nodes (default 2)")
     p.add_argument("--grounds", type=int, default=None, metavar="N",
                    help="ground nodes (default 1 for regression, outputs/2 for allostery)")
     p.add_argument("--input-nodes", metavar="IDS", help="comma-separated node ids instead of "
-                   "random inputs (then --output-nodes and --ground-nodes too)")
+                   "random inputs (then --output-nodes and --ground-nodes too, or --grounds 0 "
+                   "for no ground)")
     p.add_argument("--output-nodes", metavar="IDS")
     p.add_argument("--ground-nodes", metavar="IDS")
     p.add_argument("--train-examples", type=int, default=None, metavar="B",
@@ -225,6 +228,15 @@ def task_from_args(args, net, rng):
                 raise SpiceclError(f"{flag} {g!r}: an empty node id (a stray comma?)")
         roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
                  for g in given]
+        if args.ground_nodes is None and args.grounds != 0:
+            raise SpiceclError("--input-nodes and --output-nodes need --ground-nodes too (or "
+                               "--grounds 0 for a task without a ground node)")
+        for flag, count, ids, named in zip(("--inputs", "--outputs", "--grounds"),
+                                           (args.inputs, args.outputs, args.grounds), roles,
+                                           ("--input-nodes", "--output-nodes", "--ground-nodes")):
+            if count is not None and count != len(ids):
+                raise SpiceclError(f"{flag} {count} but {named} names {len(ids)} node"
+                                   f"{'' if len(ids) == 1 else 's'}")
     # only the sizes given: make_task's defaults stay the one place they are set
     sizes = {k: v for k, v in (("n_train", args.train_examples),
                                ("n_test", args.test_examples)) if v is not None}
@@ -233,8 +245,9 @@ def task_from_args(args, net, rng):
         raise SpiceclError(f"{' and '.join(flags)} appl{'y' if len(flags) > 1 else 'ies'} to "
                            f"regression tasks; an allosteric task has one input pattern (it "
                            f"would be ignored)")
-    return make_task(net, args.task, rng, n_in=args.inputs, n_out=args.outputs,
-                     n_ground=args.grounds, roles=roles, volts=args.volts, **sizes)
+    counts = {k: v for k, v in (("n_in", args.inputs), ("n_out", args.outputs)) if v is not None}
+    return make_task(net, args.task, rng, n_ground=args.grounds, roles=roles, volts=args.volts,
+                     **counts, **sizes)
 
 
 def config_from_args(args):
