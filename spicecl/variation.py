@@ -23,7 +23,8 @@ Relative classes draw ``nominal * (1 + tol * u)``; absolute ones ``nominal + tol
 ``u`` uniform on [-1, 1] (``uniform``) or standard normal scaled by 1/3 and clipped to [-1, 1]
 (``normal``: the tolerance is the 3-sigma limit, as on datasheets). Every tolerance lies in
 [0, 1) (for absolute classes: volts). A class whose nominal is a per-use value (``resistor``,
-``capacitor``) takes the nominal from the caller; the spec's nominal is then a default.
+``capacitor``) takes the nominal from the caller; a spec file may not set another one (it
+would not be used).
 
 Shapes: E edges.
 """
@@ -50,6 +51,9 @@ COMPONENT_CLASSES = {
 DISTRIBUTIONS = ("uniform", "normal")
 #: Magnitudes a part value of each unit may take (beyond them a deck holds inf or nonsense).
 PLAUSIBLE = {"ohm": (1e-3, 1e12), "F": (1e-18, 1.0), "V": (1e-9, 10.0)}
+
+#: classes whose nominal is set by each use (DRAW_TABLE), not by the spec
+PER_PART_NOMINAL = ("resistor", "capacitor")
 
 #: Number of digipot positions (AD5220-like): R = R_W + n * R_AB / (N_TAPS - 1).
 N_TAPS = 128
@@ -187,6 +191,11 @@ class ToleranceSpec:
                     raise SpiceclError(f"tolerance spec {name}: {key} must be a number, "
                                        f"got {v!r}")
             _k, nom, tol, _u = COMPONENT_CLASSES[name]
+            if name in PER_PART_NOMINAL and entry.get("nominal", nom) != nom:
+                raise SpiceclError(f"tolerance spec {name}: nominal {entry['nominal']!r} would "
+                                   f"not be used: {name} values are set per part (oscillator "
+                                   f"R_t 33 kohm, C_t 10 nF, hysteresis 100 kohm); give its "
+                                   f"tolerance and distribution only")
             comps.append((name, ComponentTolerance(entry.get("nominal", nom),
                                                    entry.get("tolerance", tol),
                                                    entry.get("distribution", "uniform"))))

@@ -369,7 +369,12 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     # finite but absurd part values put inf into the deck (was accepted)
     ('{"digipot_rab": {"nominal": 1e308}}', r"nominal of digipot_rab = 1e\+308 ohm is outside "
                                             r"the physical range \[0.001, 1e\+12\] ohm"),
-    ('{"capacitor": {"nominal": 3}}', "nominal of capacitor = 3 F is outside"),
+    ('{"digipot_wiper": {"nominal": 3e12}}',
+     "nominal of digipot_wiper = 3000000000000.0 ohm is outside"),
+    # a per-part nominal was recorded in the deck's header but never drawn
+    ('{"capacitor": {"nominal": 22e-9, "tolerance": 0.1}}',
+     "capacitor: nominal 2.2e-08 would not be used: capacitor values are set per part"),
+    ('{"resistor": {"nominal": 47000}}', "resistor: nominal 47000 would not be used"),
     ('{"comparator_offset": {"nominal": 1e300}}', "nominal of comparator_offset = 1e"),
 ])
 def test_tolerance_spec_file_errors_name_the_file_and_refuse_non_numbers(tmp_path, capsys, text,

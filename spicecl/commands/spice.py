@@ -18,7 +18,9 @@ def _add_tolerance_args(p) -> None:
     p.add_argument("--offset", type=float, default=None, metavar="VOLTS",
                    help="comparator input-offset tolerance, V (default 0.005)")
     p.add_argument("--tolerance-spec", default=None, metavar="FILE",
-                   help="JSON tolerance spec: {class: {nominal, tolerance, distribution}}")
+                   help="JSON tolerance spec: {class: {nominal, tolerance, distribution}} "
+                        "(resistor and capacitor: tolerance and distribution only, their "
+                        "nominals are set per part)")
     p.add_argument("--distribution", choices=("uniform", "normal"), default=None,
                    help="distribution of the relative classes, each keeping its tolerance "
                         "unless --tolerance is given (normal: the tolerance is the 3-sigma "
