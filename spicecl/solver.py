@@ -58,7 +58,9 @@ def _sparse_factor(a):
     except Exception:  # ImportError, or an API change: fall back to SuperLU
         from scipy.sparse.linalg import splu
 
-        return splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve
+        # COLAMD, not MMD_AT_PLUS_A: less fill with MMD, but its ordering alone took 4 s at
+        # 20,000 nodes and 51 s at 50,000 (COLAMD: 0.11 s, 0.32 s; solves 5x faster too)
+        return splu(a.tocsc(), permc_spec="COLAMD").solve
 
 
 def spd_inverse(s: np.ndarray) -> np.ndarray:
