@@ -30,7 +30,7 @@ import numpy as np
 from spicecl.errors import SpiceclError, check_count, check_range
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
-from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, train
+from spicecl.learning import MAX_STEPS, MAX_TASKS, R_INIT, LearningConfig, train
 from spicecl.network import Network
 from spicecl.tasks import make_task
 
@@ -154,6 +154,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     res = CompareResult(cfg)
     gating_used = {}
     timing = {}
+    rose = {}  # p -> tasks whose idealized (continuous) training error ended above its start
 
     def run(variant, p, fn):
         t0 = time.perf_counter()
@@ -175,8 +176,9 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
             if seq is not None:
                 gating = "replay"
                 if cfg.steps > seq.shape[0]:
-                    notes.append(f"p = {p:g}: the recorded sequence has {seq.shape[0]} samples "
-                                 f"and the run {cfg.steps} steps, so it is replayed cyclically")
+                    notes.append(f"p = {p:g}: the variation file's recorded sequence has "
+                                 f"{seq.shape[0]} samples and the run {cfg.steps} steps, so it "
+                                 f"is replayed cyclically")
             else:
                 have = ", ".join(f"{float(q.mean()):.2f}" for _b, q in
                                  sorted(boards[0].updates.items()))
@@ -187,8 +189,9 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         for variant in variants:
             say(f"compare: p={p:g} {variant}")
             if variant == IDEALIZED:
-                run(variant, p, lambda: train(net, tasks, replace(cont, p=p), learn, cfg.steps,
-                                              n_records=cfg.n_records))
+                h = run(variant, p, lambda: train(net, tasks, replace(cont, p=p), learn,
+                                                  cfg.steps, n_records=cfg.n_records))
+                rose[p] = int(np.sum(h.train_scaled[:, -1] > 1.0 + 1e-9))
                 continue
             if variant == DISCRETE:
                 hw = HardwareConfig.ideal()
@@ -199,6 +202,18 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
             run(variant, p, lambda hw=hw: train_hardware(
                 net, tasks, replace(disc, p=p), learn, cfg.steps, hardware=hw, parts=boards,
                 n_records=cfg.n_records))
+    if any(rose.values()):
+        typical = (float(np.median(net.resistance)) if net.resistance is not None
+                   else cont.r_init)
+        where = ", ".join(f"{k} of {len(tasks)} tasks at p = {p:g}"
+                          for p, k in rose.items() if k)
+        note = (f"idealized (continuous rule): training raised the training error of {where}: "
+                f"--gamma {cfg.gamma:g} is likely too large for this network")
+        if not 0.5 < typical / R_INIT < 2:
+            note += (f". The rate scales with R^3: for resistances near {typical:.4g} ohm, "
+                     f"{cfg.gamma * (typical / R_INIT) ** 3:.3g} is the equivalent of "
+                     f"{cfg.gamma:g} at {R_INIT:.5g} ohm")
+        notes.append(note)
     if cfg.clock_free:
         budget = cfg.steps * max(cfg.ps)
         say(f"compare: clock-free, {budget:g} updates per edge")

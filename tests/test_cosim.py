@@ -136,9 +136,9 @@ def test_compare_says_when_it_cannot_replay_or_replays_cyclically(capsys, tmp_pa
     assert json.loads(out.out)["gating"] == {"0.5": "replay", "0.3": "edge_p"}
     err = out.err.splitlines()
     assert len(err) == 2
-    assert all(line.startswith("spicecl: warning: compare --variation") for line in err)
-    assert ("p = 0.5: the recorded sequence has 20 samples and the run 30 steps, so it is "
-            "replayed cyclically") in err[0]
+    assert all(line.startswith("spicecl: warning: compare: p = 0.") for line in err)
+    assert ("p = 0.5: the variation file's recorded sequence has 20 samples and the run 30 "
+            "steps, so it is replayed cyclically") in err[0]
     assert "p = 0.3: the variation file has no update sequence within 0.05 of it" in err[1]
     md = (tmp_path / "o" / "summary.md").read_text()
     assert "- Note: p = 0.3: the variation file has no update sequence" in md
@@ -604,3 +604,30 @@ def test_committed_compare_results_match_the_code(summary_path):
                        parts=boards, n_records=cfg.n_records)
     assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
         s["stats"]["ideal_discrete"]["1"]["mean"], rel=1e-9), "re-run the command in summary.md"
+
+
+def test_compare_says_when_the_learning_rate_makes_the_idealized_runs_diverge(capsys, tmp_path):
+    """A --gamma too large for the network's resistances: the idealized errors rose and
+    compare said nothing (train warns); now a note, with the R^3-scaled rate for a network
+    whose resistances are far from the default."""
+    status, out = _compare(["--p", "1", "--no-imperfections", "--no-clock-free", "--gamma",
+                            "1e14"], capsys)
+    assert status == 0
+    assert ("compare: idealized (continuous rule): training raised the training error of 2 of "
+            "2 tasks at p = 1: --gamma 1e+14 is likely too large") in out.err
+    assert json.loads(out.out)["warnings"]
+    status, out = _compare(["--p", "1", "--no-imperfections", "--no-clock-free"], capsys)
+    assert status == 0 and "idealized" not in out.err
+    # a network of 500-ohm resistors: the default rate is ~1000x too fast there
+    from spicecl.netio import graphml_bytes
+    from spicecl.network import exp16
+
+    net = exp16()
+    f = tmp_path / "low.graphml"
+    f.write_bytes(graphml_bytes(type(net)(net.name, net.node_ids, net.edges, net.positions,
+                                          np.full(net.n_edges, 500.0))))
+    status = main(["compare", "--network", str(f), "--task", "allostery", "--tasks", "2",
+                   "--steps", "30", "--seed", "3", "--p", "1", "--no-imperfections",
+                   "--no-clock-free", "--gamma", "1e13", "--json"])
+    err = capsys.readouterr().err
+    assert status == 0 and "for resistances near 500 ohm, 9.48e+09 is the equivalent" in err

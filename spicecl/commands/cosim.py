@@ -123,7 +123,7 @@ def cmd_compare(args) -> int:
     res = run_compare(net, cfg, variation=variation, log=_progress(sys.stderr.isatty()))
     res.meta["network_seed"] = args.network_seed or 0  # (net.name is the same for every seed)
     for note in res.meta["warnings"]:
-        warn(f"compare --variation {args.variation}: {note}")
+        warn(f"compare: {note}")
     if args.out:
         from spicecl.results import command_line
 
