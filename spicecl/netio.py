@@ -165,18 +165,22 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     def findall(el, tag):
         return el.findall(f"g:{tag}", ns) if ns else el.findall(tag)
 
-    keys = {}
+    keys = {}  # key id -> (attribute name, element kind, default (text, line) or None)
     for k in findall(root, "key"):
-        keys[k.get("id")] = (k.get("attr.name") or k.get("id"), k.get("for"))
+        default = findall(k, "default")
+        default = ((default[0].text or "").strip(), default[0].sourceline) if default else None
+        keys[k.get("id")] = (k.get("attr.name") or k.get("id"), k.get("for"), default)
     graphs = findall(root, "graph")
     if len(graphs) != 1:
         raise SpiceclError(f"network file {path}: expected one <graph>, found {len(graphs)}")
     graph = graphs[0]
 
-    def data(el):
-        out = {}
+    def data(el, kind):
+        """name -> (text, line) of an element's data, the keys' <default> where it has none."""
+        out = {name: default for name, k, default in keys.values()
+               if default is not None and k in (kind, "all")}
         for d in findall(el, "data"):
-            name = keys.get(d.get("key"), (d.get("key"), None))[0]
+            name = keys.get(d.get("key"), (d.get("key"),))[0]
             out[name] = (d.text or "").strip(), d.sourceline
         return out
 
@@ -185,7 +189,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         nid = nd.get("id")
         if nid is None:
             raise SpiceclError(f"network file {path}, line {nd.sourceline}: node without id")
-        d = data(nd)
+        d = data(nd, "node")
         xy = []
         for c in ("x", "y"):
             text, line = d.get(c, ("", nd.sourceline))
@@ -203,7 +207,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         dup = next(i for i in ids if ids.count(i) > 1)
         raise SpiceclError(f"network file {path}: duplicate node id {dup!r}")
     index = {nid: i for i, nid in enumerate(ids)}
-    edges, res, other = [], [], set()
+    edges, res, lines, other = [], [], [], set()
     for ed in findall(graph, "edge"):
         s, t = ed.get("source"), ed.get("target")
         if s is None or t is None:
@@ -214,7 +218,8 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
                 raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge names "
                                    f"unknown node {end!r}")
         edges.append((index[s], index[t]))
-        ed_data = data(ed)
+        lines.append(ed.sourceline)
+        ed_data = data(ed, "edge")
         other.update(k for k in ed_data if k != "resistance")
         text, line = ed_data.get("resistance", ("", ed.sourceline))
         if text:
@@ -247,8 +252,12 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
              f"command's default resistance")
     if not np.isnan(res).all():
         if np.isnan(res).any():
-            raise SpiceclError(f"network file {path}: some edges have a resistance and some "
-                               f"do not; give all or none")
+            k = int(np.flatnonzero(np.isnan(res))[0])
+            s, t = (ids[i] for i in edges[k])
+            n = int(np.sum(~np.isnan(res)))
+            raise SpiceclError(f"network file {path}, line {lines[k]}: edge {s!r}-{t!r} has no "
+                               f"resistance, {n} other edge{' has' if n == 1 else 's have'} "
+                               f"one; give all or none (or a <default> in the resistance key)")
         resistance = res
     return Network(path.name, tuple(ids), np.array(edges), pos, resistance)
 

@@ -107,6 +107,22 @@ def test_graphml_negative_resistance_is_an_error_naming_the_line(tmp_path):
         read_graphml(_write(tmp_path, GRAPH.format(r="-5")))
 
 
+def test_graphml_key_defaults_fill_missing_resistances(tmp_path):
+    """A <default> in the resistance key is every edge's value unless it has its own (was
+    ignored: 'some edges have a resistance and some do not')."""
+    text = GRAPH.replace('attr.type="double"/>', 'attr.type="double"><default>2000</default>'
+                         '</key>').replace('<data key="r">{r}</data>', '')
+    net = read_graphml(_write(tmp_path, text))
+    assert list(net.resistance) == [2000.0, 100.0]
+
+
+def test_graphml_with_some_resistances_missing_names_the_edge_and_line(tmp_path):
+    text = GRAPH.replace('<data key="r">{r}</data>', '')
+    with pytest.raises(SpiceclError, match=r"line 6: edge 'a'-'b' has no resistance, 1 other "
+                                           r"edge has one; give all or none"):
+        read_graphml(_write(tmp_path, text))
+
+
 def test_graphml_with_entities_or_dtd_is_refused(tmp_path):
     xxe = """<?xml version="1.0"?>
 <!DOCTYPE graphml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
