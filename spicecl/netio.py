@@ -208,6 +208,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         raise SpiceclError(f"network file {path}: duplicate node id {dup!r}")
     index = {nid: i for i, nid in enumerate(ids)}
     edges, res, lines, other = [], [], [], set()
+    seen = {}  # sorted (node, node) -> line of its edge
     for ed in findall(graph, "edge"):
         s, t = ed.get("source"), ed.get("target")
         if s is None or t is None:
@@ -217,6 +218,14 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
             if end not in index:
                 raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge names "
                                    f"unknown node {end!r}")
+        pair = tuple(sorted((index[s], index[t])))
+        if pair[0] == pair[1]:
+            raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge from {s!r} to "
+                               f"itself (a self loop)")
+        if pair in seen:
+            raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge {s!r}-{t!r} "
+                               f"repeats the edge of line {seen[pair]}")
+        seen[pair] = ed.sourceline
         edges.append((index[s], index[t]))
         lines.append(ed.sourceline)
         ed_data = data(ed, "edge")

@@ -74,8 +74,12 @@ class Network:
             raise SpiceclError(f"network {self.name}: edge {i} is a self loop on node "
                                f"{self.node_ids[edges[i, 0]]}")
         key = np.sort(edges, axis=1)
-        if len(np.unique(key, axis=0)) != len(key):
-            raise SpiceclError(f"network {self.name}: duplicate edges")
+        _u, first, counts = np.unique(key, axis=0, return_index=True, return_counts=True)
+        if np.any(counts > 1):
+            a, b = key[first[np.argmax(counts > 1)]]
+            dup = np.flatnonzero((key[:, 0] == a) & (key[:, 1] == b))
+            raise SpiceclError(f"network {self.name}: duplicate edges {dup[0]} and {dup[1]} "
+                               f"(nodes {self.node_ids[a]} and {self.node_ids[b]})")
         if self.resistance is not None:
             r = np.asarray(self.resistance, float).reshape(-1)
             if r.shape[0] != len(edges):

@@ -9,7 +9,7 @@ import pytest
 
 from spicecl.errors import SpiceclError
 from spicecl.netio import graphml_bytes, read_graphml, read_network_file
-from spicecl.network import disordered_network, exp16, load_network
+from spicecl.network import Network, disordered_network, exp16, load_network
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "networks"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared reference networks absent")
@@ -121,6 +121,21 @@ def test_graphml_with_some_resistances_missing_names_the_edge_and_line(tmp_path)
     with pytest.raises(SpiceclError, match=r"line 6: edge 'a'-'b' has no resistance, 1 other "
                                            r"edge has one; give all or none"):
         read_graphml(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("edge, match", [
+    ('<edge source="c" target="b"/>', r"line 8: edge 'c'-'b' repeats the edge of line 7"),
+    ('<edge source="a" target="a"/>', r"line 8: edge from 'a' to itself \(a self loop\)"),
+])
+def test_graphml_duplicate_edges_and_self_loops_name_their_lines(tmp_path, edge, match):
+    text = GRAPH.format(r="50").replace("</graph>", f" {edge}\n </graph>")
+    with pytest.raises(SpiceclError, match=match):
+        read_graphml(_write(tmp_path, text))
+
+
+def test_duplicate_edges_are_named():
+    with pytest.raises(SpiceclError, match=r"duplicate edges 0 and 2 \(nodes a and b\)"):
+        Network("t", ("a", "b", "c"), np.array([(0, 1), (1, 2), (1, 0)]), np.zeros((3, 2)))
 
 
 def test_graphml_with_entities_or_dtd_is_refused(tmp_path):
