@@ -229,6 +229,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         res.meta["clock_free_events"] = h.meta["events"]
     res.meta.update({
         "network": net.name, "n_edges": net.n_edges, "n_nodes": net.n_nodes,
+        "network_file": net.source,
         "gating": gating_used,
         "warnings": notes,
         "learning_seeds": learn, "part_seeds": part_seeds,
@@ -368,7 +369,8 @@ def write_compare(res: CompareResult, out_dir, command: str) -> list:
     files += plot_compare(res, out)
     files.append(write_manifest(out, res.config.to_dict(), res.config.seed,
                                 network=res.meta["network"],
-                                network_seed=res.meta.get("network_seed", 0)))
+                                network_seed=res.meta.get("network_seed", 0),
+                                network_file=res.meta.get("network_file")))
     return files
 
 

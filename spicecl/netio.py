@@ -13,8 +13,10 @@ The jammed-network text format (coupled-learning literature)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +71,12 @@ def read_network_file(path: Path) -> Network:
     raw = _read_bytes(path)
     _refuse_nul(path, raw)
     head = raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 BOM is fine
-    if head.startswith(b"<"):
-        return read_graphml(path, raw)
     if head.startswith(b"{"):
         raise SpiceclError(f"network file {path}: a JSON network (network export --format "
                            f"json, for other tools) is not read back; export GraphML instead")
-    return read_jammed_text(path, raw)
+    net = read_graphml(path, raw) if head.startswith(b"<") else read_jammed_text(path, raw)
+    return replace(net, source={"path": str(path.resolve()),
+                                "sha256": hashlib.sha256(raw).hexdigest()})
 
 
 def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:

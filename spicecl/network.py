@@ -48,6 +48,9 @@ class Network:
         Node positions (for plots and GraphML export).
     resistance : float array, shape (E,), or None
         Initial resistances in ohms when the source gave them.
+    source : dict or None
+        For a network read from a file: ``{"path": absolute path, "sha256": of its bytes}``,
+        which the manifests record (the file may change after a run).
     """
 
     name: str
@@ -56,6 +59,7 @@ class Network:
     positions: np.ndarray
     resistance: np.ndarray | None = None
     seed: int | None = field(default=None)
+    source: dict | None = field(default=None)
 
     def __post_init__(self):
         edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)

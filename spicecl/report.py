@@ -75,5 +75,6 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
     atomic_write_json(out / "summary.json", summary)
     config_record = {"args": {k: v for k, v in args.items() if k != "func"},
                      "learning": config.to_dict(), "task": task.to_dict()}
-    write_manifest(out, config_record, args.get("seed"))
+    write_manifest(out, config_record, args.get("seed"),
+                   **({"network_file": net.source} if net.source else {}))
     return out

@@ -340,3 +340,28 @@ def test_train_out_csv_quotes_node_ids_with_commas_quotes_and_newlines(tmp_path)
         rows = list(csv.reader(fh))
     assert len(rows) == 1 + base.n_edges and all(len(r) == 4 for r in rows)
     assert {r[1] for r in rows[1:]} | {r[2] for r in rows[1:]} == set(ids)
+
+
+def test_runs_on_a_network_file_record_its_path_and_hash(tmp_path, capsys):
+    """train and compare manifests and the netlist sidecar record the file's absolute path and
+    sha256, so a result stays tied to the file's content after the file is edited."""
+    import hashlib
+    import json
+
+    from spicecl.cli import main
+
+    f = tmp_path / "mine.graphml"
+    assert main(["network", "export", "exp16", "--format", "graphml", "-o", str(f)]) == 0
+    want = {"path": str(f.resolve()), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+    assert main(["train", "--network", str(f), "--steps", "3", "--seed", "1", "--out",
+                 str(tmp_path / "t")]) == 0
+    assert json.loads((tmp_path / "t" / "manifest.json").read_text())["network_file"] == want
+    assert main(["compare", "--network", str(f), "--task", "allostery", "--tasks", "2",
+                 "--steps", "3", "--seed", "1", "--p", "1", "--no-imperfections",
+                 "--no-clock-free", "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["network_file"] == want
+    assert main(["netlist", "twin", "--network", str(f), "--seed", "1", "-o",
+                 str(tmp_path / "d.cir")]) == 0
+    assert json.loads((tmp_path / "d.json").read_text())["network"]["file"] == want
+    assert load_network("exp16").source is None
+    capsys.readouterr()

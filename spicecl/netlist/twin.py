@@ -420,7 +420,8 @@ def twin_sidecar(setup: TwinSetup, cfg: DeckConfig, **extra) -> dict:
     return {
         "kind": "twin",
         "network": {"name": net.name, "n_nodes": net.n_nodes, "n_edges": net.n_edges,
-                    "node_ids": list(net.node_ids), "edges": net.edges.tolist()},
+                    "node_ids": list(net.node_ids), "edges": net.edges.tolist(),
+                    **({"file": net.source} if net.source else {})},
         "seed": setup.seed,
         "eta": setup.eta,
         "example": setup.example,
