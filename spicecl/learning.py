@@ -105,8 +105,9 @@ class LearningConfig:
             raise SpiceclError(f"--r-min ({self.r_min:g}) must be below --r-max "
                                f"({self.r_max:g})")
         if not self.r_min <= self.r_init <= self.r_max:
+            default = " (the default: give --r-init too)" if self.r_init == R_INIT else ""
             raise SpiceclError(f"--r-init must be in [--r-min, --r-max] = [{self.r_min:g}, "
-                               f"{self.r_max:g}] ohm, got {self.r_init!r}")
+                               f"{self.r_max:g}] ohm, got {self.r_init!r}{default}")
         if int(self.levels) != self.levels or self.levels < 2:
             raise SpiceclError(f"levels must be an integer >= 2, got {self.levels}")
 

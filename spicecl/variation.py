@@ -206,10 +206,19 @@ class ToleranceSpec:
 
     @classmethod
     def from_json(cls, text: str, source: str = "tolerance spec") -> "ToleranceSpec":
+        def no_repeats(pairs):
+            keys = [k for k, _v in pairs]
+            for k in keys:
+                if keys.count(k) > 1:
+                    raise ValueError(f"{k!r} is given twice")
+            return dict(pairs)
+
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=no_repeats)
         except json.JSONDecodeError as exc:
             raise SpiceclError(f"{source}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        except ValueError as exc:  # (a later value silently replaced the first)
+            raise SpiceclError(f"{source}: {exc}") from None
         try:
             return cls.from_dict(data)
         except SpiceclError as exc:  # name the file in every message

@@ -252,6 +252,7 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--steps", "0"], "--steps must be >= 1"),
     (["--steps", "99999999999999999999"], "--steps must be <= 1e+12, got 99999999999999999999"),
     (["--r-init", "1e300"], "--r-init must be in [--r-min, --r-max] = [10, 1e+06] ohm"),
+    (["--r-min", "6000"], "got 5089.370078740158 (the default: give --r-init too)"),
     (["--r-init", "1e-320"], "--r-init must be in [--r-min, --r-max]"),
     (["--r-min", "5000", "--r-max", "100"], "--r-min (5000) must be below --r-max (100)"),
     (["--gamma", "-1"], "--gamma must be in (0, inf), got -1"),
