@@ -493,3 +493,21 @@ def test_one_generator_or_seed_sequence_seeds_several_networks(make):
     b = train(net, [t, t], cfg, make(), 20)
     assert np.array_equal(a.final_resistance, b.final_resistance)
     assert not np.array_equal(a.final_resistance[0], a.final_resistance[1])
+
+
+def test_train_counts_the_edges_pinned_at_a_bound(tmp_path, capsys):
+    """Continuous rule: summary.json says how many edges ended at --r-min / --r-max (a user's
+    run ended with edges at 10 ohm, which no digipot has, without a word)."""
+    import csv
+    import json
+
+    from spicecl.cli import main
+
+    assert main(["train", "--network", "exp16", "--steps", "300", "--seed", "1", "--r-max",
+                 "20000", "--out", str(tmp_path)]) == 0
+    s = json.loads((tmp_path / "summary.json").read_text())
+    with open(tmp_path / "final_resistance.csv") as fh:
+        r = np.array([float(row["resistance_ohm"]) for row in csv.DictReader(fh)])
+    assert s["edges_at_r_max"] == int(np.sum(r >= 20000)) > 0
+    assert s["edges_at_r_min"] == int(np.sum(r <= 10))
+    capsys.readouterr()

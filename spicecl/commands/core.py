@@ -368,6 +368,10 @@ def cmd_train(args) -> int:
     _warn_if_unlearned(hist, config, net, args.volts, args.steps)
     summary = {**hist.summary(0), "p": config.p, "seed": args.seed, "rule": config.rule,
                "network": net.name, "edges": net.n_edges, "task": args.task}
+    if config.rule == "continuous":  # edges pinned at a bound (e.g. 10 ohm: no digipot has it)
+        r = hist.final_resistance[0]
+        summary["edges_at_r_min"] = int(np.sum(r <= config.r_min))
+        summary["edges_at_r_max"] = int(np.sum(r >= config.r_max))
     if args.out:
         from spicecl.report import write_training_run
 
