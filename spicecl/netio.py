@@ -71,6 +71,8 @@ def read_network_file(path: Path) -> Network:
     raw = _read_bytes(path)
     _refuse_nul(path, raw)
     head = raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 BOM is fine
+    if not raw.strip():
+        raise SpiceclError(f"network file {path}: the file is empty")
     if head.startswith(b"{"):
         raise SpiceclError(f"network file {path}: a JSON network (network export --format "
                            f"json, for other tools) is not read back; export GraphML instead")

@@ -221,6 +221,16 @@ def test_jammed_text_box_side_must_be_positive_and_finite(tmp_path, box):
         read_network_file(p)
 
 
+@pytest.mark.parametrize("text", ["", "\n  \n"])
+def test_an_empty_network_file_is_called_empty(tmp_path, text):
+    from spicecl.netio import read_network_file
+
+    f = tmp_path / "empty.txt"
+    f.write_text(text)
+    with pytest.raises(SpiceclError, match=r"empty.txt: the file is empty$"):
+        read_network_file(f)
+
+
 def test_graphml_with_a_utf8_byte_order_mark_is_read_as_graphml(tmp_path):
     p = tmp_path / "bom.graphml"
     p.write_bytes(b"\xef\xbb\xbf" + GRAPH.format(r="50").encode())
