@@ -29,6 +29,7 @@ COMMAND_MODULES = (
 # returns a JSON-able dict.
 BENCHMARKS = {
     "learning": "spicecl.bench:bench_learning",
+    "solver": "spicecl.bench:bench_solver",
     "oscillators": "spicecl.oscbank:bench_oscillators",
 }
 

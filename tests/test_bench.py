@@ -106,3 +106,15 @@ def test_bench_out_replaces_a_bench_result_and_nothing_else(tmp_path, capsys):
         assert main(["bench", "oscillators", "--edges", "2", "--samples", "3", "--out",
                      str(out)]) == 0
     assert json.loads(out.read_text())["edges"] == 2
+
+
+def test_bench_solver_times_both_orderings_and_they_agree():
+    from spicecl.bench import bench_solver
+
+    out = bench_solver(sizes=((200, 500), (400, 1000)), min_time=0.02)
+    assert out["benchmark"] == "solver" and [r["nodes"] for r in out["sizes"]] == [200, 400]
+    for row in out["sizes"]:
+        assert row["factor_solve_s"] > 0 and row["baseline_mmd_factor_solve_s"] > 0
+        assert row["speedup_vs_mmd"] == pytest.approx(row["baseline_mmd_factor_solve_s"]
+                                                      / row["factor_solve_s"])
+        assert row["max_abs_diff_volts"] < 1e-9
