@@ -149,8 +149,12 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     disc = LearningConfig(rule="discrete", eta=cfg.eta, sigma_max=cfg.sigma_max)
     cont = LearningConfig(rule="continuous", eta=cfg.eta, gamma=cfg.gamma)
     boards = [HardwareParts.draw(net.n_edges, s, disc) for s in part_seeds]
+    var_draws = None
     if variation is not None:
-        boards = [b.with_variation(variation) for b in boards]
+        # one oscillator bank per board: the file's Monte Carlo draws in turn
+        n_draws = int(variation.arrays["rt"].shape[0])
+        var_draws = [k % n_draws for k in range(len(boards))]
+        boards = [b.with_variation(variation, draw=d) for b, d in zip(boards, var_draws)]
     res = CompareResult(cfg)
     gating_used = {}
     timing = {}
@@ -172,12 +176,13 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     for p in cfg.ps:
         gating = "edge_p"
         if variation is not None and p < 1:
-            seq = boards[0].sequence_for(p)
-            if seq is not None:
+            seqs = [b.sequence_for(p) for b in boards]
+            if all(q is not None for q in seqs):
                 gating = "replay"
-                if cfg.steps > seq.shape[0]:
+                n_samples = min(q.shape[0] for q in seqs)
+                if cfg.steps > n_samples:
                     notes.append(f"p = {p:g}: the variation file's recorded sequence has "
-                                 f"{seq.shape[0]} samples and the run {cfg.steps} steps, so it "
+                                 f"{n_samples} samples and the run {cfg.steps} steps, so it "
                                  f"is replayed cyclically")
             else:
                 have = ", ".join(f"{float(q.mean()):.2f}" for _b, q in
@@ -234,6 +239,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         "warnings": notes,
         "learning_seeds": learn, "part_seeds": part_seeds,
         "variation_file": None if variation is None else str(variation.path),
+        "variation_draws": var_draws,
         "boards": [b.summary() for b in boards[:3]],
         "seconds": {k: round(v, 2) for k, v in timing.items()},
         "wall_seconds": round(time.perf_counter() - t_start, 2),

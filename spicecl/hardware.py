@@ -415,6 +415,11 @@ class HardwareTrainer(Trainer):
                 return None
             return rng.random(e) < self.p_edge[i]
         seq = self.replay[i]
+        if config.p < 1.0:
+            # The draws uniform gating would make, discarded: the Eq. 10 sigma that follows
+            # comes from the same place in the stream as in every other picture (common
+            # random numbers, so 'only gating' differs from the idealized run by the gating).
+            edge_mask(config, e, rng)
         if seq is None:
             return None
         return seq[self.t % seq.shape[0]].copy()

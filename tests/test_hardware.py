@@ -286,3 +286,20 @@ def test_each_channels_offset_acts_on_its_own_channel():
     tr.step()
     np.testing.assert_array_equal(tr.last_up[0], dvc[0, 0] - dvf[0, 0] > 0)
     assert 0 < np.count_nonzero(tr.last_up[0]) < 16
+
+
+def test_replayed_gating_keeps_the_sigma_stream_of_the_other_pictures(setup16):
+    """'only gating' with a replayed sequence differs from the idealized discrete run by the
+    gating alone: the Eq. 10 sigma of every step is the same draw (common random numbers), as
+    with Bernoulli or per-edge p_i gating."""
+    net, tasks, cfg, parts = setup16
+    seq = np.random.default_rng(0).random((7, net.n_edges)) < 0.5
+    ideal = HardwareTrainer(net, tasks[:1], [cfg], [9], hardware=HardwareConfig.ideal(),
+                            parts=parts[0])
+    rep = HardwareTrainer(net, tasks[:1], [cfg], [9], parts=parts[0], replay=seq,
+                          hardware=HardwareConfig.only("gating", gating="replay"))
+    for _ in range(5):
+        rep.set_taps(ideal.taps)
+        ideal.step()
+        rep.step()
+        np.testing.assert_array_equal(ideal.last_draws["sigma"], rep.last_draws["sigma"])
