@@ -570,3 +570,22 @@ def test_twin_deck_enables_at_the_clock_are_on_with_the_bias_p():
         on += [r.vectors[n][k] > cfg.vdd / 2 for n in en]
     # 64 edges at p = 1/2: binomial sd 0.0625; 0.35..0.65 is +-2.4 sd (deterministic seeds)
     assert 0.35 < np.mean(on) < 0.65, np.mean(on)
+
+
+def test_twin_deck_and_validate_take_node_roles_by_id(tmp_path, capsys):
+    """netlist twin / validate place inputs, outputs and grounds where the board has them
+    (they were always drawn from the seed); the same rules as train's."""
+    out = tmp_path / "r.cir"
+    roles = ["--input-nodes", "0,2", "--output-nodes", "6,8", "--ground-nodes", "4"]
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", *roles, "-o",
+                 str(out)]) == 0
+    task = json.loads(out.with_suffix(".json").read_text())["task"]
+    assert (task["inputs"], task["outputs"], task["grounds"]) == ([0, 2], [6, 8], [4])
+    capsys.readouterr()
+    assert main(["validate", "dc", "--network", "exp16", "--seed", "1", *roles,
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", *roles[:4], "-o",
+                 str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "--input-nodes and --output-nodes need --ground-nodes too")

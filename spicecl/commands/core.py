@@ -165,11 +165,7 @@ def add_task_args(p) -> None:
                    help="output nodes (default 2)")
     p.add_argument("--grounds", type=int, default=None, metavar="N",
                    help="ground nodes (default 1 for regression, outputs/2 for allostery)")
-    p.add_argument("--input-nodes", metavar="IDS", help="comma-separated node ids instead of "
-                   "random inputs (then --output-nodes and --ground-nodes too, or --grounds 0 "
-                   "for no ground)")
-    p.add_argument("--output-nodes", metavar="IDS")
-    p.add_argument("--ground-nodes", metavar="IDS")
+    add_role_args(p)
     p.add_argument("--train-examples", type=int, default=None, metavar="B",
                    help="regression training examples (default 20)")
     p.add_argument("--test-examples", type=int, default=None, metavar="T",
@@ -215,28 +211,45 @@ def add_learning_args(p) -> None:
                    help=f"upper bound of the continuous rule's resistances (default {d.r_max:g})")
 
 
+def add_role_args(p) -> None:
+    """--input-nodes, --output-nodes, --ground-nodes: roles by node id (roles_from_args)."""
+    p.add_argument("--input-nodes", metavar="IDS", help="comma-separated node ids instead of "
+                   "random inputs (then --output-nodes and --ground-nodes too, or --grounds 0 "
+                   "for no ground)")
+    p.add_argument("--output-nodes", metavar="IDS")
+    p.add_argument("--ground-nodes", metavar="IDS")
+
+
+def roles_from_args(args, net):
+    """(inputs, outputs, grounds) node indices from --input-nodes/--output-nodes/--ground-nodes,
+    or None when none is given; checked against --inputs/--outputs/--grounds if present."""
+    given = [args.input_nodes, args.output_nodes, args.ground_nodes]
+    if all(g is None for g in given):
+        return None
+    if args.input_nodes is None or args.output_nodes is None:
+        raise SpiceclError("--input-nodes and --output-nodes go together")
+    for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given):
+        if g is not None and "" in [s.strip() for s in g.split(",")] and g.strip():
+            raise SpiceclError(f"{flag} {g!r}: an empty node id (a stray comma?)")
+    roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
+             for g in given]
+    counts = [getattr(args, k, None) for k in ("inputs", "outputs", "grounds")]
+    if args.ground_nodes is None and counts[2] != 0:
+        raise SpiceclError("--input-nodes and --output-nodes need --ground-nodes too" + (
+            " (or --grounds 0 for a task without a ground node)" if hasattr(args, "grounds")
+            else ""))
+    for flag, count, ids, named in zip(("--inputs", "--outputs", "--grounds"), counts, roles,
+                                       ("--input-nodes", "--output-nodes", "--ground-nodes")):
+        if count is not None and count != len(ids):
+            raise SpiceclError(f"{flag} {count} but {named} names {len(ids)} node"
+                               f"{'' if len(ids) == 1 else 's'}")
+    return roles
+
+
 def task_from_args(args, net, rng):
     from spicecl.tasks import make_task
 
-    roles = None
-    given = [args.input_nodes, args.output_nodes, args.ground_nodes]
-    if any(g is not None for g in given):
-        if args.input_nodes is None or args.output_nodes is None:
-            raise SpiceclError("--input-nodes and --output-nodes go together")
-        for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given):
-            if g is not None and "" in [s.strip() for s in g.split(",")] and g.strip():
-                raise SpiceclError(f"{flag} {g!r}: an empty node id (a stray comma?)")
-        roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
-                 for g in given]
-        if args.ground_nodes is None and args.grounds != 0:
-            raise SpiceclError("--input-nodes and --output-nodes need --ground-nodes too (or "
-                               "--grounds 0 for a task without a ground node)")
-        for flag, count, ids, named in zip(("--inputs", "--outputs", "--grounds"),
-                                           (args.inputs, args.outputs, args.grounds), roles,
-                                           ("--input-nodes", "--output-nodes", "--ground-nodes")):
-            if count is not None and count != len(ids):
-                raise SpiceclError(f"{flag} {count} but {named} names {len(ids)} node"
-                                   f"{'' if len(ids) == 1 else 's'}")
+    roles = roles_from_args(args, net)
     # only the sizes given: make_task's defaults stay the one place they are set
     sizes = {k: v for k, v in (("n_train", args.train_examples),
                                ("n_test", args.test_examples)) if v is not None}

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from spicecl.commands.core import add_network_args, network_from_args, print_json, seed_arg
+from spicecl.commands.core import (add_network_args, add_role_args, network_from_args, print_json,
+                                   roles_from_args, seed_arg)
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -35,6 +36,7 @@ def _add_task_args(p) -> None:
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task drawn from the seed (default regression)")
     p.add_argument("--example", type=int, default=0, help="training example used (default 0)")
+    add_role_args(p)
 
 
 def _add_supply_args(p) -> None:
@@ -105,7 +107,7 @@ def _setup(args):
         if msg:
             warn(msg)
     return make_setup(net, args.seed, spec, task_kind=args.task, example=args.example,
-                      eta=args.eta)
+                      eta=args.eta, roles=roles_from_args(args, net))
 
 
 def _add_deck_args(q, task: bool = True):

@@ -144,8 +144,9 @@ class TwinSetup:
 
 def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
                task: Task | None = None, task_kind: str = "regression", example: int = 0,
-               eta: float = 0.5, taps=None) -> TwinSetup:
-    """Draw a task (unless given), part values and taps from one seed.
+               eta: float = 0.5, taps=None, roles=None) -> TwinSetup:
+    """Draw a task (unless given; node ``roles`` (inputs, outputs, grounds) if given, else
+    random), part values and taps from one seed.
 
     ``SeedSequence(seed)`` spawns three streams: task, part draw, taps. Taps: ``taps`` if
     given; else the taps nearest the network's resistances (nominal R_AB, R_W); else uniform
@@ -155,7 +156,7 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     check_range("--eta", eta, 0.0, 1.0, low_open=True)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
     if task is None:
-        task = make_task(net, task_kind, streams[0])
+        task = make_task(net, task_kind, streams[0], roles=roles)
     if not 0 <= int(example) < len(task.train_x):
         raise SpiceclError(f"--example {example} is out of range 0..{len(task.train_x) - 1}")
     from spicecl.solver import check_no_floating
