@@ -33,6 +33,7 @@ from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, trai
 from spicecl.learning import MAX_STEPS, MAX_TASKS, R_INIT, LearningConfig, train
 from spicecl.network import Network
 from spicecl.tasks import make_task
+from spicecl.variation import ToleranceSpec, digipot_grid
 
 #: Variant names, in report order (imperfections appear as "only:<name>").
 IDEALIZED = "idealized"
@@ -57,6 +58,7 @@ class CompareConfig:
     imperfections: bool = True
     clock_free: bool = True
     n_records: int = 100
+    tolerance: dict | None = None  # a ToleranceSpec's to_dict(); None: the default spec
 
     def __post_init__(self):
         if not self.ps:
@@ -146,9 +148,12 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     say = log or (lambda _msg: None)
     t_start = time.perf_counter()
     tasks, learn, part_seeds = make_tasks(net, cfg)
-    disc = LearningConfig(rule="discrete", eta=cfg.eta, sigma_max=cfg.sigma_max)
-    cont = LearningConfig(rule="continuous", eta=cfg.eta, gamma=cfg.gamma)
-    boards = [HardwareParts.draw(net.n_edges, s, disc) for s in part_seeds]
+    spec = None if cfg.tolerance is None else ToleranceSpec.from_dict(cfg.tolerance)
+    grid = {} if spec is None else digipot_grid(spec)
+    disc = LearningConfig(rule="discrete", eta=cfg.eta, sigma_max=cfg.sigma_max, **grid)
+    cont = LearningConfig(rule="continuous", eta=cfg.eta, gamma=cfg.gamma,
+                          **({"r_init": disc.r_init} if grid else {}))
+    boards = [HardwareParts.draw(net.n_edges, s, disc, spec=spec) for s in part_seeds]
     var_draws = None
     if variation is not None:
         # one oscillator bank per board: the file's Monte Carlo draws in turn

@@ -42,19 +42,19 @@ MAX_COSIM_STEPS = 1_000_000
 def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float = 0.5,
               task_kind: str = "allostery", hardware: HardwareConfig | None = None,
               sigma_max: float = 0.05, tie_volts: float = TIE_VOLTS, timeout: float = 300.0,
-              progress=None) -> dict:
+              progress=None, spec=None) -> dict:
     """Run S co-simulated steps and return the comparison (a JSON-able dict).
 
     ``SeedSequence(seed)`` gives the task, the part draw and the initial taps
     (:func:`spicecl.netlist.twin.make_setup`) and, separately, the learning stream.
-    ``progress``: optional callable(step, n_steps) for a status line.
+    ``progress``: optional callable(step, n_steps) for a status line. ``spec``: the
+    :class:`~spicecl.variation.ToleranceSpec` of the parts (default: spicecl's).
     """
-    from spicecl.netlist.twin import DeckConfig
-    from spicecl.netlist.twin import TwinSetup, make_setup, twin_deck
+    from spicecl.netlist.twin import DeckConfig, TwinSetup, make_setup, twin_deck
     from spicecl.solver import NodalSystem
     from spicecl.spice.runner import run_ngspice
     from spicecl.spice.validate import solver_states
-    from spicecl.variation import CircuitDraw
+    from spicecl.variation import CircuitDraw, digipot_grid
 
     steps = check_count("--steps", steps, 1, MAX_COSIM_STEPS)
     hw = HardwareConfig() if hardware is None else hardware
@@ -65,7 +65,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         # with it by design, not by a model error
         raise SpiceclError("cosim compares against the decks' decision cells: it needs the "
                            "cell_decision imperfection on")
-    setup = make_setup(net, int(seed), task_kind=task_kind, eta=eta)
+    setup = make_setup(net, int(seed), spec, task_kind=task_kind, eta=eta)
     task = setup.task
     if task.kind == "regression":
         task = replace(task, train_x=task.train_x[:1], train_y=task.train_y[:1])
@@ -73,7 +73,8 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     deck_cfg = DeckConfig()
     gain = deck_cfg.cell_gain
     parts = HardwareParts.from_circuit_draw(setup.draw, gain=gain)
-    cfg = LearningConfig(rule="discrete", p=p, eta=eta, sigma_max=sigma_max)
+    cfg = LearningConfig(rule="discrete", p=p, eta=eta, sigma_max=sigma_max,
+                         **({} if spec is None else digipot_grid(spec)))
     learn_seed = np.random.SeedSequence([int(seed), 0xC051])
     tr = HardwareTrainer(net, [task], [cfg], [learn_seed], hardware=hw, parts=parts)
     tr.set_taps(setup.taps)

@@ -364,3 +364,12 @@ def start_state(phase, vdd: float) -> tuple[np.ndarray, np.ndarray]:
     f = np.where(rising, 2.0 * phase - 1.0, 2.0 * phase)
     hi = 2.0 * vdd / 3.0
     return np.where(rising, vdd - hi * 2.0 ** -f, hi * 2.0 ** -f), rising
+
+
+def digipot_grid(spec: ToleranceSpec) -> dict:
+    """The :class:`spicecl.learning.LearningConfig` keywords of a spec's digipot nominals:
+    ``r_ab``, ``r_wiper`` and ``r_init``, the mid-scale tap 64 that discrete training starts
+    from (so the idealized and hardware-faithful runs start on the same grid)."""
+    r_ab, r_w = spec["digipot_rab"].nominal, spec["digipot_wiper"].nominal
+    return {"r_ab": r_ab, "r_wiper": r_w,
+            "r_init": float(digipot_resistance(N_TAPS // 2, r_ab, r_w))}

@@ -2,6 +2,7 @@
 registration of the co-simulation and demo commands."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -657,3 +658,24 @@ def test_compare_gives_each_board_its_own_variation_draw(tmp_path):
     res = run_compare(exp16(), cfg, variation=var)
     assert res.meta["variation_draws"] == [0, 1]
     assert [b["period_mean"] for b in res.meta["boards"]] == pytest.approx([4.6e-4, 5e-4])
+
+
+def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys):
+    """--tolerance-spec (as for netlist twin) carries a board's own parts into compare and
+    cosim: here 50 kohm digipots with a 100 ohm wiper (both used spicecl's 10 kohm parts)."""
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"digipot_rab": {"nominal": 50000, "tolerance": 0.2}, '
+                    '"digipot_wiper": {"nominal": 100, "tolerance": 0.3}}')
+    status, out = _compare(["--p", "1", "--no-imperfections", "--no-clock-free",
+                            "--tolerance-spec", str(spec)], capsys)
+    assert status == 0, out.err
+    d = json.loads(out.out)
+    assert d["config"]["tolerance"]["digipot_rab"]["nominal"] == 50000
+    assert 70 < d["boards"][0]["rw_free_mean"] < 130  # (75 ohm +-33 % without the spec)
+    status, out = _compare(["--p", "1", "--no-imperfections", "--no-clock-free"], capsys)
+    assert json.loads(out.out)["config"]["tolerance"] is None
+    if shutil.which("ngspice"):
+        assert main(["cosim", "--network", "exp16", "--steps", "3", "--seed", "1",
+                     "--tolerance-spec", str(spec), "--json"]) == 0
+        c = json.loads(capsys.readouterr().out)
+        assert c["decision_agreement"] == 1.0 and c["taps_identical"]

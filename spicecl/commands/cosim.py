@@ -10,6 +10,10 @@ from spicecl.commands.core import (add_network_args, network_from_args, path_arg
 from spicecl.errors import warn
 
 
+SPEC_HELP = ("JSON tolerance spec of the boards' parts, as for netlist twin (default: "
+             "spicecl's; its digipot nominals also set the tap grid)")
+
+
 def register(sub) -> None:
     c = sub.add_parser("cosim", help="training steps with ngspice computing the twin networks' "
                        "state and every decision, against the fast hardware-faithful loop")
@@ -25,6 +29,7 @@ def register(sub) -> None:
     c.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
     c.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                    help="ngspice timeout per step (default 300)")
+    c.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=cmd_cosim)
 
@@ -52,6 +57,7 @@ def register(sub) -> None:
     m.add_argument("--no-imperfections", action="store_true",
                    help="skip the runs with each imperfection alone")
     m.add_argument("--no-clock-free", action="store_true", help="skip the clock-free run")
+    m.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
     m.add_argument("--out", type=path_arg, metavar="DIR", default=None,
                    help="write data, plots, summary.md")
     m.add_argument("--json", action="store_true", help="print JSON")
@@ -84,8 +90,11 @@ def cmd_cosim(args) -> int:
             print(f"\rcosim: step {t}/{n}", end="" if t < n else "\n", file=sys.stderr,
                   flush=True)
 
+    from spicecl.commands.spice import load_tolerance_spec
+
     out = run_cosim(net, args.steps, args.seed, p=args.p, eta=args.eta, task_kind=args.task,
-                    timeout=args.timeout, progress=prog)
+                    timeout=args.timeout, progress=prog,
+                    spec=load_tolerance_spec(args.tolerance_spec))
     if args.json:
         print_json(out)
     else:
@@ -105,11 +114,15 @@ def cmd_cosim(args) -> int:
 def cmd_compare(args) -> int:
     from spicecl.compare import CompareConfig, run_compare, write_compare
 
+    from spicecl.commands.spice import load_tolerance_spec
+
+    spec = load_tolerance_spec(args.tolerance_spec) if args.tolerance_spec else None
     cfg = CompareConfig(task=args.task, ps=tuple(args.p), n_tasks=args.tasks, steps=args.steps,
                         seed=args.seed, eta=args.eta, gamma=args.gamma,
                         sigma_max=args.sigma_max, volts=args.volts,
                         imperfections=not args.no_imperfections,
-                        clock_free=not args.no_clock_free)
+                        clock_free=not args.no_clock_free,
+                        tolerance=None if spec is None else spec.to_dict())
     net = network_from_args(args)
     variation = None
     if args.variation is not None:

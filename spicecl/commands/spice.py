@@ -64,26 +64,30 @@ def circuit_from_args(args):
 MAX_SPEC_BYTES = 1 << 20
 
 
-def tolerance_from_args(args):
-    """The ToleranceSpec of the command line (spec file, then --tolerance/--offset)."""
+def load_tolerance_spec(name):
+    """The ToleranceSpec of ``--tolerance-spec FILE``, or the default one for None."""
     from spicecl.variation import ToleranceSpec
 
-    if args.tolerance_spec:
-        path = Path(args.tolerance_spec)
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_SPEC_BYTES + 1)  # (bounded: /dev/zero read for ever)
-            if len(raw) > MAX_SPEC_BYTES:
-                raise SpiceclError(f"--tolerance-spec {path}: larger than "
-                                   f"{MAX_SPEC_BYTES >> 20} MiB; not a tolerance spec")
-            text = raw.decode("utf-8")
-        except OSError as exc:
-            raise SpiceclError(f"--tolerance-spec {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise SpiceclError(f"--tolerance-spec {path}: not a text (JSON) file") from None
-        spec = ToleranceSpec.from_json(text, source=f"tolerance spec {path}")
-    else:
-        spec = ToleranceSpec.default()
+    if not name:
+        return ToleranceSpec.default()
+    path = Path(name)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)  # (bounded: /dev/zero read for ever)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpiceclError(f"--tolerance-spec {path}: larger than "
+                               f"{MAX_SPEC_BYTES >> 20} MiB; not a tolerance spec")
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise SpiceclError(f"--tolerance-spec {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpiceclError(f"--tolerance-spec {path}: not a text (JSON) file") from None
+    return ToleranceSpec.from_json(text, source=f"tolerance spec {path}")
+
+
+def tolerance_from_args(args):
+    """The ToleranceSpec of the command line (spec file, then --tolerance/--offset)."""
+    spec = load_tolerance_spec(args.tolerance_spec)
     if args.tolerance is not None or args.distribution is not None:
         if args.tolerance is not None:
             check_range("--tolerance", args.tolerance, 0, 1, high_open=True)
