@@ -171,19 +171,6 @@ def draw_bank(n_edges: int, design: OscillatorDesign, tol: BankTolerance,
     return BankDraw(rt, ct, kh, voff_osc, voff_bias, v0)
 
 
-def start_state(phase, vdd: float) -> tuple[np.ndarray, np.ndarray]:
-    """Initial capacitor voltages and directions (True: charging) of relaxation oscillators
-    at ``phase`` in [0, 1) of their period, nominal thresholds VDD/3 and 2VDD/3: the first
-    half discharges from 2VDD/3 (v = 2VDD/3 2^-f, f = 2 phase), the second charges from VDD/3
-    (v = VDD - 2VDD/3 2^-f, f = 2 phase - 1), so uniform phases are uniform in time. A
-    charging oscillator is ``relax_osc_up`` in a deck, with its output starting high."""
-    phase = np.asarray(phase, dtype=float)
-    rising = phase >= 0.5
-    f = np.where(rising, 2.0 * phase - 1.0, 2.0 * phase)
-    hi = 2.0 * vdd / 3.0
-    return np.where(rising, vdd - hi * 2.0 ** -f, hi * 2.0 ** -f), rising
-
-
 def analytic_p(bias, vdd: float = 5.0) -> np.ndarray:
     """p(b) = 1/2 + 1/2 log2((VDD - b)/b) of the nominal design, clipped to [0, 1].
 
