@@ -189,12 +189,14 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
                     notes.append(f"p = {p:g}: the variation file's recorded sequence has "
                                  f"{n_samples} samples and the run {cfg.steps} steps, so it "
                                  f"is replayed cyclically")
-            else:
+            else:  # every board falls back, so that all tasks are gated alike
+                k = next(i for i, q in enumerate(seqs) if q is None)
                 have = ", ".join(f"{float(q.mean()):.2f}" for _b, q in
-                                 sorted(boards[0].updates.items()))
+                                 sorted(boards[k].updates.items()))
+                where = f" in draw {var_draws[k]}" if len(set(var_draws)) > 1 else ""
                 notes.append(f"p = {p:g}: the variation file has no update sequence within "
-                             f"0.05 of it (recorded p: {have}); edges are gated by their own "
-                             f"p_i instead")
+                             f"0.05 of it{where} (recorded p: {have}); edges are gated by "
+                             f"their own p_i instead")
         gating_used[_pkey(p)] = gating if p < 1 else "none (p = 1)"
         for variant in variants:
             say(f"compare: p={p:g} {variant}")

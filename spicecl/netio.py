@@ -182,7 +182,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     def data(el, kind):
         """name -> (text, line) of an element's data, the keys' <default> where it has none."""
         out = {name: default for name, k, default in keys.values()
-               if default is not None and k in (kind, "all")}
+               if default is not None and k in (kind, "all", None)}
         for d in findall(el, "data"):
             name = keys.get(d.get("key"), (d.get("key"),))[0]
             out[name] = (d.text or "").strip(), d.sourceline

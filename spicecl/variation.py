@@ -307,7 +307,7 @@ class CircuitDraw:
         missing = [n for n, _c, _v in DRAW_TABLE if n not in values]
         if missing:
             raise SpiceclError(f"circuit draw: missing values {missing[0]!r}")
-        values.setdefault("osc_phase", np.full(len(values["rab_free"]), 0.5))
+        values.setdefault("osc_phase", np.full(len(values["rab_free"]), 0.25))  # mid-fall
         return cls(spec, data.get("seed"), values)
 
 
@@ -318,8 +318,8 @@ def draw_circuit(spec: ToleranceSpec, n_edges: int, rng: np.random.Generator,
         raise TypeError("rng must be a numpy.random.Generator")
     values = {name: draw_component(spec, cls, n_edges, rng, nominal)
               for name, cls, nominal in DRAW_TABLE}
-    # Not a part value: the initial phase of each oscillator, as a fraction of the way from
-    # the lower to the upper threshold (the deck's .ic). Drawn last, so it moves no part value.
+    # Not a part value: the initial phase of each oscillator, a fraction of its period
+    # (start_state: the deck's .ic). Drawn last, so it moves no part value.
     values["osc_phase"] = rng.uniform(0.0, 1.0, size=n_edges)
     return CircuitDraw(spec, seed, values)
 
@@ -370,6 +370,13 @@ def digipot_grid(spec: ToleranceSpec) -> dict:
     """The :class:`spicecl.learning.LearningConfig` keywords of a spec's digipot nominals:
     ``r_ab``, ``r_wiper`` and ``r_init``, the mid-scale tap 64 that discrete training starts
     from (so the idealized and hardware-faithful runs start on the same grid)."""
+    from spicecl.learning import LearningConfig
+
     r_ab, r_w = spec["digipot_rab"].nominal, spec["digipot_wiper"].nominal
-    return {"r_ab": r_ab, "r_wiper": r_w,
-            "r_init": float(digipot_resistance(N_TAPS // 2, r_ab, r_w))}
+    r_init = float(digipot_resistance(N_TAPS // 2, r_ab, r_w))
+    lo, hi = LearningConfig.r_min, LearningConfig.r_max
+    if not lo <= r_init <= hi:
+        raise SpiceclError(f"--tolerance-spec: digipots of {r_ab:g} ohm (wiper {r_w:g}) put "
+                           f"the mid-scale tap at {r_init:g} ohm, outside the learning "
+                           f"range [{lo:g}, {hi:g}] ohm")
+    return {"r_ab": r_ab, "r_wiper": r_w, "r_init": r_init}

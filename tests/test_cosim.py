@@ -658,6 +658,15 @@ def test_compare_gives_each_board_its_own_variation_draw(tmp_path):
     res = run_compare(exp16(), cfg, variation=var)
     assert res.meta["variation_draws"] == [0, 1]
     assert [b["period_mean"] for b in res.meta["boards"]] == pytest.approx([4.6e-4, 5e-4])
+    # a p that one draw has and the other not: every board falls back, and the note names
+    # the draw without it (it listed draw 0's recorded p, the match)
+    arrays["updates"][1] = np.random.default_rng(2).random((40, n)) < 0.3
+    arrays["p_edge"] = arrays["updates"].mean(axis=1)
+    write_variation(tmp_path, arrays, {})
+    res = run_compare(exp16(), cfg, variation=load_variation(tmp_path))
+    assert res.meta["gating"]["0.5"] == "edge_p"
+    (note,) = res.meta["warnings"]
+    assert "no update sequence within 0.05 of it in draw 1 (recorded p: 0.3" in note
 
 
 def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys):
@@ -674,6 +683,11 @@ def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys):
     assert 70 < d["boards"][0]["rw_free_mean"] < 130  # (75 ohm +-33 % without the spec)
     status, out = _compare(["--p", "1", "--no-imperfections", "--no-clock-free"], capsys)
     assert json.loads(out.out)["config"]["tolerance"] is None
+    # 2 Mohm digipots start above the learning range: named, not an --r-init error
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"digipot_rab": {"nominal": 2000000}}')
+    status, out = _compare(["--p", "1", "--tolerance-spec", str(huge)], capsys)
+    assert status == 2 and "--tolerance-spec: digipots of 2e+06 ohm" in out.err
     if shutil.which("ngspice"):
         assert main(["cosim", "--network", "exp16", "--steps", "3", "--seed", "1",
                      "--tolerance-spec", str(spec), "--json"]) == 0

@@ -243,6 +243,8 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--input-nodes", "0,1", "--output-nodes", "7,8"],
      "--input-nodes and --output-nodes need --ground-nodes too (or --grounds 0"),
     (["--input-nodes", "0,1", "--output-nodes", "7,8", "--grounds", "1"], "need --ground-nodes"),
+    (["--input-nodes", "0,1", "--output-nodes", "7,8", "--ground-nodes", ""],
+     "need --ground-nodes"),
     (["--input-nodes", "0,1", "--output-nodes", "7,8", "--ground-nodes", "4", "--inputs", "3"],
      "--inputs 3 but --input-nodes names 2 nodes"),
     (["--input-nodes", "0,1", "--output-nodes", "7,8", "--ground-nodes", "4", "--grounds", "2"],

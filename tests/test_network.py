@@ -116,6 +116,14 @@ def test_graphml_key_defaults_fill_missing_resistances(tmp_path):
     assert list(net.resistance) == [2000.0, 100.0]
 
 
+def test_graphml_key_default_without_for_applies_to_edges(tmp_path):
+    # GraphML: a key without "for" is for all elements
+    text = GRAPH.replace(' for="edge"', '').replace(
+        'attr.type="double"/>', 'attr.type="double"><default>2000</default></key>').replace(
+        '<data key="r">{r}</data>', '')
+    assert list(read_graphml(_write(tmp_path, text)).resistance) == [2000.0, 100.0]
+
+
 def test_graphml_with_some_resistances_missing_names_the_edge_and_line(tmp_path):
     text = GRAPH.replace('<data key="r">{r}</data>', '')
     with pytest.raises(SpiceclError, match=r"line 6: edge 'a'-'b' has no resistance, 1 other "

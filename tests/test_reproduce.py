@@ -321,6 +321,10 @@ def test_fig2_network_setting_puts_every_job_on_that_network(tmp_path):
         ("disordered:9:16", 3)}
     assert (other.config["network"], other.config["network_seed"]) == ("disordered:9:16", 3)
     assert [c.name for c in other.chunks] == [c.name for c in default.chunks]
+    alias = make_plan("fig2a", True, 1, {**over, "network": "disordered:09:016",
+                                         "network_seed": 3})
+    assert alias.config["network"] == "disordered:9:16"  # one spelling of the network
+    assert {c.spec.network for c in alias.chunks} == {"disordered:9:16"}
     assert main(["reproduce", "fig2a", "--quick", "--set", "tasks=3", "--set",
                  "network=disordered:9:16", "--set", "network_seed=3", "--out",
                  str(tmp_path)]) == 0

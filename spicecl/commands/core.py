@@ -165,7 +165,7 @@ def add_task_args(p) -> None:
                    help="output nodes (default 2)")
     p.add_argument("--grounds", type=int, default=None, metavar="N",
                    help="ground nodes (default 1 for regression, outputs/2 for allostery)")
-    add_role_args(p)
+    add_role_args(p, grounds_flag=True)
     p.add_argument("--train-examples", type=int, default=None, metavar="B",
                    help="regression training examples (default 20)")
     p.add_argument("--test-examples", type=int, default=None, metavar="T",
@@ -211,11 +211,12 @@ def add_learning_args(p) -> None:
                    help=f"upper bound of the continuous rule's resistances (default {d.r_max:g})")
 
 
-def add_role_args(p) -> None:
-    """--input-nodes, --output-nodes, --ground-nodes: roles by node id (roles_from_args)."""
+def add_role_args(p, grounds_flag: bool = False) -> None:
+    """--input-nodes, --output-nodes, --ground-nodes: roles by node id (roles_from_args);
+    ``grounds_flag``: the command also has --grounds."""
     p.add_argument("--input-nodes", metavar="IDS", help="comma-separated node ids instead of "
-                   "random inputs (then --output-nodes and --ground-nodes too, or --grounds 0 "
-                   "for no ground)")
+                   "random inputs (then --output-nodes and --ground-nodes too" +
+                   (", or --grounds 0 for no ground)" if grounds_flag else ")"))
     p.add_argument("--output-nodes", metavar="IDS")
     p.add_argument("--ground-nodes", metavar="IDS")
 
@@ -234,7 +235,7 @@ def roles_from_args(args, net):
     roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
              for g in given]
     counts = [getattr(args, k, None) for k in ("inputs", "outputs", "grounds")]
-    if args.ground_nodes is None and counts[2] != 0:
+    if not (args.ground_nodes or "").strip() and counts[2] != 0:  # ("" is no ids either)
         raise SpiceclError("--input-nodes and --output-nodes need --ground-nodes too" + (
             " (or --grounds 0 for a task without a ground node)" if hasattr(args, "grounds")
             else ""))

@@ -374,6 +374,8 @@ def builtin_network(v) -> str:
     if not isinstance(v, str) or not (v == "exp16" or is_generated(v)):
         raise ValueError("expected a built-in network: exp16, disordered143 or "
                          "disordered:NODES:EDGES")
+    if v.startswith("disordered:"):  # one spelling per network (disordered:09:16 is 9:16)
+        v = "disordered:{}:{}".format(*(int(x) for x in v.split(":")[1:]))
     return v
 
 
