@@ -59,6 +59,7 @@ class CompareConfig:
     clock_free: bool = True
     n_records: int = 100
     tolerance: dict | None = None  # a ToleranceSpec's to_dict(); None: the default spec
+    roles: tuple | None = None  # (inputs, outputs, grounds) node indices; None: per task
 
     def __post_init__(self):
         if not self.ps:
@@ -137,7 +138,8 @@ def make_tasks(net: Network, cfg: CompareConfig):
     tasks, learn, parts = [], [], []
     for child in np.random.SeedSequence(int(cfg.seed)).spawn(int(cfg.n_tasks)):
         ts, ls, ps = child.spawn(3)
-        tasks.append(make_task(net, cfg.task, np.random.default_rng(ts), volts=cfg.volts))
+        tasks.append(make_task(net, cfg.task, np.random.default_rng(ts), volts=cfg.volts,
+                               roles=cfg.roles))
         learn.append(int(ls.generate_state(1)[0]))
         parts.append(int(ps.generate_state(1)[0]))
     return tasks, learn, parts

@@ -42,13 +42,14 @@ MAX_COSIM_STEPS = 1_000_000
 def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float = 0.5,
               task_kind: str = "allostery", hardware: HardwareConfig | None = None,
               sigma_max: float = 0.05, tie_volts: float = TIE_VOLTS, timeout: float = 300.0,
-              progress=None, spec=None) -> dict:
+              progress=None, spec=None, roles=None) -> dict:
     """Run S co-simulated steps and return the comparison (a JSON-able dict).
 
     ``SeedSequence(seed)`` gives the task, the part draw and the initial taps
     (:func:`spicecl.netlist.twin.make_setup`) and, separately, the learning stream.
     ``progress``: optional callable(step, n_steps) for a status line. ``spec``: the
-    :class:`~spicecl.variation.ToleranceSpec` of the parts (default: spicecl's).
+    :class:`~spicecl.variation.ToleranceSpec` of the parts (default: spicecl's); ``roles``:
+    (inputs, outputs, grounds) node indices (default: drawn from the seed).
     """
     from spicecl.netlist.twin import DeckConfig, TwinSetup, make_setup, twin_deck
     from spicecl.solver import NodalSystem
@@ -65,7 +66,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         # with it by design, not by a model error
         raise SpiceclError("cosim compares against the decks' decision cells: it needs the "
                            "cell_decision imperfection on")
-    setup = make_setup(net, int(seed), spec, task_kind=task_kind, eta=eta)
+    setup = make_setup(net, int(seed), spec, task_kind=task_kind, eta=eta, roles=roles)
     task = setup.task
     if task.kind == "regression":
         task = replace(task, train_x=task.train_x[:1], train_y=task.train_y[:1])
@@ -155,6 +156,8 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         "p": p,
         "eta": eta,
         "task": task.kind,
+        "roles": {"inputs": task.inputs.tolist(), "outputs": task.outputs.tolist(),
+                  "grounds": task.grounds.tolist()},
         "decision_agreement": float(agree.mean()),
         "decision_agreement_gated_in": float(agree[gated].mean()) if gated.any() else None,
         "taps_identical": first_div is None,

@@ -693,3 +693,20 @@ def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys):
                      "--tolerance-spec", str(spec), "--json"]) == 0
         c = json.loads(capsys.readouterr().out)
         assert c["decision_agreement"] == 1.0 and c["taps_identical"]
+
+
+def test_compare_and_cosim_take_node_roles_by_id(capsys):
+    """The board's terminals for every task (targets still drawn per task); train's rules."""
+    roles = ["--input-nodes", "0,2", "--output-nodes", "6,8", "--ground-nodes", "4"]
+    status, out = _compare(["--p", "1", "--no-imperfections", "--no-clock-free", *roles],
+                           capsys)
+    assert status == 0, out.err
+    assert json.loads(out.out)["config"]["roles"] == [[0, 2], [6, 8], [4]]
+    status, out = _compare(["--p", "1", *roles[:4]], capsys)
+    assert status == 2 and "need --ground-nodes too" in out.err
+    if shutil.which("ngspice"):
+        assert main(["cosim", "--network", "exp16", "--steps", "2", "--seed", "1", *roles,
+                     "--json"]) == 0
+        c = json.loads(capsys.readouterr().out)
+        assert c["roles"] == {"inputs": [0, 2], "outputs": [6, 8], "grounds": [4]}
+        assert c["decision_agreement"] == 1.0

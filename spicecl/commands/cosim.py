@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
-from spicecl.commands.core import (add_network_args, network_from_args, path_arg, print_json,
-                                   seed_arg)
+from spicecl.commands.core import (add_network_args, add_role_args, network_from_args,
+                                   path_arg, print_json, roles_from_args, seed_arg)
 from spicecl.errors import warn
 
 
@@ -30,6 +31,7 @@ def register(sub) -> None:
     c.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                    help="ngspice timeout per step (default 300)")
     c.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
+    add_role_args(c)
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=cmd_cosim)
 
@@ -58,6 +60,7 @@ def register(sub) -> None:
                    help="skip the runs with each imperfection alone")
     m.add_argument("--no-clock-free", action="store_true", help="skip the clock-free run")
     m.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
+    add_role_args(m)
     m.add_argument("--out", type=path_arg, metavar="DIR", default=None,
                    help="write data, plots, summary.md")
     m.add_argument("--json", action="store_true", help="print JSON")
@@ -94,7 +97,8 @@ def cmd_cosim(args) -> int:
 
     out = run_cosim(net, args.steps, args.seed, p=args.p, eta=args.eta, task_kind=args.task,
                     timeout=args.timeout, progress=prog,
-                    spec=load_tolerance_spec(args.tolerance_spec))
+                    spec=load_tolerance_spec(args.tolerance_spec),
+                    roles=roles_from_args(args, net))
     if args.json:
         print_json(out)
     else:
@@ -124,6 +128,9 @@ def cmd_compare(args) -> int:
                         clock_free=not args.no_clock_free,
                         tolerance=None if spec is None else spec.to_dict())
     net = network_from_args(args)
+    roles = roles_from_args(args, net)
+    if roles is not None:
+        cfg = replace(cfg, roles=tuple(tuple(r) for r in roles))
     variation = None
     if args.variation is not None:
         from spicecl.variation_file import load_variation
