@@ -84,13 +84,38 @@ def check_out_dir(out, config: dict) -> None:
             cmd = " ".join(str(old["command"]).split()[:2])
             raise SpiceclError(f"--out {out} holds the results of another command ({cmd}); "
                                f"use another --out or remove it")
-        old = old.get("config_hash")
-        if old != chash:
-            raise SpiceclError(f"--out {out} holds results of another configuration (config "
-                               f"hash {old}, this run {chash}); use another --out or remove it")
+        if old.get("config_hash") != chash and not _same_config(old.get("config"), config):
+            raise SpiceclError(f"--out {out} holds results of another configuration "
+                               f"({_config_diff(old.get('config'), config)}); use another "
+                               f"--out or remove it")
     elif (out / "jobs").is_dir() and any((out / "jobs").glob("*.npz")):
         raise SpiceclError(f"--out {out}: has job results but no manifest.json; use another "
                            f"--out directory")
+
+
+def _as_json(config) -> object:
+    from spicecl.results import to_json
+
+    return json.loads(to_json(config, indent=None))
+
+
+def _same_config(old, config: dict) -> bool:
+    """The same configuration written differently: --set keys in another order, or a number
+    written another way (3e10, 30000000000); dicts compare without order, 3e10 == 3 * 10**10."""
+    return isinstance(old, dict) and old == _as_json(config)
+
+
+def _config_diff(old, config: dict) -> str:
+    """Which settings differ, for the refusal message (or the hashes, without a config)."""
+    new = _as_json(config)
+    if not isinstance(old, dict):
+        return f"config hash {config_hash(new)} here, none readable there"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if "overrides" in keys:  # name the --set settings, not what they change
+        a, b = old.get("overrides") or {}, new.get("overrides") or {}
+        keys = [f"--set {k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    shown = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+    return f"it differs in {shown}"
 
 
 def _load_chunk(path: Path) -> dict | None:

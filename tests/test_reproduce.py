@@ -366,9 +366,15 @@ def test_a_set_run_is_its_own_configuration(tmp_path, capsys):
     capsys.readouterr()
     # the same directory with another setting (or none) is another configuration: refused
     assert main(args[:5]) == 2
-    assert "another configuration" in capsys.readouterr().err
+    assert "another configuration (it differs in --set p, --set tasks)" in capsys.readouterr().err
+    assert main(args[:5] + ["--set", "tasks=3", "--set", "p=[1, 0.25]"]) == 2
+    assert "(it differs in --set tasks)" in capsys.readouterr().err
     assert main(args) == 0  # the same settings resume (here: re-analyse)
     assert "re-analysed" in capsys.readouterr().out
+    # the same settings in another order, or a number written another way, are the same
+    # configuration (they were refused: another hash)
+    swapped = args[:5] + ["--set", "p=[1.0, 2.5e-1]", "--set", "tasks=2"]
+    assert main(swapped) == 0 and "re-analysed" in capsys.readouterr().out
 
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"

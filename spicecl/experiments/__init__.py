@@ -106,6 +106,8 @@ def make_plan(name: str, quick: bool, seed: int, overrides: dict | None = None) 
     plan.config = {**plan.config, "seed": seed}
     if overrides:
         plan.config["overrides"] = dict(overrides)
+        if "network" in overrides:  # one spelling (disordered:09:16 is disordered:9:16)
+            plan.config["overrides"]["network"] = plan.config["network"]
     return plan
 
 
