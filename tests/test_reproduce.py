@@ -589,3 +589,28 @@ def test_a_second_sigterm_within_a_second_is_the_same_kill(monkeypatch):
         assert kills == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_every_committed_csv_has_one_field_per_column():
+    """A series label holding a comma ("exp16, allostery 2-2") split its rows: fig4c's
+    final_errors.csv had 7 fields under 6 columns. write_csv quotes such fields now."""
+    import csv
+
+    from spicecl.experiments.common import write_csv
+
+    files = sorted(RESULTS.glob("**/*.csv"))
+    assert files
+    for f in files:
+        with open(f, newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert rows and all(len(r) == len(rows[0]) for r in rows), f
+
+
+def test_write_csv_quotes_fields_holding_a_comma(tmp_path):
+    import csv
+
+    from spicecl.experiments.common import write_csv
+
+    write_csv(tmp_path / "x.csv", ["series", "p"], [["exp16, allostery 2-2", 0.5]])
+    with open(tmp_path / "x.csv", newline="") as fh:
+        assert list(csv.reader(fh)) == [["series", "p"], ["exp16, allostery 2-2", "0.5"]]

@@ -432,10 +432,16 @@ def p_colors(ps):
 
 
 def write_csv(path, header: list[str], rows) -> None:
-    """A small CSV written atomically (via spicecl.results)."""
+    """A small CSV written atomically (via spicecl.results); a field holding a comma or a
+    quote is quoted (a series label such as "exp16, allostery 2-2" split its row)."""
+    import csv
+    import io
+
     from spicecl.results import atomic_write_text
 
-    lines = [",".join(header)]
-    for row in rows:
-        lines.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in row))
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(header)
+    out.writerows([f"{v:.10g}" if isinstance(v, float) else str(v) for v in row]
+                  for row in rows)
+    atomic_write_text(path, buf.getvalue())
