@@ -466,6 +466,19 @@ def test_committed_results_match_the_code(where):
         f"results/{where} is stale: re-run {committed['command']!r}")
 
 
+def test_fig2_warns_when_its_runs_diverged_or_did_not_converge(tmp_path, capsys):
+    """A learning rate so large that training raised the error gave exponents of about 0 and
+    no word; and `convergence` now says whether the runs converged."""
+    assert main(["reproduce", "fig2a", "--quick", "--set", "gamma=1e30", "--out",
+                 str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    s = json.loads((tmp_path / "fig2a" / "summary.json").read_text())
+    assert s["convergence"]["converged"] is False
+    assert len(s["warnings"]) == 2 and "gamma = 1e+30 is too large" in s["warnings"][0]
+    assert "fig2a: training raised the mean training error" in err
+    assert "fig2a: the runs had not converged" in err
+
+
 @pytest.mark.parametrize("figure", ["fig2a", "fig2b"])
 def test_an_overflowing_learning_rate_is_a_one_line_error(tmp_path, capsys, figure):
     # the training stays finite (resistances clipped to their bounds) but the update

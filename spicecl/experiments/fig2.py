@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, warn
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (TaskSpec, TrainChunk, boolean, builtin_network,
                                         check_network, config_dict, count, fraction, grid,
@@ -62,6 +62,8 @@ QUICK = dict(tasks=6, draws=2, one_minus_x=[1, 2, 4, 8], steps=250, chunk=6, sna
 #: Convergence check: the distances are also taken at 1/CHECK of every run (snapshot counts
 #: are multiples of CHECK so that a snapshot falls there).
 CHECK = 3
+#: ... and the runs count as converged when those distances moved by at most this fraction
+CONVERGED = 0.05
 
 
 #: what `reproduce fig2a/fig2b --set KEY=VALUE` may change (with gamma, scale steps by the
@@ -209,6 +211,9 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     summary["final_train_scaled_error"] = {
         "ref": float(np.mean(ref_err[:, -1] / ref_err[:, 0])), **final_err}
     summary["convergence"] = _convergence(plan, results, modes, xs, dist)
+    summary["warnings"] = _fit_warnings(plan, summary)
+    for msg in summary["warnings"]:
+        warn(f"{plan.figure}: {msg}")
     summary["paper_exponent"] = 2 / 3
     summary["hyperparameters"] = {"learning": cfg["learning"], "task": cfg["task"],
                                   "steps_at_rate_1": cfg["steps_at_rate_1"],
@@ -259,6 +264,28 @@ def _convergence(plan: Plan, results: dict, modes, xs, dist) -> dict:
         out[f"mean_l2_{mode}_ohm"] = [[float(a), float(b)] for a, b in zip(d, full)]
         change.append(np.max(np.abs(full - d) / full))
     out["max_relative_change_of_mean_l2"] = float(np.max(change))
+    out["converged"] = bool(out["max_relative_change_of_mean_l2"] <= CONVERGED)
+    return out
+
+
+def _fit_warnings(plan: Plan, summary: dict) -> list[str]:
+    """Why the exponents may not mean what they seem: runs that raised their training error
+    (a learning rate too large) or that had not converged."""
+    out = []
+    errs = [summary["final_train_scaled_error"]["ref"]] + [
+        v for m, by_x in summary["final_train_scaled_error"].items() if m != "ref"
+        for v in by_x.values()]
+    if max(errs) > 1.0:
+        gamma = plan.config["learning"]["gamma"]
+        out.append(f"training raised the mean training error (up to {max(errs):.3g} x its "
+                   f"start): gamma = {gamma:g} is too large, the distances measure divergence")
+    conv = summary["convergence"]
+    if not conv["converged"]:
+        out.append(f"the runs had not converged: the mean distances moved by up to "
+                   f"{conv['max_relative_change_of_mean_l2']:.0%} from a third into the runs "
+                   f"to their end (more than {CONVERGED:.0%})"
+                   + ("; --quick runs are short" if plan.config["quick"] else
+                      "; give more --set steps"))
     return out
 
 
