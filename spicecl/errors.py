@@ -26,6 +26,13 @@ class SimulationError(SpiceclError):
     exit_status = 1
 
 
+class RunError(SpiceclError):
+    """A run that failed on accepted input for another reason than ngspice (a worker process
+    died, the Dask scheduler went away): exit status 1, as for a failed simulation."""
+
+    exit_status = 1
+
+
 def check_count(name: str, value, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int if ``low <= value <= high``, else raise a
     :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12)."""

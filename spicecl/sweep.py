@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import RunError, SpiceclError, warn
 from spicecl.results import atomic_write_npz, config_hash, write_manifest
 
 #: Seconds to wait for a Dask scheduler before giving up.
@@ -189,6 +189,8 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
 #: Packages whose versions the cluster's workers must share with this process: the same seed
 #: gives the same numbers only with the same code.
 SAME_VERSION = ("spicecl", "numpy", "scipy")
+#: How long a run waits for the first worker of a Dask cluster that has none (seconds).
+WAIT_FOR_WORKERS = 60.0
 
 
 def _version_here(pkg: str) -> str | None:
@@ -205,6 +207,16 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
     another version of it than this process (the workers connected now are checked)."""
     from importlib.metadata import version
 
+    if not client.scheduler_info().get("workers"):
+        # (with none, the jobs would wait without a word, and no worker would be checked)
+        warn(f"--scheduler {address}: no workers yet; waiting up to {WAIT_FOR_WORKERS:g} s "
+             f"for one to join")
+        try:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+        except TimeoutError:
+            raise SpiceclError(f"--scheduler {address}: no worker joined within "
+                               f"{WAIT_FOR_WORKERS:g} s; start workers (dask worker "
+                               f"{address}) and rerun") from None
     for pkg in packages:
         mine = _version_here(pkg)
         theirs = client.run(version, pkg, on_error="return")
@@ -428,7 +440,7 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
                     res = f.result()
                 except BrokenProcessPool:
                     # (the pool fails every pending job, so c need not be the culprit)
-                    raise SpiceclError("a worker process died (killed, or out of memory?); "
+                    raise RunError("a worker process died (killed, or out of memory?); "
                                        "finished jobs are saved: rerun the same command to "
                                        "resume") from None
                 finish(c, res)
@@ -445,22 +457,30 @@ def _run_dask(client, todo: list[Chunk], finish) -> None:
 
     from distributed import KilledWorker, as_completed
 
+    import logging
+
     futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
                for c in todo}
+    # a lost scheduler is reported in one line below; distributed's own log of it is a
+    # traceback of ~30 lines
+    quiet = logging.getLogger("distributed.client")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         for f in as_completed(list(futures), loop=client.loop):
             c = futures[f]
             try:
                 res = f.result()
             except CancelledError:  # FutureCancelledError: the scheduler went away
-                raise SpiceclError("lost the Dask scheduler (connection closed, or it cancelled "
+                raise RunError("lost the Dask scheduler (connection closed, or it cancelled "
                                    "the jobs); finished jobs are saved: rerun the same command "
                                    "to resume") from None
             except KilledWorker:
-                raise SpiceclError(f"Dask workers died running job {c.name} (killed, or out of "
+                raise RunError(f"Dask workers died running job {c.name} (killed, or out of "
                                    f"memory?); finished jobs are saved: rerun the same command "
                                    f"to resume") from None
             finish(c, res)
     finally:
+        quiet.setLevel(level)
         for f in futures:
             f.cancel()

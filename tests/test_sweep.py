@@ -157,6 +157,20 @@ def test_a_killed_dask_worker_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.dask
+def test_a_scheduler_without_workers_is_waited_for_then_refused(tmp_path, monkeypatch, capsys):
+    # the jobs waited for ever without a word, and no worker was version-checked
+    distributed = pytest.importorskip("distributed")
+    from spicecl import sweep
+
+    monkeypatch.setattr(sweep, "WAIT_FOR_WORKERS", 1.0)
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as cluster:
+        with pytest.raises(SpiceclError, match="no worker joined within 1 s; start workers"):
+            run_sweep([Chunk("a", sleepy_or_failing_job, "ok")], tmp_path, {"job": "none"}, 0,
+                      scheduler=cluster.scheduler_address)
+    assert "no workers yet; waiting up to 1 s" in capsys.readouterr().err
+
+
+@pytest.mark.dask
 def test_a_lost_dask_scheduler_is_a_one_line_error(tmp_path):
     # was a FutureCancelledError traceback ("scheduler-connection-lost")
     pytest.importorskip("distributed")
@@ -238,6 +252,7 @@ def test_a_killed_worker_is_a_one_line_error(tmp_path):
     with pytest.raises(SpiceclError, match="worker process died") as info:
         run_sweep(chunks, tmp_path, {"job": "killed"}, 0, workers=2)
     assert "rerun the same command to resume" in str(info.value)
+    assert info.value.exit_status == 1  # a run that failed, not input refused (2)
     assert time.monotonic() - t0 < 20
 
 
