@@ -221,8 +221,9 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
                    else cont.r_init)
         where = ", ".join(f"{k} of {len(tasks)} tasks at p = {p:g}"
                           for p, k in rose.items() if k)
+        default = " (compare's default)" if cfg.gamma == CompareConfig.gamma else ""
         note = (f"idealized (continuous rule): training raised the training error of {where}: "
-                f"--gamma {cfg.gamma:g} is likely too large for this network")
+                f"--gamma {cfg.gamma:g}{default} is likely too large for this network")
         if not 0.5 < typical / R_INIT < 2:
             note += (f". The rate scales with R^3: for resistances near {typical:.4g} ohm, "
                      f"{cfg.gamma * (typical / R_INIT) ** 3:.3g} is the equivalent of "

@@ -44,7 +44,7 @@ def plot_training(hist, config, k: int = 0, title: str = ""):
     show = np.linspace(0, r.shape[1] - 1, min(12, r.shape[1])).astype(int)
     ax2.plot(xs, r[:, show] / 1e3, lw=1)
     ax2.set_xlabel("training steps x p")
-    ax2.set_ylabel("resistance (kohm), 12 edges")
+    ax2.set_ylabel(f"resistance (kohm), {len(show)} of {r.shape[1]} edges")
     ax2.grid(True, alpha=0.3)
     fig.suptitle(title or f"{config.rule} rule, p = {config.p:g}")
     fig.tight_layout()

@@ -250,3 +250,22 @@ def test_plot_titles_name_the_settings_of_a_study():
     # written as --set takes them (false, not Python's False)
     cfg = make_plan("fig2a", True, 0, {"scale_steps": False, "one_minus_x": [1, 2]}).config
     assert plot_title("fig2a", cfg) == "fig2a (scale_steps=false, one_minus_x=[1, 2])"
+
+
+def test_fig1_plot_names_a_studys_settings(tmp_path, monkeypatch, capsys):
+    """fig1's PNG did not name its --set overrides (the other figures' did)."""
+    from spicecl.cli import main
+    from spicecl.experiments import fig1
+
+    titles = []
+    real = fig1.atomic_savefig
+
+    def keep_title(fig, path):
+        titles.append(fig._suptitle.get_text() if fig._suptitle else None)
+        return real(fig, path)
+
+    monkeypatch.setattr(fig1, "atomic_savefig", keep_title)
+    assert main(["reproduce", "fig1", "--quick", "--set", "tasks=2", "--out",
+                 str(tmp_path)]) == 0
+    assert titles == ["fig1 (tasks=2)"]
+    capsys.readouterr()

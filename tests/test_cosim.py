@@ -632,6 +632,12 @@ def test_compare_says_when_the_learning_rate_makes_the_idealized_runs_diverge(ca
                    "--no-clock-free", "--gamma", "1e13", "--json"])
     err = capsys.readouterr().err
     assert status == 0 and "for resistances near 500 ohm, 9.48e+09 is the equivalent" in err
+    assert "(compare's default)" not in err
+    status = main(["compare", "--network", str(f), "--task", "allostery", "--tasks", "2",
+                   "--steps", "30", "--seed", "3", "--p", "1", "--no-imperfections",
+                   "--no-clock-free", "--json"])
+    assert status == 0 and "--gamma 2e+11 (compare's default) is likely too large" in \
+        capsys.readouterr().err
 
 
 def test_compare_gives_each_board_its_own_variation_draw(tmp_path):

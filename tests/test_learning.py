@@ -422,6 +422,10 @@ def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
     assert main(base + ["--gamma", f"{gamma:.3g}"]) == 0
     cap = capsys.readouterr()
     assert json.loads(cap.out)["final_train_scaled_error"] < 0.2 and "warning" not in cap.err
+    # near the default resistances the R^3 rule would repeat the rate: a smaller one instead
+    assert main(["train", "--network", "exp16", "--steps", "100", "--seed", "1", "--gamma",
+                 "1e13"]) == 0
+    assert "--gamma 1e+13 is too large for this task; try 1e+12" in capsys.readouterr().err
     # the discrete rule at inputs far below the comparator bias: a hint at --volts
     assert main(["train", "--network", "exp16", "--task", "allostery", "--rule", "discrete",
                  "--steps", "300", "--seed", "1", "--volts", "0.01"]) == 0

@@ -239,6 +239,7 @@ def test_bad_workers(tmp_path, capsys):
     (["fig1", "--set", "p=[1, 0]"], ("(0, 1]",)),
     (["fig1", "--set", "p=0.5"], ("list of at least 2",)),
     (["fig4c", "--set", "p=[0.5, 0.5]"], ("must differ",)),
+    (["fig4c", "--set", "p=[0.0001, 0.0002]"], ("must differ to 3 decimals",)),
     # (the discrete sweeps space their learning streams 100 apart per group)
     (["fig4d", "--set", f"p={[1 - i / 200 for i in range(101)]}"], ("at most 100 values",)),
     (["fig4d", "--set", "outputs=[2, 40]"], ("O = 40 needs 100 nodes",)),

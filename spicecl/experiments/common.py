@@ -348,9 +348,10 @@ def fraction(v) -> float:
     return float(v)
 
 
-def grid(item, min_len: int = 2, distinct=lambda v: v, max_len: int | None = None):
+def grid(item, min_len: int = 2, distinct=lambda v: v, max_len: int | None = None,
+         distinct_text: str = ""):
     """A list of ``min_len`` to ``max_len`` values, each checked by ``item``, distinct after
-    ``distinct`` (e.g. the rounding of the job names)."""
+    ``distinct`` (e.g. the rounding of the job names, said by ``distinct_text``)."""
     def check(v):
         if not isinstance(v, list) or len(v) < min_len:
             raise ValueError(f"expected a list of at least {min_len} values, e.g. [1, 0.5]")
@@ -358,14 +359,15 @@ def grid(item, min_len: int = 2, distinct=lambda v: v, max_len: int | None = Non
             raise ValueError(f"expected at most {max_len} values")
         out = [item(x) for x in v]
         if len({distinct(x) for x in out}) != len(out):
-            raise ValueError("the values must differ")
+            raise ValueError(f"the values must differ{distinct_text}")
         return out
     return check
 
 
 #: a grid of p values in (0, 1], distinct to the 3 decimals the job names carry; at most 100
 #: (the discrete sweeps space their learning streams 100 apart: discrete.sweep_chunks)
-P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}", max_len=100)
+P_GRID = grid(fraction, distinct=lambda p: f"{p:.3f}", max_len=100,
+              distinct_text=" to 3 decimals (the job names carry p so)")
 
 
 def builtin_network(v) -> str:

@@ -21,7 +21,8 @@ import numpy as np
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (P_GRID, TaskSpec, TrainChunk, config_dict, count, mean_sem,
-                                        p_colors, pyplot, run_train_chunk, write_csv)
+                                        p_colors, plot_title, pyplot, run_train_chunk,
+                                        write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz
 from spicecl.sweep import Chunk, spawn_seeds
@@ -106,7 +107,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     atomic_write_npz(out_dir / "test_scaled.npz", p=np.array(ps),
                      steps=by_p[ps[0]][0], test_scaled=np.stack([by_p[p][1] for p in ps])
                      .astype(np.float32))
-    _plot(by_p, curves, ps, out_dir, spread_sp, spread_s)
+    _plot(by_p, curves, ps, out_dir, spread_sp, spread_s,
+          title=plot_title("fig1", cfg) if cfg.get("overrides") else None)
     # Same number of expected updates for every p: the mean curve at steps x p = x_max.
     at_common = {f"{p:g}": float(np.interp(x_max / p, curves[p][0], curves[p][1])) for p in ps}
     return {
@@ -121,7 +123,7 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     }
 
 
-def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s) -> None:
+def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s, title: str | None = None) -> None:
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.4),
                                   gridspec_kw={"width_ratios": [1.6, 1]})
@@ -151,6 +153,8 @@ def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s) -> None:
     ax2.set_yscale("log")
     ax2.set_xlabel("p")
     ax2.set_ylabel("final test scaled error")
+    if title:  # a study's --set overrides (the paper-scale plot keeps its layout)
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / "fig1.png")
     plt.close(fig)
