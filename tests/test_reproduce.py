@@ -628,3 +628,16 @@ def test_write_csv_quotes_fields_holding_a_comma(tmp_path):
     write_csv(tmp_path / "x.csv", ["series", "p"], [["exp16, allostery 2-2", 0.5]])
     with open(tmp_path / "x.csv", newline="") as fh:
         assert list(csv.reader(fh)) == [["series", "p"], ["exp16, allostery 2-2", "0.5"]]
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    """Ctrl-C printed a bare "spicecl: interrupted" (SIGTERM said how to go on)."""
+    from spicecl import experiments
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments, "run_figure", interrupted)
+    assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == (f"spicecl: interrupted; the same command resumes from "
+                                       f"the jobs finished in {tmp_path}/\n")

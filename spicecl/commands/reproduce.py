@@ -103,6 +103,10 @@ def cmd_reproduce(args) -> int:
         print(f"spicecl: terminated; the same command resumes from the jobs finished in "
               f"{args.out}/", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except KeyboardInterrupt:  # (as for SIGTERM: say how to go on)
+        print(f"spicecl: interrupted; the same command resumes from the jobs finished in "
+              f"{args.out}/", file=sys.stderr)
+        return 130
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
