@@ -144,6 +144,27 @@ def test_cli_solve_prints_voltages_json(capsys):
     assert out["4"] == pytest.approx(0.5, abs=1e-12)  # centre of a symmetric grid
 
 
+def test_cli_solve_gives_the_source_currents_and_the_power(tmp_path, capsys):
+    """Two resistors in series (1 kohm each) across 2 V: 1 mA out of the 2 V source, into
+    the ground source; 2 mW; and on exp16, what flows in flows out and V I is the power."""
+    from spicecl.netio import graphml_bytes
+
+    def solve(args):
+        assert main(["solve", *args, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    f = tmp_path / "series.graphml"
+    f.write_bytes(graphml_bytes(Network("s", ("a", "b", "c"), [(0, 1), (1, 2)],
+                                        np.zeros((3, 2))), np.array([1e3, 1e3])))
+    out = solve(["--network", str(f), "--fix", "a=2", "--fix", "c=0"])
+    assert out["source_currents_amps"] == pytest.approx({"a": 1e-3, "c": -1e-3})
+    assert out["power_watts"] == pytest.approx(2e-3)
+    out = solve(["--network", "exp16", "--fix", "0=1", "--fix", "8=0", "--fix", "2=0.3"])
+    i = out["source_currents_amps"]
+    assert sum(i.values()) == pytest.approx(0, abs=1e-15)
+    assert out["power_watts"] == pytest.approx(sum(out["voltages"][k] * i[k] for k in i))
+
+
 
 def test_cli_network_seed_draws_another_generated_network(capsys):
     def voltages(*extra):

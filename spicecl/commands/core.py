@@ -143,7 +143,13 @@ def cmd_solve(args) -> int:
         check_range("--resistance", value, 0, math.inf, low_open=True, high_open=True)
         r = np.full(net.n_edges, value)
     v = solve_fixed(net, r, fixed)
-    out = {"voltages": {nid: float(x) for nid, x in zip(net.node_ids, v)}}
+    # current each held node's source drives into the network (Kirchhoff: L v), and the
+    # power the network dissipates, for sizing the supplies
+    inc = net.incidence()
+    current = inc.T @ ((inc @ v) / r)
+    out = {"voltages": {nid: float(x) for nid, x in zip(net.node_ids, v)},
+           "source_currents_amps": {net.node_ids[i]: float(current[i]) for i in fixed},
+           "power_watts": float(np.sum(((inc @ v) ** 2) / r))}
     if args.json:
         print_json(out)
     else:
