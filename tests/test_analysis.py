@@ -269,3 +269,22 @@ def test_fig1_plot_names_a_studys_settings(tmp_path, monkeypatch, capsys):
                  str(tmp_path)]) == 0
     assert titles == ["fig1 (tasks=2)"]
     capsys.readouterr()
+
+
+def test_fig4e_right_panel_says_which_batch_its_curves_are(tmp_path, monkeypatch, capsys):
+    """fig4e's right panel plotted the full-batch curves only, without saying so."""
+    from spicecl.cli import main
+    from spicecl.experiments import plots
+
+    titles = []
+    real = plots.atomic_savefig
+
+    def keep_titles(fig, path):
+        titles.append([ax.get_title() for ax in fig.axes])
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "atomic_savefig", keep_titles)
+    assert main(["reproduce", "fig4e", "--quick", "--set", "tasks=2", "--out",
+                 str(tmp_path)]) == 0
+    assert titles[0][1] == "learning curves: batch = full"
+    capsys.readouterr()

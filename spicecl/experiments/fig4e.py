@@ -49,7 +49,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     curves = {p: mean_curve(plan.chunks, results, "full", p) for p in ps}
     plot_final_vs_p(out_dir, "fig4e", {f"batch = {b}": finals[b] for b in BATCHES}, curves,
                     "final test scaled error", out_dir / "final_errors.csv",
-                    title=plot_title(plan.figure, plan.config))
+                    title=plot_title(plan.figure, plan.config),
+                    curves_label="learning curves: batch = full")
     return {"final_error_by_p": finals["full"], "final_error_by_p_single_example":
             finals["single"], "trend": {b: trend(finals[b]) for b in BATCHES},
             "paper_claim": "final test error decreases monotonically as p decreases",

@@ -9,11 +9,13 @@ from spicecl.results import atomic_savefig
 
 
 def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, ylabel: str,
-                    csv_path, title: str | None = None) -> None:
+                    csv_path, title: str | None = None, curves_label: str = "") -> None:
     """Left: mean final error (+- s.e.m.) vs p per series; right: mean curves vs steps x p.
 
     finals : {series label: {p: {mean, sem, ...}}}
     curves : {p: (steps, mean scaled error)} of one series, or None
+    curves_label : which series the curves are, when there are several (the right panel's
+        title)
     """
     rows = [(label, float(p), v["mean"], v["sem"], v.get("median", float("nan")), v["n"])
             for label, fin in finals.items() for p, v in fin.items()]
@@ -42,6 +44,8 @@ def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, yla
         ax2.set_yscale("log")
         ax2.set_xlabel("training steps x p")
         ax2.set_ylabel("mean scaled error")
+        if curves_label:
+            ax2.set_title(curves_label, fontsize=9)
         ax2.legend(fontsize=6)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / f"{figure}.png")
