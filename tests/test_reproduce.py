@@ -610,8 +610,6 @@ def test_every_committed_csv_has_one_field_per_column():
     final_errors.csv had 7 fields under 6 columns. write_csv quotes such fields now."""
     import csv
 
-    from spicecl.experiments.common import write_csv
-
     files = sorted(RESULTS.glob("**/*.csv"))
     assert files
     for f in files:
