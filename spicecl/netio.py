@@ -71,7 +71,7 @@ def read_network_file(path: Path) -> Network:
     raw = _read_bytes(path)
     _refuse_nul(path, raw)
     head = raw[:512].removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 BOM is fine
-    if not raw.strip():
+    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
         raise SpiceclError(f"network file {path}: the file is empty")
     if head.startswith(b"{"):
         raise SpiceclError(f"network file {path}: a JSON network (network export --format "
@@ -179,10 +179,13 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         raise SpiceclError(f"network file {path}: expected one <graph>, found {len(graphs)}")
     graph = graphs[0]
 
-    def data(el, kind):
-        """name -> (text, line) of an element's data, the keys' <default> where it has none."""
-        out = {name: default for name, k, default in keys.values()
-               if default is not None and k in (kind, "all", None)}
+    defaults = {kind: {name: default for name, k, default in keys.values()
+                       if default is not None and k in (kind, "all", None)}
+                for kind in ("node", "edge")}
+
+    def data(el):
+        """name -> (text, line) of an element's own data (see ``defaults`` for the rest)."""
+        out = {}
         for d in findall(el, "data"):
             name = keys.get(d.get("key"), (d.get("key"),))[0]
             out[name] = (d.text or "").strip(), d.sourceline
@@ -193,10 +196,10 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         nid = nd.get("id")
         if nid is None:
             raise SpiceclError(f"network file {path}, line {nd.sourceline}: node without id")
-        d = data(nd, "node")
+        d = data(nd)
         xy = []
         for c in ("x", "y"):
-            text, line = d.get(c, ("", nd.sourceline))
+            text, line = d.get(c) or defaults["node"].get(c) or ("", nd.sourceline)
             try:
                 v = float(text) if text else np.nan
                 if text and not np.isfinite(v):
@@ -208,10 +211,12 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         ids.append(nid)
         pos.append(xy)
     if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
+        seen = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))
         raise SpiceclError(f"network file {path}: duplicate node id {dup!r}")
     index = {nid: i for i, nid in enumerate(ids)}
-    edges, res, lines, other = [], [], [], set()
+    edges, res, lines = [], [], []
+    other = {k for k in defaults["edge"] if k != "resistance"}  # edge data spicecl ignores
     seen = {}  # sorted (node, node) -> line of its edge
     for ed in findall(graph, "edge"):
         s, t = ed.get("source"), ed.get("target")
@@ -232,9 +237,10 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         seen[pair] = ed.sourceline
         edges.append((index[s], index[t]))
         lines.append(ed.sourceline)
-        ed_data = data(ed, "edge")
+        ed_data = data(ed)
         other.update(k for k in ed_data if k != "resistance")
-        text, line = ed_data.get("resistance", ("", ed.sourceline))
+        text, line = (ed_data.get("resistance") or defaults["edge"].get("resistance")
+                      or ("", ed.sourceline))
         if text:
             try:
                 r = float(text)

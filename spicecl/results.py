@@ -87,7 +87,11 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         return path
     if path.is_symlink():
         # Write the file the link points to (e.g. /dev/stdout -> /proc/self/fd/1 -> a file):
-        # a rename over the link itself would replace the link.
+        # a rename over the link itself would replace the link. A dangling link is refused:
+        # following it would create its target's directories anywhere it points.
+        if not path.exists():
+            raise SpiceclError(f"cannot write {path}: a symbolic link to a missing file "
+                               f"({os.readlink(path)})")
         path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

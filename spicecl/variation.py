@@ -207,11 +207,12 @@ class ToleranceSpec:
     @classmethod
     def from_json(cls, text: str, source: str = "tolerance spec") -> "ToleranceSpec":
         def no_repeats(pairs):
-            keys = [k for k, _v in pairs]
-            for k in keys:
-                if keys.count(k) > 1:
-                    raise ValueError(f"{k!r} is given twice")
-            return dict(pairs)
+            out = dict(pairs)
+            if len(out) != len(pairs):
+                seen = set()
+                dup = next(k for k, _v in pairs if k in seen or seen.add(k))
+                raise ValueError(f"{dup!r} is given twice")
+            return out
 
         try:
             data = json.loads(text, object_pairs_hook=no_repeats)
@@ -219,6 +220,8 @@ class ToleranceSpec:
             raise SpiceclError(f"{source}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
         except ValueError as exc:  # (a later value silently replaced the first)
             raise SpiceclError(f"{source}: {exc}") from None
+        except RecursionError:
+            raise SpiceclError(f"{source}: nested too deeply; not a tolerance spec") from None
         try:
             return cls.from_dict(data)
         except SpiceclError as exc:  # name the file in every message

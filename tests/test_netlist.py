@@ -366,6 +366,7 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     ('{"capacitor": {"tolerance": "0.1"}}', "capacitor: tolerance must be a number, got '0.1'"),
     ('{"resistor": {"tolerance": 1e400}}', r"spec.json: tolerance of resistor must be in \[0, 1\)"),
     ("[]", "tolerance spec .*spec.json: must be a JSON object"),
+    ("[" * 100000 + "]" * 100000, "spec.json: nested too deeply; not a tolerance spec"),
     # (the last of two values was used without a word)
     ('{"resistor": {"tolerance": 0.01, "tolerance": 0.2}}', "spec.json: 'tolerance' is given twice"),
     # finite but absurd part values put inf into the deck (was accepted)

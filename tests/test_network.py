@@ -229,7 +229,7 @@ def test_jammed_text_box_side_must_be_positive_and_finite(tmp_path, box):
         read_network_file(p)
 
 
-@pytest.mark.parametrize("text", ["", "\n  \n"])
+@pytest.mark.parametrize("text", ["", "\n  \n", "\ufeff\n"])
 def test_an_empty_network_file_is_called_empty(tmp_path, text):
     from spicecl.netio import read_network_file
 

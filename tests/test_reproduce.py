@@ -222,6 +222,8 @@ def test_bad_workers(tmp_path, capsys):
     (["fig2a", "--set", "gamma=1e10 fast"], ("VALUE must be a number, true/false, a JSON list "
                                              "or a name",)),
     (["fig2a", "--set", "network=./net.graphml"], ("VALUE must be",)),
+    (["fig2a", "--set", "network=disordered:9:16\n"], ("VALUE must be",)),
+    (["fig1", "--set", "p=" + "[" * 100000 + "]" * 100000], ("--set p: VALUE is nested too deeply",)),
     (["fig2a", "--set", "network=net.graphml"], ("expected a built-in network",)),
     (["fig2a", "--set", "network_seed=2"], ("network_seed for fig2a", "exp16 is not drawn")),
     (["fig2a", "--set", "network=disordered:4:5"], ("4 nodes, the task needs 5",)),

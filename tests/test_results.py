@@ -148,3 +148,15 @@ def test_a_rerun_interrupted_while_writing_leaves_no_manifest(tmp_path, capsys, 
     assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["seed"] == 4
     capsys.readouterr()
+
+
+def test_a_dangling_symlink_is_not_followed(tmp_path):
+    """It created the missing target's directories wherever the link pointed."""
+    from spicecl.errors import SpiceclError
+    from spicecl.results import atomic_write_text
+
+    link = tmp_path / "out.cir"
+    link.symlink_to(tmp_path / "elsewhere" / "deep" / "x.cir")
+    with pytest.raises(SpiceclError, match="a symbolic link to a missing file"):
+        atomic_write_text(link, "x")
+    assert not (tmp_path / "elsewhere").exists()

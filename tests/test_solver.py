@@ -298,3 +298,12 @@ def test_batched_systems_equal_per_network_lapack_solves_bit_for_bit():
             xo = x[sy.out_pos]
             assert np.array_equal(d[i], g[:, :2]) and np.array_equal(m[i], xo[:, :2])
             assert np.array_equal(w[i], np.linalg.inv(xo[None, :, 2:])[0] @ g[:, 2:].T)
+
+
+def test_cli_solve_overflow_is_a_one_line_error(capsys):
+    # printed "Infinity" (not JSON) with exit 0 and numpy warnings
+    assert main(["solve", "--network", "exp16", "--fix", "0=1e300", "--fix", "5=0",
+                 "--resistance", "1e-10", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("spicecl: error: solve: the voltages or currents overflow; lower --fix "
+                   "voltages or raise --resistance\n")

@@ -146,10 +146,16 @@ def cmd_solve(args) -> int:
     # current each held node's source drives into the network (Kirchhoff: L v), and the
     # power the network dissipates, for sizing the supplies
     inc = net.incidence()
-    current = inc.T @ ((inc @ v) / r)
+    with np.errstate(over="ignore", invalid="ignore"):
+        drop = inc @ v
+        current = inc.T @ (drop / r)
+        power = float(np.sum(drop ** 2 / r))
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(current)) and np.isfinite(power)):
+        raise SpiceclError("solve: the voltages or currents overflow; lower --fix voltages or "
+                           "raise --resistance")
     out = {"voltages": {nid: float(x) for nid, x in zip(net.node_ids, v)},
            "source_currents_amps": {net.node_ids[i]: float(current[i]) for i in fixed},
-           "power_watts": float(np.sum(((inc @ v) ** 2) / r))}
+           "power_watts": power}
     if args.json:
         print_json(out)
     else:

@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 #: a --set VALUE that is not JSON but a bare name (a network), taken as a string
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]*")
 
 
 def parse_settings(items) -> dict:
@@ -61,8 +61,10 @@ def parse_settings(items) -> dict:
             raise SpiceclError(f"--set {key}: given twice")
         try:
             out[key] = json.loads(text)
+        except RecursionError:
+            raise SpiceclError(f"--set {key}: VALUE is nested too deeply") from None
         except ValueError:
-            if not _NAME.match(text):
+            if not _NAME.fullmatch(text):
                 raise SpiceclError(f"--set {key}={text}: VALUE must be a number, true/false, "
                                    f"a JSON list or a name, e.g. 20, 1e10, false, [1, 0.5] or "
                                    f"disordered:9:16") from None
