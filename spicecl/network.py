@@ -186,6 +186,9 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     if n_edges < n_nodes:
         raise SpiceclError(f"disordered network: edges ({n_edges}) must be >= nodes "
                            f"({n_nodes}) for every node to have degree >= 2")
+    if n_edges > 3 * n_nodes - 6 and n_nodes > 3:  # before triangulating (22 s at 10^6 nodes)
+        raise SpiceclError(f"disordered network: {n_edges} edges is more than a planar graph of "
+                           f"{n_nodes} nodes can hold (at most 3N - 6 = {3 * n_nodes - 6})")
     rng = np.random.default_rng(np.random.SeedSequence([0x5CC1, int(seed), n_nodes, n_edges]))
     pts = rng.random((n_nodes, 2)) * np.sqrt(n_nodes)
     s = Delaunay(pts).simplices

@@ -383,3 +383,11 @@ def test_runs_on_a_network_file_record_its_path_and_hash(tmp_path, capsys):
     assert json.loads((tmp_path / "d.json").read_text())["network"]["file"] == want
     assert load_network("exp16").source is None
     capsys.readouterr()
+
+
+def test_more_edges_than_a_planar_graph_holds_is_refused_before_triangulating():
+    # (10^6 points were triangulated first: 22 s before the same refusal)
+    with pytest.raises(SpiceclError, match=r"at most 3N - 6 = 2999994"):
+        disordered_network(1_000_000, 99_999_999)
+    with pytest.raises(SpiceclError, match=r"at most 3N - 6 = 21"):
+        disordered_network(9, 22)
