@@ -134,6 +134,11 @@ def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
     return Network(path.name, tuple(str(i) for i in range(n)), edges, pos)
 
 
+def _clip(text: str, n: int = 40) -> str:
+    """``text`` for an error message: at most ``n`` characters (a value may be megabytes)."""
+    return text if len(text) <= n else text[:n] + "..."
+
+
 def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     """Read a GraphML network safely (no DTD, no entities, no network access); ``raw``: the
     file's bytes when already read."""
@@ -206,7 +211,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
                     raise ValueError
             except ValueError:
                 raise SpiceclError(f"network file {path}, line {line}: node {nid!r} has "
-                                   f"{c}={text!r}, not a finite number") from None
+                                   f"{c}={_clip(text)!r}, not a finite number") from None
             xy.append(v)
         ids.append(nid)
         pos.append(xy)
@@ -245,11 +250,11 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
             try:
                 r = float(text)
             except ValueError:
-                raise SpiceclError(f"network file {path}, line {line}: resistance {text!r} "
+                raise SpiceclError(f"network file {path}, line {line}: resistance {_clip(text)!r} "
                                    f"is not a number") from None
             if not (r > 0 and np.isfinite(r)):
-                raise SpiceclError(f"network file {path}, line {line}: resistance {text} ohm "
-                                   f"must be positive and finite")
+                raise SpiceclError(f"network file {path}, line {line}: resistance "
+                                   f"{_clip(text)} ohm must be positive and finite")
             res.append(r)
         else:
             res.append(np.nan)

@@ -116,6 +116,12 @@ def test_graphml_key_defaults_fill_missing_resistances(tmp_path):
     assert list(net.resistance) == [2000.0, 100.0]
 
 
+def test_a_huge_bad_value_is_clipped_in_its_error(tmp_path):
+    # a 5 MB <default> made a 5 MB error line
+    with pytest.raises(SpiceclError, match=r"line 6: resistance 'x{40}\.\.\.' is not a number$"):
+        read_graphml(_write(tmp_path, GRAPH.format(r="x" * 100000)))
+
+
 def test_graphml_key_default_without_for_applies_to_edges(tmp_path):
     # GraphML: a key without "for" is for all elements
     text = GRAPH.replace(' for="edge"', '').replace(
