@@ -134,6 +134,18 @@ def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
     return Network(path.name, tuple(str(i) for i in range(n)), edges, pos)
 
 
+#: a GraphML double as XML Schema writes one (float() also takes "1_000" and non-ASCII digits)
+_DOUBLE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(INF|inf|NaN|nan)",
+                     re.ASCII)
+
+
+def _double(text: str) -> float:
+    """``text`` as a number, or ValueError: the XML Schema form only."""
+    if not _DOUBLE.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
+
+
 def _clip(text: str, n: int = 40) -> str:
     """``text`` for an error message: at most ``n`` characters (a value may be megabytes)."""
     return text if len(text) <= n else text[:n] + "..."
@@ -206,7 +218,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         for c in ("x", "y"):
             text, line = d.get(c) or defaults["node"].get(c) or ("", nd.sourceline)
             try:
-                v = float(text) if text else np.nan
+                v = _double(text) if text else np.nan
                 if text and not np.isfinite(v):
                     raise ValueError
             except ValueError:
@@ -248,7 +260,7 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
                       or ("", ed.sourceline))
         if text:
             try:
-                r = float(text)
+                r = _double(text)
             except ValueError:
                 raise SpiceclError(f"network file {path}, line {line}: resistance {_clip(text)!r} "
                                    f"is not a number") from None

@@ -116,6 +116,13 @@ def test_graphml_key_defaults_fill_missing_resistances(tmp_path):
     assert list(net.resistance) == [2000.0, 100.0]
 
 
+@pytest.mark.parametrize("r", ["1_000", "\u0661\u0662", "0x10"])
+def test_graphml_numbers_are_xml_schema_doubles(tmp_path, r):
+    # float() read "1_000" as 1000 and Arabic-Indic digits as digits
+    with pytest.raises(SpiceclError, match="is not a number"):
+        read_graphml(_write(tmp_path, GRAPH.format(r=r)))
+
+
 def test_a_huge_bad_value_is_clipped_in_its_error(tmp_path):
     # a 5 MB <default> made a 5 MB error line
     with pytest.raises(SpiceclError, match=r"line 6: resistance 'x{40}\.\.\.' is not a number$"):
