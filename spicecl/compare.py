@@ -30,7 +30,7 @@ import numpy as np
 from spicecl.errors import SpiceclError, check_count, check_range
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
-from spicecl.learning import MAX_STEPS, MAX_TASKS, R_INIT, LearningConfig, train
+from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, rate_hint, train
 from spicecl.network import Network
 from spicecl.tasks import make_task
 from spicecl.variation import ToleranceSpec, digipot_grid
@@ -217,18 +217,13 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
                 net, tasks, replace(disc, p=p), learn, cfg.steps, hardware=hw, parts=boards,
                 n_records=cfg.n_records))
     if any(rose.values()):
-        typical = (float(np.median(net.resistance)) if net.resistance is not None
-                   else cont.r_init)
         where = ", ".join(f"{k} of {len(tasks)} tasks at p = {p:g}"
                           for p, k in rose.items() if k)
         default = " (compare's default)" if cfg.gamma == CompareConfig.gamma else ""
         note = (f"idealized (continuous rule): training raised the training error of {where}: "
                 f"--gamma {cfg.gamma:g}{default} is likely too large for this network")
-        if not 0.5 < typical / R_INIT < 2:
-            note += (f". The rate scales with R^3: for resistances near {typical:.4g} ohm, "
-                     f"{cfg.gamma * (typical / R_INIT) ** 3:.3g} is the equivalent of "
-                     f"{cfg.gamma:g} at {R_INIT:.5g} ohm")
-        notes.append(note)
+        hint = rate_hint(cfg.gamma, net, cont.r_init)
+        notes.append(note + (f". {hint}" if hint else ""))
     if cfg.clock_free:
         budget = cfg.steps * max(cfg.ps)
         say(f"compare: clock-free, {budget:g} updates per edge")

@@ -178,6 +178,18 @@ class History:
         }
 
 
+def rate_hint(gamma: float, net: Network, r_init: float = R_INIT) -> str | None:
+    """For a continuous-rule run whose error rose (or never moved): the rate that matches
+    ``gamma`` on this network's resistances (the rate scales with R^3), or None when they are
+    near the default ones and the rule would only repeat ``gamma``."""
+    typical = float(np.median(net.resistance)) if net.resistance is not None else r_init
+    if 0.5 < typical / R_INIT < 2:
+        return None
+    return (f"The rate scales with R^3: for resistances near {typical:.4g} ohm, "
+            f"{gamma * (typical / R_INIT) ** 3:.3g} is the equivalent of {gamma:g} at the "
+            f"default {R_INIT:.5g} ohm")
+
+
 def spawn_streams(seed, k: int) -> list:
     """k independent child streams of one seed: an int or None (via SeedSequence), a
     SeedSequence or a Generator (their own ``spawn``)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +75,12 @@ def read_network_file(path: Path) -> Network:
     if head.startswith(b"{"):
         raise SpiceclError(f"network file {path}: a JSON network (network export --format "
                            f"json, for other tools) is not read back; export GraphML instead")
-    net = read_graphml(path, raw) if head.startswith(b"<") else read_jammed_text(path, raw)
-    return replace(net, source={"path": str(path.resolve()),
-                                "sha256": hashlib.sha256(raw).hexdigest()})
+    return read_graphml(path, raw) if head.startswith(b"<") else read_jammed_text(path, raw)
+
+
+def _source(path: Path, raw: bytes) -> dict:
+    """A file network's provenance, which manifests record (the file may change later)."""
+    return {"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest()}
 
 
 def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
@@ -131,7 +133,8 @@ def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
     if bad.size:
         raise SpiceclError(f"network file {path}, line {rows[1 + n + bad[0]][0]}: "
                            f"node index outside 0..{n - 1}")
-    return Network(path.name, tuple(str(i) for i in range(n)), edges, pos)
+    return Network(path.name, tuple(str(i) for i in range(n)), edges, pos,
+                   source=_source(path, raw))
 
 
 #: a GraphML double as XML Schema writes one (float() also takes "1_000" and non-ASCII digits)
@@ -295,7 +298,8 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
                                f"resistance, {n} other edge{' has' if n == 1 else 's have'} "
                                f"one; give all or none (or a <default> in the resistance key)")
         resistance = res
-    return Network(path.name, tuple(ids), np.array(edges), pos, resistance)
+    return Network(path.name, tuple(ids), np.array(edges), pos, resistance,
+                   source=_source(path, raw))
 
 
 def graphml_bytes(net: Network, resistance=None) -> bytes:

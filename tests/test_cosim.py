@@ -675,7 +675,7 @@ def test_compare_gives_each_board_its_own_variation_draw(tmp_path):
     assert "no update sequence within 0.05 of it in draw 1 (recorded p: 0.3" in note
 
 
-def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys):
+def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys, monkeypatch):
     """--tolerance-spec (as for netlist twin) carries a board's own parts into compare and
     cosim: here 50 kohm digipots with a 100 ohm wiper (both used spicecl's 10 kohm parts)."""
     spec = tmp_path / "spec.json"
@@ -695,10 +695,19 @@ def test_compare_and_cosim_take_a_tolerance_spec(tmp_path, capsys):
     status, out = _compare(["--p", "1", "--tolerance-spec", str(huge)], capsys)
     assert status == 2 and "--tolerance-spec: digipots of 2e+06 ohm" in out.err
     if shutil.which("ngspice"):
+        # the deck's parts are drawn from the spec (agreement alone would hold without it)
+        from spicecl.netlist import twin
+
+        drawn = []
+        real = twin.make_setup
+        monkeypatch.setattr(twin, "make_setup",
+                            lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
         assert main(["cosim", "--network", "exp16", "--steps", "3", "--seed", "1",
                      "--tolerance-spec", str(spec), "--json"]) == 0
         c = json.loads(capsys.readouterr().out)
         assert c["decision_agreement"] == 1.0 and c["taps_identical"]
+        rab = drawn[0].draw["rab_free"]
+        assert 40e3 <= rab.min() and rab.max() <= 60e3  # 50 kohm +-20 %
 
 
 def test_compare_and_cosim_take_node_roles_by_id(capsys):

@@ -329,21 +329,15 @@ def _warn_if_unlearned(hist, config, net, volts: float, steps: int) -> None:
     else:
         return
     if config.rule == "continuous":
-        import numpy as np
+        from spicecl.learning import rate_hint
 
-        from spicecl.learning import R_INIT
-
-        typical = float(np.median(net.resistance)) if net.resistance is not None \
-            else config.r_init
-        scaled = config.gamma * (typical / R_INIT) ** 3
         size = "large" if final > 1 else "small"
-        if 0.5 < typical / R_INIT < 2:  # (the R^3 rule would only repeat the same rate)
+        hint = rate_hint(config.gamma, net, config.r_init)
+        if hint is None:
             msg += (f": --gamma {config.gamma:g} is too {size} for this task; try "
                     f"{config.gamma / 10 if final > 1 else config.gamma * 10:.3g}")
         else:
-            msg += (f": --gamma {config.gamma:g} is too {size} for this network. The rate "
-                    f"scales with R^3: for resistances near {typical:.4g} ohm, {scaled:.3g} is "
-                    f"the equivalent of {config.gamma:g} at the default {R_INIT:.5g} ohm")
+            msg += f": --gamma {config.gamma:g} is too {size} for this network. {hint}"
     else:
         msg += (f"; with inputs up to --volts {volts:g} the comparator bias "
                 f"sigma (up to {config.sigma_max:g} V) can dominate the voltage drops: try a "
