@@ -8,6 +8,8 @@ traceback for one. Programming errors are left as ordinary exceptions.
 
 from __future__ import annotations
 
+import numbers
+
 
 class SpiceclError(Exception):
     """A user-facing error: bad input, a missing tool, a failed simulation."""
@@ -35,8 +37,18 @@ class RunError(SpiceclError):
 
 def check_count(name: str, value, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int if ``low <= value <= high``, else raise a
-    :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12)."""
-    v = int(value)
+    :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12).
+
+    Integers (Python or numpy) and integral floats (``1e3``) are taken; anything else (a
+    string, None, a bool, 10.5) is refused rather than converted or truncated.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        v = int(value)
+    elif (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and float(value).is_integer()):
+        v = int(value)
+    else:
+        raise SpiceclError(f"{name} must be an integer, got {value!r}")
     if v < low:
         raise SpiceclError(f"{name} must be >= {low}, got {value}")
     if high is not None and v > high:
@@ -49,8 +61,12 @@ def check_range(name: str, value: float, low: float, high: float, *,
                 low_open: bool = False, high_open: bool = False) -> float:
     """Return ``value`` if it lies in the interval, else raise a :class:`SpiceclError`.
 
-    The interval is [low, high] with either end made open by the flags.
+    The interval is [low, high] with either end made open by the flags. A string, bytes, a
+    bool or None is refused (``float("0.5")`` would take a string, and keeping the caller's
+    string would fail later, far from here).
     """
+    if value is None or isinstance(value, (str, bytes, bool)):
+        raise SpiceclError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
