@@ -27,8 +27,9 @@ what it is batched with. Shapes: K networks, E edges, B examples, I inputs, O ou
 
 from __future__ import annotations
 
+import numbers
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -108,8 +109,20 @@ class LearningConfig:
             default = " (the default: give --r-init too)" if self.r_init == R_INIT else ""
             raise SpiceclError(f"--r-init must be in [--r-min, --r-max] = [{self.r_min:g}, "
                                f"{self.r_max:g}] ohm, got {self.r_init!r}{default}")
-        if int(self.levels) != self.levels or self.levels < 2:
-            raise SpiceclError(f"levels must be an integer >= 2, got {self.levels}")
+        lv = self.levels
+        if (isinstance(lv, bool) or not isinstance(lv, numbers.Real)
+                or not float(lv).is_integer() or lv < 2):
+            raise SpiceclError(f"levels must be an integer >= 2, got {lv!r}")
+        # Plain Python numbers from here on: numpy scalars (p from np.linspace) and 128.0
+        # levels work as given, but a float tap count breaks the tap clip and numpy scalars
+        # do not go into JSON (to_dict). Python ints and floats are kept as they are.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "levels":
+                if type(v) is not int:
+                    object.__setattr__(self, "levels", int(v))
+            elif isinstance(v, numbers.Real) and type(v) not in (int, float):
+                object.__setattr__(self, f.name, float(v))
 
     @property
     def r0(self) -> float:

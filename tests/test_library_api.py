@@ -36,3 +36,35 @@ def test_check_range_takes_numpy_scalars():
 
     assert check_range("--p", np.float32(0.5), 0, 1) == 0.5
     assert check_range("--p", np.int64(1), 0, 1) == 1.0
+
+
+def test_learning_config_keeps_plain_python_numbers():
+    """numpy scalars (p from np.linspace, levels from an array) and levels=128.0: the config
+    holds Python floats and ints, so it trains (a float ``levels`` made the tap clip fail with
+    a casting error) and its to_dict() goes into JSON (np.float32 and np.int64 do not)."""
+    import json
+
+    from spicecl.learning import LearningConfig, train
+    from spicecl.network import exp16
+    from spicecl.tasks import make_task
+
+    cfg = LearningConfig(rule="discrete", p=np.float32(0.5), eta=np.float64(0.5),
+                         levels=128.0, r_ab=np.int64(10_000), sigma_max=np.float32(0.05))
+    assert type(cfg.levels) is int and cfg.levels == 128
+    assert type(cfg.p) is float and type(cfg.r_ab) is float
+    json.dumps(cfg.to_dict())
+    net = exp16()
+    task = make_task(net, "allostery", np.random.default_rng(0))
+    ref = train(net, task, LearningConfig(rule="discrete", p=0.5, levels=128), 1, 20)
+    h = train(net, task, LearningConfig(rule="discrete", p=0.5, levels=128.0), 1, 20)
+    assert np.array_equal(h.final_taps, ref.final_taps)
+    assert LearningConfig(p=1).p == 1 and type(LearningConfig(p=1).p) is int  # as given
+
+
+def test_learning_config_refuses_a_string_for_a_number():
+    from spicecl.learning import LearningConfig
+
+    with pytest.raises(SpiceclError, match=r"^--p must be a number, got '0.5'$"):
+        LearningConfig(p="0.5")
+    with pytest.raises(SpiceclError, match=r"^levels must be an integer >= 2, got '128'$"):
+        LearningConfig(levels="128")
