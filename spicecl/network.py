@@ -34,7 +34,7 @@ MAX_GENERATED_NODES = 1_000_000
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """An undirected graph of resistors.
+    """An undirected graph of resistors (its arrays are read-only copies).
 
     Attributes
     ----------
@@ -62,15 +62,32 @@ class Network:
     source: dict | None = field(default=None)
 
     def __post_init__(self):
-        edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
-        object.__setattr__(self, "edges", edges)
-        object.__setattr__(self, "positions", np.asarray(self.positions, float).reshape(-1, 2))
+        # Node ids are strings (node_index and the file formats look them up as such).
+        object.__setattr__(self, "node_ids", tuple(str(i) for i in self.node_ids))
         n = len(self.node_ids)
+        # The arrays are the network's own read-only copies: a caller's array changed later,
+        # or a shared (cached) network changed in place, would bypass the checks below.
+        raw = np.array(self.edges)
+        if raw.size == 0:
+            raw = raw.reshape(0, 2)
+        if raw.ndim != 2 or raw.shape[1] != 2:
+            raise SpiceclError(f"network {self.name}: edges must have shape (E, 2), got "
+                               f"{raw.shape} (a (2, E) array is edges.T)")
+        if not (np.issubdtype(raw.dtype, np.integer) or (
+                np.issubdtype(raw.dtype, np.floating) and np.all(np.mod(raw, 1) == 0))):
+            raise SpiceclError(f"network {self.name}: edges must be integer node indices "
+                               f"0..{n - 1}")
+        edges = raw.astype(np.int64)
+        edges.flags.writeable = False
+        object.__setattr__(self, "edges", edges)
+        pos = np.array(self.positions, float)
+        if pos.shape != (n, 2):
+            raise SpiceclError(f"network {self.name}: positions must have shape ({n}, 2), "
+                               f"got {pos.shape}")
+        pos.flags.writeable = False
+        object.__setattr__(self, "positions", pos)
         if len(set(self.node_ids)) != n:
             raise SpiceclError(f"network {self.name}: duplicate node ids")
-        if self.positions.shape[0] != n:
-            raise SpiceclError(f"network {self.name}: {self.positions.shape[0]} positions "
-                               f"for {n} nodes")
         if edges.size and (edges.min() < 0 or edges.max() >= n):
             raise SpiceclError(f"network {self.name}: an edge names a node outside 0..{n - 1}")
         if np.any(edges[:, 0] == edges[:, 1]):
@@ -93,6 +110,8 @@ class Network:
                 i = int(np.flatnonzero(~(np.isfinite(r) & (r > 0)))[0])
                 raise SpiceclError(f"network {self.name}: edge {i} has a non-positive "
                                    f"resistance {r[i]!r} ohm")
+            r = r.copy()
+            r.flags.writeable = False
             object.__setattr__(self, "resistance", r)
 
     @property

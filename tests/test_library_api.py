@@ -68,3 +68,64 @@ def test_learning_config_refuses_a_string_for_a_number():
         LearningConfig(p="0.5")
     with pytest.raises(SpiceclError, match=r"^levels must be an integer >= 2, got '128'$"):
         LearningConfig(levels="128")
+
+
+def _grid():
+    from spicecl.network import exp16
+
+    return exp16()
+
+
+def test_network_refuses_edges_and_positions_of_the_wrong_layout():
+    """A (2, E) edge array (the edge_index layout of graph libraries) or (2, N) positions
+    were reshaped to (E, 2) and (N, 2) row by row: another graph, silently."""
+    from spicecl.network import Network
+
+    base = _grid()
+    ids = base.node_ids
+    # (2, E) for a path 0-1-2-3-4-5-6: reshaped it made the edges 0-1, 2-3, 4-5, 1-2, ...
+    path = np.array([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]])
+    with pytest.raises(SpiceclError, match=r"^network g: edges must have shape \(E, 2\), "
+                                           r"got \(2, 6\)"):
+        Network("g", ids, path, base.positions)
+    with pytest.raises(SpiceclError, match=r"^network g: positions must have shape \(9, 2\), "
+                                           r"got \(2, 9\)$"):
+        Network("g", ids, base.edges, base.positions.T.copy())
+    with pytest.raises(SpiceclError, match=r"^network g: positions must have shape \(9, 2\), "
+                                           r"got \(9, 3\)$"):
+        Network("g", ids, base.edges, np.zeros((9, 3)))
+    with pytest.raises(SpiceclError, match=r"^network g: edges must be integer node indices"):
+        Network("g", ids, base.edges + 0.5, base.positions)
+    # lists and integral floats are fine
+    net = Network("g", ids, base.edges.astype(float).tolist(), base.positions.tolist())
+    assert np.array_equal(net.edges, base.edges) and net.edges.dtype == np.int64
+
+
+def test_network_node_ids_are_strings():
+    """Integer ids (range(N)) were kept as ints, so node_index(3), which looks up str(3),
+    found nothing, and GraphML export failed."""
+    from spicecl.netio import graphml_bytes
+    from spicecl.network import Network
+
+    base = _grid()
+    net = Network("g", range(9), base.edges, base.positions)
+    assert net.node_ids == tuple(str(i) for i in range(9))
+    assert net.node_index(3) == 3
+    graphml_bytes(net)
+
+
+def test_network_arrays_are_read_only_copies():
+    """The Network kept the caller's edge array (a later change to it changed the network,
+    past the checks) and exposed writable arrays (cached built-in networks are shared)."""
+    from spicecl.network import Network
+
+    base = _grid()
+    edges = base.edges.copy()
+    r = np.full(base.n_edges, 1e3)
+    net = Network("g", base.node_ids, edges, base.positions, r)
+    edges[0] = (0, 0)
+    r[0] = -1.0
+    assert net.edges[0].tolist() != [0, 0] and net.resistance[0] == 1e3
+    for a in (net.edges, net.positions, net.resistance, base.edges, base.positions):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 0
