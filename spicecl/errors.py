@@ -86,3 +86,21 @@ def warn(message: str) -> None:
     import sys
 
     print("spicecl: warning: " + " ".join(str(message).split()), file=sys.stderr)
+
+
+def as_generator(seed, name: str = "seed"):
+    """``seed`` as a :class:`numpy.random.Generator`: a Generator is used as is (its draws
+    continue); an int, a :class:`numpy.random.SeedSequence` or None (fresh entropy) seeds a
+    new one. Anything else (a string, a float, a negative int) raises a :class:`SpiceclError`
+    naming ``name``."""
+    import numpy as np
+
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not isinstance(seed, (str, bytes, bool, float)):
+        try:
+            return np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            pass
+    raise SpiceclError(f"{name} must be a seed (int), a numpy SeedSequence or Generator, or "
+                       f"None, got {seed!r}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, as_generator, check_count, check_range
 from spicecl.network import Network
 
 TASK_KINDS = ("regression", "allostery")
@@ -123,13 +123,20 @@ def make_task(net: Network, kind: str, rng: np.random.Generator, *, n_in: int = 
     Parameters
     ----------
     kind : 'regression' or 'allostery'
-    rng : numpy Generator (the only source of randomness)
+    rng : numpy Generator (the only source of randomness; its draws continue), or a seed
+        (int or SeedSequence) for a new one
+    n_in, n_out, n_train, n_test : integers (inputs, outputs, training and test examples)
     n_ground : ground nodes; default 1 for regression and max(1, n_out // 2) for allostery
     roles : optional (inputs, outputs, grounds) node indices instead of random ones
     volts : input voltages are drawn uniformly in [0, volts]
     """
     if kind not in TASK_KINDS:
         raise SpiceclError(f"--task must be one of {', '.join(TASK_KINDS)}, got {kind!r}")
+    rng = as_generator(rng, "rng")
+    n_in, n_out = check_count("n_in", n_in, 0), check_count("n_out", n_out, 0)
+    n_train, n_test = check_count("n_train", n_train, 0), check_count("n_test", n_test, 0)
+    if n_ground is not None:
+        n_ground = check_count("n_ground", n_ground, -(1 << 62))  # < 0: the message below
     if n_in < 1 or n_out < 1:
         raise SpiceclError(f"inputs and outputs must be >= 1, got {n_in} and {n_out}")
     if n_ground is not None and n_ground < 0:

@@ -129,3 +129,29 @@ def test_network_arrays_are_read_only_copies():
     for a in (net.edges, net.positions, net.resistance, base.edges, base.positions):
         with pytest.raises(ValueError, match="read-only"):
             a[0] = 0
+
+
+def test_make_task_takes_a_seed_or_a_generator():
+    """make_task took only a Generator: an int seed gave AttributeError: 'int' object has no
+    attribute 'permutation'."""
+    from spicecl.tasks import make_task
+
+    net = _grid()
+    a = make_task(net, "regression", 3)
+    b = make_task(net, "regression", np.random.default_rng(3))
+    for f in ("inputs", "outputs", "grounds", "train_x", "train_y", "test_x", "test_y"):
+        assert np.array_equal(getattr(a, f), getattr(b, f))
+    assert make_task(net, "allostery", np.random.SeedSequence(3)).n_out == 2
+    with pytest.raises(SpiceclError, match=r"^rng must be a seed \(int\), a "):
+        make_task(net, "regression", "3")
+
+
+@pytest.mark.parametrize("name", ["n_in", "n_out", "n_ground", "n_train", "n_test"])
+def test_make_task_counts_must_be_integers(name):
+    """n_in=2.0 gave 'slice indices must be integers', n_train=2.5 'float object cannot be
+    interpreted as an integer'."""
+    from spicecl.tasks import make_task
+
+    with pytest.raises(SpiceclError, match=rf"^{name} must be an integer, got 2.5$"):
+        make_task(_grid(), "regression", 0, **{name: 2.5})
+    assert make_task(_grid(), "regression", 0, **{name: np.int64(1)}) is not None
