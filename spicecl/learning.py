@@ -217,6 +217,24 @@ def _as_generator(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _check_r_init(r_init, k: int, e: int) -> np.ndarray:
+    """A caller's initial resistances as floats: a scalar, (E,) or (K, E), positive and
+    finite (the discrete rule would snap anything else to a tap)."""
+    try:
+        r = np.asarray(r_init, float)
+    except (TypeError, ValueError):
+        raise SpiceclError(f"r_init must be resistances in ohm, got {r_init!r}") from None
+    if r.shape not in ((), (e,), (1, e), (k, e)):
+        raise SpiceclError(f"r_init must have shape ({e},) or ({k}, {e}), got {r.shape}")
+    bad = ~(np.isfinite(r) & (r > 0))
+    if bad.any():
+        at = np.argwhere(bad)[0] if r.ndim else ()
+        where = f" at edge {at[-1]}" if len(at) else ""
+        raise SpiceclError(f"r_init must be positive and finite (ohm), got "
+                           f"{float(r[tuple(at)])!r}{where}")
+    return r
+
+
 def _stack_tasks(tasks: list[Task]):
     shapes = {(t.train_x.shape, t.train_y.shape, t.test_x.shape) for t in tasks}
     if len(shapes) != 1:
@@ -292,6 +310,8 @@ class Trainer:
         if r_init is None:
             r_init = (net.resistance if net.resistance is not None
                       else np.array([c.r_init for c in configs])[:, None] * np.ones(e))
+        else:
+            r_init = _check_r_init(r_init, self.k, e)
         r = np.broadcast_to(np.asarray(r_init, float), (self.k, e)).copy()
         self.eta = np.array([c.eta for c in configs])[:, None, None]
         self.gamma = np.array([c.gamma for c in configs])[:, None]

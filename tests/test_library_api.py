@@ -155,3 +155,44 @@ def test_make_task_counts_must_be_integers(name):
     with pytest.raises(SpiceclError, match=rf"^{name} must be an integer, got 2.5$"):
         make_task(_grid(), "regression", 0, **{name: 2.5})
     assert make_task(_grid(), "regression", 0, **{name: np.int64(1)}) is not None
+
+
+@pytest.mark.parametrize("rule", ["continuous", "discrete"])
+def test_train_checks_r_init(rule):
+    """r_init of the wrong length gave numpy's 'operands could not be broadcast together with
+    remapped shapes'; a negative or NaN r_init for the discrete rule was snapped to a tap."""
+    from spicecl.learning import LearningConfig, train
+    from spicecl.tasks import make_task
+
+    net = _grid()
+    task = make_task(net, "regression", 0)
+    cfg = LearningConfig(rule=rule)
+    with pytest.raises(SpiceclError, match=r"^r_init must have shape \(16,\) or \(1, 16\), "
+                                           r"got \(3,\)$"):
+        train(net, task, cfg, 0, 2, r_init=np.full(3, 5e3))
+    for bad in (-5.0, np.nan, np.inf, 0.0):
+        with pytest.raises(SpiceclError, match=r"^r_init must be positive and finite \(ohm\), "
+                                               r"got .* at edge 2$"):
+            r = np.full(16, 5e3)
+            r[2] = bad
+            train(net, task, cfg, 0, 2, r_init=r)
+    a = train(net, task, cfg, 0, 5, r_init=[5e3] * 16)  # a list, a scalar, float32
+    b = train(net, task, cfg, 0, 5, r_init=5e3)
+    c = train(net, task, cfg, 0, 5, r_init=np.full(16, 5e3, np.float32))
+    assert np.array_equal(a.final_resistance, b.final_resistance)
+    assert np.array_equal(a.final_resistance, c.final_resistance)
+
+
+def test_update_vectors_takes_a_list():
+    """update_vectors(net, task, config, r) computed gamma / (r * r) on the caller's r: a list
+    gave "can't multiply sequence by non-int of type 'list'"."""
+    from spicecl.experiments.common import update_vectors
+    from spicecl.learning import LearningConfig
+    from spicecl.tasks import make_task
+
+    net = _grid()
+    task = make_task(net, "regression", 0)
+    r = np.linspace(2e3, 8e3, 16)
+    ref = update_vectors(net, task, LearningConfig(), r)
+    assert ref.shape == (20, 16)
+    assert np.array_equal(update_vectors(net, task, LearningConfig(), r.tolist()), ref)

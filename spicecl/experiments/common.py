@@ -88,6 +88,7 @@ def draw_task(net: Network, spec: TaskSpec, seed):
 def update_vectors(net: Network, task, config: LearningConfig, r: np.ndarray) -> np.ndarray:
     """Per-example continuous updates dR_ij (B, E) of Eq. 7 at resistances r (E,)."""
     tr = Trainer(net, [task], [config], [0], r_init=r)
+    r = tr.r[0]  # the caller's r as a float array (a list, float32), checked
     dvf, dvc = tr.drops()
     with np.errstate(over="ignore", invalid="ignore"):
         dr = config.gamma / (r * r) * (dvc[0] ** 2 - dvf[0] ** 2)
