@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_count, check_range
+from spicecl.errors import SpiceclError, as_generator, check_count, check_range
 from spicecl.network import Network
 from spicecl.solver import NodalSystem, spd_inverse
 from spicecl.tasks import Task
@@ -211,12 +211,6 @@ def spawn_streams(seed, k: int) -> list:
     return list(np.random.SeedSequence(seed).spawn(k))
 
 
-def _as_generator(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
 def _check_r_init(r_init, k: int, e: int) -> np.ndarray:
     """A caller's initial resistances as floats: a scalar, (E,) or (K, E), positive and
     finite (the discrete rule would snap anything else to a tap)."""
@@ -298,7 +292,7 @@ class Trainer:
         self.net, self.tasks, self.configs = net, list(tasks), list(configs)
         self.rule = configs[0].rule
         self.k = len(tasks)
-        self.rngs = [_as_generator(s) for s in seeds]
+        self.rngs = [as_generator(s, "seeds") for s in seeds]
         self.systems = [NodalSystem(net, t.inputs, t.outputs, t.grounds) for t in tasks]
         self._batched = None
         if self.k > 1 and not any(s.sparse for s in self.systems):
@@ -592,16 +586,22 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
           trainer_cls=Trainer) -> History:
     """Train K networks for ``steps`` steps and return their :class:`History`.
 
-    ``tasks``, ``configs`` and ``seeds`` are lists of length K, or single objects (K = 1).
+    ``tasks``, ``configs`` and ``seeds`` are lists of length K, or single objects: one task
+    (K = 1), one config for every task, one seed (an int, a SeedSequence, a Generator or None)
+    used as is for K = 1 and spawned into K child streams otherwise. ``r_init``: initial
+    resistances (ohm), a scalar, (E,) or (K, E). About ``n_records`` error records (steps 0
+    and ``steps`` included) and ``n_snapshots`` resistance snapshots, each at least 1.
     """
     if isinstance(tasks, Task):
         tasks = [tasks]
     if isinstance(configs, LearningConfig):
         configs = [configs] * len(tasks)
-    if seeds is None or isinstance(seeds, (int, np.integer, np.random.Generator,
-                                           np.random.SeedSequence)):
+    if not isinstance(seeds, (list, tuple, np.ndarray)):
+        as_generator(seeds, "seeds")  # refuses what is not a seed, naming the parameter
         seeds = [seeds] if len(tasks) == 1 else spawn_streams(seeds, len(tasks))
     steps = check_count("--steps", steps, 1, MAX_STEPS)
+    n_records = check_count("n_records", n_records, 1)
+    n_snapshots = check_count("n_snapshots", n_snapshots, 1)
     from threadpoolctl import threadpool_limits
 
     # A diverging run overflows: Trainer.errors() reports it, numpy's warnings would only add

@@ -196,3 +196,48 @@ def test_update_vectors_takes_a_list():
     ref = update_vectors(net, task, LearningConfig(), r)
     assert ref.shape == (20, 16)
     assert np.array_equal(update_vectors(net, task, LearningConfig(), r.tolist()), ref)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_train_needs_a_record_count(n):
+    """n_records=0 recorded the errors at step 0 only, so the 'final' error of the History
+    (test_scaled[:, -1], summary()) was the initial one, 1.0, with steps = 0."""
+    from spicecl.learning import LearningConfig, train
+    from spicecl.tasks import make_task
+
+    net = _grid()
+    task = make_task(net, "regression", 0)
+    with pytest.raises(SpiceclError, match=r"^n_records must be "):
+        train(net, task, LearningConfig(), 0, 50, n_records=n)
+    with pytest.raises(SpiceclError, match=r"^n_snapshots must be "):
+        train(net, task, LearningConfig(), 0, 50, n_snapshots=n)
+
+
+@pytest.mark.parametrize("seeds", ["abc", 1.5, -1, True, [1, "x"]])
+def test_train_refuses_what_is_not_a_seed(seeds):
+    """'abc' gave 'tasks, configs and seeds must have the same non-zero length' (len 3), 1.5
+    "object of type 'float' has no len()", -1 numpy's 'expected non-negative integer'."""
+    from spicecl.learning import LearningConfig, train
+    from spicecl.tasks import make_task
+
+    net = _grid()
+    tasks = [make_task(net, "regression", 0)] * (2 if isinstance(seeds, list) else 1)
+    with pytest.raises(SpiceclError, match=r"^seeds must be a seed \(int\), a numpy "
+                                           r"SeedSequence or Generator"):
+        train(net, tasks, LearningConfig(), seeds, 5)
+
+
+def test_train_seed_forms_agree():
+    """An int, a SeedSequence, np.int64 and a Generator from the same int give one run."""
+    from spicecl.learning import LearningConfig, train
+    from spicecl.tasks import make_task
+
+    net = _grid()
+    task = make_task(net, "regression", 0)
+    cfg = LearningConfig(p=0.5, batch="single")
+    runs = [train(net, task, cfg, s, 30).final_resistance
+            for s in (7, np.int64(7), np.random.SeedSequence(7), np.random.default_rng(7))]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+    k2 = [train(net, [task, task], cfg, s, 30).final_resistance
+          for s in (7, np.random.SeedSequence(7), np.random.default_rng(7))]
+    assert np.array_equal(k2[0], k2[1]) and not np.array_equal(k2[0][0], k2[0][1])
