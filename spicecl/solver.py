@@ -109,6 +109,12 @@ class NodalSystem:
         self.outputs = np.asarray(outputs, np.int64).reshape(-1)
         self.grounds = np.asarray(grounds, np.int64).reshape(-1)
         n = net.n_nodes
+        for role, idx in (("input", self.inputs), ("output", self.outputs),
+                          ("ground", self.grounds)):
+            bad = idx[(idx < 0) | (idx >= n)]
+            if bad.size:  # numpy would wrap -1 to node N-1 or raise an IndexError
+                raise SpiceclError(f"{role} node index {int(bad[0])} is out of range "
+                                   f"0..{n - 1} for network {net.name}")
         fixed = np.zeros(n, bool)
         fixed[self.inputs] = True
         fixed[self.grounds] = True

@@ -241,3 +241,23 @@ def test_train_seed_forms_agree():
     k2 = [train(net, [task, task], cfg, s, 30).final_resistance
           for s in (7, np.random.SeedSequence(7), np.random.default_rng(7))]
     assert np.array_equal(k2[0], k2[1]) and not np.array_equal(k2[0][0], k2[0][1])
+
+
+def test_nodal_system_refuses_node_indices_outside_the_network():
+    """solve_fixed(net, r, {99: 1.0}) raised IndexError; {-1: 1.0} held node N-1 (numpy's
+    negative indexing), though -1 is no node of the network."""
+    from spicecl.solver import NodalSystem, solve_fixed
+
+    net = _grid()
+    r = np.full(net.n_edges, 1e3)
+    with pytest.raises(SpiceclError, match=r"^input node index 99 is out of range 0\.\.8 "
+                                           r"for network exp16$"):
+        solve_fixed(net, r, {99: 1.0, 8: 0.0})
+    with pytest.raises(SpiceclError, match=r"^input node index -1 is out of range"):
+        solve_fixed(net, r, {-1: 1.0, 0: 0.0})
+    with pytest.raises(SpiceclError, match=r"^output node index 9 is out of range"):
+        NodalSystem(net, [0], [9], [8])
+    with pytest.raises(SpiceclError, match=r"^ground node index -2 is out of range"):
+        NodalSystem(net, [0], [4], [-2])
+    v = solve_fixed(net, r.tolist(), {np.int64(0): 1.0, 8: np.float32(0.0)})
+    assert v.shape == (9,) and v[0] == 1.0 and v[8] == 0.0
