@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_count, check_range
+from spicecl.errors import SpiceclError, check_count, check_range, check_seed
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, rate_hint, train
@@ -80,6 +80,7 @@ class CompareConfig:
         check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
         check_range("--sigma-max", self.sigma_max, 0, float("inf"), high_open=True)
         check_range("--volts", self.volts, 0, float("inf"), low_open=True, high_open=True)
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -104,3 +104,13 @@ def as_generator(seed, name: str = "seed"):
             pass
     raise SpiceclError(f"{name} must be a seed (int), a numpy SeedSequence or Generator, or "
                        f"None, got {seed!r}")
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """``value`` as an int if it is a non-negative integer (Python or numpy), else a
+    :class:`SpiceclError` naming ``name``: for the functions that record their seed with their
+    results (a Generator has no number to record, and 1.5 must not become 1)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise SpiceclError(f"{name} must be a non-negative integer (it is recorded with the "
+                       f"results), got {value!r}")

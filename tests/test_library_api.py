@@ -261,3 +261,28 @@ def test_nodal_system_refuses_node_indices_outside_the_network():
         NodalSystem(net, [0], [4], [-2])
     v = solve_fixed(net, r.tolist(), {np.int64(0): 1.0, 8: np.float32(0.0)})
     assert v.shape == (9,) and v[0] == 1.0 and v[8] == 0.0
+
+
+def test_recorded_seeds_must_be_non_negative_integers():
+    """Functions whose seed is written into the results (compare, twin decks, generated
+    networks) took 1.5 as 1 silently, and a Generator or -1 failed with int()'s or numpy's
+    message (compare only once run_compare started)."""
+    from spicecl.compare import CompareConfig
+    from spicecl.netlist import make_setup
+    from spicecl.network import disordered_network
+
+    net = _grid()
+    calls = {
+        "CompareConfig": lambda s: CompareConfig(seed=s),
+        "make_setup": lambda s: make_setup(net, s),
+        "disordered_network": lambda s: disordered_network(20, 40, seed=s),
+    }
+    for name, call in calls.items():
+        for bad in (1.5, -1, np.random.default_rng(1), "1", None, True):
+            with pytest.raises(SpiceclError, match=r"^seed must be a non-negative integer "
+                                                   r"\(it is recorded with the results\), "
+                                                   r"got "):
+                call(bad)
+        call(np.int64(3))
+    assert CompareConfig(seed=np.int64(3)).seed == 3 and type(CompareConfig(seed=np.int64(3)).seed) is int
+    assert disordered_network(20, 40, seed=np.uint8(3)).seed == 3

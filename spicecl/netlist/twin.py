@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_range, check_seed
 from spicecl.netlist.names import (clamped_node, comment_text, free_node, include_path,
                                    number)
 from spicecl.network import Network
@@ -153,6 +153,7 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     random integers in 16..111.
     """
     spec = ToleranceSpec.default() if spec is None else spec
+    seed = check_seed(seed)
     check_range("--eta", eta, 0.0, 1.0, low_open=True)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
     if task is None:
@@ -179,6 +180,7 @@ def draw_for_seed(n_edges: int, seed: int, spec: ToleranceSpec | None = None) ->
     """The part draw :func:`make_setup` makes from ``seed`` (its second stream), without
     drawing a task: all an oscillator bank needs."""
     spec = ToleranceSpec.default() if spec is None else spec
+    seed = check_seed(seed)
     stream = np.random.SeedSequence(int(seed)).spawn(3)[1]
     return draw_circuit(spec, int(n_edges), np.random.default_rng(stream), seed=int(seed))
 
