@@ -22,6 +22,7 @@ the learning seed of a task is the same in every picture and at every p.
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -62,6 +63,12 @@ class CompareConfig:
     roles: tuple | None = None  # (inputs, outputs, grounds) node indices; None: per task
 
     def __post_init__(self):
+        ps = self.ps
+        ps = (ps,) if isinstance(ps, numbers.Real) else tuple(np.asarray(ps, object).ravel())
+        # plain Python numbers (numpy scalars from np.linspace do not go into JSON)
+        ps = tuple(float(p) if isinstance(p, numbers.Real) and type(p) not in (int, float)
+                   else p for p in ps)
+        object.__setattr__(self, "ps", ps)
         if not self.ps:
             raise SpiceclError("--p needs at least one value")
         for p in self.ps:

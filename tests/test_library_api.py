@@ -286,3 +286,20 @@ def test_recorded_seeds_must_be_non_negative_integers():
         call(np.int64(3))
     assert CompareConfig(seed=np.int64(3)).seed == 3 and type(CompareConfig(seed=np.int64(3)).seed) is int
     assert disordered_network(20, 40, seed=np.uint8(3)).seed == 3
+
+
+def test_compare_config_ps_forms():
+    """ps=0.5 gave "'float' object is not iterable"; a list or np.linspace array was kept as
+    such (a frozen config that did not hash; np.float32 values that JSON refuses)."""
+    import json
+
+    from spicecl.compare import CompareConfig
+
+    assert CompareConfig(ps=0.5).ps == (0.5,)
+    cfg = CompareConfig(ps=np.array([1.0, 0.5], np.float32))
+    assert cfg.ps == (1.0, 0.5) and all(type(p) is float for p in cfg.ps)
+    assert CompareConfig(ps=[1, 0.5]).ps == (1, 0.5)
+    hash(CompareConfig(ps=[1, 0.5]))
+    json.dumps(cfg.to_dict())
+    with pytest.raises(SpiceclError, match=r"^--p must be a number, got 'a'$"):
+        CompareConfig(ps=("a",))
