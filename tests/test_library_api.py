@@ -303,3 +303,38 @@ def test_compare_config_ps_forms():
     json.dumps(cfg.to_dict())
     with pytest.raises(SpiceclError, match=r"^--p must be a number, got 'a'$"):
         CompareConfig(ps=("a",))
+
+
+def test_the_package_docstring_names_entry_points_that_exist():
+    """help(spicecl) is where a Python user starts: every name it lists must be there."""
+    import importlib
+    import re
+
+    import spicecl
+
+    lines = re.findall(r"^- (spicecl[\w.]*): ([^(\n]+)", spicecl.__doc__, re.M)
+    assert len(lines) >= 10
+    for module, names in lines:
+        mod = importlib.import_module(module)
+        for name in re.findall(r"[A-Za-z_]\w*", names.split("->")[0]):
+            assert hasattr(mod, name), f"{module}.{name}"
+
+
+def test_no_module_imports_pyspice_matplotlib_or_dask():
+    """Every library module (not only the few the CLI test imports) is cheap to import."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import spicecl
+
+    root = Path(spicecl.__file__).parent
+    names = sorted("spicecl." + ".".join(p.relative_to(root).with_suffix("").parts)
+                   for p in root.rglob("*.py") if p.name != "__main__.py")
+    names = [n.removesuffix(".__init__") for n in names]
+    code = ("import importlib, sys\nfor n in sys.argv[1:]: importlib.import_module(n)\n"
+            "print(','.join(m for m in ('PySpice', 'matplotlib', 'dask', 'distributed', "
+            "'lxml') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ""
