@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range
+from spicecl.errors import SpiceclError, check_range, check_seed
 from spicecl.learning import (History, LearningConfig, Trainer, edge_mask, record_plan,
                                spawn_streams)
 from spicecl.network import Network
@@ -212,8 +212,8 @@ class HardwareParts:
                                                                       nominal=max(cfg.r_wiper, 1e-3))
         seed = None
         if not isinstance(rng, np.random.Generator):
-            seed = None if rng is None else int(rng)
-            rng = np.random.default_rng(rng)
+            seed = None if rng is None else check_seed(rng, "rng")  # 1.7 is not seed 1
+            rng = np.random.default_rng(seed)
         return cls.from_circuit_draw(draw_circuit(spec, int(n_edges), rng, seed=seed), gain,
                                      source="draw")
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, check_count, check_seed
 
 #: class name -> (kind, default nominal, default tolerance, unit)
 COMPONENT_CLASSES = {
@@ -316,9 +316,14 @@ class CircuitDraw:
 
 def draw_circuit(spec: ToleranceSpec, n_edges: int, rng: np.random.Generator,
                  seed: int | None = None) -> CircuitDraw:
-    """Draw every part of ``n_edges`` edges (see :data:`DRAW_TABLE`) from ``rng``."""
+    """Draw every part of ``n_edges`` edges (see :data:`DRAW_TABLE`) from ``rng``: a numpy
+    Generator, or a non-negative int seed (then recorded as the draw's seed unless ``seed``
+    is given)."""
     if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be a numpy.random.Generator")
+        value = check_seed(rng, "rng")
+        rng = np.random.default_rng(value)
+        seed = value if seed is None else seed
+    n_edges = check_count("n_edges", n_edges, 0)
     values = {name: draw_component(spec, cls, n_edges, rng, nominal)
               for name, cls, nominal in DRAW_TABLE}
     # Not a part value: the initial phase of each oscillator, a fraction of its period

@@ -338,3 +338,30 @@ def test_no_module_imports_pyspice_matplotlib_or_dask():
     out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+def test_draw_circuit_takes_a_seed():
+    """draw_circuit took only a Generator (TypeError for an int seed); n_edges=16.0 gave
+    numpy's "expected a sequence of integers or a single integer, got '16.0'"."""
+    from spicecl.variation import ToleranceSpec, draw_circuit
+
+    spec = ToleranceSpec.default()
+    a = draw_circuit(spec, 16, 5)
+    b = draw_circuit(spec, 16, np.random.default_rng(5))
+    assert a.seed == 5 and b.seed is None
+    assert all(np.array_equal(a[k], b[k]) for k in a.values)
+    assert draw_circuit(spec, 16.0, 5).n_edges == 16
+    with pytest.raises(SpiceclError, match=r"^n_edges must be an integer, got 2.5$"):
+        draw_circuit(spec, 2.5, 5)
+    with pytest.raises(SpiceclError, match=r"^rng must be a non-negative integer"):
+        draw_circuit(spec, 16, "5")
+
+
+def test_hardware_parts_draw_seed():
+    """HardwareParts.draw(n, 1.7) recorded seed 1 (int(1.7)) before failing in numpy."""
+    from spicecl.hardware import HardwareParts
+
+    with pytest.raises(SpiceclError, match=r"^rng must be a non-negative integer"):
+        HardwareParts.draw(16, 1.7)
+    a, b = HardwareParts.draw(16, np.int64(4)), HardwareParts.draw(16, np.random.default_rng(4))
+    assert a.seed == 4 and np.array_equal(a.rab_free, b.rab_free)
