@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_seed
+from spicecl.errors import SpiceclError, check_count, check_seed
 
 BUILTIN_NAMES = ("exp16", "disordered143", "disordered:NODES:EDGES")
 #: Largest generated network (a bigger one would exhaust memory before it could be used).
@@ -198,7 +198,8 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     from scipy.sparse.csgraph import minimum_spanning_tree
     from scipy.spatial import Delaunay
 
-    n_nodes, n_edges = int(n_nodes), int(n_edges)
+    n_nodes = check_count("disordered network: nodes", n_nodes, -(1 << 62))  # int, not 20.7
+    n_edges = check_count("disordered network: edges", n_edges, -(1 << 62))
     seed = check_seed(seed)
     if not 3 <= n_nodes <= MAX_GENERATED_NODES:
         raise SpiceclError(f"disordered network: nodes must be in 3..{MAX_GENERATED_NODES}, "

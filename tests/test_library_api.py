@@ -365,3 +365,15 @@ def test_hardware_parts_draw_seed():
         HardwareParts.draw(16, 1.7)
     a, b = HardwareParts.draw(16, np.int64(4)), HardwareParts.draw(16, np.random.default_rng(4))
     assert a.seed == 4 and np.array_equal(a.rab_free, b.rab_free)
+
+
+def test_disordered_network_sizes_must_be_integers():
+    """disordered_network(20.7, 40) built a 20-node network (int() truncation)."""
+    from spicecl.network import disordered_network
+
+    with pytest.raises(SpiceclError, match=r"^disordered network: nodes must be an integer, "
+                                           r"got 20.7$"):
+        disordered_network(20.7, 40)
+    with pytest.raises(SpiceclError, match=r"^disordered network: edges must be an integer"):
+        disordered_network(20, "40")
+    assert disordered_network(np.int64(20), 40.0).n_edges == 40
