@@ -68,7 +68,12 @@ def check_roles(net: Network, inputs, outputs, grounds) -> tuple[np.ndarray, ...
     out = []
     seen: dict[int, str] = {}
     for role, idx in (("input", inputs), ("output", outputs), ("ground", grounds)):
-        arr = np.asarray(idx, dtype=np.int64).reshape(-1)
+        raw = np.asarray(idx).reshape(-1)
+        if raw.size and not (np.issubdtype(raw.dtype, np.integer) or (
+                np.issubdtype(raw.dtype, np.floating) and np.all(np.mod(raw, 1) == 0))):
+            raise SpiceclError(f"{role} nodes must be integer node indices, got "
+                               f"{raw.tolist()}")
+        arr = raw.astype(np.int64)
         for i in arr:
             if i < 0 or i >= net.n_nodes:
                 raise SpiceclError(f"{role} node {int(i)} is out of range for network "

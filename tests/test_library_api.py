@@ -377,3 +377,14 @@ def test_disordered_network_sizes_must_be_integers():
     with pytest.raises(SpiceclError, match=r"^disordered network: edges must be an integer"):
         disordered_network(20, "40")
     assert disordered_network(np.int64(20), 40.0).n_edges == 40
+
+
+def test_task_roles_must_be_integer_indices():
+    """roles=([0.5], ...) made node 0 the input (np.asarray(..., int64) truncates)."""
+    from spicecl.tasks import make_task
+
+    with pytest.raises(SpiceclError, match=r"^input nodes must be integer node indices, "
+                                           r"got \[0.5\]$"):
+        make_task(_grid(), "regression", 0, roles=([0.5], [8], [4]))
+    t = make_task(_grid(), "regression", 0, roles=(np.array([0.0]), (8,), [np.int64(4)]))
+    assert t.inputs.tolist() == [0] and t.grounds.tolist() == [4]
