@@ -35,7 +35,13 @@ BENCHMARKS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line and exit status 2."""
+    """An ArgumentParser whose usage errors are one line and exit status 2, and which takes
+    no prefix of an option for the option (``oscillators --steps`` would have set
+    --steps-per-period, ``compare --tolerance`` --tolerance-spec)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message}\n")

@@ -79,6 +79,25 @@ def test_an_unknown_option_names_its_subcommand(capsys, argv, prog):
     assert err.count("\n") == 1 and err.startswith(f"{prog}: error: unrecognized arguments: ")
 
 
+@pytest.mark.parametrize("argv,option", [
+    # argparse took a prefix of another option: oscillators --steps 100 set --steps-per-period
+    # silently, compare --tolerance 0.05 read a spec file "0.05"
+    (["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "1",
+      "--steps", "100"], "--steps"),
+    (["compare", "--network", "exp16", "--task", "allostery", "--p", "1", "--tasks", "1",
+      "--steps", "1", "--seed", "1", "--tolerance", "0.05"], "--tolerance"),
+    (["reproduce", "fig1", "--quick", "--work", "2", "--out", "never"], "--work"),
+])
+def test_a_prefix_of_an_option_is_not_taken_for_it(capsys, monkeypatch, tmp_path, argv, option):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but never into the checkout
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments: " in err and option in err
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("argv", [
     ["network", "export", "disordered143", "--seed", "-1"],
     ["solve", "--network", "disordered143", "--network-seed", "-1", "--fix", "0=1"],
