@@ -312,6 +312,23 @@ def test_network_export_round_trips_through_graphml_and_json(tmp_path, capsys):
     assert edges == [tuple(e) for e in net.edges.tolist()]
 
 
+def test_network_export_takes_the_network_as_every_command_does(tmp_path, capsys):
+    """`network export --network NAME`, the spelling of every other command, was parsed as
+    --network-seed NAME ("expected a non-negative integer, got 'exp16'")."""
+    from spicecl.cli import main
+
+    assert main(["network", "export", "--network", "disordered:40:90", "--network-seed", "3",
+                 "-o", str(tmp_path / "a.graphml")]) == 0
+    assert main(["network", "export", "disordered:40:90", "--seed", "3", "-o",
+                 str(tmp_path / "b.graphml")]) == 0
+    assert (tmp_path / "a.graphml").read_bytes() == (tmp_path / "b.graphml").read_bytes()
+    capsys.readouterr()
+    for argv in (["network", "export"], ["network", "export", "exp16", "--network", "exp16"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "NETWORK or --network" in err
+
+
 def test_graphml_edge_data_under_another_name_is_named(tmp_path, capsys):
     """A resistance key called 'R' was ignored silently (every edge got the default); it still
     is, but a warning names it. Files with 'resistance' or without edge data say nothing."""

@@ -63,7 +63,11 @@ def register(sub) -> None:
     nsub = p.add_subparsers(dest="network_command", metavar="ACTION")
     nsub.required = True
     e = nsub.add_parser("export", help="write a network as GraphML or JSON")
-    e.add_argument("network", metavar="NETWORK")
+    e.add_argument("network", metavar="NETWORK", nargs="?", default=None,
+                   help="built-in name (exp16, disordered143, disordered:NODES:EDGES), GraphML "
+                        "file, or jammed-network text file")
+    e.add_argument("--network", dest="network_option", metavar="NETWORK", default=None,
+                   help="the same, spelt as in the other commands")
     e.add_argument("--seed", "--network-seed", type=seed_arg, default=None,
                    dest="network_seed", help="seed of generated built-ins (default 0)")
     e.add_argument("--format", choices=("graphml", "json"), default=None,
@@ -90,6 +94,11 @@ def cmd_network_export(args) -> int:
     from spicecl.netio import export_network
     from spicecl.results import atomic_write_bytes
 
+    if (args.network is None) == (args.network_option is None):
+        raise SpiceclError("network export: give the network once, as NETWORK or --network "
+                           "NETWORK")
+    if args.network is None:
+        args.network = args.network_option
     fmt = args.format
     suffix = Path(args.output).suffix.lower() if args.output else ""
     if fmt is None:
