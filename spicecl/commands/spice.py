@@ -43,7 +43,7 @@ def _add_supply_args(p) -> None:
     """The global circuit of decks with oscillators (defaults: netlist.twin.DeckConfig)."""
     p.add_argument("--bias", type=float, default=None, metavar="V",
                    help="global bias voltage of the enable comparators (default 2.5: p about "
-                        "0.5; oscillators only)")
+                        "0.5)")
     p.add_argument("--supply-resistance", type=float, default=None, metavar="OHMS",
                    help="series resistance of the 5 V supply to the shared rail (default "
                         "0.1; 0: an ideal supply)")
@@ -210,6 +210,11 @@ def cmd_netlist(args) -> int:
             why = "--no-oscillators" if args.no_oscillators else "--analysis op"
             raise SpiceclError(f"--bias sets the oscillators' enable comparators; a deck with "
                                f"{why} has none (every enable is tied high)")
+        if args.precise and oscillators:
+            raise SpiceclError("--precise: the precise options stop a deck with oscillators at "
+                               "the clock edge ('timestep too small' in the latch); add "
+                               "--no-oscillators or --analysis op (comparisons with the solver "
+                               "use no oscillators)")
         deck = twin_deck(_setup(args), config=config, models_dir=args.models,
                          include_relative_to=rel, analysis=args.analysis,
                          oscillators=oscillators, precise=args.precise, name=out.stem)
