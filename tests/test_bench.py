@@ -33,6 +33,25 @@ def test_bench_cli_prints_json_and_writes_it(tmp_path, capsys, monkeypatch):
     assert "ngspice" in printed["versions"]
 
 
+def test_bench_text_output_is_one_key_and_value_per_line(capsys, monkeypatch):
+    """Without --json, nested results (bench solver's per-size dicts, the versions) came out as
+    one Python repr per key ("sizes  [{'network': ...}]"); now one dotted key per value."""
+    import spicecl.bench as bench
+
+    monkeypatch.setattr(bench, "bench_solver", lambda args: {
+        "benchmark": "solver",
+        "sizes": [{"network": "disordered:1000:2500", "factor_solve_s": 0.0034980343},
+                  {"network": "disordered:5000:12500", "factor_solve_s": 0.0208849}]})
+    assert main(["bench", "solver"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = dict(line.split(None, 1) for line in lines)
+    assert rows["benchmark"] == "solver"
+    assert rows["sizes[0].network"] == "disordered:1000:2500"
+    assert rows["sizes[1].factor_solve_s"] == "0.02088"
+    assert "ngspice" in "".join(k for k in rows if k.startswith("versions."))
+    assert not any("{" in line or "[{" in line for line in lines)
+
+
 def test_bench_empty_out_is_a_usage_error(capsys):
     # An empty --out used to be taken as "no --out": the benchmark ran and wrote nothing.
     import pytest

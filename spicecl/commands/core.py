@@ -481,6 +481,21 @@ def cmd_bench(args) -> int:
     if args.json:
         print_json(result)
     else:
-        for k, v in result.items():
-            print(f"{k:32s} {v:.4g}" if isinstance(v, float) else f"{k:32s} {v}")
+        rows = list(_flat_items(result))
+        width = max(32, *(len(k) for k, _ in rows))
+        for k, v in rows:
+            print(f"{k:{width}s} {v:.4g}" if isinstance(v, float) else f"{k:{width}s} {v}")
     return 0
+
+
+def _flat_items(obj, prefix: str = ""):
+    """(dotted key, value) pairs of a nested JSON-able result, for the text output of bench:
+    ``sizes[0].network``, ``versions.numpy``."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _flat_items(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in obj):
+        for i, v in enumerate(obj):
+            yield from _flat_items(v, f"{prefix}[{i}]")
+    else:
+        yield prefix, obj
