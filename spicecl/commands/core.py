@@ -205,7 +205,8 @@ def add_learning_args(p) -> None:
     p.add_argument("--p", type=float, default=1.0,
                    help="edge update probability in (0, 1] (default 1)")
     p.add_argument("--p-mode", choices=("bernoulli", "fixed"), default="bernoulli",
-                   help="bernoulli: each edge with probability p; fixed: round(p*E) edges")
+                   help="bernoulli: each edge with probability p (default); fixed: round(p*E) "
+                        "edges")
     p.add_argument("--batch", choices=("full", "single", "bernoulli", "fixed"), default=None,
                    help="examples per step: full batch (default), one random example, each "
                         "with probability --batch-fraction, or a fixed fraction")

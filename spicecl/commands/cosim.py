@@ -48,7 +48,8 @@ def register(sub) -> None:
                    help="root seed of tasks, boards and learning streams")
     m.add_argument("--variation", type=path_arg, metavar="FILE", default=None,
                    help="variation file (spicecl oscillators --out): oscillator parts and "
-                        "replayed update sequences")
+                        "replayed update sequences (default: none; each edge updates with "
+                        "its own p_i from its drawn oscillator parts)")
     m.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
     m.add_argument("--gamma", type=float, default=2e11,
                    help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11)")

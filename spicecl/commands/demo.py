@@ -21,12 +21,15 @@ def register(sub) -> None:
                        "idealized vs hardware-faithful learning -> report (a few minutes)")
     d.add_argument("--out", type=path_arg, metavar="DIR", default="results/demo",
                    help="output directory (default results/demo)")
-    d.add_argument("--seed", type=seed_arg, default=1, help="seed of every stage (default 1)")
-    d.add_argument("--tasks", type=int, default=10, help="learning tasks (default 10)")
-    d.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
-    d.add_argument("--samples", type=int, default=1000,
+    d.add_argument("--seed", type=seed_arg, default=1, metavar="SEED",
+                   help="seed of every stage (default 1)")
+    d.add_argument("--tasks", type=int, default=10, metavar="K",
+                   help="learning tasks (default 10)")
+    d.add_argument("--steps", type=int, default=800, metavar="S",
+                   help="training steps (default 800)")
+    d.add_argument("--samples", type=int, default=1000, metavar="K",
                    help="clock samples of the oscillator check (default 1000)")
-    d.add_argument("--cosim-steps", type=int, default=5,
+    d.add_argument("--cosim-steps", type=int, default=5, metavar="S",
                    help="steps with ngspice in the loop (0: skip; default 5)")
     d.set_defaults(func=cmd_demo)
 
