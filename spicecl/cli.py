@@ -11,9 +11,12 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
+import threading
+import time
 
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, Terminated
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -94,7 +97,42 @@ def main(argv=None) -> int:
         results.COMMAND_LINE = before
 
 
+#: when the first SIGTERM of this command arrived (time.monotonic), or None
+_first_sigterm: float | None = None
+
+
+def _on_sigterm(signum, frame):
+    """Raise :class:`~spicecl.errors.Terminated` at the first SIGTERM, so that the command
+    stops as for Ctrl-C; a second one within a second is the same kill (`timeout` signals the
+    process and then its group); a later one kills at once."""
+    global _first_sigterm
+    now = time.monotonic()
+    if _first_sigterm is None:
+        _first_sigterm = now
+        raise Terminated
+    if now - _first_sigterm < 1.0:
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _run(argv: list) -> int:
+    global _first_sigterm
+    _first_sigterm = None
+    # (a signal handler can only be set in the main thread)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _run_command(argv)
+    except Terminated:
+        print("spicecl: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_command(argv: list) -> int:
     try:
         # inside the try: a Ctrl-C while the command modules import (~1 s) is an interrupt
         parser = build_parser()

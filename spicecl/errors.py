@@ -35,6 +35,14 @@ class RunError(SpiceclError):
     exit_status = 1
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill PID``, a batch system's time limit), raised in the main thread like
+    KeyboardInterrupt by the command-line tool's handler: the ngspice being waited for is
+    killed, temporary files and directories are removed and worker pools are stopped on the
+    way out. (The default action killed the process alone: an ngspice, in its own session,
+    kept running.)"""
+
+
 def check_count(name: str, value, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int if ``low <= value <= high``, else raise a
     :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12).

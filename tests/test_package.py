@@ -225,3 +225,82 @@ def test_a_library_call_after_main_does_not_record_mains_command(tmp_path, capsy
                  str(tmp_path / "n.graphml")]) == 0
     assert "network export" not in results.command_line()
     assert results.manifest({}, 1)["command"] == results.command_line()
+
+
+def test_sigterm_stops_any_command_as_ctrl_c_does(capsys, monkeypatch):
+    # Only reproduce caught SIGTERM: for every other command the default action killed the
+    # process alone, so the ngspice it waited for (in its own session) kept running with no
+    # timeout, its temporary directory stayed and no message was printed
+    import os
+    import signal
+    import time
+
+    import spicecl.commands.core
+
+    seen = []
+
+    def killed(args):
+        assert callable(signal.getsignal(signal.SIGTERM)), "SIGTERM would kill at once"
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # (the handler raises here)
+        except BaseException as exc:
+            seen.append(type(exc).__name__)  # what the ngspice runner's clean-up sees
+            raise
+        return 0
+
+    monkeypatch.setattr(spicecl.commands.core, "cmd_solve", killed)
+    previous = signal.getsignal(signal.SIGTERM)
+    assert main(["solve", "--network", "exp16", "--fix", "0=1"]) == 143
+    assert capsys.readouterr().err == "spicecl: terminated\n"
+    assert seen == ["Terminated"]
+    assert signal.getsignal(signal.SIGTERM) == previous  # restored after the command
+
+
+@pytest.mark.spice
+def test_sigterm_kills_the_ngspice_a_command_waits_for(tmp_path):
+    # `kill PID` on spicecl oscillators (one process) left its ngspice running and its
+    # temporary run directory behind
+    import os
+    import shutil
+    import signal
+    import time
+
+    if shutil.which("ngspice") is None:
+        pytest.skip("ngspice not installed")
+    code = """
+import os, signal, subprocess, sys, threading, time
+import spicecl.commands.core
+from spicecl.cli import main
+from spicecl.spice import runner
+real = subprocess.Popen
+def spy(*a, **k):
+    p = real(*a, **k); print(p.pid, flush=True); return p
+runner.subprocess.Popen = spy
+def slow(args):
+    runner.run_ngspice("slow\\nV1 a 0 SIN(0 1 1meg)\\nR1 a 0 1\\n.tran 1p 10m\\n", ["v(a)"],
+                       timeout=60)
+    return 0
+def term():
+    while not runner._RUNNING:
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+spicecl.commands.core.cmd_solve = slow
+threading.Thread(target=term, daemon=True).start()
+sys.exit(main(["solve", "--network", "exp16", "--fix", "0=1"]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert (proc.returncode, proc.stderr) == (143, "spicecl: terminated\n")
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not os.path.exists(f"/proc/{pid}"), "ngspice left running"
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not list(tmp_path.glob("spicecl-ngspice-*"))

@@ -587,7 +587,8 @@ def test_a_second_sigterm_within_a_second_is_the_same_kill(monkeypatch):
     # once (a test sending two signals back to back cannot show it: they coalesce)
     import signal
 
-    from spicecl.commands import reproduce as rp
+    from spicecl import cli as rp
+    from spicecl.errors import Terminated
 
     now = [100.0]
     kills = []
@@ -596,7 +597,7 @@ def test_a_second_sigterm_within_a_second_is_the_same_kill(monkeypatch):
     monkeypatch.setattr(rp, "_first_sigterm", None)
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        with pytest.raises(rp._Terminated):
+        with pytest.raises(Terminated):
             rp._on_sigterm(signal.SIGTERM, None)
         now[0] += 0.5
         assert rp._on_sigterm(signal.SIGTERM, None) is None and kills == []

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
 from spicecl.commands.core import seed_arg
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, Terminated
 
 FIGURE_NAMES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
 
@@ -72,46 +69,19 @@ def parse_settings(items) -> dict:
     return out
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread like KeyboardInterrupt, so that the sweep stops its
-    workers and no temporary file is left (the default action would kill this process alone,
-    orphaning the pool's workers)."""
-
-
-#: when the first SIGTERM of this run arrived (time.monotonic), or None
-_first_sigterm: float | None = None
-
-
-def _on_sigterm(signum, frame):
-    global _first_sigterm
-    now = time.monotonic()
-    if _first_sigterm is None:
-        _first_sigterm = now
-        raise _Terminated
-    if now - _first_sigterm < 1.0:
-        return  # the same kill twice (`timeout` signals the process, then its group)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a later SIGTERM kills at once
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def cmd_reproduce(args) -> int:
-    global _first_sigterm
-    _first_sigterm = None
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    """Run the figures; an interrupted or terminated run (SIGTERM is raised as
+    :class:`~spicecl.errors.Terminated` by :mod:`spicecl.cli`) says how to go on."""
     try:
         return _reproduce(args)
-    except _Terminated:
+    except Terminated:
         print(f"spicecl: terminated; the same command resumes from the jobs finished in "
               f"{args.out}/", file=sys.stderr)
         return 128 + signal.SIGTERM
-    except KeyboardInterrupt:  # (as for SIGTERM: say how to go on)
+    except KeyboardInterrupt:
         print(f"spicecl: interrupted; the same command resumes from the jobs finished in "
               f"{args.out}/", file=sys.stderr)
         return 130
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _reproduce(args) -> int:
