@@ -125,6 +125,37 @@ def test_netlist_output_never_overwrites_other_files(tmp_path, capsys):
         assert main(["netlist", kind, "--network", "exp16", "--seed", seed, "-o", str(deck)]) == 0
         assert json.loads(deck.with_suffix(".json").read_text())["seed"] == int(seed)
 
+def test_an_interrupted_netlist_never_pairs_a_new_deck_with_an_old_sidecar(tmp_path, capsys,
+                                                                          monkeypatch):
+    """The deck was written before its sidecar: a run interrupted between the two left the new
+    deck beside the old deck's sidecar (another seed's draw), and over no earlier deck left a
+    deck without a sidecar, which the same command then refused as someone else's file."""
+    import spicecl.results
+    from spicecl.cli import main
+
+    deck = tmp_path / "d.cir"
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", str(deck)]) == 0
+    real = spicecl.results.atomic_write_text
+
+    def interrupted_after_the_deck(path, text):
+        real(path, text)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spicecl.results, "atomic_write_text", interrupted_after_the_deck)
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "2", "-o", str(deck)]) == 130
+    assert "seed 2" in deck.read_text().splitlines()[0]
+    assert not deck.with_suffix(".json").exists()  # no seed-1 sidecar beside the seed-2 deck
+    monkeypatch.setattr(spicecl.results, "atomic_write_text", real)
+    capsys.readouterr()
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "2", "-o", str(deck)]) == 0
+    assert json.loads(deck.with_suffix(".json").read_text())["seed"] == 2
+    # a deck-less .cir of someone else's is still refused
+    other = tmp_path / "other.cir"
+    other.write_text("my own deck\n* hand written\n")
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "2", "-o", str(other)]) == 2
+    assert other.read_text() == "my own deck\n* hand written\n"
+
+
 @pytest.mark.spice
 @requires_ngspice
 @pytest.mark.parametrize("network", ["exp16", "disordered143"])
