@@ -130,6 +130,9 @@ def _run(argv: list) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+        from spicecl import results
+
+        results.discard_staging()  # the files of a run that did not finish
 
 
 def _run_command(argv: list) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numbers
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -390,7 +391,7 @@ def write_compare(res: CompareResult, out_dir, command: str) -> list:
                                 network=res.meta["network"],
                                 network_seed=res.meta.get("network_seed", 0),
                                 network_file=res.meta.get("network_file")))
-    return files
+    return [Path(out_dir) / Path(f).name for f in files]  # (written to a staging directory)
 
 
 def plot_compare(res: CompareResult, out) -> list:

@@ -77,4 +77,4 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
                      "learning": config.to_dict(), "task": task.to_dict()}
     write_manifest(out, config_record, args.get("seed"),
                    **({"network_file": net.source} if net.source else {}))
-    return out
+    return Path(out_dir)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -113,7 +114,9 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         except OSError:
             pass
         if isinstance(exc, OSError):  # disk full, target busy, ...
-            raise SpiceclError(f"cannot write {path}: {exc.strerror or exc}") from None
+            # (a file of a staging directory is named as where it goes)
+            shown = path.parent.parent / path.name if path.parent in _STAGES else path
+            raise SpiceclError(f"cannot write {shown}: {exc.strerror or exc}") from None
         raise
     return path
 
@@ -201,20 +204,87 @@ def manifest(config: dict, seed, **extra) -> dict:
     }
 
 
+#: Prefix of the staging directories of :func:`begin_outputs` (with the writer's pid).
+STAGING_PREFIX = ".spicecl-staging-"
+
+#: Staging directories of this process not yet committed by :func:`write_manifest`.
+_STAGES: set = set()
+
+
 def begin_outputs(out_dir) -> Path:
-    """Remove an earlier run's ``manifest.json`` from ``out_dir``; call before writing a
-    run's files there, and write the manifest last.
+    """A fresh staging directory inside ``out_dir`` for a run's files; :func:`write_manifest`
+    on it moves them into ``out_dir`` and writes the manifest there, last.
 
     Each file is replaced atomically but a run writes several, so a run interrupted while
-    writing would leave new files beside the old run's manifest. With the manifest gone
-    first: a directory with a manifest holds one complete run, the one it describes; one
-    without holds an unfinished run.
+    writing them would mix new files with the earlier run's. Written to the staging directory
+    first, they reach ``out_dir`` only once all are written: an interrupted run leaves
+    ``out_dir`` as it was (the earlier complete run, or nothing), and a directory with a
+    manifest holds one complete run, the one it describes. (Between removing the earlier
+    manifest and writing the new one, the files are renamed into place: an interruption there
+    leaves no manifest.) Staging directories of processes that no longer run (killed) are
+    removed; :func:`discard_staging` removes this process's unfinished ones.
     """
     out = Path(out_dir)
-    (out / "manifest.json").unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob(STAGING_PREFIX + "*"):
+            if not _pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
+                shutil.rmtree(old, ignore_errors=True)
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+    except OSError as exc:
+        raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    _STAGES.add(stage)
+    return stage
+
+
+def _pid_alive(text: str) -> bool:
+    try:
+        pid = int(text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def discard_staging() -> None:
+    """Remove this process's staging directories that were never committed (a run that
+    failed or was interrupted while writing its files)."""
+    for stage in list(_STAGES):
+        shutil.rmtree(stage, ignore_errors=True)
+        _STAGES.discard(stage)
+
+
+def _commit(stage: Path) -> Path:
+    """Move a staging directory's files into its parent (the earlier manifest removed first)
+    and return the parent."""
+    out = stage.parent
+    try:
+        (out / "manifest.json").unlink(missing_ok=True)
+        for item in sorted(stage.iterdir()):
+            target = out / item.name
+            if item.is_dir() and not target.is_symlink() and target.is_dir():
+                shutil.rmtree(target)  # a subdirectory of results (demo's oscillators/)
+            os.replace(item, target)
+        stage.rmdir()
+    except OSError as exc:
+        raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    _STAGES.discard(stage)
     return out
 
 
 def write_manifest(out_dir, config: dict, seed, **extra) -> Path:
-    """Write ``out_dir/manifest.json`` (atomically) and return its path."""
-    return atomic_write_json(Path(out_dir) / "manifest.json", manifest(config, seed, **extra))
+    """Write ``out_dir/manifest.json`` (atomically) and return its path. For a staging
+    directory of :func:`begin_outputs`, its files are moved into the output directory first
+    and the manifest written there."""
+    out = Path(out_dir)
+    man = manifest(config, seed, **extra)
+    if out in _STAGES:
+        out = _commit(out)
+    return atomic_write_json(out / "manifest.json", man)

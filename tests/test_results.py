@@ -127,26 +127,61 @@ def test_writing_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_pat
     ("compare", ["--network", "exp16", "--task", "allostery", "--tasks", "1", "--steps", "5",
                  "--p", "1", "--p", "0.5"], "spicecl.compare.plot_compare"),
 ])
-def test_a_rerun_interrupted_while_writing_leaves_no_manifest(tmp_path, capsys, monkeypatch,
-                                                              command, argv, writer):
-    """A directory with a manifest holds one complete run: a re-run into the same --out that
-    is stopped after some of its files removes the earlier run's manifest first."""
+def test_a_rerun_interrupted_while_writing_keeps_the_earlier_run(tmp_path, capsys, monkeypatch,
+                                                                 command, argv, writer):
+    """A re-run into the same --out that is stopped after some of its files leaves the earlier
+    complete run as it was. (Before: the earlier manifest was removed first and the new files
+    written over the earlier ones, so the earlier run was lost and the directory held a mix.)"""
     from spicecl.cli import main
 
     out = tmp_path / "run"
     assert main([command, *argv, "--seed", "3", "--out", str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["seed"] == 3
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(writer, interrupted)
     assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 130
-    assert not (out / "manifest.json").exists()
-    assert (out / "summary.json").exists() or (out / "history.csv").exists()  # written before
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # no staging dir either
     monkeypatch.undo()
     assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["seed"] == 4
+    assert sorted(f.name for f in out.iterdir()) == sorted(before)
+    capsys.readouterr()
+
+
+def test_an_interrupted_first_run_leaves_nothing_and_a_killed_runs_staging_goes(tmp_path,
+                                                                                capsys,
+                                                                                monkeypatch):
+    """No earlier run: an interrupted one leaves an empty --out (it left its first files there,
+    without a manifest). A run killed outright (kill -9) leaves its hidden staging directory;
+    the next run into the directory removes it."""
+    import subprocess
+
+    from spicecl.cli import main
+    from spicecl.results import STAGING_PREFIX
+
+    out = tmp_path / "run"
+    argv = ["train", "--network", "exp16", "--steps", "5", "--seed", "3", "--out", str(out)]
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("spicecl.report.atomic_savefig", interrupted)
+    assert main(argv) == 130
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    (out / f"{STAGING_PREFIX}{dead.pid}-abc").mkdir()
+    (out / f"{STAGING_PREFIX}{dead.pid}-abc" / "history.csv").write_text("half")
+    (out / f"{STAGING_PREFIX}1-live").mkdir()  # pid 1 runs: another run's, left alone
+    assert main(argv) == 0
+    assert not (out / f"{STAGING_PREFIX}{dead.pid}-abc").exists()
+    assert (out / f"{STAGING_PREFIX}1-live").is_dir()
+    assert (out / "manifest.json").is_file()
     capsys.readouterr()
 
 
@@ -160,3 +195,22 @@ def test_a_dangling_symlink_is_not_followed(tmp_path):
     with pytest.raises(SpiceclError, match="a symbolic link to a missing file"):
         atomic_write_text(link, "x")
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_full_disk_while_staging_names_the_output_file_and_leaves_nothing(tmp_path, capsys,
+                                                                            monkeypatch):
+    import errno
+
+    import spicecl.results
+    from spicecl.cli import main
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spicecl.results.os, "fsync", full)
+    out = tmp_path / "run"
+    assert main(["train", "--network", "exp16", "--steps", "5", "--seed", "1",
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"spicecl: error: cannot write {out / 'history.csv'}: "
+                                       f"No space left on device\n")
+    assert list(out.iterdir()) == []

@@ -67,7 +67,10 @@ def cmd_demo(args) -> int:
     bank_cfg = BankConfig(net.n_edges, biases, args.samples, seed=args.seed, design=design)
     cfg = CompareConfig(task="allostery", ps=ps, n_tasks=args.tasks, steps=args.steps,
                         seed=args.seed, n_records=60)
-    out = begin_outputs(ensure_output_dir(args.out, command="demo"))
+    out = ensure_output_dir(args.out, command="demo")
+    # The stages' own runs (oscillators/, learning/, each with its manifest) go into place as
+    # they finish: the demo's manifest goes first, so that it never describes them half-new.
+    (out / "manifest.json").unlink(missing_ok=True)
     t0 = time.perf_counter()
 
     # 1. Oscillator check of the exp16 design (fast method: short transients + clock sampling).
@@ -115,10 +118,12 @@ def cmd_demo(args) -> int:
                    "steps", "decision_agreement", "taps_identical", "first_divergence_step",
                    "divergence_reason", "max_abs_voltage_error_volts")},
                "seconds": round(time.perf_counter() - t0, 1)}
-    atomic_write_json(out / "summary.json", summary)
+    stage = begin_outputs(out)
+    atomic_write_json(stage / "summary.json", summary)
     report = _report(summary, res, command)
-    atomic_write_text(out / "report.md", report)
-    write_manifest(out, {"command": command, "biases": list(biases), "ps": list(ps)}, args.seed)
+    atomic_write_text(stage / "report.md", report)
+    write_manifest(stage, {"command": command, "biases": list(biases), "ps": list(ps)},
+                   args.seed)
 
     print(f"spicecl demo: done in {summary['seconds']:.0f} s; report {out / 'report.md'}")
     for r in summary["oscillator_results"]:

@@ -152,4 +152,4 @@ def write_outputs(run, summary: dict, out_dir) -> list[str]:
     files.append(write_manifest(out, cfg.to_dict(), cfg.seed,
                                 files=[Path(f).name for f in files],
                                 netlist_hashes=hashes))
-    return [str(f) for f in files]
+    return [str(Path(out_dir) / Path(f).name) for f in files]  # (written to a staging directory)
