@@ -115,7 +115,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             pass
         if isinstance(exc, OSError):  # disk full, target busy, ...
             # (a file of a staging directory is named as where it goes)
-            shown = path.parent.parent / path.name if path.parent in _STAGES else path
+            shown = Path(*(q for q in path.parts if not q.startswith(STAGING_PREFIX)))
             raise SpiceclError(f"cannot write {shown}: {exc.strerror or exc}") from None
         raise
     return path

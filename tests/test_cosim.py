@@ -396,6 +396,34 @@ def test_demo_runs_the_whole_pipeline_at_a_tiny_scale(capsys, tmp_path):
         assert f"spicecl: warning: {w}" in err and f"- Warning: {w}" in report
 
 
+@pytest.mark.spice
+@requires_ngspice
+def test_an_interrupted_demo_leaves_the_earlier_demo_as_it_was(capsys, tmp_path, monkeypatch):
+    # demo removed its manifest first and put each stage's run (oscillators/) in place as it
+    # finished: a demo interrupted in its learning stage left a new oscillators/ beside the old
+    # learning/ and report, and no manifest
+    import spicecl.compare
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--tasks", "2", "--steps", "2", "--samples", "20", "--cosim-steps", "0",
+            "--out", str(out)]
+    assert main([*argv, "--seed", "1"]) == 0
+
+    def files():
+        return {str(f.relative_to(out)): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+
+    before = files()
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spicecl.compare, "run_compare", interrupted)
+    assert main([*argv, "--seed", "2"]) == 130
+    assert files() == before and sorted(p.name for p in out.iterdir()) == sorted(
+        {k.split("/")[0] for k in before})
+    capsys.readouterr()
+
+
 # ---------------------------------------------------------------- cosim with imperfections off
 
 def _cosim(steps, sigma_max=0.05, **hw):

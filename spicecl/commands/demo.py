@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from dataclasses import replace
 
 from spicecl.commands.core import path_arg, seed_arg
 from spicecl.errors import SpiceclError, check_count, warn
@@ -67,10 +68,10 @@ def cmd_demo(args) -> int:
     bank_cfg = BankConfig(net.n_edges, biases, args.samples, seed=args.seed, design=design)
     cfg = CompareConfig(task="allostery", ps=ps, n_tasks=args.tasks, steps=args.steps,
                         seed=args.seed, n_records=60)
-    out = ensure_output_dir(args.out, command="demo")
-    # The stages' own runs (oscillators/, learning/, each with its manifest) go into place as
-    # they finish: the demo's manifest goes first, so that it never describes them half-new.
-    (out / "manifest.json").unlink(missing_ok=True)
+    final = ensure_output_dir(args.out, command="demo")
+    # Every file, the stages' runs (oscillators/, learning/) included, goes to a staging
+    # directory first and into place with the manifest (spicecl.results.begin_outputs).
+    out = begin_outputs(final)
     t0 = time.perf_counter()
 
     # 1. Oscillator check of the exp16 design (fast method: short transients + clock sampling).
@@ -85,6 +86,8 @@ def cmd_demo(args) -> int:
 
     # 2. The variation file it wrote, read back as the learning code reads any user's file.
     var = load_variation(out / "oscillators", n_edges=net.n_edges)
+    # (the learning run records the file where it will be, not in the staging directory)
+    var = replace(var, path=final / "oscillators" / var.path.name)
 
     # 3. Idealized vs hardware-faithful learning on the same tasks and seeds.
     _say(f"demo 2/4: learning, {args.tasks} allosteric tasks x p in {{1, 0.5, 0.2}}, "
@@ -118,14 +121,12 @@ def cmd_demo(args) -> int:
                    "steps", "decision_agreement", "taps_identical", "first_divergence_step",
                    "divergence_reason", "max_abs_voltage_error_volts")},
                "seconds": round(time.perf_counter() - t0, 1)}
-    stage = begin_outputs(out)
-    atomic_write_json(stage / "summary.json", summary)
+    atomic_write_json(out / "summary.json", summary)
     report = _report(summary, res, command)
-    atomic_write_text(stage / "report.md", report)
-    write_manifest(stage, {"command": command, "biases": list(biases), "ps": list(ps)},
-                   args.seed)
+    atomic_write_text(out / "report.md", report)
+    write_manifest(out, {"command": command, "biases": list(biases), "ps": list(ps)}, args.seed)
 
-    print(f"spicecl demo: done in {summary['seconds']:.0f} s; report {out / 'report.md'}")
+    print(f"spicecl demo: done in {summary['seconds']:.0f} s; report {final / 'report.md'}")
     for r in summary["oscillator_results"]:
         print(f"  oscillators: bias {r['bias_volts']:.3f} V  p {r['p_mean']:.3f} "
               f"(analytic {r['p_analytic']:.3f})  mean r {r['mean_pearson_r']:+.4f}  "
