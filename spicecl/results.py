@@ -8,13 +8,16 @@ versions of Python, numpy, scipy, spicecl and ngspice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -261,22 +264,57 @@ def discard_staging() -> None:
         _STAGES.discard(stage)
 
 
-def _commit(stage: Path) -> Path:
-    """Move a staging directory's files into its parent (the earlier manifest removed first)
-    and return the parent."""
+def _commit(stage: Path, man: dict) -> Path:
+    """Move a staging directory's files into its parent, the earlier manifest removed first and
+    ``man`` written last; return the manifest's path.
+
+    Ctrl-C and SIGTERM are held off meanwhile (raised once it is done), so that the directory
+    ends with the earlier run or this one, complete; only a SIGKILL here leaves it without a
+    manifest. An earlier run's subdirectory (demo's oscillators/) is swapped out by renames and
+    removed after the manifest is written."""
     out = stage.parent
+    with _signals_held():
+        try:
+            (out / "manifest.json").unlink(missing_ok=True)
+            trash = Path(tempfile.mkdtemp(prefix=".old.", dir=stage))
+            for item in sorted(stage.iterdir()):
+                if item == trash:
+                    continue
+                target = out / item.name
+                if item.is_dir() and not target.is_symlink() and target.is_dir():
+                    os.replace(target, trash / item.name)
+                os.replace(item, target)
+        except OSError as exc:
+            raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
+        path = atomic_write_json(out / "manifest.json", man)
+        _STAGES.discard(stage)
+        shutil.rmtree(stage, ignore_errors=True)
+    return path
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM off for the block: each is recorded and, after the block, handed
+    to the handler that was in place (KeyboardInterrupt, the CLI's Terminated, or the default
+    action). Python runs signal handlers in the main thread only; elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in sigs}
     try:
-        (out / "manifest.json").unlink(missing_ok=True)
-        for item in sorted(stage.iterdir()):
-            target = out / item.name
-            if item.is_dir() and not target.is_symlink() and target.is_dir():
-                shutil.rmtree(target)  # a subdirectory of results (demo's oscillators/)
-            os.replace(item, target)
-        stage.rmdir()
-    except OSError as exc:
-        raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
-    _STAGES.discard(stage)
-    return out
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            handler = previous[sig]
+            if callable(handler):
+                handler(sig, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), sig)
 
 
 def write_manifest(out_dir, config: dict, seed, **extra) -> Path:
@@ -286,5 +324,5 @@ def write_manifest(out_dir, config: dict, seed, **extra) -> Path:
     out = Path(out_dir)
     man = manifest(config, seed, **extra)
     if out in _STAGES:
-        out = _commit(out)
+        return _commit(out, man)
     return atomic_write_json(out / "manifest.json", man)

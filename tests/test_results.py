@@ -214,3 +214,36 @@ def test_a_full_disk_while_staging_names_the_output_file_and_leaves_nothing(tmp_
     assert capsys.readouterr().err == (f"spicecl: error: cannot write {out / 'history.csv'}: "
                                        f"No space left on device\n")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig,status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_while_the_files_move_into_place_waits_for_the_manifest(tmp_path, capsys,
+                                                                       monkeypatch, sig, status):
+    """The files are renamed into --out after the earlier manifest is removed: a Ctrl-C
+    between two renames left no manifest. It is held off until the manifest is written."""
+    import os
+    import signal
+
+    import spicecl.results
+    from spicecl.cli import main
+    from spicecl.results import STAGING_PREFIX
+
+    out = tmp_path / "run"
+    argv = ["train", "--network", "exp16", "--steps", "5", "--out", str(out)]
+    assert main([*argv, "--seed", "3"]) == 0
+    real = os.replace
+    sent = []
+
+    def replace(src, dst):
+        if STAGING_PREFIX not in str(dst) and not sent:  # the first file moving into place
+            sent.append(dst)
+            os.kill(os.getpid(), getattr(signal, sig))
+        return real(src, dst)
+
+    monkeypatch.setattr(spicecl.results.os, "replace", replace)
+    assert main([*argv, "--seed", "4"]) == status  # (still reported as interrupted)
+    monkeypatch.undo()
+    assert sent
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 4
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    capsys.readouterr()
