@@ -222,9 +222,9 @@ def begin_outputs(out_dir) -> Path:
     writing them would mix new files with the earlier run's. Written to the staging directory
     first, they reach ``out_dir`` only once all are written: an interrupted run leaves
     ``out_dir`` as it was (the earlier complete run, or nothing), and a directory with a
-    manifest holds one complete run, the one it describes. (Between removing the earlier
-    manifest and writing the new one, the files are renamed into place: an interruption there
-    leaves no manifest.) Staging directories of processes that no longer run (killed) are
+    manifest holds one complete run, the one it describes. (Ctrl-C and SIGTERM are held off
+    while the files are renamed into place, see :func:`_commit`; only a SIGKILL there leaves
+    no manifest.) Staging directories of processes that no longer run (killed) are
     removed; :func:`discard_staging` removes this process's unfinished ones.
     """
     out = Path(out_dir)
