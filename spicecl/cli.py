@@ -125,7 +125,7 @@ def _run(argv: list) -> int:
     try:
         return _run_command(argv)
     except Terminated:
-        print("spicecl: terminated", file=sys.stderr)
+        print(f"spicecl: terminated{_unwritten()}", file=sys.stderr)
         return 128 + signal.SIGTERM
     finally:
         if main_thread:
@@ -150,7 +150,7 @@ def _run_command(argv: list) -> int:
         print(f"spicecl: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
-        print("spicecl: interrupted", file=sys.stderr)
+        print(f"spicecl: interrupted{_unwritten()}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         _drop_stdout()
@@ -168,6 +168,18 @@ def _run_command(argv: list) -> int:
         print(f"spicecl: error: cannot write standard output: {exc.strerror}", file=sys.stderr)
         return SpiceclError.exit_status
     return int(status or 0)
+
+
+def _unwritten() -> str:
+    """For the message of an interrupted command: the output directories that its results
+    did not reach (their staging directories removed), and that they are unchanged."""
+    from spicecl import results
+
+    outs = results.discard_staging()
+    if not outs:
+        return ""
+    return (f"; nothing was written to {', '.join(str(o) for o in outs)} (any earlier "
+            f"results there are unchanged)")
 
 
 #: errno values of a failed write to standard output (disk full, quota, I/O error, too big).

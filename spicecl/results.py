@@ -256,12 +256,17 @@ def _pid_alive(text: str) -> bool:
     return True
 
 
-def discard_staging() -> None:
+def discard_staging() -> list[Path]:
     """Remove this process's staging directories that were never committed (a run that
-    failed or was interrupted while writing its files)."""
-    for stage in list(_STAGES):
+    failed or was interrupted while writing its files); return the output directories they
+    were for (outermost first)."""
+    outs = []
+    for stage in sorted(_STAGES, key=lambda q: len(q.parts)):
         shutil.rmtree(stage, ignore_errors=True)
         _STAGES.discard(stage)
+        if not any(STAGING_PREFIX in q for q in stage.parent.parts):
+            outs.append(stage.parent)
+    return outs
 
 
 def _commit(stage: Path, man: dict) -> Path:

@@ -143,8 +143,11 @@ def test_a_rerun_interrupted_while_writing_keeps_the_earlier_run(tmp_path, capsy
         raise KeyboardInterrupt
 
     monkeypatch.setattr(writer, interrupted)
+    capsys.readouterr()
     assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 130
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # no staging dir either
+    assert capsys.readouterr().err == (f"spicecl: interrupted; nothing was written to {out} "
+                                       f"(any earlier results there are unchanged)\n")
     monkeypatch.undo()
     assert main([command, *argv, "--seed", "4", "--out", str(out)]) == 0
     assert json.loads((out / "manifest.json").read_text())["seed"] == 4
