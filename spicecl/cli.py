@@ -100,15 +100,31 @@ def main(argv=None) -> int:
 #: when the first SIGTERM of this command arrived (time.monotonic), or None
 _first_sigterm: float | None = None
 
+#: the signal (SIGINT or SIGTERM) that stopped the command, or None
+_signalled: int | None = None
+
+
+def interrupting_signal() -> int | None:
+    """The signal (SIGINT or SIGTERM) that interrupted the running command, if one did."""
+    return _signalled
+
+
+def _on_sigint(signum, frame):
+    """Ctrl-C: KeyboardInterrupt, as Python's own handler, noting that it came."""
+    global _signalled
+    _signalled = signum
+    raise KeyboardInterrupt
+
 
 def _on_sigterm(signum, frame):
     """Raise :class:`~spicecl.errors.Terminated` at the first SIGTERM, so that the command
     stops as for Ctrl-C; a second one within a second is the same kill (`timeout` signals the
     process and then its group); a later one kills at once."""
-    global _first_sigterm
+    global _first_sigterm, _signalled
     now = time.monotonic()
     if _first_sigterm is None:
         _first_sigterm = now
+        _signalled = signum
         raise Terminated
     if now - _first_sigterm < 1.0:
         return
@@ -116,20 +132,38 @@ def _on_sigterm(signum, frame):
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _stopped(signum: int) -> int:
+    """Print the one line of a command stopped by ``signum``; its exit status."""
+    what = "terminated" if signum == signal.SIGTERM else "interrupted"
+    print(f"spicecl: {what}{_unwritten()}", file=sys.stderr)
+    return 128 + signum
+
+
 def _run(argv: list) -> int:
-    global _first_sigterm
-    _first_sigterm = None
-    # (a signal handler can only be set in the main thread)
+    global _first_sigterm, _signalled
+    _first_sigterm = _signalled = None
+    # (a signal handler can only be set in the main thread; an ignored Ctrl-C, as under
+    # nohup or in a background job, stays ignored)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    previous = {}
+    if main_thread:
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
     try:
         return _run_command(argv)
     except Terminated:
-        print(f"spicecl: terminated{_unwritten()}", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return _stopped(signal.SIGTERM)
+    except Exception:
+        if _signalled is None:
+            raise
+        # An extension module that was interrupted raised its own error in place of the
+        # KeyboardInterrupt or Terminated (matplotlib's Agg renderer: "ValueError: Invalid
+        # affine transformation matrix"): the command was stopped all the same.
+        return _stopped(_signalled)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         from spicecl import results
 
         results.discard_staging()  # the files of a run that did not finish
@@ -150,8 +184,7 @@ def _run_command(argv: list) -> int:
         print(f"spicecl: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
-        print(f"spicecl: interrupted{_unwritten()}", file=sys.stderr)
-        return 130
+        return _stopped(signal.SIGINT)
     except BrokenPipeError:
         _drop_stdout()
         return 1

@@ -304,3 +304,40 @@ sys.exit(main(["solve", "--network", "exp16", "--fix", "0=1"]))
         except ProcessLookupError:
             pass
     assert not list(tmp_path.glob("spicecl-ngspice-*"))
+
+
+@pytest.mark.parametrize("sig,status,what", [("SIGINT", 130, "interrupted"),
+                                             ("SIGTERM", 143, "terminated")])
+def test_an_extension_that_turns_the_interrupt_into_its_own_error_still_stops_in_one_line(
+        capsys, monkeypatch, tmp_path, sig, status, what):
+    # matplotlib's Agg renderer interrupted by Ctrl-C or SIGTERM while drawing raised
+    # "ValueError: Invalid affine transformation matrix" in place of the interrupt: a
+    # traceback and exit status 1 (seen with reproduce fig4d --quick, SIGTERM while plotting)
+    import os
+    import signal
+    import time
+
+    import spicecl.commands.core
+    import spicecl.experiments
+
+    def drawing(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), getattr(signal, sig))
+            time.sleep(5)
+        except BaseException:
+            raise ValueError("Invalid affine transformation matrix") from None
+
+    monkeypatch.setattr(spicecl.commands.core, "cmd_solve", drawing)
+    assert main(["solve", "--network", "exp16", "--fix", "0=1"]) == status
+    assert capsys.readouterr().err == f"spicecl: {what}\n"
+    monkeypatch.setattr(spicecl.experiments, "run_figure", drawing)
+    assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path)]) == status
+    assert capsys.readouterr().err == (f"spicecl: {what}; the same command resumes from the "
+                                       f"jobs finished in {tmp_path}/\n")
+    # an error with no signal behind it is still a bug's traceback
+    def broken(args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(spicecl.commands.core, "cmd_solve", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["solve", "--network", "exp16", "--fix", "0=1"])

@@ -82,6 +82,17 @@ def cmd_reproduce(args) -> int:
         print(f"spicecl: interrupted; the same command resumes from the jobs finished in "
               f"{args.out}/", file=sys.stderr)
         return 130
+    except Exception:
+        from spicecl.cli import interrupting_signal
+
+        sig = interrupting_signal()
+        if sig is None:
+            raise
+        # an extension module interrupted by the signal raised its own error (spicecl.cli)
+        what = "terminated" if sig == signal.SIGTERM else "interrupted"
+        print(f"spicecl: {what}; the same command resumes from the jobs finished in "
+              f"{args.out}/", file=sys.stderr)
+        return 128 + sig
 
 
 def _reproduce(args) -> int:
