@@ -225,14 +225,19 @@ def begin_outputs(out_dir) -> Path:
     manifest holds one complete run, the one it describes. (Ctrl-C and SIGTERM are held off
     while the files are renamed into place, see :func:`_commit`; only a SIGKILL there leaves
     no manifest.) Staging directories of processes that no longer run (killed) are
-    removed; :func:`discard_staging` removes this process's unfinished ones.
+    removed, as are this process's own from a write that failed; :func:`discard_staging`
+    removes this process's unfinished ones.
     """
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob(STAGING_PREFIX + "*"):
-            if not _pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
+            pid = old.name[len(STAGING_PREFIX):].split("-")[0]
+            # a killed process's, or this one's from an earlier write that failed (a library
+            # caller's: the CLI removes its own on the way out)
+            if pid == str(os.getpid()) or not _pid_alive(pid):
                 shutil.rmtree(old, ignore_errors=True)
+                _STAGES.discard(old)
         stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
     except OSError as exc:
         raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
@@ -245,8 +250,6 @@ def _pid_alive(text: str) -> bool:
         pid = int(text)
     except ValueError:
         return False
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -250,3 +250,16 @@ def test_ctrl_c_while_the_files_move_into_place_waits_for_the_manifest(tmp_path,
     assert json.loads((out / "manifest.json").read_text())["seed"] == 4
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     capsys.readouterr()
+
+
+def test_a_library_write_that_failed_leaves_no_staging_directory_after_the_next(tmp_path):
+    # outside the CLI nothing removes a failed write's staging directory on the way out; the
+    # process still runs (a notebook), so the next write into the directory removes it
+    from spicecl.results import begin_outputs, write_manifest
+
+    first = begin_outputs(tmp_path)
+    (first / "summary.json").write_text("{}")  # ... and the write failed here
+    second = begin_outputs(tmp_path)
+    (second / "summary.json").write_text("{}")
+    write_manifest(second, {"a": 1}, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "summary.json"]
