@@ -48,6 +48,7 @@ from spicecl.errors import SpiceclError, check_range, check_seed
 from spicecl.learning import (History, LearningConfig, Trainer, edge_mask, record_plan,
                                spawn_streams)
 from spicecl.network import Network
+from spicecl.solver import NodalSystem
 from spicecl.tasks import Task
 
 GATING_MODES = ("uniform", "edge_p", "replay")
@@ -372,12 +373,21 @@ class HardwareTrainer(Trainer):
         self.last_mask = np.ones((k, e), bool)
         self.last_margin = np.zeros((k, e))
 
+    def _each_response(self, r):
+        """(D, M, W) of every network at resistances r (K, E), stacked (K, ...): network by
+        network (:func:`_dmw`), or all together in one batched assembly and bit for bit the
+        same (:meth:`~spicecl.solver.BatchedSystems.each_unit_response`; 50 per-network
+        solves a step made most of ``spicecl compare``'s time)."""
+        if self._batched is not None and type(self.systems[0]) is NodalSystem:
+            return self._batched.each_unit_response(r)
+        parts = [_dmw(sy, r[i]) for i, sy in enumerate(self.systems)]
+        return tuple(np.stack(a) for a in zip(*parts))
+
     # --- clamped twin (its own resistances when the twins differ)
     def responses_clamped(self):
         """(D, M, W) of the clamped twins' resistances, stacked (K, ...)."""
         if self._resp_c is None:
-            parts = [_dmw(sy, self.r_c[i]) for i, sy in enumerate(self.systems)]
-            self._resp_c = tuple(np.stack(a) for a in zip(*parts))
+            self._resp_c = self._each_response(self.r_c)
         return self._resp_c
 
     def set_taps(self, taps) -> None:
@@ -396,8 +406,7 @@ class HardwareTrainer(Trainer):
         if not self._twin:
             return super().drops()
         if self._resp_f is None:
-            parts = [_dmw(sy, self.r[i]) for i, sy in enumerate(self.systems)]
-            self._resp_f = tuple(np.stack(a) for a in zip(*parts))
+            self._resp_f = self._each_response(self.r)
         d, m, _ = self._resp_f
         dvf = self.x @ np.swapaxes(d, 1, 2)
         vco = self.eta * self.y + (1.0 - self.eta) * (self.x @ np.swapaxes(m, 1, 2))

@@ -349,6 +349,47 @@ class BatchedSystems:
     def unit_responses(self, resistance: np.ndarray):
         """(D, M, W) of each network, shapes (K, E, I), (K, O, I), (K, O, E), for
         resistances (K, E); see :meth:`NodalSystem.unit_response`."""
+        k, ni, no = self.k, self.ni, self.no
+        g, xo = self._solve(resistance)
+        w = np.linalg.inv(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
+        return g[:, :, :ni], xo[:, :, :ni], w
+
+    def each_unit_response(self, resistance: np.ndarray):
+        """(D, M, W) as :meth:`unit_responses`, but bit for bit the arrays that K separate
+        :meth:`NodalSystem.unit_response` calls return, stacked by ``np.stack`` (memory
+        layout included: D is each network's (E, I) Fortran-ordered block, so products with
+        it take the same BLAS path): W from :func:`spd_inverse` (closed form up to 2 x 2) and
+        one matrix product per network, where :meth:`unit_responses` takes a batched LU
+        inverse (equal to rounding). For callers whose results were computed network by
+        network."""
+        k, ni, no, e = self.k, self.ni, self.no, self._kext.shape[1] - 1
+        g, xo = self._solve(resistance)
+        d = np.swapaxes(np.array(np.swapaxes(g[:, :, :ni], 1, 2), order="C"), 1, 2)
+        m = np.array(xo[:, :, :ni], order="C")  # (a fresh copy: canonical strides)
+        if no == 0:
+            return d, m, np.zeros((k, 0, e))
+        s = xo[:, :, ni:]
+        if no == 1:
+            s_inv = 1.0 / s
+        elif no == 2:  # spd_inverse's closed form, elementwise (the same IEEE operations)
+            a, b, dd = s[:, 0, 0], s[:, 0, 1], s[:, 1, 1]
+            det = a * dd - b * b
+            s_inv = np.empty((k, 2, 2))
+            s_inv[:, 0, 0] = dd / det
+            s_inv[:, 0, 1] = s_inv[:, 1, 0] = -b / det
+            s_inv[:, 1, 1] = a / det
+        else:
+            s_inv = np.linalg.inv(s)  # one LAPACK gesv per matrix, as np.linalg.inv(s[i])
+        # each network's (O, E) block C-ordered, as its own g[ni:]: the same BLAS product
+        g_out = np.array(np.swapaxes(g[:, :, ni:], 1, 2), order="C")
+        w = np.empty((k, no, e))
+        for i in range(k):
+            np.matmul(s_inv[i], g_out[i], out=w[i])
+        return d, m, w
+
+    def _solve(self, resistance: np.ndarray):
+        """Assemble, factor and solve every network: the edge drops (K, E, I + O) of the unit
+        solutions and their rows at the outputs (K, O, I + O)."""
         k, ni, no, buf = self.k, self.ni, self.no, self._buf
         np.divide(1.0, resistance, out=self._kext[:, :-1])
         np.take(self._kext.reshape(-1), self._eidx, out=self._wbuf, mode="clip")  # unbuffered
@@ -364,8 +405,7 @@ class BatchedSystems:
         g -= buf.take(self._at1)
         g = g.reshape(k, -1, ni + no)
         xo = buf.take(self._at_out).reshape(k, no, ni + no)
-        w = np.linalg.inv(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
-        return g[:, :, :ni], xo[:, :, :ni], w
+        return g, xo
 
 
 def clamp_targets(free_out: np.ndarray, desired: np.ndarray, eta: float) -> np.ndarray:

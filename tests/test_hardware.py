@@ -165,6 +165,31 @@ def test_clock_free_batched_equals_one_network_at_a_time(setup16):
         np.testing.assert_array_equal(one.final_taps[0], both.final_taps[i])
 
 
+@pytest.mark.parametrize("n_out", [1, 2, 3])
+def test_batched_twin_solves_equal_per_network_solves_bit_for_bit(n_out):
+    """The twin-mismatch trainer solves its K networks together (BatchedSystems): the same
+    trajectory, bit for bit, as solving them one by one (the committed compare results
+    were computed that way)."""
+    net = exp16()
+    tasks = [make_task(net, "regression", np.random.default_rng(30 + i), n_out=n_out)
+             for i in range(3)]
+    cfg = LearningConfig(rule="discrete", p=0.5, batch="single")
+    parts = [HardwareParts.draw(net.n_edges, 40 + i, cfg) for i in range(3)]
+    together = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
+                               parts=parts)
+    one_by_one = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3],
+                                 hardware=HardwareConfig(), parts=parts)
+    one_by_one._batched = None  # (the twin solves only: drops() never reads responses())
+    assert together._batched is not None
+    for _ in range(60):
+        together.step()
+        one_by_one.step()
+        assert np.array_equal(together.last_margin, one_by_one.last_margin)
+    assert np.array_equal(together.taps, one_by_one.taps)
+    for a, b in zip(together.drops(), one_by_one.drops()):
+        assert np.array_equal(a, b)
+
+
 def test_hardware_mode_refuses_the_continuous_rule(setup16):
     net, tasks, _cfg, parts = setup16
     with pytest.raises(SpiceclError, match="discrete"):

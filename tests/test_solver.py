@@ -300,6 +300,30 @@ def test_batched_systems_equal_per_network_lapack_solves_bit_for_bit():
             assert np.array_equal(w[i], np.linalg.inv(xo[None, :, 2:])[0] @ g[:, 2:].T)
 
 
+@pytest.mark.parametrize("n_out", [0, 1, 2, 3])
+def test_batched_each_unit_response_is_the_per_network_response_bit_for_bit(n_out):
+    """each_unit_response (the hardware trainer's twin solves) returns exactly the stacked
+    per-network unit_response arrays, memory layout included (a product with an array of
+    other strides may take another BLAS path and round differently)."""
+    from spicecl.solver import BatchedSystems
+
+    net = disordered_network(64, 143, 0)
+    rng = np.random.default_rng(12)
+    systems = []
+    for _ in range(4):
+        nodes = rng.permutation(64)[:4 + n_out]
+        systems.append(NodalSystem(net, nodes[:3], nodes[3:3 + n_out], nodes[3 + n_out:]))
+    batched = BatchedSystems(systems)
+    for _ in range(3):
+        r = np.exp(rng.uniform(2, 13, (4, 143)))
+        got = batched.each_unit_response(r)
+        want = [np.stack(a) for a in zip(*(sy.unit_response(r[i])
+                                           for i, sy in enumerate(systems)))]
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and np.array_equal(g, w)
+            assert g.strides == w.strides or g.size == 0
+
+
 def test_cli_solve_overflow_is_a_one_line_error(capsys):
     # printed "Infinity" (not JSON) with exit 0 and numpy warnings
     assert main(["solve", "--network", "exp16", "--fix", "0=1e300", "--fix", "5=0",
