@@ -380,12 +380,11 @@ class BatchedSystems:
             s_inv[:, 1, 1] = a / det
         else:
             s_inv = np.linalg.inv(s)  # one LAPACK gesv per matrix, as np.linalg.inv(s[i])
-        # each network's (O, E) block C-ordered, as its own g[ni:]: the same BLAS product
+        # Each network's (O, E) block C-ordered, as its own g[ni:]. matmul over a stack picks
+        # its kernel (BLAS gemm/gemv or its own loop) from the core shapes and strides alone,
+        # then calls it once per network: the products of K separate calls.
         g_out = np.array(np.swapaxes(g[:, :, ni:], 1, 2), order="C")
-        w = np.empty((k, no, e))
-        for i in range(k):
-            np.matmul(s_inv[i], g_out[i], out=w[i])
-        return d, m, w
+        return d, m, np.matmul(s_inv, g_out)
 
     def _solve(self, resistance: np.ndarray):
         """Assemble, factor and solve every network: the edge drops (K, E, I + O) of the unit
