@@ -366,6 +366,18 @@ class HardwareTrainer(Trainer):
                         raise SpiceclError(f"replayed update sequence has shape {s.shape}, "
                                            f"expected (samples, {e})")
                 self.replay[i] = s
+        # Bernoulli gates (_gate's rng.random(E) < p, network by network), drawn into one
+        # buffer and compared at once when every network's gate is one: edge_p gating, or
+        # uniform gating with p_mode 'bernoulli'. A network that never gates (p = 1) has the
+        # threshold +inf, above its row of -1.
+        self._gate_thr = None
+        if hardware.gating == "edge_p" or (hardware.gating == "uniform" and all(
+                c.p >= 1.0 or c.p_mode == "bernoulli" for c in configs)):
+            gated = np.array([c.p < 1.0 for c in configs])
+            thr = self.p_edge if hardware.gating == "edge_p" else self._p
+            self._gate_thr = np.where(gated[:, None], thr, np.inf)
+            self._gate_rows = [(i, g) for i, g in enumerate(self.rngs) if gated[i]]
+            self._gate_u = np.full((k, e), -1.0)
         self.t = 0
         self._resp_c = None
         self._resp_f = None
@@ -470,6 +482,13 @@ class HardwareTrainer(Trainer):
         if only_edges is not None:
             mask = np.asarray(only_edges, bool).reshape(self.k, e)
             delta[~mask] = 0
+        elif self._gate_thr is not None:
+            if self._gate_rows:
+                u = self._gate_u
+                for _i, g in self._gate_rows:
+                    g.random(out=u[_i])  # the draws of g.random(E)
+                mask = u < self._gate_thr
+                delta[~mask] = 0
         elif hw.gating != "uniform" or self._any_gating:
             for i, (c, g) in enumerate(zip(cfg, self.rngs)):
                 m = self._gate(i, c, g)

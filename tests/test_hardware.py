@@ -190,6 +190,26 @@ def test_batched_twin_solves_equal_per_network_solves_bit_for_bit(n_out):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("gating", ["edge_p", "uniform"])
+def test_gates_drawn_together_equal_the_per_network_gates(setup16, gating):
+    """Bernoulli gates of all networks drawn into one buffer and compared at once: the same
+    draws and masks as network by network (_gate), p = 1 networks included (never gated)."""
+    net, tasks, _cfg, parts = setup16
+    configs = [LearningConfig(rule="discrete", p=p) for p in (1.0, 0.5, 0.2)]
+    hw = replace(HardwareConfig(), gating=gating)
+    together = HardwareTrainer(net, tasks, configs, [4, 5, 6], hardware=hw, parts=parts)
+    alone = HardwareTrainer(net, tasks, configs, [4, 5, 6], hardware=hw, parts=parts)
+    assert together._gate_thr is not None
+    alone._gate_thr = None  # the per-network loop
+    for _ in range(40):
+        together.step()
+        alone.step()
+        assert np.array_equal(together.last_mask, alone.last_mask)
+    assert np.array_equal(together.taps, alone.taps)
+    assert np.array_equal(together.updates, alone.updates)
+    assert together.updates[0] == 40 * net.n_edges > together.updates[1] > together.updates[2]
+
+
 def test_hardware_mode_refuses_the_continuous_rule(setup16):
     net, tasks, _cfg, parts = setup16
     with pytest.raises(SpiceclError, match="discrete"):
