@@ -3,6 +3,7 @@ registration of the co-simulation and demo commands."""
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -633,6 +634,15 @@ def test_committed_compare_results_match_the_code(summary_path):
                        parts=boards, n_records=cfg.n_records)
     assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
         s["stats"]["ideal_discrete"]["1"]["mean"], rel=1e-9), "re-run the command in summary.md"
+    # the hardware-faithful picture at the smallest p: every imperfection, each edge gated by
+    # its own oscillator's p_i (the committed runs have no variation file)
+    assert s["variation_file"] is None and cfg.tolerance is None
+    p = min(cfg.ps)
+    h = train_hardware(net, tasks, replace(disc, p=p), learn, cfg.steps,
+                       hardware=HardwareConfig(gating="edge_p"), parts=boards,
+                       n_records=cfg.n_records)
+    assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
+        s["stats"]["hardware"][f"{p:g}"]["mean"], rel=1e-9), "re-run the command in summary.md"
 
 
 def test_compare_says_when_the_learning_rate_makes_the_idealized_runs_diverge(capsys, tmp_path):
