@@ -9,7 +9,7 @@ import pytest
 
 from spicecl.cli import main
 from spicecl.errors import SpiceclError
-from spicecl.network import Network, disordered_network
+from spicecl.network import Network, disordered_network, exp16
 from spicecl.solver import NodalSystem, clamp_targets, kcl_residual, solve_fixed
 
 REL = 1e-12
@@ -331,3 +331,29 @@ def test_cli_solve_overflow_is_a_one_line_error(capsys):
     err = capsys.readouterr().err
     assert err == ("spicecl: error: solve: the voltages or currents overflow; lower --fix "
                    "voltages or raise --resistance\n")
+
+
+def test_an_output_that_is_also_held_is_refused():
+    net = exp16()
+    for inputs, outputs, grounds in (([0], [0], [8]), ([0], [8], [8])):
+        with pytest.raises(SpiceclError, match="output node is also an input or ground"):
+            NodalSystem(net, inputs, outputs, grounds)
+
+
+@pytest.mark.parametrize("bad", [np.inf, 0.0, -1.0, np.nan])
+def test_resistances_must_be_positive_and_finite(bad):
+    net = exp16()
+    sy = NodalSystem(net, [0], [4], [8])
+    r = np.full(net.n_edges, 1e3)
+    r[3] = bad
+    with pytest.raises(SpiceclError, match="positive and finite"):
+        sy.response(r)
+    with pytest.raises(SpiceclError, match="positive and finite"):
+        sy.node_voltages(r, [1.0])
+
+
+def test_node_voltages_checks_the_number_of_input_voltages():
+    net = exp16()
+    sy = NodalSystem(net, [0, 2], [4], [8])
+    with pytest.raises(SpiceclError, match="expected 2 input voltages per example, got 1"):
+        sy.node_voltages(np.full(net.n_edges, 1e3), [[1.0]])
