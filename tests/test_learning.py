@@ -112,6 +112,44 @@ def test_discrete_end_stops_ignore_further_steps():
     config = LearningConfig(rule="discrete", sigma_max=100.0)
     h = train(net, task, config, 0, 200)
     assert np.all(h.final_taps == 127)
+    # the top tap is the whole potentiometer: R_W + R_AB (a grid step of R_AB / 128 fell short)
+    np.testing.assert_allclose(h.final_resistance, config.r_wiper + config.r_ab, rtol=1e-12)
+
+
+def test_a_tie_between_clamped_and_free_drops_steps_down():
+    """Eq. 10 steps up only when |dV_C| + sigma > |dV_F|: with sigma_max = 0, an edge between
+    an input and a ground has the same drop in both states (a tie) and must step down."""
+    net = exp16()
+    assert tuple(net.edges[0]) == (0, 1)
+    task = make_task(net, "allostery", np.random.default_rng(3), roles=([0], [8], [1]))
+    tr = Trainer(net, [task], [LearningConfig(rule="discrete", sigma_max=0.0)], [0])
+    dvf, dvc = tr.drops()
+    assert dvf[0, 0, 0] == dvc[0, 0, 0] != 0
+    before = tr.taps[0, 0]
+    tr.step()
+    assert tr.taps[0, 0] == before - 1
+
+
+def test_the_single_network_step_clips_to_both_resistance_bounds():
+    """The fused K = 1 continuous step (the benchmarked path) keeps every resistance in
+    [r_min, r_max], pinning edges at both bounds when the rate is huge."""
+    net, task, _ = _setup(2)
+    config = LearningConfig(gamma=3e14, r_min=900.0, r_max=1100.0, r_init=1000.0)
+    tr = Trainer(net, [task], [config], [0])
+    assert tr._fused is not None
+    for _ in range(5):
+        tr.step()
+    r = tr.r[0]
+    assert r.min() >= 900.0 and r.max() <= 1100.0
+    assert np.any(r == 900.0) and np.any(r == 1100.0)
+
+
+def test_record_plan_records_every_step_of_a_short_run():
+    from spicecl.learning import record_plan
+
+    np.testing.assert_array_equal(record_plan(10, 200), np.arange(11))
+    plan = record_plan(1000, 200)
+    assert len(plan) == 201 and plan[0] == 0 and plan[-1] == 1000
 
 
 def test_discrete_step_with_an_empty_batch_draw_moves_nothing():
@@ -189,6 +227,7 @@ def test_fig1_collapse_scaled_error_against_steps_times_p():
     (dict(batch_fraction=0.0), "--batch-fraction"), (dict(rule="magic"), "--rule"),
     (dict(gamma=-1.0), "gamma"), (dict(r_init=-5.0), "--r-init"),
     (dict(r_init=1e300), r"--r-init must be in \[--r-min, --r-max\]"), (dict(r_init=1e-320), "--r-init"),
+    (dict(r_min=100.0, r_max=100.0, r_init=100.0), "--r-min"), (dict(levels=1), "levels"),
 ])
 def test_hyperparameters_are_validated(kw, msg):
     with pytest.raises(SpiceclError, match=msg):
