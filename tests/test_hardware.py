@@ -85,8 +85,10 @@ def test_replay_without_a_recorded_sequence_is_an_error(setup16):
                         parts=parts[0])
 
 
-def test_twin_mismatch_solve_agrees_with_direct_solve(setup16):
+@pytest.mark.parametrize("eta", [0.5, 0.3])
+def test_twin_mismatch_solve_agrees_with_direct_solve(setup16, eta):
     net, tasks, cfg, parts = setup16
+    cfg = replace(cfg, eta=eta)  # (at 0.5 the Eq. 1 weights of V_D and V_F are the same)
     tr = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
                          parts=parts)
     for _ in range(3):
@@ -113,6 +115,10 @@ def test_cell_decision_matches_the_xor_rule(setup16):
     expect = (dvc[0, 0] - dvf[0, 0] + o1) * (dvc[0, 0] + dvf[0, 0] + o2) > 0
     tr.step()
     np.testing.assert_array_equal(tr.last_up[0], expect)
+    # the tie measure cosim reports: the cell's smaller factor (one example)
+    f1, f2 = dvc[0, 0] - dvf[0, 0] + o1, dvc[0, 0] + dvf[0, 0] + o2
+    np.testing.assert_allclose(tr.last_margin[0], np.minimum(np.abs(f1), np.abs(f2)),
+                               rtol=1e-12)
 
 
 def test_oscillator_model_nominal_values():
@@ -348,3 +354,75 @@ def test_replayed_gating_keeps_the_sigma_stream_of_the_other_pictures(setup16):
         ideal.step()
         rep.step()
         np.testing.assert_array_equal(ideal.last_draws["sigma"], rep.last_draws["sigma"])
+
+
+def _variation_file(path, n, n_draws=1):
+    from spicecl.variation_file import load_variation, write_variation
+
+    u = np.random.default_rng(0).random((n_draws, 64, n)) < 0.5
+    write_variation(path, {
+        "updates": u, "bias_volts": np.full(n_draws, 2.5), "draw": np.arange(n_draws),
+        "p_edge": u.mean(axis=1), "period": np.full((n_draws, n), 4.6e-4),
+        "duty": np.full((n_draws, n), .5), "pearson": np.zeros((n_draws, n, n)),
+        "lag1": np.zeros((n_draws, n)), "rt": np.full((n_draws, n), 33e3),
+        "ct": np.full((n_draws, n), 1e-8), "kh": np.ones((n_draws, n, 3)),
+        "voff_osc": np.zeros((n_draws, n)), "voff_bias": np.zeros((n_draws, n)),
+        "v0": np.full((n_draws, n), 2.5)}, {})
+    return load_variation(path)
+
+
+def test_a_variation_file_of_another_size_or_draw_is_refused(tmp_path):
+    var = _variation_file(tmp_path, 4)
+    cfg = LearningConfig(rule="discrete")
+    with pytest.raises(SpiceclError, match="has 4 edges, the network has 16"):
+        HardwareParts.draw(16, 1, cfg).with_variation(var)
+    with pytest.raises(SpiceclError, match="no draw 1"):
+        HardwareParts.draw(4, 1, cfg).with_variation(var, draw=1)
+
+
+def test_taps_off_the_grid_are_refused():
+    tr = _trainer16(HardwareConfig.ideal())
+    for bad in (128, -1, 3.5):
+        with pytest.raises(SpiceclError, match="taps must be integers on the digipot grid"):
+            tr.set_taps(np.full(16, bad))
+
+
+def test_a_hardware_step_with_an_empty_batch_draw_moves_nothing():
+    net = exp16()
+    task = make_task(net, "allostery", np.random.default_rng(10))
+    cfg = LearningConfig(rule="discrete", sigma_max=100.0, batch="bernoulli",
+                         batch_fraction=1e-9)
+    tr = HardwareTrainer(net, [task], [cfg], [0], hardware=HardwareConfig.ideal(),
+                         parts=HardwareParts.draw(16, 200, cfg))
+    taps = tr.taps.copy()
+    for _ in range(5):
+        tr.step()
+    np.testing.assert_array_equal(tr.taps, taps)
+
+
+def test_edge_p_gating_updates_each_edge_with_its_own_p():
+    """'edge_p' gating enables edge i with probability p_i (its oscillator above the bias),
+    not 1 - p_i: at p = 0.2 about a fifth of the edge-steps update."""
+    hw = HardwareConfig.only("gating")
+    tr = _trainer16(hw, p=0.2)
+    p_edge = tr.p_edge[0]
+    assert 0.1 < p_edge.mean() < 0.3
+    counts = np.zeros(16)
+    for _ in range(400):
+        tr.step()
+        counts += tr.last_mask[0]
+    assert tr.updates[0] == counts.sum()
+    np.testing.assert_allclose(counts / 400, p_edge, atol=0.1)  # binomial sd <= 0.025
+
+
+def test_clock_free_first_record_is_before_the_events_at_time_zero(setup16):
+    """Record 0 is taken before the first event at or after t = 0: with every oscillator's
+    first rising edge at t = 0, still the untrained error."""
+    net, tasks, cfg, parts = setup16
+    hw = HardwareConfig.ideal()
+    pt = replace(parts[0], phase=np.zeros(net.n_edges))
+    cf = train_clock_free(net, tasks[0], cfg, 5, 10, hardware=hw, parts=pt)
+    fresh = HardwareTrainer(net, tasks[:1], [replace(cfg, p=1.0)], [5], hardware=hw, parts=pt)
+    train_err, test_err = fresh.errors()
+    assert cf.train_error[0, 0] == train_err[0] and cf.test_error[0, 0] == test_err[0]
+    assert cf.train_error[0, 1] != train_err[0]
