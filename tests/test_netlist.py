@@ -354,6 +354,20 @@ def test_digipot_taps():
     assert taps_for_resistance(r, 10e3, 75.0).tolist() == [0, 127]
     with pytest.raises(SpiceclError, match="taps"):
         digipot_resistance([128], 10e3, 75.0)
+    # a tap is an integer (make_setup would otherwise truncate 3.5 to 3 without a word)
+    with pytest.raises(SpiceclError, match="taps must be integers"):
+        digipot_resistance([3.5], 10e3, 75.0)
+    # the nearest tap, not the one below: 10.6 and 10.4 steps above the wiper
+    step = 10e3 / 127
+    assert taps_for_resistance([75.0 + 10.6 * step, 75.0 + 10.4 * step, 1e9, 1.0],
+                               10e3, 75.0).tolist() == [11, 10, 127, 0]
+
+
+def test_a_tolerance_spec_naming_a_class_twice_is_refused():
+    twice = (("capacitor", ComponentTolerance(10e-9, 0.05)),
+             ("capacitor", ComponentTolerance(10e-9, 0.5)))
+    with pytest.raises(SpiceclError, match="names a component class twice"):
+        ToleranceSpec(twice)
 
 
 # ------------------------------------------------------------------- CLI bad input
