@@ -109,7 +109,7 @@ class Network:
             if not np.all(np.isfinite(r)) or np.any(r <= 0):
                 i = int(np.flatnonzero(~(np.isfinite(r) & (r > 0)))[0])
                 raise SpiceclError(f"network {self.name}: edge {i} has a non-positive "
-                                   f"resistance {r[i]!r} ohm")
+                                   f"resistance {float(r[i])!r} ohm")
             r = r.copy()
             r.flags.writeable = False
             object.__setattr__(self, "resistance", r)

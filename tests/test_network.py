@@ -421,3 +421,22 @@ def test_more_edges_than_a_planar_graph_holds_is_refused_before_triangulating():
         disordered_network(1_000_000, 99_999_999)
     with pytest.raises(SpiceclError, match=r"at most 3N - 6 = 21"):
         disordered_network(9, 22)
+
+
+@pytest.mark.parametrize("edges,resistance,match", [
+    ([(0, 0), (0, 1)], None, "edge 0 is a self loop on node a"),
+    ([(0, 1), (1, 3)], None, r"an edge names a node outside 0\.\.2"),
+    ([(0, 1), (1, 2)], [1e3, 0.0], "edge 1 has a non-positive resistance 0.0 ohm"),
+    ([(0, 1), (1, 2)], [1e3, 1e3, 1e3], "3 resistances for 2 edges"),
+])
+def test_network_refuses_self_loops_bad_node_indices_and_bad_resistances(edges, resistance,
+                                                                          match):
+    with pytest.raises(SpiceclError, match=match):
+        Network("t", ("a", "b", "c"), np.array(edges), np.zeros((3, 2)), resistance)
+
+
+def test_jammed_text_with_more_lines_than_its_header_is_refused(tmp_path):
+    # one edge more than the header says: reading the first E would drop it without a word
+    p = _write(tmp_path, "3 2 1.0\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n", "extra.txt")
+    with pytest.raises(SpiceclError, match="header says 3 nodes and 2 edges, file has 6 data"):
+        read_network_file(p)
