@@ -80,6 +80,28 @@ def test_raw_reader_keeps_the_whole_points_of_a_run_cut_short(tmp_path):
     assert not p.complete and read_single_plot(tmp_path / "r.raw").complete
     (tmp_path / "cut.raw").write_bytes(raw[:-8 * 3])  # exactly the last point lost
     np.testing.assert_array_equal(read_single_plot(tmp_path / "cut.raw").data["v(a)"], d[:3, 1])
+    # complex: a point is two float64 per vector
+    c = d + 1j * d[::-1]
+    _write_raw(tmp_path / "c.raw", ["frequency", "v(b)", "v(c)"], c, flags="complex")
+    raw = (tmp_path / "c.raw").read_bytes()
+    (tmp_path / "cut.raw").write_bytes(raw[:-16 * 3 - 5])
+    p = read_single_plot(tmp_path / "cut.raw")
+    assert not p.complete
+    np.testing.assert_array_equal(p.data["v(c)"], c[:2, 2])
+
+
+def test_raw_reader_names_trailing_bytes_and_missing_variable_lists(tmp_path):
+    d = np.arange(8.0).reshape(4, 2)
+    _write_raw(tmp_path / "r.raw", ["time", "V(Out)"], d)
+    raw = (tmp_path / "r.raw").read_bytes()
+    (tmp_path / "r.raw").write_bytes(raw + b"\n")  # a trailing newline is no second plot
+    p = read_single_plot(tmp_path / "r.raw")
+    assert p.names == ("time", "v(out)")  # lower-cased, as the runner looks them up
+    np.testing.assert_array_equal(p.data["v(out)"], d[:, 1])
+    head = raw[:raw.index(b"Variables:\n")] + b"Binary:\n" + raw[raw.index(b"Binary:\n") + 8:]
+    (tmp_path / "nov.raw").write_bytes(head)
+    with pytest.raises(SpiceclError, match="header announces 2 variables, lists 0"):
+        read_raw(tmp_path / "nov.raw")
 
 
 @pytest.mark.spice
