@@ -94,3 +94,12 @@ def test_an_output_held_by_a_single_node_of_its_part_is_refused(tmp_path, capsys
                  "--grounds", "0", "--steps", "2", "--seed", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "one input and no ground" in err
+
+
+def test_role_and_size_errors_are_one_line():
+    net = exp16()  # 9 nodes, 0..8
+    with pytest.raises(SpiceclError, match=r"input node 9 is out of range .*\(0\.\.8\)"):
+        make_task(net, "regression", np.random.default_rng(0), roles=([9], [1], [2]))
+    # 10 nodes asked of 9: drawing them would silently give one ground too few
+    with pytest.raises(SpiceclError, match="task needs 10 distinct nodes, network exp16 has 9"):
+        make_task(net, "regression", np.random.default_rng(0), n_in=4, n_out=4, n_ground=2)
