@@ -263,3 +263,39 @@ def test_a_library_write_that_failed_leaves_no_staging_directory_after_the_next(
     (second / "summary.json").write_text("{}")
     write_manifest(second, {"a": 1}, 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "summary.json"]
+
+
+def test_the_data_is_flushed_to_the_file_before_fsync_and_renamed_after(tmp_path, monkeypatch):
+    """fsync covers only what reached the file: Python's buffer must be flushed first, and the
+    rename comes after the fsync (a crash then leaves the old file or the whole new one)."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_size))
+        real_fsync(fd)
+
+    def replace(a, b):
+        events.append(("replace", os.path.getsize(a)))
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    data = b"x" * 1000  # below the buffer size: without a flush it would all sit in the buffer
+    atomic_write_bytes(tmp_path / "f.bin", data)
+    assert events == [("fsync", 1000), ("replace", 1000)]
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_an_output_directory_that_cannot_take_a_file_fails_before_the_run(tmp_path, monkeypatch):
+    import tempfile
+
+    from spicecl.errors import SpiceclError
+    from spicecl.results import ensure_output_dir
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(SpiceclError, match=r"--out .*out: Permission denied"):
+        ensure_output_dir(tmp_path / "out")
