@@ -640,3 +640,29 @@ def test_twin_deck_and_validate_take_node_roles_by_id(tmp_path, capsys):
                  str(out)]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "--input-nodes and --output-nodes need --ground-nodes too")
+
+
+def test_clamped_outputs_follow_eq1_at_an_eta_other_than_one_half():
+    """V_C = eta V_D + (1 - eta) V_F in the deck's behavioural sources (at eta = 0.5 the two
+    weights are the same, so a swap would go unseen)."""
+    from spicecl.netlist.names import clamped_node, free_node, number
+
+    setup = make_setup(load_network("exp16"), 3, eta=0.3)
+    text = twin_deck(setup, oscillators=False, cells=False, analysis="op").text
+    for k, o in enumerate(setup.task.outputs):
+        want = (f"Bcl{o} {clamped_node(o)} 0 v={number(0.3 * setup.y[k])} + "
+                f"{number(0.7)} * V({free_node(o)})")
+        assert want in text.splitlines(), want
+
+
+def test_twin_setup_and_deck_refuse_bad_example_taps_and_sizes():
+    from dataclasses import replace
+
+    net = load_network("exp16")
+    with pytest.raises(SpiceclError, match=r"--example 20 is out of range 0\.\.19"):
+        make_setup(net, 0, example=20)
+    with pytest.raises(SpiceclError, match=r"digipot taps must be integers in 0\.\.127"):
+        make_setup(net, 0, taps=128)
+    setup = make_setup(net, 0)
+    with pytest.raises(SpiceclError, match="draw and taps are for 16 edges"):
+        twin_deck(replace(setup, taps=setup.taps[:-1]), analysis="op", oscillators=False)
