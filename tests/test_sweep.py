@@ -92,6 +92,33 @@ def test_spawn_seeds_are_stable_and_distinct():
     # stream 1)
     d = [np.random.default_rng(s).random() for s in spawn_seeds(4, 5, stream=0)]
     assert not set(d) & set(a + c)
+    # the documented scheme that committed sweeps were drawn with: spawn key (stream, index);
+    # another order gives other, equally distinct, numbers (only this pins them)
+    for s, i in ((0, 3), (2, 1)):
+        seq = spawn_seeds(3, 5, stream=s)[i]
+        assert seq.entropy == 3 and seq.spawn_key == (s, i)
+
+
+def test_a_directory_with_jobs_but_no_manifest_is_refused(tmp_path):
+    # (a sweep killed before its manifest, or copied jobs: resuming would mix in chunks of
+    # an unknown configuration)
+    from spicecl.errors import SpiceclError
+    from spicecl.sweep import check_out_dir
+
+    (tmp_path / "jobs").mkdir()
+    np.savez(tmp_path / "jobs" / "a.npz", x=np.zeros(2))
+    with pytest.raises(SpiceclError, match="has job results but no manifest.json"):
+        check_out_dir(tmp_path, {"t": 1})
+
+
+def test_a_job_file_holding_pickled_objects_is_not_loaded(tmp_path):
+    # np.load with allow_pickle would run the pickle's code; such a file is recomputed
+    from spicecl.sweep import _load_chunk
+
+    np.savez(tmp_path / "a.npz", x=np.array([{"a": 1}], dtype=object))
+    assert _load_chunk(tmp_path / "a.npz") is None
+    np.savez(tmp_path / "b.npz", x=np.arange(3.0))
+    np.testing.assert_array_equal(_load_chunk(tmp_path / "b.npz")["x"], np.arange(3.0))
 
 
 def test_local_pool_matches_in_process(tmp_path):
@@ -453,3 +480,10 @@ def test_a_job_file_left_half_written_by_kill_9_is_ignored_then_removed(tmp_path
                     tmp_path / "out", {"job": "kill9"}, 0)
     assert CALLS == ["c1", "c2"] and res["__stats__"]["loaded"] == 1
     assert sorted(p.name for p in jobs.iterdir()) == ["c0.npz", "c1.npz", "c2.npz"]
+
+
+def test_chunks_of_one_name_are_refused(tmp_path):
+    # two chunks writing jobs/NAME.npz: the second would replace the first's result
+    c = small_chunks()[0]
+    with pytest.raises(ValueError, match="chunk names must be unique"):
+        run_sweep([c, c], tmp_path / "out", {"t": 1}, 7)
