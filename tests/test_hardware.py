@@ -426,3 +426,11 @@ def test_clock_free_first_record_is_before_the_events_at_time_zero(setup16):
     train_err, test_err = fresh.errors()
     assert cf.train_error[0, 0] == train_err[0] and cf.test_error[0, 0] == test_err[0]
     assert cf.train_error[0, 1] != train_err[0]
+
+
+def test_cell_offsets_are_referred_to_the_cell_input():
+    """The drawn comparator offsets (+-5 mV at the comparators) act on the cell input divided
+    by the difference-amplifier gain (10): within +-0.5 mV, on both channels."""
+    pt = HardwareParts.draw(400, 3, LearningConfig(rule="discrete"))
+    for off in (pt.offset1, pt.offset2):
+        assert np.all(np.abs(off) <= 0.005 / 10) and off.std() > 0.2e-3
