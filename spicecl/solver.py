@@ -349,7 +349,7 @@ class BatchedSystems:
     def unit_responses(self, resistance: np.ndarray):
         """(D, M, W) of each network, shapes (K, E, I), (K, O, I), (K, O, E), for
         resistances (K, E); see :meth:`NodalSystem.unit_response`."""
-        k, ni, no = self.k, self.ni, self.no
+        ni = self.ni
         g, xo = self._solve(resistance)
         w = np.linalg.inv(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
         return g[:, :, :ni], xo[:, :, :ni], w
