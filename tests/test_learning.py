@@ -483,6 +483,28 @@ def test_train_warns_when_training_raises_the_error(tmp_path, capsys):
         "a larger --p" in capsys.readouterr().err
 
 
+def test_train_warns_when_the_error_rises_far_above_its_minimum(capsys):
+    """The README's first train example reached scaled error 4e-9 at step ~2200 and ended at
+    2e-5 without a word: an edge at the 10-ohm floor, where the step gamma / R^2 overshoots.
+    The warning names the edge and what to change; at a third of the rate the same task
+    keeps learning and nothing is said."""
+    base = ["train", "--network", "disordered143", "--task", "regression", "--inputs", "2",
+            "--outputs", "2", "--rule", "continuous", "--p", "1", "--steps", "4000", "--seed",
+            "1", "--json"]
+    assert main(base) == 0
+    cap = capsys.readouterr()
+    s = json.loads(cap.out)
+    assert s["edges_at_r_min"] == 1
+    assert cap.err.count("\n") == 1
+    assert cap.err.startswith("spicecl: warning: the training error rose ")
+    assert ("-fold after its minimum (scaled 4.1e-09 at step 2180) to 2.2e-05: the continuous "
+            "step --gamma / R^2 is too large for the smallest resistances (edge 22, ") in cap.err
+    assert "ends at 10 ohm; --r-min 10); try a smaller --gamma" in cap.err
+    assert main(base + ["--gamma", "1e10"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["final_train_scaled_error"] < 1e-5 and cap.err == ""
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["--p-mode", "fixed", "--p", "0.7"],
      "--p-mode fixed updates round(0.7 x 16 edges) = 11 edges per step: p-bar = 0.6875, "

@@ -355,6 +355,34 @@ def _warn_if_unlearned(hist, config, net, volts: float, steps: int) -> None:
     warn(msg)
 
 
+#: train warns when the continuous rule's final training error is this many times its minimum
+#: over the run (and above RISE_FLOOR): the run found a better state and left it.
+RISE_FACTOR, RISE_FLOOR = 100.0, 1e-6
+
+
+def _warn_if_rose(hist, config, net) -> None:
+    """A warning when the continuous rule left a much lower training error behind: the explicit
+    step gamma / R^2 (Eq. 2) grows as a resistance shrinks, and once an edge is small enough
+    (tens of ohms at the default rate) the steps overshoot and the error grows again."""
+    if config.rule != "continuous":  # (the discrete rule's error wanders by design at p < 1)
+        return
+    import numpy as np
+
+    err = hist.train_scaled[0]
+    at = int(np.argmin(err))
+    low, final = float(err[at]), float(err[-1])
+    if not (final > RISE_FLOOR and final > RISE_FACTOR * low):
+        return
+    r = hist.final_resistance[0]
+    i = int(np.argmin(r))
+    a, b = (net.node_ids[j] for j in net.edges[i])
+    warn(f"the training error rose {final / low:.3g}-fold after its minimum (scaled "
+         f"{low:.2g} at step {int(hist.steps[at])}) to {final:.2g}: the continuous step "
+         f"--gamma / R^2 is too large for the smallest resistances (edge {i}, {a}-{b}, ends "
+         f"at {r[i]:.3g} ohm; --r-min {config.r_min:g}); try a smaller --gamma, a larger "
+         f"--r-min or fewer --steps")
+
+
 def _warn_if_rounded(config, n_edges: int, n_examples: int) -> None:
     """The fixed-fraction schedules update round(p E) edges and use round(b B) examples
     (at least one): say so when that is not the fraction asked for."""
@@ -400,6 +428,7 @@ def cmd_train(args) -> int:
     hist = train(net, task, config, np.random.default_rng(run_seed), args.steps,
                  progress=None)
     _warn_if_unlearned(hist, config, net, args.volts, args.steps)
+    _warn_if_rose(hist, config, net)
     summary = {**hist.summary(0), "p": config.p, "seed": args.seed, "rule": config.rule,
                "network": net.name, "edges": net.n_edges, "task": args.task}
     if config.rule == "continuous":  # edges pinned at a bound (e.g. 10 ohm: no digipot has it)
