@@ -42,14 +42,15 @@ MAX_COSIM_STEPS = 1_000_000
 def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float = 0.5,
               task_kind: str = "allostery", hardware: HardwareConfig | None = None,
               sigma_max: float = 0.05, tie_volts: float = TIE_VOLTS, timeout: float = 300.0,
-              progress=None, spec=None, roles=None) -> dict:
+              progress=None, spec=None, roles=None, volts: float = 1.0) -> dict:
     """Run S co-simulated steps and return the comparison (a JSON-able dict).
 
     ``SeedSequence(seed)`` gives the task, the part draw and the initial taps
     (:func:`spicecl.netlist.twin.make_setup`) and, separately, the learning stream.
     ``progress``: optional callable(step, n_steps) for a status line. ``spec``: the
     :class:`~spicecl.variation.ToleranceSpec` of the parts (default: spicecl's); ``roles``:
-    (inputs, outputs, grounds) node indices (default: drawn from the seed).
+    (inputs, outputs, grounds) node indices (default: drawn from the seed); ``volts``: inputs
+    drawn in [0, volts] (at most the decks' supply, :func:`spicecl.netlist.twin.check_deck_volts`).
     """
     from spicecl.netlist.twin import DeckConfig, TwinSetup, make_setup, twin_deck
     from spicecl.solver import NodalSystem
@@ -66,7 +67,8 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         # with it by design, not by a model error
         raise SpiceclError("cosim compares against the decks' decision cells: it needs the "
                            "cell_decision imperfection on")
-    setup = make_setup(net, int(seed), spec, task_kind=task_kind, eta=eta, roles=roles)
+    setup = make_setup(net, int(seed), spec, task_kind=task_kind, eta=eta, roles=roles,
+                       volts=volts)
     task = setup.task
     if task.kind == "regression":
         task = replace(task, train_x=task.train_x[:1], train_y=task.train_y[:1])
@@ -113,7 +115,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         if not hw.tap_tolerance or not hw.twin_mismatch:
             values.update(_deck_resistances(tr))
         draw_t = CircuitDraw(setup.draw.spec, setup.draw.seed, values)
-        st = TwinSetup(net, task, 0, eta, taps_spice.copy(), draw_t, int(seed))
+        st = TwinSetup(net, task, 0, eta, taps_spice.copy(), draw_t, int(seed), setup.volts)
         deck = twin_deck(st, config=deck_cfg, cells=True, oscillators=False, analysis="tran",
                          precise=True, name=f"cosim-{net.name}-s{seed}-t{t}")
         res = run_ngspice(deck.text, names_up + names_f + names_c, name=deck.name,
@@ -155,6 +157,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         "seed": int(seed),
         "p": p,
         "eta": eta,
+        "volts": setup.volts,
         "task": task.kind,
         "roles": {"inputs": task.inputs.tolist(), "outputs": task.outputs.tolist(),
                   "grounds": task.grounds.tolist()},

@@ -763,3 +763,30 @@ def test_compare_and_cosim_take_node_roles_by_id(capsys):
         c = json.loads(capsys.readouterr().out)
         assert c["roles"] == {"inputs": [0, 2], "outputs": [6, 8], "grounds": [4]}
         assert c["decision_agreement"] == 1.0
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_cosim_volts_reaches_the_decks_and_both_loops(capsys, monkeypatch):
+    """cosim --volts 5: every step's deck has the 5 V example (the 1 V one times 5), and the
+    SPICE loop and the fast loop still agree on every decision."""
+    import spicecl.netlist.twin as twin
+
+    seen = []
+    real = twin.twin_deck
+
+    def spy(setup, **kw):
+        seen.append((setup.volts, setup.x.copy()))
+        return real(setup, **kw)
+
+    monkeypatch.setattr(twin, "twin_deck", spy)
+    argv = ["cosim", "--network", "exp16", "--steps", "2", "--seed", "1", "--p", "1", "--json"]
+    assert main(argv) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main(argv + ["--volts", "5"]) == 0
+    five = json.loads(capsys.readouterr().out)
+    assert (one["volts"], five["volts"]) == (1.0, 5.0)
+    assert [v for v, _ in seen] == [1.0, 1.0, 5.0, 5.0]
+    np.testing.assert_allclose(seen[2][1], 5 * seen[0][1], rtol=1e-15)
+    assert five["decision_agreement"] == 1.0 and five["taps_identical"] is True, five
+    assert five["max_abs_voltage_error_volts"] < 1e-9

@@ -666,3 +666,61 @@ def test_twin_setup_and_deck_refuse_bad_example_taps_and_sizes():
     setup = make_setup(net, 0)
     with pytest.raises(SpiceclError, match="draw and taps are for 16 edges"):
         twin_deck(replace(setup, taps=setup.taps[:-1]), analysis="op", oscillators=False)
+
+
+def test_netlist_twin_volts_scales_the_decks_inputs_and_is_recorded(tmp_path, capsys):
+    """--volts V draws the deck's inputs in [0, V] (as train --volts: the same example scaled
+    by V), writes them into the sources, and records V in the header and sidecar (the
+    default, 1 V, is left out: the golden decks stay as they were)."""
+    decks = {}
+    for v in ("1", "5"):
+        out = tmp_path / f"t{v}.cir"
+        assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", "--volts", v,
+                     "-o", str(out)]) == 0
+        decks[v] = (out.read_text(), json.loads(out.with_suffix(".json").read_text()))
+    capsys.readouterr()
+    (text1, side1), (text5, side5) = decks["1"], decks["5"]
+    np.testing.assert_allclose(side5["task"]["x"], 5 * np.array(side1["task"]["x"]),
+                               rtol=1e-15)
+    assert side5["volts"] == 5.0 and "volts" not in side1
+    assert "; volts 5.0; " in text5.splitlines()[2] and "volts" not in text1.splitlines()[2]
+    for k, i in enumerate(side5["task"]["inputs"]):
+        src = [ln for ln in text5.splitlines() if ln.startswith(f"Vif{i} ")]
+        assert len(src) == 1 and float(src[0].split()[-1]) == side5["task"]["x"][k]
+    assert max(side5["task"]["x"]) > 1.0  # (seed 1: 1.67 V, beyond what 1 V decks can hold)
+
+
+@pytest.mark.parametrize("argv", [["netlist", "twin", "-o", "DECK"], ["validate", "dc"],
+                                  ["validate", "decisions"], ["cosim", "--steps", "2"]])
+@pytest.mark.parametrize("volts, match", [
+    ("6", "--volts 6: inputs up to 6 V would drive the networks above the decks' 5 V supply"),
+    ("5.000001", "--volts 5.000001: inputs up to 5.000001 V"),
+    ("0", "--volts must be in (0, inf), got 0"),
+    ("nan", "--volts must be in (0, inf), got nan"),
+])
+def test_deck_commands_refuse_volts_beyond_the_supply(tmp_path, capsys, argv, volts, match):
+    """Inputs above the decks' 5 V supply would put the digipots' terminals outside the rails
+    (no such board): a one-line error before any deck is written or ngspice starts; bad
+    values as in train."""
+    argv = [str(tmp_path / "x.cir") if a == "DECK" else a for a in argv]
+    assert main([*argv, "--network", "exp16", "--seed", "1", "--volts", volts]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"spicecl: error: {match}") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_twin_deck_refuses_volts_above_its_own_supply():
+    """The limit is the deck's supply (a DeckConfig of another vdd too), checked where the
+    deck is built, also for a task made elsewhere."""
+    from dataclasses import replace
+
+    from spicecl.netlist.twin import DeckConfig
+
+    net = load_network("exp16")
+    setup = make_setup(net, 1, volts=5)
+    np.testing.assert_allclose(setup.x, 5 * make_setup(net, 1).x, rtol=1e-15)
+    with pytest.raises(SpiceclError, match="above the decks' 3.3 V supply"):
+        twin_deck(setup, config=DeckConfig(vdd=3.3, bias=1.65), oscillators=False)
+    task = replace(setup.task, train_x=setup.task.train_x * 4)  # example 0 up to 6.7 V
+    with pytest.raises(SpiceclError, match="must lie between ground and its 5 V supply"):
+        twin_deck(make_setup(net, 1, task=task), oscillators=False)

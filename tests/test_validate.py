@@ -76,3 +76,22 @@ def test_validate_gives_a_verdict_and_exit_status(capsys):
     assert "PASS: every decision away from ties agrees with the rule (1 tie(s))" in out
     assert main(base + ["--max-error", "0"]) == 2
     assert "--max-error must be in (0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_validate_at_5_volts(capsys):
+    """--volts 5 (the 5 V board of results/compare): the deck's node voltages are the 1 V
+    ones times 5 (a linear network) and still agree with the solver; the decision cells
+    still follow the rule."""
+    base = ["validate", "dc", "--network", "exp16", "--seed", "1", "--json"]
+    one = _run(capsys, base)
+    five = _run(capsys, base + ["--volts", "5"])
+    assert (one["volts"], five["volts"]) == (1.0, 5.0)
+    assert five["max_abs_voltage"] == pytest.approx(5 * one["max_abs_voltage"], rel=1e-12)
+    assert five["max_abs_voltage"] > 1.0
+    # measured 2.3e-12 V (4.5e-13 of 5 V)
+    assert five["max_abs_error_volts"] <= 1e-9 and five["passed"]
+    out = _run(capsys, ["validate", "decisions", "--network", "disordered:20:40", "--seed", "1",
+                        "--volts", "5", "--json"])
+    assert out["volts"] == 5.0 and out["passed"] and out["agreement_away_from_ties"] == 1.0

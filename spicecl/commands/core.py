@@ -191,8 +191,18 @@ def add_task_args(p) -> None:
                    help="regression training examples (default 20)")
     p.add_argument("--test-examples", type=int, default=None, metavar="T",
                    help="regression test examples (default 50)")
-    p.add_argument("--volts", type=float, default=1.0,
-                   help="input voltages are drawn in [0, VOLTS] (default 1)")
+    add_volts_arg(p)
+
+
+def add_volts_arg(p, deck: bool = False) -> None:
+    """--volts, shared by every command that draws a task: input voltages are drawn uniformly
+    in [0, VOLTS] (an allosteric pattern in [VOLTS/2, VOLTS]); checked by make_task, to
+    (0, inf). ``deck``: the command builds twin decks, whose 5 V supply also bounds it
+    (spicecl.netlist.twin.check_deck_volts)."""
+    p.add_argument("--volts", type=float, default=1.0, metavar="VOLTS",
+                   help="input voltages are drawn in [0, VOLTS] (default 1" +
+                        ("; at most the decks' 5 V supply, which no network node may "
+                         "exceed)" if deck else ")"))
 
 
 def add_learning_args(p) -> None:

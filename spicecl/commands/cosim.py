@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from spicecl.commands.core import (add_network_args, add_role_args, network_from_args,
-                                   path_arg, print_json, roles_from_args, seed_arg)
+from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
+                                   network_from_args, path_arg, print_json, roles_from_args,
+                                   seed_arg)
 from spicecl.errors import warn
 
 
@@ -28,6 +29,7 @@ def register(sub) -> None:
     c.add_argument("--task", choices=("allostery", "regression"), default="allostery",
                    help="task kind (default allostery; regression: its first example)")
     c.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
+    add_volts_arg(c, deck=True)
     c.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                    help="ngspice timeout per step (default 300)")
     c.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
@@ -55,8 +57,7 @@ def register(sub) -> None:
                    help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11)")
     m.add_argument("--sigma-max", type=float, default=0.05,
                    help="Eq. 10 sigma ~ U[0, sigma_max] volts (default 0.05)")
-    m.add_argument("--volts", type=float, default=1.0,
-                   help="input voltages drawn up to VOLTS (default 1)")
+    add_volts_arg(m)
     m.add_argument("--no-imperfections", action="store_true",
                    help="skip the runs with each imperfection alone")
     m.add_argument("--no-clock-free", action="store_true", help="skip the clock-free run")
@@ -99,11 +100,12 @@ def cmd_cosim(args) -> int:
     out = run_cosim(net, args.steps, args.seed, p=args.p, eta=args.eta, task_kind=args.task,
                     timeout=args.timeout, progress=prog,
                     spec=load_tolerance_spec(args.tolerance_spec),
-                    roles=roles_from_args(args, net))
+                    roles=roles_from_args(args, net), volts=args.volts)
     if args.json:
         print_json(out)
     else:
-        print(f"cosim {out['network']}: {out['steps']} steps, seed {out['seed']}, p {out['p']:g}")
+        print(f"cosim {out['network']}: {out['steps']} steps, seed {out['seed']}, p {out['p']:g}, "
+              f"inputs up to {out['volts']:g} V")
         print(f"  decision agreement   {out['decision_agreement']:.4f} "
               f"({out['n_decision_mismatches']} mismatches of {out['steps'] * out['n_edges']})")
         print(f"  taps identical       {out['taps_identical']}")

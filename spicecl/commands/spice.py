@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from spicecl.commands.core import (add_network_args, add_role_args, network_from_args, print_json,
-                                   roles_from_args, seed_arg)
+from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
+                                   network_from_args, print_json, roles_from_args, seed_arg)
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -36,6 +36,7 @@ def _add_task_args(p) -> None:
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task drawn from the seed (default regression)")
     p.add_argument("--example", type=int, default=0, help="training example used (default 0)")
+    add_volts_arg(p, deck=True)
     add_role_args(p)
 
 
@@ -111,7 +112,7 @@ def _setup(args):
         if msg:
             warn(msg)
     return make_setup(net, args.seed, spec, task_kind=args.task, example=args.example,
-                      eta=args.eta, roles=roles_from_args(args, net))
+                      eta=args.eta, roles=roles_from_args(args, net), volts=args.volts)
 
 
 def _add_deck_args(q, task: bool = True):
@@ -279,7 +280,8 @@ def cmd_validate(args) -> int:
     if args.json:
         print_json(out)
     else:
-        print(f"validate {args.check}: network {out['network']}, seed {out['seed']}")
+        print(f"validate {args.check}: network {out['network']}, seed {out['seed']}, inputs "
+              f"up to {out['volts']:g} V")
         for k in keys:
             v = out[k]
             print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
