@@ -657,3 +657,20 @@ def _cwd_in(pid: str, root) -> bool:
         return os.readlink(f"/proc/{pid}/cwd").startswith(str(root))
     except OSError:
         return False
+
+
+@pytest.mark.spice
+@pytest.mark.filterwarnings("error")
+def test_a_bank_whose_edges_never_toggle_says_so_without_numpy_warnings(tmp_path, capsys):
+    """Both edges of this 2-edge bank alias with the clock (p_i 0 over 20 samples): their
+    lag-1 autocorrelation is undefined, and numpy's 'Mean of empty slice' and the empty
+    histogram's 'invalid value in divide' reached stderr beside spicecl's own warning."""
+    assert main(["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "20", "--seed",
+                 "1", "--json", "--out", str(tmp_path / "o")]) == 0
+    cap = capsys.readouterr()
+    res = json.loads(cap.out)["results"][0]
+    assert res["p_per_edge"] == [0.0, 0.0]
+    assert res["lag1_autocorrelation_mean"] is None or math.isnan(res["lag1_autocorrelation_mean"])
+    assert res["period_mean_s"] > 0
+    assert cap.err.startswith("spicecl: warning: clock aliasing at bias 2.5 V")
+    assert (tmp_path / "o" / "correlation.png").is_file()

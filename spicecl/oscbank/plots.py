@@ -66,7 +66,8 @@ def plot_correlation(run, path, job: int | None = None) -> Path:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
     lim = max(0.15, float(np.max(np.abs(vals))) if len(vals) else 0.15)
     bins = np.linspace(-lim, lim, 41)
-    a1.hist(vals, bins=bins, density=True, color="C0", alpha=0.7, label="edge pairs")
+    if len(vals):  # (none when no edge toggled in the samples: no r is defined)
+        a1.hist(vals, bins=bins, density=True, color="C0", alpha=0.7, label="edge pairs")
     x = np.linspace(-lim, lim, 300)
     s = 1.0 / np.sqrt(k)
     a1.plot(x, np.exp(-0.5 * (x / s) ** 2) / (s * np.sqrt(2 * np.pi)), "k-", lw=1,

@@ -381,6 +381,15 @@ def _clock_alias_warning(j: dict, cfg: BankConfig, where: str, skip: set) -> lis
             f"{k} samples is not the duty cycle"]
 
 
+def _mean_defined(x) -> float:
+    """The mean of the finite values of ``x``, NaN when there are none (numpy's nanmean would
+    say "Mean of empty slice" on stderr: an edge that never toggled in the samples has no
+    lag-1 autocorrelation, and the aliasing or bias warning already says why)."""
+    x = np.asarray(x, float)
+    ok = np.isfinite(x)
+    return float(np.mean(x[ok])) if ok.any() else float("nan")
+
+
 def summarize(run: BankRun) -> dict:
     """The JSON summary printed by ``spicecl oscillators --json``."""
     cfg = run.config
@@ -397,11 +406,11 @@ def summarize(run: BankRun) -> dict:
             "max_abs_pearson_r": c["max_abs_pearson_r"],
             "pearson_null_std": c["null_std"],
             "pairs_beyond_4sigma": c["pairs_beyond_4sigma"],
-            "lag1_autocorrelation_mean": float(np.nanmean(j["lag1"])),
-            "period_mean_s": float(np.nanmean(j["period"])),
-            "period_rel_error_vs_analytic": float(np.nanmean(j["period"]) / cfg.design.period
+            "lag1_autocorrelation_mean": _mean_defined(j["lag1"]),
+            "period_mean_s": _mean_defined(j["period"]),
+            "period_rel_error_vs_analytic": float(_mean_defined(j["period"]) / cfg.design.period
                                                   - 1.0),
-            "duty_mean": float(np.nanmean(j["duty"])),
+            "duty_mean": _mean_defined(j["duty"]),
             "locked_groups": j["locked_groups"],
             "correlated_pairs": j["correlated_pairs"],
             "vcc_mean_volts": j["vcc_mean"],
