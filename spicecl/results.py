@@ -210,8 +210,10 @@ def manifest(config: dict, seed, **extra) -> dict:
 #: Prefix of the staging directories of :func:`begin_outputs` (with the writer's pid).
 STAGING_PREFIX = ".spicecl-staging-"
 
-#: Staging directories of this process not yet committed by :func:`write_manifest`.
-_STAGES: set = set()
+#: Staging directories of this process not yet committed by :func:`write_manifest`, each with
+#: the thread that made it (a run in another thread of the process has its own).
+_STAGES: dict = {}
+_STAGES_LOCK = threading.Lock()
 
 
 def begin_outputs(out_dir) -> Path:
@@ -225,24 +227,34 @@ def begin_outputs(out_dir) -> Path:
     manifest holds one complete run, the one it describes. (Ctrl-C and SIGTERM are held off
     while the files are renamed into place, see :func:`_commit`; only a SIGKILL there leaves
     no manifest.) Staging directories of processes that no longer run (killed) are
-    removed, as are this process's own from a write that failed; :func:`discard_staging`
-    removes this process's unfinished ones.
+    removed, as are this process's own from a write that failed (not those of a run that
+    another thread is writing); :func:`discard_staging` removes this thread's unfinished ones.
     """
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob(STAGING_PREFIX + "*"):
-            pid = old.name[len(STAGING_PREFIX):].split("-")[0]
-            # a killed process's, or this one's from an earlier write that failed (a library
-            # caller's: the CLI removes its own on the way out)
-            if pid == str(os.getpid()) or not _pid_alive(pid):
-                shutil.rmtree(old, ignore_errors=True)
-                _STAGES.discard(old)
-        stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
-    except OSError as exc:
-        raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
-    _STAGES.add(stage)
+    with _STAGES_LOCK:  # (another thread's new staging directory is registered before a scan)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for old in out.glob(STAGING_PREFIX + "*"):
+                pid = old.name[len(STAGING_PREFIX):].split("-")[0]
+                # a killed process's, or this one's from an earlier write that failed (a
+                # library caller's: the CLI removes its own on the way out), not a run that
+                # another thread of this process is writing
+                if pid == str(os.getpid()) and _other_thread_writes(old):
+                    continue
+                if pid == str(os.getpid()) or not _pid_alive(pid):
+                    shutil.rmtree(old, ignore_errors=True)
+                    _STAGES.pop(old, None)
+            stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+        except OSError as exc:
+            raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
+        _STAGES[stage] = threading.current_thread()
     return stage
+
+
+def _other_thread_writes(stage: Path) -> bool:
+    owner = _STAGES.get(stage)
+    return (owner is not None and owner is not threading.current_thread()
+            and owner.is_alive())
 
 
 def _pid_alive(text: str) -> bool:
@@ -260,13 +272,14 @@ def _pid_alive(text: str) -> bool:
 
 
 def discard_staging() -> list[Path]:
-    """Remove this process's staging directories that were never committed (a run that
+    """Remove the staging directories of this thread that were never committed (a run that
     failed or was interrupted while writing its files); return the output directories they
-    were for (outermost first)."""
+    were for (outermost first). Another thread's runs are left alone."""
     outs = []
-    for stage in sorted(_STAGES, key=lambda q: len(q.parts)):
+    mine = [q for q, owner in list(_STAGES.items()) if owner is threading.current_thread()]
+    for stage in sorted(mine, key=lambda q: len(q.parts)):
         shutil.rmtree(stage, ignore_errors=True)
-        _STAGES.discard(stage)
+        _STAGES.pop(stage, None)
         if not any(STAGING_PREFIX in q for q in stage.parent.parts):
             outs.append(stage.parent)
     return outs
@@ -295,7 +308,7 @@ def _commit(stage: Path, man: dict) -> Path:
         except OSError as exc:
             raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
         path = atomic_write_json(out / "manifest.json", man)
-        _STAGES.discard(stage)
+        _STAGES.pop(stage, None)
         shutil.rmtree(stage, ignore_errors=True)
     return path
 

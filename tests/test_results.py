@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 import subprocess
 
 import numpy as np
@@ -299,3 +300,41 @@ def test_an_output_directory_that_cannot_take_a_file_fails_before_the_run(tmp_pa
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     with pytest.raises(SpiceclError, match=r"--out .*out: Permission denied"):
         ensure_output_dir(tmp_path / "out")
+
+
+def test_a_write_in_another_thread_keeps_its_staging_directory(tmp_path):
+    # begin_outputs removed every staging directory of its own process in the directory, and
+    # the CLI's way out every uncommitted one: a run writing in another thread (same pid)
+    # lost its staging directory; its files went to a recreated hidden directory, its
+    # manifest too, and its results never reached the directory, with no error
+    import threading
+
+    from spicecl import results
+    from spicecl.results import begin_outputs, write_manifest
+
+    staged, go, done = [], threading.Event(), threading.Event()
+
+    def writer():
+        out = begin_outputs(tmp_path)
+        staged.append(out)
+        go.wait(10)
+        (out / "a.txt").write_text("a")
+        write_manifest(out, {"run": "a"}, 1)
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        while not staged:
+            time.sleep(0.01)
+        other = begin_outputs(tmp_path / "elsewhere")
+        mine = begin_outputs(tmp_path)  # another run into the same directory, this thread
+        assert staged[0].is_dir()
+        results.discard_staging()  # the CLI's way out of a command in this thread
+        assert staged[0].is_dir() and not mine.exists() and not other.exists()
+    finally:
+        go.set()
+        t.join(10)
+    assert done.is_set()
+    assert json.loads((tmp_path / "manifest.json").read_text())["config"] == {"run": "a"}
+    assert (tmp_path / "a.txt").read_text() == "a"
