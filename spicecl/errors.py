@@ -43,6 +43,17 @@ class Terminated(BaseException):
     kept running.)"""
 
 
+def as_scalar(value):
+    """A 0-d numpy array (a value read from an .npz file) as the numpy scalar it holds; any
+    other value as it is. (numpy is not imported here: an array means it already is.)"""
+    import sys
+
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
 def check_count(name: str, value, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int if ``low <= value <= high``, else raise a
     :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12).
@@ -50,6 +61,7 @@ def check_count(name: str, value, low: int, high: int | None = None) -> int:
     Integers (Python or numpy) and integral floats (``1e3``) are taken; anything else (a
     string, None, a bool, 10.5) is refused rather than converted or truncated.
     """
+    value = as_scalar(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         v = int(value)
     elif (isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -118,6 +130,7 @@ def check_seed(value, name: str = "seed") -> int:
     """``value`` as an int if it is a non-negative integer (Python or numpy), else a
     :class:`SpiceclError` naming ``name``: for the functions that record their seed with their
     results (a Generator has no number to record, and 1.5 must not become 1)."""
+    value = as_scalar(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
         return int(value)
     raise SpiceclError(f"{name} must be a non-negative integer (it is recorded with the "

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, as_generator, check_count, check_range
+from spicecl.errors import SpiceclError, as_scalar, as_generator, check_count, check_range
 from spicecl.network import Network
 from spicecl.solver import NodalSystem, spd_inverse
 from spicecl.tasks import Task
@@ -80,6 +80,8 @@ class LearningConfig:
     sigma_mode: str = "per-comparison"
 
     def __post_init__(self):
+        for f in fields(self):  # 0-d arrays (read from an .npz file) as the numbers they hold
+            object.__setattr__(self, f.name, as_scalar(getattr(self, f.name)))
         if self.rule not in RULES:
             raise SpiceclError(f"--rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         if self.p_mode not in P_MODES:

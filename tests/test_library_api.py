@@ -388,3 +388,27 @@ def test_task_roles_must_be_integer_indices():
         make_task(_grid(), "regression", 0, roles=([0.5], [8], [4]))
     t = make_task(_grid(), "regression", 0, roles=(np.array([0.0]), (8,), [np.int64(4)]))
     assert t.inputs.tolist() == [0] and t.grounds.tolist() == [4]
+
+
+def test_zero_dimensional_arrays_are_numbers():
+    """A 0-d array (a value read from an .npz file, np.sum of an int array's mask, ...) was
+    taken as a count, seed or tap count by int() before the input checks, which refused it
+    ("must be an integer, got array(20)")."""
+    import json
+
+    from spicecl.errors import check_count, check_seed
+    from spicecl.learning import LearningConfig
+    from spicecl.network import disordered_network
+
+    assert check_count("--steps", np.array(7), 1) == 7
+    assert type(check_count("--steps", np.array(7.0), 1)) is int
+    assert check_seed(np.array(3)) == 3 and type(check_seed(np.array(3))) is int
+    assert disordered_network(np.array(20), np.array(40), seed=np.array(1)).n_edges == 40
+    cfg = LearningConfig(rule="discrete", p=np.array(0.5), levels=np.array(128))
+    assert type(cfg.levels) is int and type(cfg.p) is float
+    json.dumps(cfg.to_dict())
+    for bad in (np.array(1.5), np.array([3]), np.array(True)):
+        with pytest.raises(SpiceclError, match=r"^seed must be a non-negative integer"):
+            check_seed(bad)
+        with pytest.raises(SpiceclError, match=r"^--steps must be an integer, got "):
+            check_count("--steps", bad, 1)
