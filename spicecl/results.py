@@ -292,9 +292,10 @@ def _commit(stage: Path, man: dict) -> Path:
     Ctrl-C and SIGTERM are held off meanwhile (raised once it is done), so that the directory
     ends with the earlier run or this one, complete; only a SIGKILL here leaves it without a
     manifest. An earlier run's subdirectory (demo's oscillators/) is swapped out by renames and
-    removed after the manifest is written."""
+    removed after the manifest is written. Two runs committing into one directory at once
+    take turns (a lock on the directory), so that it ends with one run's files, not a mix."""
     out = stage.parent
-    with _signals_held():
+    with _directory_locked(out), _signals_held():
         try:
             (out / "manifest.json").unlink(missing_ok=True)
             trash = Path(tempfile.mkdtemp(prefix=".old.", dir=stage))
@@ -311,6 +312,27 @@ def _commit(stage: Path, man: dict) -> Path:
         _STAGES.pop(stage, None)
         shutil.rmtree(stage, ignore_errors=True)
     return path
+
+
+@contextlib.contextmanager
+def _directory_locked(path: Path):
+    """An exclusive lock (flock) on directory ``path`` for the block, waited for (a signal
+    while waiting stops the run as anywhere else); none where the file system has none."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 @contextlib.contextmanager

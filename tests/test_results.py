@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -338,3 +339,44 @@ def test_a_write_in_another_thread_keeps_its_staging_directory(tmp_path):
     assert done.is_set()
     assert json.loads((tmp_path / "manifest.json").read_text())["config"] == {"run": "a"}
     assert (tmp_path / "a.txt").read_text() == "a"
+
+
+def test_two_runs_committing_into_one_directory_at_once_do_not_mix(tmp_path, monkeypatch):
+    # two runs into one --out (two processes, or threads) moved their files into place at the
+    # same time: the directory ended with the files of both and the manifest of one
+    import threading
+
+    import spicecl.results
+    from spicecl.results import begin_outputs, write_manifest
+
+    real = os.replace
+    moved, a_half_done, b_done = [], threading.Event(), threading.Event()
+
+    def replace(src, dst):
+        real(src, dst)
+        if threading.current_thread().name == "A" and Path(dst).parent == tmp_path:
+            moved.append(dst)
+            if len(moved) == 10:  # run B commits now, if it can
+                a_half_done.set()
+                b_done.wait(1)
+
+    monkeypatch.setattr(spicecl.results.os, "replace", replace)
+
+    def run(name):
+        out = begin_outputs(tmp_path)
+        for i in range(20):
+            (out / f"f{i}.txt").write_text(name)
+        if name == "B":
+            a_half_done.wait(10)
+        write_manifest(out, {"run": name}, 1)
+        if name == "B":
+            b_done.set()
+
+    threads = [threading.Thread(target=run, args=(n,), name=n) for n in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winner = json.loads((tmp_path / "manifest.json").read_text())["config"]["run"]
+    assert {(tmp_path / f"f{i}.txt").read_text() for i in range(20)} == {winner}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
