@@ -303,7 +303,9 @@ def _commit(stage: Path, man: dict) -> Path:
                 if item == trash:
                     continue
                 target = out / item.name
-                if item.is_dir() and not target.is_symlink() and target.is_dir():
+                # (a directory cannot be renamed onto a file or a link: move that aside too;
+                # a link is moved, not what it points to)
+                if item.is_dir() and os.path.lexists(target):
                     os.replace(target, trash / item.name)
                 os.replace(item, target)
         except OSError as exc:

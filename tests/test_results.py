@@ -380,3 +380,24 @@ def test_two_runs_committing_into_one_directory_at_once_do_not_mix(tmp_path, mon
     winner = json.loads((tmp_path / "manifest.json").read_text())["config"]["run"]
     assert {(tmp_path / f"f{i}.txt").read_text() for i in range(20)} == {winner}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_subdirectory_that_is_a_symlink_is_replaced_not_an_error(tmp_path):
+    # demo's oscillators/ or learning/ made a link to a directory elsewhere (disk space): the
+    # staged directory was renamed onto the link (ENOTDIR) after the earlier manifest was
+    # removed and other files had moved, so the run failed leaving a mix and no manifest
+    from spicecl.results import begin_outputs, write_manifest
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "old.txt").write_text("old")
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    stage = begin_outputs(out)
+    (stage / "a.txt").write_text("new")
+    (stage / "sub").mkdir()
+    (stage / "sub" / "new.txt").write_text("new")
+    write_manifest(stage, {"run": 2}, 1)
+    assert (out / "manifest.json").is_file() and (out / "a.txt").read_text() == "new"
+    assert sorted(p.name for p in (out / "sub").iterdir()) == ["new.txt"]
+    assert (elsewhere / "old.txt").read_text() == "old"  # what the link pointed to is kept
