@@ -167,6 +167,8 @@ def _run(argv: list) -> int:
         from spicecl import results
 
         results.discard_staging()  # the files of a run that did not finish
+        # (a library call after this command must not be taken for an interrupted one)
+        _first_sigterm = _signalled = None
 
 
 def _run_command(argv: list) -> int:

@@ -341,3 +341,23 @@ def test_an_extension_that_turns_the_interrupt_into_its_own_error_still_stops_in
     monkeypatch.setattr(spicecl.commands.core, "cmd_solve", broken)
     with pytest.raises(ValueError, match="a bug"):
         main(["solve", "--network", "exp16", "--fix", "0=1"])
+
+
+def test_an_interrupted_command_leaves_no_signal_behind(monkeypatch, capsys):
+    """The CLI notes which signal stopped a command (to report an extension's own error after
+    it as the interrupt); after main() returns, a later library call must not see it."""
+    import os
+    import signal
+    import time
+
+    import spicecl.commands.core as core
+    from spicecl import cli
+
+    def interrupted(args):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # (the handler raises before this ends)
+
+    monkeypatch.setattr(core, "cmd_train", interrupted)
+    assert cli.main(["train", "--network", "exp16"]) == 130
+    assert capsys.readouterr().err == "spicecl: interrupted\n"
+    assert cli.interrupting_signal() is None
