@@ -33,8 +33,10 @@ def plot_training(hist, config, k: int = 0, title: str = ""):
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     x = hist.steps * config.p
-    ax1.loglog(np.maximum(x, config.p), hist.test_scaled[k], label="test")
-    ax1.loglog(np.maximum(x, config.p), hist.train_scaled[k], label="train", alpha=0.7)
+    # step 0 has no place on a log axis (drawing it at x = p stacked it on step 1's point)
+    pos = x > 0
+    ax1.loglog(x[pos], hist.test_scaled[k][pos], label="test")
+    ax1.loglog(x[pos], hist.train_scaled[k][pos], label="train", alpha=0.7)
     ax1.set_xlabel("training steps x p")
     ax1.set_ylabel("scaled error  (error / error(t=0))")
     ax1.legend()
@@ -43,6 +45,12 @@ def plot_training(hist, config, k: int = 0, title: str = ""):
     r = hist.resistance[k]
     show = np.linspace(0, r.shape[1] - 1, min(12, r.shape[1])).astype(int)
     ax2.plot(xs, r[:, show] / 1e3, lw=1)
+    shown = r[:, show]
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if shown.size and shown.max() > 10 * shown.min():
+        # resistances spanning decades (an edge clipped at r_max): a linear axis flattened
+        # every other trace onto zero
+        ax2.set_yscale("log")
     ax2.set_xlabel("training steps x p")
     ax2.set_ylabel(f"resistance (kohm), {len(show)} of {r.shape[1]} edges")
     ax2.grid(True, alpha=0.3)
@@ -69,7 +77,7 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
     atomic_write_npz(out / "snapshots.npz", steps=hist.snapshot_steps,
                      resistance=hist.resistance[0])
     fig = plot_training(hist, config, title=f"{net.name}: {task.kind}, {config.rule} rule, "
-                                            f"p = {config.p:g}")
+                                            f"p = {config.p:g}, seed {args.get('seed')}")
     atomic_savefig(fig, out / "training.png")
     plt.close(fig)
     atomic_write_json(out / "summary.json", summary)
