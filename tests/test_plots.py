@@ -24,6 +24,39 @@ def _overlaps(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
+def _finals(ps, mean):
+    return {p: {"mean": mean, "sem": 0.05, "median": mean, "n": 3} for p in ps}
+
+
+def test_final_vs_p_legend_does_not_cover_the_data(tmp_path, monkeypatch):
+    """fig4e's and scaling's legend (loc="best") sat on the error bars."""
+    from spicecl.experiments import plots
+
+    figs = _capture(monkeypatch, plots)
+    ps = [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
+    finals = {"batch = full": _finals(ps, 0.56), "batch = single": _finals(ps, 0.57)}
+    st = np.arange(0, 101, 10)
+    curves = {p: (st, 1.0 / (1 + st)) for p in ps}
+    plots.plot_final_vs_p(tmp_path, "fig4e", finals, curves, "final error",
+                          tmp_path / "f.csv")
+    ax = figs[0].axes[0]
+    r = figs[0].canvas.get_renderer()
+    leg = ax.get_legend()
+    assert leg is not None
+    assert not _overlaps(leg.get_window_extent(r), ax.get_window_extent(r))
+    assert not _overlaps(leg.get_window_extent(r), ax.xaxis.label.get_window_extent(r))
+
+
+def test_final_vs_p_one_series_is_named_in_the_title(tmp_path, monkeypatch):
+    """fig4c's one series (its network and task) was named nowhere: no legend, title 'fig4c'."""
+    from spicecl.experiments import plots
+
+    figs = _capture(monkeypatch, plots)
+    plots.plot_final_vs_p(tmp_path, "fig4c", {"exp16, allostery 2-2": _finals([0.5, 1.0], 0.1)},
+                          None, "final error", tmp_path / "f.csv")
+    assert figs[0].axes[0].get_title() == "fig4c: exp16, allostery 2-2"
+
+
 def _hist(r_last):
     steps = np.arange(0, 11)
     e = np.linspace(1.0, 0.1, 11)

@@ -31,9 +31,14 @@ def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, yla
         ax.errorbar(ps, m, yerr=e, marker="o", ms=4, capsize=2, label=label, color=f"C{i}")
     ax.set_xlabel("update probability p")
     ax.set_ylabel(ylabel)
-    ax.set_title(title or figure, fontsize=9)
+    head = title or figure
+    if len(finals) == 1:  # no legend: the title names the one series (fig4c's network, task)
+        head = f"{head}: {next(iter(finals))}"
+    ax.set_title(head, fontsize=9)
     if len(finals) > 1:
-        ax.legend(fontsize=6)
+        # below the axes: inside, the error bars (which loc="best" does not avoid) ran under it
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=min(len(finals), 4))
     if curves:
         ax2 = axes[0, 1]
         ps = list(curves)
