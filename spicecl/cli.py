@@ -104,9 +104,17 @@ _first_sigterm: float | None = None
 _signalled: int | None = None
 
 
-def interrupting_signal() -> int | None:
-    """The signal (SIGINT or SIGTERM) that interrupted the running command, if one did."""
-    return _signalled
+def stopping_signal(exc: BaseException) -> int | None:
+    """The signal that ended the command with ``exc``, or None for an ordinary error:
+    SIGTERM for :class:`~spicecl.errors.Terminated`, SIGINT for KeyboardInterrupt, and for
+    another exception the signal that came before it (an extension module that was
+    interrupted raises its own error in place of ours: matplotlib's Agg renderer, "ValueError:
+    Invalid affine transformation matrix")."""
+    if isinstance(exc, Terminated):
+        return signal.SIGTERM
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    return _signalled if isinstance(exc, Exception) else None
 
 
 def _on_sigint(signum, frame):
@@ -152,15 +160,11 @@ def _run(argv: list) -> int:
             previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
     try:
         return _run_command(argv)
-    except Terminated:
-        return _stopped(signal.SIGTERM)
-    except Exception:
-        if _signalled is None:
+    except BaseException as exc:
+        sig = stopping_signal(exc)
+        if sig is None:
             raise
-        # An extension module that was interrupted raised its own error in place of the
-        # KeyboardInterrupt or Terminated (matplotlib's Agg renderer: "ValueError: Invalid
-        # affine transformation matrix"): the command was stopped all the same.
-        return _stopped(_signalled)
+        return _stopped(sig)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

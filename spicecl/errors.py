@@ -54,8 +54,8 @@ def as_scalar(value):
     return value
 
 
-def check_count(name: str, value, low: int, high: int | None = None) -> int:
-    """Return ``value`` as an int if ``low <= value <= high``, else raise a
+def check_count(name: str, value, low: int | None, high: int | None = None) -> int:
+    """Return ``value`` as an int if ``low <= value <= high`` (None: no bound), else raise a
     :class:`SpiceclError` naming ``name`` (limits of 10^9 and more written as 1e+12).
 
     Integers (Python or numpy) and integral floats (``1e3``) are taken; anything else (a
@@ -69,7 +69,7 @@ def check_count(name: str, value, low: int, high: int | None = None) -> int:
         v = int(value)
     else:
         raise SpiceclError(f"{name} must be an integer, got {value!r}")
-    if v < low:
+    if low is not None and v < low:
         raise SpiceclError(f"{name} must be >= {low}, got {value}")
     if high is not None and v > high:
         limit = f"{high:.0e}" if high >= 1e9 else f"{high}"

@@ -32,6 +32,13 @@ BUILTIN_NAMES = ("exp16", "disordered143", "disordered:NODES:EDGES")
 MAX_GENERATED_NODES = 1_000_000
 
 
+def integral(a: np.ndarray) -> bool:
+    """Whether array ``a`` holds whole numbers (integers, or floats such as a file reader's
+    3.0): usable as node indices without truncating 0.5 to node 0."""
+    return bool(np.issubdtype(a.dtype, np.integer) or (
+        np.issubdtype(a.dtype, np.floating) and np.all(np.mod(a, 1) == 0)))
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """An undirected graph of resistors (its arrays are read-only copies).
@@ -73,8 +80,7 @@ class Network:
         if raw.ndim != 2 or raw.shape[1] != 2:
             raise SpiceclError(f"network {self.name}: edges must have shape (E, 2), got "
                                f"{raw.shape} (a (2, E) array is edges.T)")
-        if not (np.issubdtype(raw.dtype, np.integer) or (
-                np.issubdtype(raw.dtype, np.floating) and np.all(np.mod(raw, 1) == 0))):
+        if not integral(raw):
             raise SpiceclError(f"network {self.name}: edges must be integer node indices "
                                f"0..{n - 1}")
         edges = raw.astype(np.int64)
@@ -198,8 +204,9 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     from scipy.sparse.csgraph import minimum_spanning_tree
     from scipy.spatial import Delaunay
 
-    n_nodes = check_count("disordered network: nodes", n_nodes, -(1 << 62))  # int, not 20.7
-    n_edges = check_count("disordered network: edges", n_edges, -(1 << 62))
+    # integers, not 20.7 (the ranges are checked below, with their reasons)
+    n_nodes = check_count("disordered network: nodes", n_nodes, None)
+    n_edges = check_count("disordered network: edges", n_edges, None)
     seed = check_seed(seed)
     if not 3 <= n_nodes <= MAX_GENERATED_NODES:
         raise SpiceclError(f"disordered network: nodes must be in 3..{MAX_GENERATED_NODES}, "

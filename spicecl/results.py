@@ -226,9 +226,10 @@ def begin_outputs(out_dir) -> Path:
     ``out_dir`` as it was (the earlier complete run, or nothing), and a directory with a
     manifest holds one complete run, the one it describes. (Ctrl-C and SIGTERM are held off
     while the files are renamed into place, see :func:`_commit`; only a SIGKILL or a failed
-    rename there leaves no manifest.) Staging directories of processes that no longer run (killed) are
-    removed, as are this process's own from a write that failed (not those of a run that
-    another thread is writing); :func:`discard_staging` removes this thread's unfinished ones.
+    rename there leaves no manifest.) Staging directories of processes that no longer run
+    (killed) are removed, as are this process's own from a write that failed (not those of a
+    run that another thread is writing); :func:`discard_staging` removes this thread's
+    unfinished ones.
     """
     out = Path(out_dir)
     with _STAGES_LOCK:  # (another thread's new staging directory is registered before a scan)
@@ -291,9 +292,10 @@ def _commit(stage: Path, man: dict) -> Path:
 
     Ctrl-C and SIGTERM are held off meanwhile (raised once it is done), so that the directory
     ends with the earlier run or this one, complete; only a SIGKILL or a failed rename (an
-    error naming the directory) here leaves it without a manifest. An earlier run's subdirectory (demo's oscillators/) is swapped out by renames and
-    removed after the manifest is written. Two runs committing into one directory at once
-    take turns (a lock on the directory), so that it ends with one run's files, not a mix."""
+    error naming the directory) here leaves it without a manifest. An earlier run's
+    subdirectory (demo's oscillators/) is swapped out by renames and removed after the
+    manifest is written. Two runs committing into one directory at once take turns (a lock on
+    the directory), so that it ends with one run's files, not a mix."""
     out = stage.parent
     with _directory_locked(out), _signals_held():
         try:

@@ -441,8 +441,8 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
                 except BrokenProcessPool:
                     # (the pool fails every pending job, so c need not be the culprit)
                     raise RunError("a worker process died (killed, or out of memory?); "
-                                       "finished jobs are saved: rerun the same command to "
-                                       "resume") from None
+                                   "finished jobs are saved: rerun the same command to "
+                                   "resume") from None
                 finish(c, res)
     except BaseException:
         # Interrupted (or a job failed): stop the workers now rather than letting them
@@ -453,11 +453,10 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
 
 
 def _run_dask(client, todo: list[Chunk], finish) -> None:
+    import logging
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker, as_completed
-
-    import logging
 
     futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
                for c in todo}
@@ -473,12 +472,12 @@ def _run_dask(client, todo: list[Chunk], finish) -> None:
                 res = f.result()
             except CancelledError:  # FutureCancelledError: the scheduler went away
                 raise RunError("lost the Dask scheduler (connection closed, or it cancelled "
-                                   "the jobs); finished jobs are saved: rerun the same command "
-                                   "to resume") from None
+                               "the jobs); finished jobs are saved: rerun the same command "
+                               "to resume") from None
             except KilledWorker:
                 raise RunError(f"Dask workers died running job {c.name} (killed, or out of "
-                                   f"memory?); finished jobs are saved: rerun the same command "
-                                   f"to resume") from None
+                               f"memory?); finished jobs are saved: rerun the same command "
+                               f"to resume") from None
             finish(c, res)
     finally:
         quiet.setLevel(level)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spicecl.errors import SpiceclError, as_generator, check_count, check_range
-from spicecl.network import Network
+from spicecl.network import Network, integral
 
 TASK_KINDS = ("regression", "allostery")
 
@@ -69,8 +69,7 @@ def check_roles(net: Network, inputs, outputs, grounds) -> tuple[np.ndarray, ...
     seen: dict[int, str] = {}
     for role, idx in (("input", inputs), ("output", outputs), ("ground", grounds)):
         raw = np.asarray(idx).reshape(-1)
-        if raw.size and not (np.issubdtype(raw.dtype, np.integer) or (
-                np.issubdtype(raw.dtype, np.floating) and np.all(np.mod(raw, 1) == 0))):
+        if raw.size and not integral(raw):
             raise SpiceclError(f"{role} nodes must be integer node indices, got "
                                f"{raw.tolist()}")
         arr = raw.astype(np.int64)
@@ -141,7 +140,7 @@ def make_task(net: Network, kind: str, rng: np.random.Generator, *, n_in: int = 
     n_in, n_out = check_count("n_in", n_in, 0), check_count("n_out", n_out, 0)
     n_train, n_test = check_count("n_train", n_train, 0), check_count("n_test", n_test, 0)
     if n_ground is not None:
-        n_ground = check_count("n_ground", n_ground, -(1 << 62))  # < 0: the message below
+        n_ground = check_count("n_ground", n_ground, None)  # < 0: the message below
     if n_in < 1 or n_out < 1:
         raise SpiceclError(f"inputs and outputs must be >= 1, got {n_in} and {n_out}")
     if n_ground is not None and n_ground < 0:

@@ -360,4 +360,4 @@ def test_an_interrupted_command_leaves_no_signal_behind(monkeypatch, capsys):
     monkeypatch.setattr(core, "cmd_train", interrupted)
     assert cli.main(["train", "--network", "exp16"]) == 130
     assert capsys.readouterr().err == "spicecl: interrupted\n"
-    assert cli.interrupting_signal() is None
+    assert cli.stopping_signal(RuntimeError("a later, real error")) is None

@@ -44,6 +44,7 @@ def cmd_demo(args) -> int:
     from spicecl.compare import CompareConfig, findings, run_compare, write_compare
     from spicecl.cosim import MAX_COSIM_STEPS
     from spicecl.hardware import bias_for_p
+    from spicecl.learning import MAX_STEPS
     from spicecl.network import exp16
     from spicecl.oscbank.design import OscillatorDesign
     from spicecl.oscbank.run import MAX_SPAN_PERIODS, BankConfig, run_bank, summarize
@@ -54,10 +55,8 @@ def cmd_demo(args) -> int:
     check_count("--tasks", args.tasks, 2)
     check_count("--cosim-steps", args.cosim_steps, 0, MAX_COSIM_STEPS)
     # Checked here too, not only by the stages, so that no stage runs before a bad value stops.
-    if args.steps < 1:
-        raise SpiceclError(f"--steps must be >= 1, got {args.steps}")
-    if args.samples < 2:
-        raise SpiceclError(f"--samples must be >= 2, got {args.samples}")
+    check_count("--steps", args.steps, 1, MAX_STEPS)
+    check_count("--samples", args.samples, 2)
     design = OscillatorDesign()
     max_samples = int(MAX_SPAN_PERIODS * design.clock_hz * design.period)
     if args.samples > max_samples:  # the bank's own message names --clock-hz, not a demo option

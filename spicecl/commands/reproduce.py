@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from spicecl.commands.core import seed_arg
-from spicecl.errors import SpiceclError, Terminated
+from spicecl.errors import SpiceclError
 
 FIGURE_NAMES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
 
@@ -74,21 +74,12 @@ def cmd_reproduce(args) -> int:
     :class:`~spicecl.errors.Terminated` by :mod:`spicecl.cli`) says how to go on."""
     try:
         return _reproduce(args)
-    except Terminated:
-        print(f"spicecl: terminated; the same command resumes from the jobs finished in "
-              f"{args.out}/", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print(f"spicecl: interrupted; the same command resumes from the jobs finished in "
-              f"{args.out}/", file=sys.stderr)
-        return 130
-    except Exception:
-        from spicecl.cli import interrupting_signal
+    except BaseException as exc:
+        from spicecl.cli import stopping_signal
 
-        sig = interrupting_signal()
+        sig = stopping_signal(exc)
         if sig is None:
             raise
-        # an extension module interrupted by the signal raised its own error (spicecl.cli)
         what = "terminated" if sig == signal.SIGTERM else "interrupted"
         print(f"spicecl: {what}; the same command resumes from the jobs finished in "
               f"{args.out}/", file=sys.stderr)
