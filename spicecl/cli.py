@@ -103,6 +103,16 @@ _first_sigterm: float | None = None
 #: the signal (SIGINT or SIGTERM) that stopped the command, or None
 _signalled: int | None = None
 
+#: what the command's one line says after "interrupted" or "terminated" (say_when_stopped)
+_stop_hint = ""
+
+
+def say_when_stopped(hint: str) -> None:
+    """What the running command's one line adds if a signal stops it (reproduce: how to
+    resume), in place of whether its --out was left unchanged."""
+    global _stop_hint
+    _stop_hint = hint
+
 
 def stopping_signal(exc: BaseException) -> int | None:
     """The signal that ended the command with ``exc``, or None for an ordinary error:
@@ -143,13 +153,14 @@ def _on_sigterm(signum, frame):
 def _stopped(signum: int) -> int:
     """Print the one line of a command stopped by ``signum``; its exit status."""
     what = "terminated" if signum == signal.SIGTERM else "interrupted"
-    print(f"spicecl: {what}{_unwritten()}", file=sys.stderr)
+    print(f"spicecl: {what}{_stop_hint or _unwritten()}", file=sys.stderr)
     return 128 + signum
 
 
 def _run(argv: list) -> int:
-    global _first_sigterm, _signalled
+    global _first_sigterm, _signalled, _stop_hint
     _first_sigterm = _signalled = None
+    _stop_hint = ""
     # (a signal handler can only be set in the main thread; an ignored Ctrl-C, as under
     # nohup or in a background job, stays ignored)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -173,6 +184,7 @@ def _run(argv: list) -> int:
         results.discard_staging()  # the files of a run that did not finish
         # (a library call after this command must not be taken for an interrupted one)
         _first_sigterm = _signalled = None
+        _stop_hint = ""
 
 
 def _run_command(argv: list) -> int:

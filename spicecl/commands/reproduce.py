@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import sys
 from pathlib import Path
 
@@ -70,20 +69,11 @@ def parse_settings(items) -> dict:
 
 
 def cmd_reproduce(args) -> int:
-    """Run the figures; an interrupted or terminated run (SIGTERM is raised as
-    :class:`~spicecl.errors.Terminated` by :mod:`spicecl.cli`) says how to go on."""
-    try:
-        return _reproduce(args)
-    except BaseException as exc:
-        from spicecl.cli import stopping_signal
+    """Run the figures; an interrupted or terminated run says how to go on."""
+    from spicecl.cli import say_when_stopped
 
-        sig = stopping_signal(exc)
-        if sig is None:
-            raise
-        what = "terminated" if sig == signal.SIGTERM else "interrupted"
-        print(f"spicecl: {what}; the same command resumes from the jobs finished in "
-              f"{args.out}/", file=sys.stderr)
-        return 128 + sig
+    say_when_stopped(f"; the same command resumes from the jobs finished in {args.out}/")
+    return _reproduce(args)
 
 
 def _reproduce(args) -> int:
