@@ -94,3 +94,32 @@ def test_training_png_title_names_the_seed(tmp_path, monkeypatch, capsys):
                  "--out", str(tmp_path / "run")]) == 0
     assert figs[0]._suptitle.get_text() == "exp16: regression, continuous rule, p = 0.5, seed 7"
     capsys.readouterr()
+
+
+def _fake_bank():
+    from spicecl.oscbank.design import OscillatorDesign
+
+    d = OscillatorDesign()
+    t = np.linspace(0, 1.4e-3, 400)
+    phase = (t[:, None] / 4.6e-4 + np.arange(3) / 7) % 1.0
+    cap = 1.7 + 1.6 * np.abs(2 * phase - 1)
+    en = np.where(phase < 0.3, 0.0, d.vdd)
+    rng = np.random.default_rng(0)
+    job = {"wave": {"t": t, "cap": cap, "en": en}, "bias_volts": 2.0,
+           "updates": rng.random((40, 3)) < 0.8}
+    return SimpleNamespace(jobs=[job], config=SimpleNamespace(design=d))
+
+
+def test_waveforms_legend_does_not_cover_the_traces(tmp_path, monkeypatch):
+    """The top panel's legend sat low inside the axes, on the enable traces."""
+    from spicecl import results
+    from spicecl.oscbank import plots
+
+    figs = _capture(monkeypatch, results)
+    plots.plot_waveforms(_fake_bank(), tmp_path / "w.png")
+    ax = figs[0].axes[0]
+    r = figs[0].canvas.get_renderer()
+    assert not _overlaps(ax.get_legend().get_window_extent(r), ax.get_window_extent(r))
+    assert ax.get_ylabel() == "capacitor voltage (V)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "enable (scaled, offset per edge)" in labels

@@ -108,9 +108,11 @@ def plot_waveforms(run, path, job: int = 0) -> Path:
         ax.plot((t - t[0]) * 1e3, w["en"][:, i] / d.vdd * 0.3 + 0.2 + 0.4 * i, lw=0.8,
                 color=f"C{i}", alpha=0.6)
     ax.axhline(j["bias_volts"], color="k", ls="--", lw=0.8, label="bias")
+    ax.plot([], [], color="0.5", lw=0.8, alpha=0.6, label="enable (scaled, offset per edge)")
     ax.set_xlabel("time within the last 3 periods of the characterization (ms)")
-    ax.set_ylabel("V")
-    ax.legend(fontsize=6, ncol=4)
+    ax.set_ylabel("capacitor voltage (V)")
+    # above the axes: inside, it covered the enable traces (drawn low, where "best" put it)
+    ax.legend(fontsize=6, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     ax = axes[1]
     u = j["updates"]
     ks = min(40, u.shape[0])
