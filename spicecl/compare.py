@@ -419,7 +419,7 @@ def plot_compare(res: CompareResult, out) -> list:
         ax.set_title(_label(v))
         ax.legend(fontsize=8)
     axes[0].set_ylabel("scaled test error (mean ± s.e.m.)")
-    fig.suptitle(f"{res.meta['network']} {cfg.task}: {cfg.n_tasks} tasks")
+    fig.suptitle(f"{res.meta['network']} {cfg.task}: {cfg.n_tasks} tasks, seed {cfg.seed}")
     files.append(atomic_savefig(fig, out / "learning_curves.png"))
     plt.close(fig)
 
@@ -434,8 +434,9 @@ def plot_compare(res: CompareResult, out) -> list:
         ax.errorbar(ps, mu, yerr=se, fmt=style, capsize=3, label=_label(v))
     ax.set_xlabel("p")
     ax.set_ylabel("final scaled test error")
-    ax.set_title(f"{res.meta['network']} {cfg.task}: final error vs p")
-    ax.legend(fontsize=8)
+    ax.set_title(f"{res.meta['network']} {cfg.task}: final error vs p (seed {cfg.seed})")
+    # right of the axes: inside, it sat on error bars (loc="best" does not avoid them)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     files.append(atomic_savefig(fig, out / "final_vs_p.png"))
     plt.close(fig)
 

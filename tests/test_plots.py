@@ -123,3 +123,22 @@ def test_waveforms_legend_does_not_cover_the_traces(tmp_path, monkeypatch):
     assert ax.get_ylabel() == "capacitor voltage (V)"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "enable (scaled, offset per edge)" in labels
+
+
+def test_compare_final_vs_p_legend_is_off_the_data_and_titles_name_the_seed(tmp_path,
+                                                                            monkeypatch):
+    """compare's final_vs_p legend (loc="best") sat on error bars; no title named the seed."""
+    from spicecl import results
+    from spicecl.compare import CompareConfig, plot_compare, run_compare
+    from spicecl.network import exp16
+
+    cfg = CompareConfig(ps=(1.0, 0.5), n_tasks=2, steps=10, seed=3, imperfections=False)
+    res = run_compare(exp16(), cfg)
+    figs = _capture(monkeypatch, results)
+    plot_compare(res, tmp_path)
+    curves, final = figs[0], figs[1]
+    assert curves._suptitle.get_text().endswith("seed 3")
+    ax = final.axes[0]
+    assert ax.get_title().endswith("(seed 3)")
+    r = final.canvas.get_renderer()
+    assert not _overlaps(ax.get_legend().get_window_extent(r), ax.get_window_extent(r))
