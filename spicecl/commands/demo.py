@@ -1,4 +1,4 @@
-"""``spicecl demo``: the whole pipeline on built-in defaults, in a few minutes.
+"""``spicecl demo``: the whole pipeline on built-in defaults, in about a minute on 2 cores.
 
 oscillator check of the exp16 design (p against bias, Pearson correlation; issue-4 library)
 -> variation file -> idealized and hardware-faithful learning on the same tasks (update
@@ -19,7 +19,7 @@ from spicecl.errors import SpiceclError, check_count, warn
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the whole pipeline: oscillator check -> variation file -> "
-                       "idealized vs hardware-faithful learning -> report (a few minutes)")
+                       "idealized vs hardware-faithful learning -> report (about a minute)")
     d.add_argument("--out", type=path_arg, metavar="DIR", default="results/demo",
                    help="output directory (default results/demo)")
     d.add_argument("--seed", type=seed_arg, default=1, metavar="SEED",
