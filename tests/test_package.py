@@ -275,7 +275,10 @@ from spicecl.cli import main
 from spicecl.spice import runner
 real = subprocess.Popen
 def spy(*a, **k):
-    p = real(*a, **k); print(p.pid, flush=True); return p
+    p = real(*a, **k)
+    if "-b" in a[0]:  # (ngspice, not setpriv's probe)
+        print(p.pid, flush=True)
+    return p
 runner.subprocess.Popen = spy
 def slow(args):
     runner.run_ngspice("slow\\nV1 a 0 SIN(0 1 1meg)\\nR1 a 0 1\\n.tran 1p 10m\\n", ["v(a)"],

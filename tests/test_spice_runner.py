@@ -326,7 +326,10 @@ from spicecl.spice import runner
 pids = []
 real = subprocess.Popen
 def spy(*a, **k):
-    p = real(*a, **k); pids.append(p.pid); return p
+    p = real(*a, **k)
+    if "-b" in a[0]:  # (ngspice, not setpriv's probe)
+        pids.append(p.pid)
+    return p
 runner.subprocess.Popen = spy
 threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 try:
@@ -358,7 +361,10 @@ from spicecl import sweep
 pids = []
 real = subprocess.Popen
 def spy(*a, **k):
-    p = real(*a, **k); pids.append(p.pid); print(p.pid, flush=True); return p
+    p = real(*a, **k)
+    if "-b" in a[0]:  # (ngspice, not setpriv's probe)
+        pids.append(p.pid); print(p.pid, flush=True)
+    return p
 runner.subprocess.Popen = spy
 deck = "slow\\nV1 a 0 SIN(0 1 1meg)\\nR1 a 0 1\\n.tran 1p 10m\\n"
 threading.Thread(target=runner.run_ngspice, args=(deck, ["v(a)"]), kwargs={"timeout": 60},
@@ -383,3 +389,75 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_ngspice_dies_with_a_sigkilled_parent(tmp_path):
+    # SIGKILL (OOM killer, kill -9, a scheduler's hard limit) runs no clean-up in Python, and
+    # ngspice runs in its own session. In a transient it writes progress to stderr every
+    # 0.25 s and dies of SIGPIPE once its pipe's reader is gone; but while it reads a large
+    # deck, solves an operating point or writes the raw file it writes nothing, and ran on.
+    # Here: a large resistor grid's .op (~10 s of silent work).
+    code = """
+import subprocess
+from spicecl.spice import runner
+real = subprocess.Popen
+def spy(args, **k):
+    p = real(args, **k)
+    if "-b" in args:  # (ngspice, not setpriv's probe)
+        print(p.pid, flush=True)
+    return p
+runner.subprocess.Popen = spy
+n, lines = 80, ["grid", "V1 n0_0 0 1", "R0 n79_79 0 1k"]
+for i in range(n):
+    for j in range(n):
+        if i + 1 < n:
+            lines.append(f"Ra{i}_{j} n{i}_{j} n{i + 1}_{j} 1k")
+        if j + 1 < n:
+            lines.append(f"Rb{i}_{j} n{i}_{j} n{i}_{j + 1} 1k")
+runner.run_ngspice("\\n".join(lines + [".op"]), ["v(n0_0)"], timeout=60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    pid = None
+    try:
+        pid = int(proc.stdout.readline())
+        deadline = time.monotonic() + 5  # ngspice itself (not a launcher) is running
+        while "ngspice" not in _cmdline(pid).split(" ")[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "ngspice" in _cmdline(pid).split(" ")[0] and _state(pid) not in ("Z", "gone")
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 3
+        while _state(pid) not in ("Z", "gone"):
+            assert time.monotonic() < deadline, "ngspice outlived its killed parent"
+            time.sleep(0.05)
+    finally:  # a failure must not leave ngspice running
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+        if pid is not None and _state(pid) not in ("Z", "gone") and "ngspice" in _cmdline(pid):
+            os.kill(pid, 9)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_a_setpriv_without_pdeathsig_is_not_used(tmp_path, monkeypatch):
+    # util-linux before 2.33 has no --pdeathsig: ngspice then starts without it
+    fake = tmp_path / "setpriv"
+    fake.write_text("#!/bin/sh\necho 'setpriv: unrecognized option' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    from spicecl.spice import runner
+
+    monkeypatch.setattr(runner, "_LAUNCHER", None)
+    assert run_ngspice(DIVIDER, ["v(mid)"]).vectors["v(mid)"][0] == pytest.approx(2.0)
+    assert runner._LAUNCHER == []

@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -224,7 +225,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         t0 = time.perf_counter()
         try:
             # "./": a deck named "-r" or "--version" must not be read as an ngspice option
-            proc = subprocess.Popen([exe, "-b", f"./{deck_path.name}"], cwd=tmp,
+            proc = subprocess.Popen([*_launcher(), exe, "-b", f"./{deck_path.name}"], cwd=tmp,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
@@ -312,6 +313,45 @@ def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
     if not have_raw:
         return "wrote no results"
     return "reported an error"
+
+
+_LAUNCHER: list | None = None
+
+
+def _launcher() -> list[str]:
+    """``setpriv --pdeathsig KILL --``, to put before the ngspice command, or [] where that
+    does not work (not Linux, no setpriv, or one older than util-linux 2.33).
+
+    ngspice runs in its own session, and a parent killed outright (SIGKILL: the OOM killer,
+    ``kill -9``, a batch scheduler's hard limit) runs none of the clean-up in this module:
+    ngspice ran on to the end of its analysis (in a transient it dies of SIGPIPE at its next
+    progress line, but reading a large deck, an operating point or writing the raw file print
+    nothing). With a parent-death signal the kernel kills it when the thread that started it
+    ends, and :func:`run_ngspice` always waits in that thread until ngspice has ended.
+
+    Why setpriv (util-linux, "Essential" on Debian and Ubuntu) rather than ``prctl`` through
+    ctypes in ``preexec_fn``: Python code between fork and exec can deadlock in a process
+    with threads, and spicecl's worker processes have threads (parent watch, tqdm); it also
+    makes subprocess fork rather than vfork. What it cannot do is check, after setting the
+    signal, that the parent is still alive: a parent killed in the ~1 ms between fork and
+    setpriv's prctl leaves that one ngspice running. The expected run time lost that way is
+    about that millisecond whatever the deck's length (the longer the deck, the rarer the
+    hit), so it is left; its temporary directory is removed by the next run anyway.
+    """
+    global _LAUNCHER
+    if _LAUNCHER is None:
+        cmd, ok = [], False
+        setpriv, true = shutil.which("setpriv"), shutil.which("true")
+        if sys.platform.startswith("linux") and setpriv and true:
+            cmd = [setpriv, "--pdeathsig", "KILL", "--"]
+            try:
+                ok = subprocess.run(cmd + [true], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    timeout=20).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        _LAUNCHER = cmd if ok else []
+    return _LAUNCHER
 
 
 #: ngspice processes this process is waiting for (normally at most one).
