@@ -461,3 +461,37 @@ def test_a_setpriv_without_pdeathsig_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "_LAUNCHER", None)
     assert run_ngspice(DIVIDER, ["v(mid)"]).vectors["v(mid)"][0] == pytest.approx(2.0)
     assert runner._LAUNCHER == []
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_a_run_removes_temp_dirs_of_dead_processes(tmp_path, monkeypatch):
+    # a process killed outright (SIGKILL) leaves its spicecl-ngspice-PID-* directory for ever
+    import tempfile
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    root = tmp_path / "tmp"
+    root.mkdir()
+    stale = root / f"spicecl-ngspice-{dead.pid}-abc"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "x.raw").write_text("x")
+    live = root / f"spicecl-ngspice-{os.getppid()}-abc"  # a live process's run: kept
+    live.mkdir()
+    target = tmp_path / "elsewhere"  # a symbolic link is neither followed nor removed
+    target.mkdir()
+    (target / "keep").write_text("x")
+    link = root / f"spicecl-ngspice-{dead.pid}-lnk"
+    link.symlink_to(target)
+    plain = root / f"spicecl-ngspice-{dead.pid}-file"  # not a directory
+    plain.write_text("x")
+    kept = [live, link, plain, target / "keep"]
+    if os.getuid() == 0:  # another user's directory: kept
+        other = root / f"spicecl-ngspice-{dead.pid}-other"
+        other.mkdir()
+        os.chown(other, 65534, 65534)
+        kept.append(other)
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    assert run_ngspice(DIVIDER, ["v(mid)"]).vectors["v(mid)"][0] == pytest.approx(2.0)
+    assert not stale.exists()
+    assert all(os.path.lexists(p) for p in kept)

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -219,6 +220,7 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                      for k, c in enumerate(chunks))
     control = ("\n.control\nset filetype=binary\nset noaskquit\nrun\n"
                f"{writes}quit\n.endc\n.end\n")
+    _remove_stale_dirs()
     with tempfile.TemporaryDirectory(prefix=_tmp_prefix()) as tmp:
         deck_path = Path(tmp) / f"{safe_name}.cir"
         deck_path.write_text(body + control)
@@ -361,6 +363,40 @@ _RUNNING: set = set()
 def _tmp_prefix() -> str:
     """Prefix of this process's temporary run directories (with its pid: see kill_running)."""
     return f"spicecl-ngspice-{os.getpid()}-"
+
+
+#: Temporary directories already swept by _remove_stale_dirs in this process.
+_SWEPT: set = set()
+
+
+def _remove_stale_dirs() -> None:
+    """Remove the run directories that dead processes of this user left in the temporary
+    directory (once per process and directory): a process killed outright (SIGKILL) removes
+    none of its own. A directory's pid (see _tmp_prefix) must be that of no live process; a
+    reused pid just leaves the directory. Only real directories owned by this user go, never
+    a symbolic link (nor what it points to)."""
+    root = tempfile.gettempdir()
+    if root in _SWEPT:
+        return
+    _SWEPT.add(root)
+    uid, me = os.getuid(), os.getpid()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        m = re.fullmatch(r"spicecl-ngspice-(\d+)-.+", entry.name)
+        if m is None or int(m.group(1)) == me:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+                continue
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)  # (rmtree follows no symlink)
+        except (OSError, OverflowError):
+            continue
 
 
 def kill_running() -> None:
