@@ -469,25 +469,34 @@ def test_a_run_removes_temp_dirs_of_dead_processes(tmp_path, monkeypatch):
     # a process killed outright (SIGKILL) leaves its spicecl-ngspice-PID-* directory for ever
     import tempfile
 
+    from spicecl.spice.runner import _host_tag, _tmp_prefix
+
     dead = subprocess.Popen(["true"])
     dead.wait()
     root = tmp_path / "tmp"
     root.mkdir()
-    stale = root / f"spicecl-ngspice-{dead.pid}-abc"
+    stale = root / f"{_tmp_prefix(dead.pid)}abc"
     (stale / "sub").mkdir(parents=True)
     (stale / "sub" / "x.raw").write_text("x")
-    live = root / f"spicecl-ngspice-{os.getppid()}-abc"  # a live process's run: kept
+    live = root / f"{_tmp_prefix(os.getppid())}abc"  # a live process's run: kept
     live.mkdir()
     target = tmp_path / "elsewhere"  # a symbolic link is neither followed nor removed
     target.mkdir()
     (target / "keep").write_text("x")
-    link = root / f"spicecl-ngspice-{dead.pid}-lnk"
+    link = root / f"{_tmp_prefix(dead.pid)}lnk"
     link.symlink_to(target)
-    plain = root / f"spicecl-ngspice-{dead.pid}-file"  # not a directory
+    plain = root / f"{_tmp_prefix(dead.pid)}file"  # not a directory
     plain.write_text("x")
-    kept = [live, link, plain, target / "keep"]
+    # a pid names a process only on its host (a TMPDIR can be shared between hosts or
+    # containers): another host's run, and one from before the host was in the name, stay
+    elsewhere = "0badc0de" if _host_tag() != "0badc0de" else "ffffffff"
+    there = root / f"spicecl-ngspice-{dead.pid}-{elsewhere}-abc"
+    old = root / f"spicecl-ngspice-{dead.pid}-abc"
+    there.mkdir()
+    old.mkdir()
+    kept = [live, link, plain, target / "keep", there, old]
     if os.getuid() == 0:  # another user's directory: kept
-        other = root / f"spicecl-ngspice-{dead.pid}-other"
+        other = root / f"{_tmp_prefix(dead.pid)}other"
         other.mkdir()
         os.chown(other, 65534, 65534)
         kept.append(other)

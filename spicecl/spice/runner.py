@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -360,9 +361,27 @@ def _launcher() -> list[str]:
 _RUNNING: set = set()
 
 
-def _tmp_prefix() -> str:
-    """Prefix of this process's temporary run directories (with its pid: see kill_running)."""
-    return f"spicecl-ngspice-{os.getpid()}-"
+_HOST: str | None = None
+
+
+def _host_tag() -> str:
+    """8 hex digits naming this host and pid namespace: a pid only names a process there, and
+    a temporary directory can be shared (TMPDIR on a cluster's network file system, a /tmp
+    mounted into several containers)."""
+    global _HOST
+    if _HOST is None:
+        try:
+            ns = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            ns = ""
+        _HOST = f"{zlib.crc32(f'{os.uname().nodename} {ns}'.encode()):08x}"
+    return _HOST
+
+
+def _tmp_prefix(pid: int | None = None) -> str:
+    """Prefix of the temporary run directories of process ``pid`` (default: this one) on this
+    host: ``spicecl-ngspice-PID-HOST-`` (see kill_running and _remove_stale_dirs)."""
+    return f"spicecl-ngspice-{os.getpid() if pid is None else pid}-{_host_tag()}-"
 
 
 #: Temporary directories already swept by _remove_stale_dirs in this process.
@@ -372,9 +391,9 @@ _SWEPT: set = set()
 def _remove_stale_dirs() -> None:
     """Remove the run directories that dead processes of this user left in the temporary
     directory (once per process and directory): a process killed outright (SIGKILL) removes
-    none of its own. A directory's pid (see _tmp_prefix) must be that of no live process; a
-    reused pid just leaves the directory. Only real directories owned by this user go, never
-    a symbolic link (nor what it points to)."""
+    none of its own. A directory's pid (see _tmp_prefix) must be that of no live process on
+    this host; a reused pid just leaves the directory. Only real directories owned by this
+    user go, never a symbolic link (nor what it points to)."""
     root = tempfile.gettempdir()
     if root in _SWEPT:
         return
@@ -385,7 +404,7 @@ def _remove_stale_dirs() -> None:
     except OSError:
         return
     for entry in entries:
-        m = re.fullmatch(r"spicecl-ngspice-(\d+)-.+", entry.name)
+        m = re.fullmatch(rf"spicecl-ngspice-(\d+)-{_host_tag()}-.+", entry.name)
         if m is None or int(m.group(1)) == me:
             continue
         try:
