@@ -398,7 +398,8 @@ def test_ngspice_dies_with_a_sigkilled_parent(tmp_path):
     # ngspice runs in its own session. In a transient it writes progress to stderr every
     # 0.25 s and dies of SIGPIPE once its pipe's reader is gone; but while it reads a large
     # deck, solves an operating point or writes the raw file it writes nothing, and ran on.
-    # Here: a large resistor grid's .op (~10 s of silent work).
+    # Here: a large resistor grid's .op (~11 s of silent work on an idle 2-core machine; an
+    # 80 x 80 grid took only ~1 s, less than the 3 s the test waits, and passed unfixed).
     code = """
 import subprocess
 from spicecl.spice import runner
@@ -409,7 +410,7 @@ def spy(args, **k):
         print(p.pid, flush=True)
     return p
 runner.subprocess.Popen = spy
-n, lines = 80, ["grid", "V1 n0_0 0 1", "R0 n79_79 0 1k"]
+n, lines = 120, ["grid", "V1 n0_0 0 1", "R0 n119_119 0 1k"]
 for i in range(n):
     for j in range(n):
         if i + 1 < n:
