@@ -27,7 +27,7 @@ def _add_tolerance_args(p) -> None:
                         "unless --tolerance is given (normal: the tolerance is the 3-sigma "
                         "limit)")
     p.add_argument("--models", default=None, metavar="DIR",
-                   help="directory of the SPICE .lib files (default: the repository's models/)")
+                   help="directory of the SPICE .lib files (default: spicecl's own models/)")
 
 
 def _add_task_args(p) -> None:

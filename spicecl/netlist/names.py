@@ -22,6 +22,18 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_:+\-]")
 _PATH_OK = re.compile(r"[A-Za-z0-9_./+@\-]+")
 
 
+def default_models_dir() -> Path:
+    """The directory of the SPICE model libraries (models/*.lib).
+
+    An installed spicecl (wheel or sdist) carries them inside the package as
+    ``spicecl/models/`` (pyproject.toml maps the repository's models/ there); a source
+    checkout, run in place or installed editable, has them in ``models/`` beside the spicecl
+    package."""
+    package = Path(__file__).resolve().parents[1]
+    inside = package / "models"
+    return inside if inside.is_dir() else package.parent / "models"
+
+
 def comment_text(text, limit: int = 40) -> str:
     """A string safe inside a ``*`` comment: unsafe characters become '_', length limited."""
     s = _UNSAFE.sub("_", str(text))

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from spicecl.errors import SpiceclError, check_range, check_seed
-from spicecl.netlist.names import (clamped_node, comment_text, free_node, include_path,
-                                   number)
+from spicecl.netlist.names import (clamped_node, comment_text, default_models_dir, free_node,
+                                   include_path, number)
 from spicecl.network import Network
 from spicecl.tasks import Task, make_task
 from spicecl.variation import (CircuitDraw, ToleranceSpec, digipot_resistance, draw_circuit,
@@ -41,11 +41,6 @@ MODEL_FILES = {
     "decision_cell.lib": ("decision_cell",),
     "oscillator.lib": ("relax_osc", "relax_osc_up", "bias_comp"),
 }
-
-
-def default_models_dir() -> Path:
-    """The repository's models/ directory (next to the spicecl package)."""
-    return Path(__file__).resolve().parent.parent.parent / "models"
 
 
 @dataclass(frozen=True)
@@ -314,7 +309,7 @@ def twin_deck(setup: TwinSetup, *, config: DeckConfig | None = None,
     ----------
     setup : TwinSetup
     config : DeckConfig (defaults)
-    models_dir : directory of the .lib files (default: the repository's models/)
+    models_dir : directory of the .lib files (default: :func:`default_models_dir`)
     include_relative_to : write .include paths relative to this directory (the deck's own
         directory, for decks saved to files); default absolute paths (for running)
     cells : add the decision cells (and the clock)

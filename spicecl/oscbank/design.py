@@ -15,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from spicecl.errors import SpiceclError
-from spicecl.netlist.names import include_path
+from spicecl.netlist.names import default_models_dir, include_path
 
-#: models/ directory of the repository (the .lib files are included by absolute path).
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: The SPICE model libraries (the .lib files are included by absolute path).
+MODELS_DIR = default_models_dir()
 OSCILLATOR_LIB = MODELS_DIR / "oscillator.lib"
 
 #: Start-up time before the first clock sample, in nominal oscillator periods.
