@@ -1,6 +1,7 @@
 """An installed spicecl (a wheel, not the checkout) carries what it reads at run time: the SPICE
 model libraries ship inside the package as spicecl/models/ (pyproject.toml maps the
-repository's models/ there) and are found there from any working directory."""
+repository's models/ there) and are found there from any working directory; its results name
+no git commit that is not spicecl's own."""
 
 from __future__ import annotations
 
@@ -120,3 +121,36 @@ def test_the_unpacked_wheel_writes_decks_that_include_its_models(wheel, tmp_path
     for inc in includes:  # (relative to the deck's directory)
         lib = (cwd / inc).resolve()
         assert lib.parent == (site / "spicecl" / "models").resolve() and lib.is_file()
+
+
+_REVISION = "from spicecl.experiments import _git_revision; print(_git_revision())"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_an_installed_package_inside_another_repository_records_no_git_revision(tmp_path):
+    """reproduce's manifest records the checkout's commit; a spicecl installed into a .venv
+    inside the user's own repository recorded that repository's commit (with '+dirty')."""
+    proj = tmp_path / "proj"
+    site = proj / ".venv" / "site"
+    shutil.copytree(PACKAGE, site / "spicecl", ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-C", str(proj), "-c", "user.name=u", "-c", "user.email=u@x"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    (proj / "notes.txt").write_text("the user's project\n")
+    subprocess.run(git + ["add", "notes.txt"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "user"], check=True)
+    out = _run_installed(site, tmp_path, "-c", _REVISION)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "None"
+
+
+@needs_checkout
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_checkout_records_its_git_revision(tmp_path):
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--show-toplevel", "--short",
+                           "HEAD"], capture_output=True, text=True)
+    lines = head.stdout.splitlines()
+    if head.returncode != 0 or Path(lines[0]).resolve() != REPO:
+        pytest.skip("the checkout is not a git repository of its own")
+    out = _run_installed(REPO, tmp_path, "-c", _REVISION)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().removesuffix("+dirty") == lines[1]

@@ -72,20 +72,25 @@ def figure_module(name: str):
 
 
 def _git_revision() -> str | None:
-    """The source checkout's commit (with '+dirty' when spicecl/ has local changes), if any."""
+    """The source checkout's commit (with '+dirty' when spicecl/ has local changes), if any.
+
+    None for an installed spicecl: its site-packages is no checkout of spicecl's, even when it
+    lies inside some other git repository (a project's .venv), whose commit says nothing of
+    the code that ran."""
     import subprocess
 
     root = Path(__file__).resolve().parents[2]
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel", "--short",
+                              "HEAD"], capture_output=True, text=True, timeout=5)
+        lines = rev.stdout.splitlines()
+        if rev.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root:
+            return None
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
                                 "spicecl"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if rev.returncode != 0:
-        return None
-    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    return lines[1].strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _previous_run(path: Path) -> dict | None:
