@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import spicecl
+from spicecl.netlist import default_models_dir
 from spicecl.netlist.twin import MODEL_FILES
 
 PACKAGE = Path(spicecl.__file__).resolve().parent
@@ -57,7 +58,7 @@ def test_an_installed_package_finds_its_own_models(tmp_path):
     site = tmp_path / "site"
     shutil.copytree(PACKAGE, site / "spicecl",
                     ignore=shutil.ignore_patterns("__pycache__", "models"))
-    shutil.copytree(REPO / "models", site / "spicecl" / "models")
+    shutil.copytree(default_models_dir(), site / "spicecl" / "models")
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     code = ("import spicecl\nfrom spicecl.netlist import default_models_dir\n"
