@@ -42,7 +42,10 @@ def _run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedPro
 @needs_checkout
 def test_pyproject_lists_every_package_and_ships_the_models():
     tomllib = pytest.importorskip("tomllib")  # (Python >= 3.11)
-    tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    # (manifests record spicecl.__version__; the wheel is named after the pyproject's)
+    assert pyproject["project"]["version"] == spicecl.__version__
+    tool = pyproject["tool"]["setuptools"]
     # packages are listed by hand (a mapped package is not found by packages.find): a new
     # subpackage missing from the list would be left out of the wheel
     assert set(tool["packages"]) == _subpackages() | {"spicecl.models"}
