@@ -317,7 +317,7 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
 
     try:
         if client is not None:
-            _run_dask(client, todo, finish)
+            _run_dask(client, todo, finish, scheduler)
         elif int(workers) == 1 or len(todo) <= 1:
             for c in todo:
                 finish(c, c.func(c.spec))
@@ -452,7 +452,11 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
     ex.shutdown(wait=True)
 
 
-def _run_dask(client, todo: list[Chunk], finish) -> None:
+#: Seconds between looks at a Dask cluster's workers while no job finishes.
+WATCH_EVERY = 2.0
+
+
+def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
     import logging
     from concurrent.futures import CancelledError
 
@@ -460,26 +464,67 @@ def _run_dask(client, todo: list[Chunk], finish) -> None:
 
     futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
                for c in todo}
+    watch = _WorkerWatch(client, address)
     # a lost scheduler is reported in one line below; distributed's own log of it is a
     # traceback of ~30 lines
     quiet = logging.getLogger("distributed.client")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        for f in as_completed(list(futures), loop=client.loop):
-            c = futures[f]
-            try:
-                res = f.result()
-            except CancelledError:  # FutureCancelledError: the scheduler went away
-                raise RunError("lost the Dask scheduler (connection closed, or it cancelled "
-                               "the jobs); finished jobs are saved: rerun the same command "
-                               "to resume") from None
-            except KilledWorker:
-                raise RunError(f"Dask workers died running job {c.name} (killed, or out of "
-                               f"memory?); finished jobs are saved: rerun the same command "
-                               f"to resume") from None
-            finish(c, res)
+        done = as_completed(list(futures), loop=client.loop)
+        while not done.is_empty():
+            batch = done.next_batch(block=False)
+            if not batch:  # (polled: a cluster whose workers all left would wait for ever)
+                watch.check(futures)
+                time.sleep(0.1)
+            for f in batch:
+                c = futures[f]
+                try:
+                    res = f.result()
+                except CancelledError:  # FutureCancelledError: the scheduler went away
+                    raise RunError("lost the Dask scheduler (connection closed, or it "
+                                   "cancelled the jobs); finished jobs are saved: rerun the "
+                                   "same command to resume") from None
+                except KilledWorker:
+                    raise RunError(f"Dask workers died running job {c.name} (killed, or out "
+                                   f"of memory?); finished jobs are saved: rerun the same "
+                                   f"command to resume") from None
+                finish(c, res)
     finally:
         quiet.setLevel(level)
         for f in futures:
             f.cancel()
+
+
+class _WorkerWatch:
+    """Notices a Dask cluster left without workers while jobs wait (all died, or were
+    stopped): a warning, then a one-line RunError after :data:`WAIT_FOR_WORKERS` seconds."""
+
+    def __init__(self, client, address: str):
+        self.client, self.address = client, address
+        self.last = time.monotonic()
+        self.alone_since: float | None = None
+
+    def check(self, futures) -> None:
+        now = time.monotonic()
+        if now - self.last < WATCH_EVERY or self.client.status != "running":
+            return  # (not running: the lost scheduler is told by the cancelled jobs)
+        self.last = now
+        try:
+            n = self.client.scheduler_info(n_workers=0).get("n_workers")
+        except Exception:  # noqa: BLE001 - the scheduler is going away: the jobs will say so
+            return
+        if n != 0:  # (None: an older scheduler; then nothing is watched)
+            self.alone_since = None
+            return
+        n = sum(not f.done() for f in futures)
+        unfinished = f"{n} job{'s' if n != 1 else ''} unfinished"
+        if self.alone_since is None:
+            self.alone_since = now
+            warn(f"--scheduler {self.address}: no Dask worker left ({unfinished}); "
+                 f"waiting up to {WAIT_FOR_WORKERS:g} s for one to join")
+        elif now - self.alone_since >= WAIT_FOR_WORKERS:
+            raise RunError(f"--scheduler {self.address}: no Dask worker left for "
+                           f"{WAIT_FOR_WORKERS:g} s ({unfinished}); finished jobs are "
+                           f"saved: start workers (dask worker {self.address}) and "
+                           f"rerun the same command to resume")

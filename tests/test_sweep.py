@@ -242,6 +242,46 @@ def test_a_lost_dask_scheduler_is_a_one_line_error(tmp_path):
         cluster.wait()
 
 
+
+@pytest.mark.dask
+def test_a_cluster_left_without_workers_is_a_one_line_error(tmp_path):
+    # all workers gone (died, stopped) while jobs wait: the run waited for ever without a word
+    pytest.importorskip("distributed")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    code = ("import threading, time\n"
+            "from distributed import LocalCluster\n"
+            "from spicecl import sweep\n"
+            "from spicecl.errors import SpiceclError\n"
+            "from test_sweep import pid_then_sleep_job\n"
+            "if __name__ == '__main__':\n"
+            "    sweep.WAIT_FOR_WORKERS = 1.0\n"
+            "    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, "
+            "dashboard_address=':0') as cluster:\n"
+            "        def stop():\n"
+            f"            while not any(__import__('os').scandir({str(pids)!r})):\n"
+            "                time.sleep(0.1)\n"
+            "            cluster.scale(0)\n"
+            "        threading.Thread(target=stop, daemon=True).start()\n"
+            "        try:\n"
+            "            sweep.run_sweep([sweep.Chunk('sleep', pid_then_sleep_job, "
+            f"{str(pids)!r})], {str(tmp_path / 'out')!r}, {{'job': 'left'}}, 0, "
+            "scheduler=cluster.scheduler_address)\n"
+            "        except SpiceclError as exc:\n"
+            "            print(f'{type(exc).__name__}: {exc}')\n")
+    script = tmp_path / "left.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(  # its workers import this module
+        [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    try:
+        out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                             text=True, timeout=40)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the sweep still waited 40 s after its cluster's last worker left")
+    assert out.stdout.startswith("RunError: --scheduler tcp://"), out.stdout + out.stderr[-2000:]
+    assert "no Dask worker left for 1 s (1 job unfinished); finished jobs are saved" in out.stdout
+    assert "no Dask worker left (1 job unfinished); waiting up to 1 s" in out.stderr
+
 def test_resume_skips_finished_jobs(tmp_path):
     chunks = [Chunk(f"c{i}", counting_job, {"name": f"c{i}", "x": float(i)}) for i in range(5)]
     CALLS.clear()
