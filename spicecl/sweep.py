@@ -21,11 +21,13 @@ refused.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -317,7 +319,11 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
 
     try:
         if client is not None:
-            _run_dask(client, todo, finish, scheduler)
+            with _quiet_dask_client():  # (closing included: it ends a failed reconnection)
+                try:
+                    _run_dask(client, todo, finish, scheduler)
+                finally:
+                    client.close()
         elif int(workers) == 1 or len(todo) <= 1:
             for c in todo:
                 finish(c, c.func(c.spec))
@@ -325,8 +331,6 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
             _run_pool(int(workers), todo, finish)
     finally:
         bar.close()
-        if client is not None:
-            client.close()
     stats = {"computed": len(todo), "loaded": len(chunks) - len(todo),
              "computed_cost": float(sum(c.cost for c in todo)),
              "seconds": time.perf_counter() - t0}
@@ -456,8 +460,21 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
 WATCH_EVERY = 2.0
 
 
+@contextmanager
+def _quiet_dask_client():
+    """Silence ``distributed.client``'s log: a lost scheduler is reported in one line by
+    :func:`_run_dask`, where distributed logs it as a traceback of ~30 lines (or a "failed to
+    reconnect" line while the client closes)."""
+    quiet = logging.getLogger("distributed.client")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
 def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
-    import logging
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker, as_completed
@@ -465,11 +482,6 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
     futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
                for c in todo}
     watch = _WorkerWatch(client, address)
-    # a lost scheduler is reported in one line below; distributed's own log of it is a
-    # traceback of ~30 lines
-    quiet = logging.getLogger("distributed.client")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
     try:
         done = as_completed(list(futures), loop=client.loop)
         while not done.is_empty():
@@ -491,7 +503,6 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
                                    f"command to resume") from None
                 finish(c, res)
     finally:
-        quiet.setLevel(level)
         for f in futures:
             f.cancel()
 
