@@ -20,6 +20,7 @@ refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -204,11 +205,48 @@ def _version_here(pkg: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def code_identity() -> tuple:
+    """What besides a job's spec decides its numbers, in this process: (a digest of spicecl's
+    source files, the versions of :data:`SAME_VERSION`, spicecl's directory). Two checkouts
+    of one version (a clone on PYTHONPATH, the installed one) can differ; the directory only
+    names the code in messages."""
+    import hashlib
+
+    import spicecl
+
+    root = Path(spicecl.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return (digest.hexdigest()[:16], tuple(_version_here(p) for p in SAME_VERSION), str(root))
+
+
+def run_identified(func: Callable[[Any], dict], spec) -> tuple:
+    """A job on a Dask worker: ``(code_identity(), func(spec))``, so that a result computed by
+    other code (a worker that joined after :func:`check_cluster`) is never saved."""
+    return code_identity(), func(spec)
+
+
+def _other_code(who: str, theirs: tuple, mine: tuple) -> str:
+    """How ``who`` (a worker, with identity ``theirs``) differs from this process."""
+    for pkg, got, want in zip(SAME_VERSION, theirs[1], mine[1]):
+        if got != want:
+            return f"{who} runs {pkg} {got}, this process {want}"
+    return (f"{who} runs other spicecl code (from {theirs[2]}) than this process (from "
+            f"{mine[2]})")
+
+
 def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
-    """Refuse (one-line SpiceclError) a cluster whose workers lack one of ``packages`` or run
-    another version of it than this process (the workers connected now are checked)."""
+    """Refuse (one-line SpiceclError) a cluster whose scheduler or workers cannot import
+    spicecl or run other spicecl source files than this process (the scheduler unpickles the
+    jobs too), or whose workers lack one of ``packages`` or run another version of it (the
+    workers connected now are checked; :func:`run_identified` checks each job's result)."""
     from importlib.metadata import version
 
+    probe, mine = _code_probe(), code_identity()
+    _check_code(address, "the scheduler", client.run_on_scheduler(probe), mine)
     if not client.scheduler_info().get("workers"):
         # (with none, the jobs would wait without a word, and no worker would be checked)
         warn(f"--scheduler {address}: no workers yet; waiting up to {WAIT_FOR_WORKERS:g} s "
@@ -220,18 +258,58 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
                                f"{WAIT_FOR_WORKERS:g} s; start workers (dask worker "
                                f"{address}) and rerun") from None
     for pkg in packages:
-        mine = _version_here(pkg)
+        want = _version_here(pkg)
         theirs = client.run(version, pkg, on_error="return")
         for worker, got in sorted(theirs.items()):
             if isinstance(got, BaseException):
-                want = f"{pkg} {mine}" if mine else pkg
+                need = f"{pkg} {want}" if want else pkg
                 raise SpiceclError(f"--scheduler {address}: worker {worker} cannot use {pkg} "
-                                   f"({type(got).__name__}); install {want} on the cluster's "
+                                   f"({type(got).__name__}); install {need} on the cluster's "
                                    f"workers")
-            if got != mine:
+            if got != want:
                 raise SpiceclError(f"--scheduler {address}: worker {worker} runs {pkg} {got}, "
-                                   f"this process {mine}; the numbers would differ from a "
+                                   f"this process {want}; the numbers would differ from a "
                                    f"local run: install the same version on the workers")
+    for worker, got in sorted(client.run(probe, on_error="return").items()):
+        _check_code(address, f"worker {worker}", got, mine)
+
+
+def _code_probe():
+    """A function that returns :func:`code_identity` where it runs, or the exception that
+    stopped spicecl's import there. Nested, so pickled by value: it runs where spicecl cannot
+    be imported, or is another version."""
+
+    def probe():
+        import os
+
+        try:
+            import spicecl
+        except Exception as exc:  # noqa: BLE001 - told by _check_code
+            return exc
+        try:
+            from spicecl.sweep import code_identity
+        except ImportError:  # an older spicecl
+            return None, (), os.path.dirname(spicecl.__file__)
+        return code_identity()
+
+    return probe
+
+
+def _check_code(address: str, who: str, got, mine: tuple) -> None:
+    """Refuse ``who`` (a worker, or the scheduler: only its spicecl matters) whose probe
+    gave ``got``."""
+    if isinstance(got, BaseException):
+        why = " ".join(f"{type(got).__name__}: {got}".split())[:200]
+        raise SpiceclError(f"--scheduler {address}: {who} cannot import spicecl ({why}); "
+                           f"install spicecl {mine[1][0]} on the cluster's scheduler and "
+                           f"workers (or set their PYTHONPATH)")
+    scheduler = who == "the scheduler"
+    if got[0] != mine[0] or (not scheduler and got[1] != mine[1]):
+        why = ("it unpickles the jobs" if scheduler else
+               "the numbers could differ from a local run")
+        raise SpiceclError(f"--scheduler {address}: {_other_code(who, got, mine)}; {why}: "
+                           f"give the cluster this process's code (the same checkout, or "
+                           f"PYTHONPATH)")
 
 
 def parse_scheduler_address(address: str) -> tuple[str, int]:
@@ -479,8 +557,9 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
 
     from distributed import KilledWorker, as_completed
 
-    futures = {client.submit(c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}", pure=False): c
-               for c in todo}
+    futures = {client.submit(run_identified, c.func, c.spec, key=f"spicecl-{c.name}-{id(c):x}",
+                             pure=False): c for c in todo}
+    mine = code_identity()
     watch = _WorkerWatch(client, address)
     try:
         done = as_completed(list(futures), loop=client.loop)
@@ -492,7 +571,7 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
             for f in batch:
                 c = futures[f]
                 try:
-                    res = f.result()
+                    theirs, res = f.result()
                 except CancelledError:  # FutureCancelledError: the scheduler went away
                     raise RunError("lost the Dask scheduler (connection closed, or it "
                                    "cancelled the jobs); finished jobs are saved: rerun the "
@@ -501,6 +580,12 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
                     raise RunError(f"Dask workers died running job {c.name} (killed, or out "
                                    f"of memory?); finished jobs are saved: rerun the same "
                                    f"command to resume") from None
+                if theirs[:2] != mine[:2]:  # (a worker that joined after check_cluster)
+                    who = f"worker {next(iter(client.who_has([f]).get(f.key) or ()), '?')}"
+                    raise SpiceclError(f"--scheduler {address}: job {c.name} was not saved: "
+                                       f"{_other_code(who, theirs, mine)}; give every worker "
+                                       f"this process's code and packages, then rerun the "
+                                       f"same command to resume")
                 finish(c, res)
     finally:
         for f in futures:

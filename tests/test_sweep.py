@@ -452,6 +452,100 @@ def test_a_cluster_without_our_packages_or_versions_is_refused(monkeypatch):
             check_cluster(client, "A", packages=("numpy",))
 
 
+
+@pytest.mark.dask
+def test_workers_that_cannot_import_spicecl_or_run_other_code_are_refused(tmp_path):
+    # both passed the check (it compared the installed versions only): a worker that could
+    # not import spicecl shut itself down at its first job and the run waited for ever; a
+    # worker with another checkout of the same version (PYTHONPATH unset, say) silently ran
+    # other code
+    import shutil
+
+    import spicecl
+    distributed = pytest.importorskip("distributed")
+    from spicecl.sweep import check_cluster
+
+    broken = tmp_path / "broken" / "spicecl"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ModuleNotFoundError('no spicecl here')\n")
+    other = tmp_path / "other"
+    shutil.copytree(Path(spicecl.__file__).parent, other / "spicecl",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "spicecl" / "learning.py", "a") as fh:
+        fh.write("\n# another revision\n")
+    for path, words in [(broken.parent, r"cannot import spicecl \(ModuleNotFoundError: no "
+                                        r"spicecl here\); install spicecl"),
+                        (other, rf"runs other spicecl code \(from {other / 'spicecl'}\) than "
+                                r"this process")]:
+        # a worker of its own environment (a LocalCluster's workers get this process's
+        # sys.path), started elsewhere than in the checkout
+        with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as cluster, \
+                distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                 "--nthreads", "1", "--no-nanny", "--no-dashboard"], cwd=tmp_path,
+                env={**os.environ, "PYTHONPATH": str(path)}, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                client.wait_for_workers(1, timeout=30)
+                with pytest.raises(SpiceclError,
+                                   match=rf"--scheduler A: worker tcp://\S+ {words}"):
+                    check_cluster(client, "A")
+            finally:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+
+@pytest.mark.dask
+def test_a_scheduler_that_cannot_import_spicecl_is_refused(tmp_path, monkeypatch):
+    # it unpickles the jobs: the run ended in a RuntimeError traceback ("Error during
+    # deserialization of the task graph")
+    pytest.importorskip("distributed")
+    from spicecl import sweep
+
+    monkeypatch.setattr(sweep, "WAIT_FOR_WORKERS", 1.0)
+    broken = tmp_path / "broken" / "spicecl"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ModuleNotFoundError('no spicecl here')\n")
+    info = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(info)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(broken.parent)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not info.exists() or not info.read_text():
+            assert scheduler.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        with pytest.raises(SpiceclError, match="the scheduler cannot import spicecl "
+                                               r"\(ModuleNotFoundError: no spicecl here\)"):
+            connect_scheduler(address, timeout=5)
+    finally:
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()
+
+
+@pytest.mark.dask
+def test_a_result_from_other_code_is_not_saved(tmp_path, monkeypatch):
+    # a worker that joined after the check (it checks the workers connected then) could run
+    # other code; each job now returns the identity of the code that computed it
+    distributed = pytest.importorskip("distributed")
+    from spicecl import sweep
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        monkeypatch.setattr(sweep, "check_cluster", lambda client, address: None)  # joined late
+        mine = sweep.code_identity()
+        monkeypatch.setattr(sweep, "code_identity", lambda: ("other", mine[1], "/elsewhere"))
+        with pytest.raises(SpiceclError, match=r"job c0 was not saved: worker tcp://\S+ runs "
+                                               r"other spicecl code \(from "):
+            run_sweep([Chunk("c0", counting_job, {"name": "c0", "x": 2.0})], tmp_path,
+                      {"job": "late"}, 0, scheduler=cluster.scheduler_address)
+    assert not list((tmp_path / "jobs").glob("*.npz"))
+
 @pytest.mark.parametrize("address, words", [
     ("tcp://", "expected an address like tcp://HOST:PORT"),
     ("tcp://host", "expected an address like tcp://HOST:PORT"),
