@@ -159,6 +159,8 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
         raise SpiceclError("--scheduler needs dask.distributed: pip install 'spicecl[dask]'") \
             from None
     host, port = parse_scheduler_address(address)
+    # (Dask itself takes no trailing "/", and an IPv6 host in brackets)
+    target = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
     try:
         # A plain TCP connection first: "refused" or "unknown host" in milliseconds, where
         # Dask would retry for the whole timeout and then only say it timed out.
@@ -171,8 +173,8 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
         with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
             # Probe first: a failed handshake then leaves no half-built Client behind (whose
             # finalizer would block for seconds at exit).
-            _probe_scheduler(address, timeout)
-            client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+            _probe_scheduler(target, timeout)
+            client = Client(target, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, asyncio.TimeoutError) as exc:  # refused, unreachable
         text = str(exc).strip()
         msg = text.splitlines()[0][:200] if text else type(exc).__name__

@@ -546,6 +546,15 @@ def test_a_result_from_other_code_is_not_saved(tmp_path, monkeypatch):
                       {"job": "late"}, 0, scheduler=cluster.scheduler_address)
     assert not list((tmp_path / "jobs").glob("*.npz"))
 
+
+@pytest.mark.dask
+def test_a_scheduler_address_with_a_trailing_slash_connects(tmp_path):
+    # it was refused as "no Dask scheduler answered (handshake failed: ValueError)"
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        connect_scheduler(cluster.scheduler_address + "/", timeout=5).close()
+
 @pytest.mark.parametrize("address, words", [
     ("tcp://", "expected an address like tcp://HOST:PORT"),
     ("tcp://host", "expected an address like tcp://HOST:PORT"),
