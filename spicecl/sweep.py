@@ -236,6 +236,9 @@ def _other_code(who: str, theirs: tuple, mine: tuple) -> str:
     for pkg, got, want in zip(SAME_VERSION, theirs[1], mine[1]):
         if got != want:
             return f"{who} runs {pkg} {got}, this process {want}"
+    if theirs[2] == mine[2]:  # one checkout, changed after the cluster imported it
+        return (f"{who} runs other spicecl code than this process (from {mine[2]}: changed "
+                f"since {who} started? restart it)")
     return (f"{who} runs other spicecl code (from {theirs[2]}) than this process (from "
             f"{mine[2]})")
 
