@@ -133,13 +133,13 @@ def _load_chunk(path: Path) -> dict | None:
 
 
 class _Progress:
-    def __init__(self, total: float, enabled: bool | None, desc: str):
+    def __init__(self, total: float, enabled: bool | None, desc: str, unit: str):
         from tqdm import tqdm
 
         if enabled is None:
             enabled = sys.stderr.isatty()
-        self.bar = tqdm(total=round(total), desc=desc, disable=not enabled, unit="job",
-                        leave=False, mininterval=0.5)
+        self.bar = tqdm(total=round(total), desc=desc, disable=not enabled, unit=unit,
+                        unit_scale=True, leave=False, mininterval=0.5)
 
     def update(self, n: float) -> None:
         self.bar.update(round(n))
@@ -350,7 +350,8 @@ def _probe_scheduler(address: str, timeout: float) -> None:
 
 def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int = 1,
               scheduler: str | None = None, progress: bool | None = None,
-              desc: str = "sweep", extra_manifest: dict | None = None) -> dict[str, dict]:
+              desc: str = "sweep", unit: str = "job",
+              extra_manifest: dict | None = None) -> dict[str, dict]:
     """Run (or resume) ``chunks``; return {chunk name: result dict}.
 
     Parameters
@@ -361,6 +362,8 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
     workers : local processes (1: run in this process); ignored with ``scheduler``
     scheduler : ``tcp://HOST:PORT`` of a Dask scheduler
     progress : tqdm bar (default: only when stderr is a terminal)
+    desc, unit : the bar's label and what the chunks' costs count ("job" for the default
+        cost 1; reproduce's costs are task-steps)
 
     The returned dict also carries the run's statistics under the key ``"__stats__"``:
     ``{"computed": n, "loaded": n, "computed_cost": sum of the computed chunks' costs,
@@ -392,7 +395,7 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
         else:
             results[c.name] = res
     t0 = time.perf_counter()
-    bar = _Progress(sum(c.cost for c in chunks), progress, desc)
+    bar = _Progress(sum(c.cost for c in chunks), progress, desc, unit)
     bar.update(sum(c.cost for c in chunks if c.name in results))
 
     def finish(c: Chunk, res: dict) -> None:

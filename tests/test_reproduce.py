@@ -163,16 +163,20 @@ def test_rerun_resumes_without_recomputing(quick_all, capsys):
 
 
 def test_progress_bar_on_request_and_not_in_a_pipe(tmp_path, capsys):
-    """--progress draws a bar sized by the jobs' cost (tasks x steps), cleared at the end;
-    without it, and stderr not a terminal, stderr stays empty."""
+    """--progress draws a bar sized by the jobs' cost (tasks x steps), in task-steps (it said
+    "job", for task-steps), cleared at the end; without it, and stderr not a terminal, stderr
+    stays empty."""
+    from tqdm import tqdm
+
     from spicecl.experiments import make_plan
 
     plan = make_plan("fig4c", True, 0, None)
-    total = round(sum(c.cost for c in plan.chunks))
+    total = tqdm.format_sizeof(round(sum(c.cost for c in plan.chunks)))
     assert main(["reproduce", "fig4c", "--quick", "--progress", "--out",
                  str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
-    assert "fig4c:   0%|" in err and f"| 0/{total} [" in err and "job/s" in err
+    assert "fig4c:   0%|" in err and f"| 0.00/{total} [" in err and "task-step/s" in err
+    assert "job" not in err
     assert err.endswith("\r") and "\n" not in err  # redrawn in place, then cleared
     assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path / "b")]) == 0
     assert capsys.readouterr().err == ""

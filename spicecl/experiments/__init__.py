@@ -131,7 +131,8 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
     plan = make_plan(name, quick, seed, overrides)
     out_dir = Path(out) / name
     results = run_sweep(plan.chunks, out_dir, plan.config, seed, workers=workers,
-                        scheduler=scheduler, progress=progress, desc=name)
+                        scheduler=scheduler, progress=progress, desc=name,
+                        unit="task-step")
     stats = results.pop("__stats__")
     summary = mod.analyze(plan, results, out_dir)
     # Chunk costs are task-steps (networks x steps), so this is the wall-clock throughput of
