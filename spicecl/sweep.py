@@ -152,13 +152,13 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
     """A ``distributed.Client`` for ``address``; a one-line SpiceclError when unreachable."""
     import asyncio
 
+    host, port = parse_scheduler_address(address)  # (a typo told at once: dask loads in ~3 s)
     try:
         import dask
         from distributed import Client
     except ImportError:
         raise SpiceclError("--scheduler needs dask.distributed: pip install 'spicecl[dask]'") \
             from None
-    host, port = parse_scheduler_address(address)
     # (Dask itself takes no trailing "/", and an IPv6 host in brackets)
     target = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
     try:

@@ -572,6 +572,16 @@ def test_a_malformed_scheduler_address_is_named(address, words):
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_malformed_scheduler_address_is_told_before_dask_loads():
+    # (importing dask.distributed takes ~3 s: a typo waited for it)
+    code = ("import sys\nfrom spicecl.sweep import connect_scheduler\n"
+            "try:\n    connect_scheduler('localhost:8786')\nexcept Exception as exc:\n"
+            "    print(type(exc).__name__, 'distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.split() == ["SpiceclError", "False"], out.stderr[-2000:]
+
+
 def test_a_server_that_is_not_dask_is_refused():
     import socket
     import threading
