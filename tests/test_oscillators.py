@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -80,6 +81,26 @@ def test_bank_deck_refuses_a_models_path_unsafe_in_a_deck(monkeypatch, tmp_path)
     # a user@host checkout is fine: ngspice reads "@" in an include path as is
     monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "co@corp" / "oscillator.lib")
     assert f".include {tmp_path / 'co@corp' / 'oscillator.lib'}\n" in bank_deck(a, d, 2.5, 1e-3)
+
+def test_deck_hash_names_the_circuit_not_where_spicecl_lives(monkeypatch, tmp_path):
+    """The manifests' deck_sha256 changed with the checkout's (or install's) directory, which
+    the bank deck includes its library from; the library's contents are hashed instead."""
+    from spicecl.oscbank import design
+
+    d = OscillatorDesign()
+    a = draw_bank(2, d, BankTolerance.from_tolerance(0.05), np.random.default_rng(5))
+    here = design.deck_hash(bank_deck(a, d, 2.5, 1e-3))
+    monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "elsewhere" / "oscillator.lib")
+    assert design.deck_hash(bank_deck(a, d, 2.5, 1e-3)) == here
+    assert design.deck_hash(bank_deck(a, d, 2.6, 1e-3)) != here  # (another bias)
+    # the library's contents count (MODELS_DIR still names the one read)
+    lib = tmp_path / "models" / "oscillator.lib"
+    lib.parent.mkdir()
+    lib.write_text((design.MODELS_DIR / "oscillator.lib").read_text() + "* changed\n")
+    shutil.copy(design.MODELS_DIR / "comparator.lib", lib.parent)
+    monkeypatch.setattr(design, "MODELS_DIR", lib.parent)
+    assert design.deck_hash(bank_deck(a, d, 2.5, 1e-3)) != here
+
 
 def test_fast_updates_follow_duty_and_phase():
     period = np.array([1.0, 1.0, 0.3])

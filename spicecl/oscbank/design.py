@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -316,8 +317,11 @@ def enable_levels(draw: BankDraw, bias: float) -> np.ndarray:
 
 
 def deck_hash(deck: str) -> str:
-    """sha256 of the deck text together with the included model files."""
-    h = hashlib.sha256(deck.encode())
+    """sha256 of the deck text together with the included model files. An ``.include`` line
+    enters by its file's name only: the library's contents are hashed, and its directory (where
+    spicecl is checked out or installed) says nothing about the circuit."""
+    text = re.sub(r"(?m)^(\.include\s+)(\S*/)?([^/\s]+)\s*$", r"\1\3", deck)
+    h = hashlib.sha256(text.encode())
     for lib in ("oscillator.lib", "comparator.lib"):
         p = MODELS_DIR / lib
         if p.exists():
