@@ -150,10 +150,10 @@ def _on_sigterm(signum, frame):
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _stopped(signum: int) -> int:
-    """Print the one line of a command stopped by ``signum``; its exit status."""
+def _stopped(signum: int, exc: BaseException) -> int:
+    """Print the one line of a command stopped by ``signum`` (with ``exc``); its exit status."""
     what = "terminated" if signum == signal.SIGTERM else "interrupted"
-    print(f"spicecl: {what}{_stop_hint or _unwritten()}", file=sys.stderr)
+    print(f"spicecl: {what}{_stop_hint or _unwritten(exc)}", file=sys.stderr)
     return 128 + signum
 
 
@@ -175,13 +175,10 @@ def _run(argv: list) -> int:
         sig = stopping_signal(exc)
         if sig is None:
             raise
-        return _stopped(sig)
+        return _stopped(sig, exc)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        from spicecl import results
-
-        results.discard_staging()  # the files of a run that did not finish
         # (a library call after this command must not be taken for an interrupted one)
         _first_sigterm = _signalled = None
         _stop_hint = ""
@@ -201,8 +198,8 @@ def _run_command(argv: list) -> int:
     except SpiceclError as exc:
         print(f"spicecl: error: {exc}", file=sys.stderr)
         return exc.exit_status
-    except KeyboardInterrupt:
-        return _stopped(signal.SIGINT)
+    except KeyboardInterrupt as exc:
+        return _stopped(signal.SIGINT, exc)
     except BrokenPipeError:
         _drop_stdout()
         return 1
@@ -221,16 +218,13 @@ def _run_command(argv: list) -> int:
     return int(status or 0)
 
 
-def _unwritten() -> str:
-    """For the message of an interrupted command: the output directories that its results
-    did not reach (their staging directories removed), and that they are unchanged."""
-    from spicecl import results
-
-    outs = results.discard_staging()
-    if not outs:
+def _unwritten(exc: BaseException) -> str:
+    """For the message of a command interrupted with ``exc``: the output directory that its
+    results did not reach (spicecl.results.staged_outputs), and that it is unchanged."""
+    out = getattr(exc, "unwritten_outputs", None)
+    if out is None:
         return ""
-    return (f"; nothing was written to {', '.join(str(o) for o in outs)} (any earlier "
-            f"results there are unchanged)")
+    return f"; nothing was written to {out} (any earlier results there are unchanged)"
 
 
 #: errno values of a failed write to standard output (disk full, quota, I/O error, too big).

@@ -370,27 +370,27 @@ def findings(res: CompareResult) -> list[str]:
 def write_compare(res: CompareResult, out_dir, command: str) -> list:
     """Write summary.json, final_errors.csv, curves.csv, summary.md, the plots and the
     manifest into ``out_dir`` (through :mod:`spicecl.results`)."""
-    from spicecl.results import atomic_write_json, atomic_write_text, begin_outputs, write_manifest
+    from spicecl.results import atomic_write_json, atomic_write_text, staged_outputs, write_manifest
 
-    out = begin_outputs(out_dir)
-    files = [atomic_write_json(out / "summary.json", res.summary())]
-    rows = final_rows(res)
-    csv = ["variant,p,mean,sem,median,n"] + [
-        f"{r['variant']},{r['p']},{r['mean']:.6g},{r['sem']:.6g},{r['median']:.6g},{r['n']}"
-        for r in rows]
-    files.append(atomic_write_text(out / "final_errors.csv", "\n".join(csv) + "\n"))
-    cl = ["variant,p,updates_per_edge,mean_scaled_error,sem"]
-    for v, per_p in res.curves.items():
-        for p, (x, mu, se) in per_p.items():
-            for a, b, c in zip(x, mu, se):
-                cl.append(f"{v},{'' if p is None else _pkey(p)},{a:.6g},{b:.6g},{c:.6g}")
-    files.append(atomic_write_text(out / "curves.csv", "\n".join(cl) + "\n"))
-    files.append(atomic_write_text(out / "summary.md", summary_markdown(res, command)))
-    files += plot_compare(res, out)
-    files.append(write_manifest(out, res.config.to_dict(), res.config.seed,
-                                network=res.meta["network"],
-                                network_seed=res.meta.get("network_seed", 0),
-                                network_file=res.meta.get("network_file")))
+    with staged_outputs(out_dir) as out:
+        files = [atomic_write_json(out / "summary.json", res.summary())]
+        rows = final_rows(res)
+        csv = ["variant,p,mean,sem,median,n"] + [
+            f"{r['variant']},{r['p']},{r['mean']:.6g},{r['sem']:.6g},{r['median']:.6g},{r['n']}"
+            for r in rows]
+        files.append(atomic_write_text(out / "final_errors.csv", "\n".join(csv) + "\n"))
+        cl = ["variant,p,updates_per_edge,mean_scaled_error,sem"]
+        for v, per_p in res.curves.items():
+            for p, (x, mu, se) in per_p.items():
+                for a, b, c in zip(x, mu, se):
+                    cl.append(f"{v},{'' if p is None else _pkey(p)},{a:.6g},{b:.6g},{c:.6g}")
+        files.append(atomic_write_text(out / "curves.csv", "\n".join(cl) + "\n"))
+        files.append(atomic_write_text(out / "summary.md", summary_markdown(res, command)))
+        files += plot_compare(res, out)
+        files.append(write_manifest(out, res.config.to_dict(), res.config.seed,
+                                    network=res.meta["network"],
+                                    network_seed=res.meta.get("network_seed", 0),
+                                    network_file=res.meta.get("network_file")))
     return [Path(out_dir) / Path(f).name for f in files]  # (written to a staging directory)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from spicecl.results import (atomic_savefig, atomic_write_json, atomic_write_npz,
-                             atomic_write_text, begin_outputs, write_manifest)
+                             atomic_write_text, staged_outputs, write_manifest)
 
 
 def history_csv(hist, k: int = 0) -> str:
@@ -63,26 +63,26 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
     """Write one run's files into ``out_dir`` and return it."""
     import matplotlib.pyplot as plt
 
-    out = begin_outputs(out_dir)
-    atomic_write_text(out / "history.csv", history_csv(hist))
-    # csv quotes node ids holding a comma, quote or newline (GraphML ids may hold any of them)
-    import csv
+    with staged_outputs(out_dir) as out:
+        atomic_write_text(out / "history.csv", history_csv(hist))
+        # csv quotes node ids holding a comma, quote or newline (GraphML ids may hold any of them)
+        import csv
 
-    buf = io.StringIO()
-    rows = csv.writer(buf, lineterminator="\n")
-    rows.writerow(["edge", "source", "target", "resistance_ohm"])
-    rows.writerows([i, net.node_ids[a], net.node_ids[b], f"{r:.10g}"]
-                   for i, ((a, b), r) in enumerate(zip(net.edges, hist.final_resistance[0])))
-    atomic_write_text(out / "final_resistance.csv", buf.getvalue())
-    atomic_write_npz(out / "snapshots.npz", steps=hist.snapshot_steps,
-                     resistance=hist.resistance[0])
-    fig = plot_training(hist, config, title=f"{net.name}: {task.kind}, {config.rule} rule, "
-                                            f"p = {config.p:g}, seed {args.get('seed')}")
-    atomic_savefig(fig, out / "training.png")
-    plt.close(fig)
-    atomic_write_json(out / "summary.json", summary)
-    config_record = {"args": {k: v for k, v in args.items() if k != "func"},
-                     "learning": config.to_dict(), "task": task.to_dict()}
-    write_manifest(out, config_record, args.get("seed"),
-                   **({"network_file": net.source} if net.source else {}))
+        buf = io.StringIO()
+        rows = csv.writer(buf, lineterminator="\n")
+        rows.writerow(["edge", "source", "target", "resistance_ohm"])
+        rows.writerows([i, net.node_ids[a], net.node_ids[b], f"{r:.10g}"]
+                       for i, ((a, b), r) in enumerate(zip(net.edges, hist.final_resistance[0])))
+        atomic_write_text(out / "final_resistance.csv", buf.getvalue())
+        atomic_write_npz(out / "snapshots.npz", steps=hist.snapshot_steps,
+                         resistance=hist.resistance[0])
+        fig = plot_training(hist, config, title=f"{net.name}: {task.kind}, {config.rule} rule, "
+                                                f"p = {config.p:g}, seed {args.get('seed')}")
+        atomic_savefig(fig, out / "training.png")
+        plt.close(fig)
+        atomic_write_json(out / "summary.json", summary)
+        config_record = {"args": {k: v for k, v in args.items() if k != "func"},
+                         "learning": config.to_dict(), "task": task.to_dict()}
+        write_manifest(out, config_record, args.get("seed"),
+                       **({"network_file": net.source} if net.source else {}))
     return Path(out_dir)

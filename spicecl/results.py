@@ -207,18 +207,15 @@ def manifest(config: dict, seed, **extra) -> dict:
     }
 
 
-#: Prefix of the staging directories of :func:`begin_outputs` (with the writer's pid).
+#: Prefix of the staging directories of :func:`staged_outputs` (with the writer's pid).
 STAGING_PREFIX = ".spicecl-staging-"
 
-#: Staging directories of this process not yet committed by :func:`write_manifest`, each with
-#: the thread that made it (a run in another thread of the process has its own).
-_STAGES: dict = {}
-_STAGES_LOCK = threading.Lock()
 
-
-def begin_outputs(out_dir) -> Path:
-    """A fresh staging directory inside ``out_dir`` for a run's files; :func:`write_manifest`
-    on it moves them into ``out_dir`` and writes the manifest there, last.
+@contextlib.contextmanager
+def staged_outputs(out_dir):
+    """``with staged_outputs(out_dir) as stage:`` a fresh staging directory inside ``out_dir``
+    for a run's files; :func:`write_manifest` on it, at the end of the block, moves them into
+    ``out_dir`` and writes the manifest there, last.
 
     Each file is replaced atomically but a run writes several, so a run interrupted while
     writing them would mix new files with the earlier run's. Written to the staging directory
@@ -226,36 +223,41 @@ def begin_outputs(out_dir) -> Path:
     ``out_dir`` as it was (the earlier complete run, or nothing), and a directory with a
     manifest holds one complete run, the one it describes. (Ctrl-C and SIGTERM are held off
     while the files are renamed into place, see :func:`_commit`; only a SIGKILL or a failed
-    rename there leaves no manifest.) Staging directories of processes that no longer run
-    (killed) are removed, as are this process's own from a write that failed (not those of a
-    run that another thread is writing); :func:`discard_staging` removes this thread's
-    unfinished ones.
+    rename there leaves no manifest.)
+
+    The staging directory is removed when the block ends, however it ends: the files of a
+    block that raises, or that ends without :func:`write_manifest`, are discarded and
+    ``out_dir`` is unchanged. An exception that left the block before its files moved says
+    so for the CLI's one line: its ``unwritten_outputs`` is ``out_dir`` (of the outermost
+    block, whose exit comes last: demo stages its sub-runs inside its own staging directory).
+    A block removes only its own staging directory, so runs in other threads or processes
+    are left alone.
     """
+    stage = begin_outputs(out_dir)
+    try:
+        yield stage
+    except BaseException as exc:
+        if stage.exists():  # (gone once committed: a signal held off meanwhile comes after)
+            exc.unwritten_outputs = Path(out_dir)
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def begin_outputs(out_dir) -> Path:
+    """A fresh staging directory inside ``out_dir``, to be committed by :func:`write_manifest`;
+    :func:`staged_outputs` is this with its removal however the run ends. Staging directories
+    of processes that no longer run (killed) are removed; one that is neither committed nor
+    removed stays until its process ends, and the next run into ``out_dir`` removes it."""
     out = Path(out_dir)
-    with _STAGES_LOCK:  # (another thread's new staging directory is registered before a scan)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            for old in out.glob(STAGING_PREFIX + "*"):
-                pid = old.name[len(STAGING_PREFIX):].split("-")[0]
-                # a killed process's, or this one's from an earlier write that failed (a
-                # library caller's: the CLI removes its own on the way out), not a run that
-                # another thread of this process is writing
-                if pid == str(os.getpid()) and _other_thread_writes(old):
-                    continue
-                if pid == str(os.getpid()) or not _pid_alive(pid):
-                    shutil.rmtree(old, ignore_errors=True)
-                    _STAGES.pop(old, None)
-            stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
-        except OSError as exc:
-            raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
-        _STAGES[stage] = threading.current_thread()
-    return stage
-
-
-def _other_thread_writes(stage: Path) -> bool:
-    owner = _STAGES.get(stage)
-    return (owner is not None and owner is not threading.current_thread()
-            and owner.is_alive())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob(STAGING_PREFIX + "*"):
+            if not _pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+    except OSError as exc:
+        raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
 
 
 def _pid_alive(text: str) -> bool:
@@ -270,20 +272,6 @@ def _pid_alive(text: str) -> bool:
     except OSError:  # another user's process
         return True
     return True
-
-
-def discard_staging() -> list[Path]:
-    """Remove the staging directories of this thread that were never committed (a run that
-    failed or was interrupted while writing its files); return the output directories they
-    were for (outermost first). Another thread's runs are left alone."""
-    outs = []
-    mine = [q for q, owner in list(_STAGES.items()) if owner is threading.current_thread()]
-    for stage in sorted(mine, key=lambda q: len(q.parts)):
-        shutil.rmtree(stage, ignore_errors=True)
-        _STAGES.pop(stage, None)
-        if not any(STAGING_PREFIX in q for q in stage.parent.parts):
-            outs.append(stage.parent)
-    return outs
 
 
 def _commit(stage: Path, man: dict) -> Path:
@@ -313,7 +301,6 @@ def _commit(stage: Path, man: dict) -> Path:
         except OSError as exc:
             raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
         path = atomic_write_json(out / "manifest.json", man)
-        _STAGES.pop(stage, None)
         shutil.rmtree(stage, ignore_errors=True)
     return path
 
@@ -366,10 +353,10 @@ def _signals_held():
 
 def write_manifest(out_dir, config: dict, seed, **extra) -> Path:
     """Write ``out_dir/manifest.json`` (atomically) and return its path. For a staging
-    directory of :func:`begin_outputs`, its files are moved into the output directory first
+    directory (:func:`staged_outputs`), its files are moved into the output directory first
     and the manifest written there."""
     out = Path(out_dir)
     man = manifest(config, seed, **extra)
-    if out in _STAGES:
+    if out.name.startswith(STAGING_PREFIX):
         return _commit(out, man)
     return atomic_write_json(out / "manifest.json", man)

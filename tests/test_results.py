@@ -254,16 +254,19 @@ def test_ctrl_c_while_the_files_move_into_place_waits_for_the_manifest(tmp_path,
     capsys.readouterr()
 
 
-def test_a_library_write_that_failed_leaves_no_staging_directory_after_the_next(tmp_path):
-    # outside the CLI nothing removes a failed write's staging directory on the way out; the
-    # process still runs (a notebook), so the next write into the directory removes it
-    from spicecl.results import begin_outputs, write_manifest
+def test_a_library_write_that_failed_leaves_no_staging_directory(tmp_path):
+    # a failed write's staging directory stayed while the process ran (a notebook), until the
+    # next write into the directory; the write's block removes it on the way out
+    from spicecl.results import staged_outputs, write_manifest
 
-    first = begin_outputs(tmp_path)
-    (first / "summary.json").write_text("{}")  # ... and the write failed here
-    second = begin_outputs(tmp_path)
-    (second / "summary.json").write_text("{}")
-    write_manifest(second, {"a": 1}, 1)
+    with pytest.raises(OSError, match="the write failed"):
+        with staged_outputs(tmp_path) as first:
+            (first / "summary.json").write_text("{}")
+            raise OSError("the write failed here")
+    assert list(tmp_path.iterdir()) == []
+    with staged_outputs(tmp_path) as second:
+        (second / "summary.json").write_text("{}")
+        write_manifest(second, {"a": 1}, 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "summary.json"]
 
 
@@ -310,8 +313,7 @@ def test_a_write_in_another_thread_keeps_its_staging_directory(tmp_path):
     # manifest too, and its results never reached the directory, with no error
     import threading
 
-    from spicecl import results
-    from spicecl.results import begin_outputs, write_manifest
+    from spicecl.results import begin_outputs, staged_outputs, write_manifest
 
     staged, go, done = [], threading.Event(), threading.Event()
 
@@ -328,10 +330,11 @@ def test_a_write_in_another_thread_keeps_its_staging_directory(tmp_path):
     try:
         while not staged:
             time.sleep(0.01)
-        other = begin_outputs(tmp_path / "elsewhere")
-        mine = begin_outputs(tmp_path)  # another run into the same directory, this thread
-        assert staged[0].is_dir()
-        results.discard_staging()  # the CLI's way out of a command in this thread
+        with pytest.raises(KeyboardInterrupt):  # a command in this thread, stopped
+            with (staged_outputs(tmp_path / "elsewhere") as other,
+                  staged_outputs(tmp_path) as mine):  # (another run into the same directory)
+                assert staged[0].is_dir()
+                raise KeyboardInterrupt
         assert staged[0].is_dir() and not mine.exists() and not other.exists()
     finally:
         go.set()

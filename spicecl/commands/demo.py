@@ -48,8 +48,8 @@ def cmd_demo(args) -> int:
     from spicecl.network import exp16
     from spicecl.oscbank.design import OscillatorDesign
     from spicecl.oscbank.run import MAX_SPAN_PERIODS, BankConfig, run_bank, summarize
-    from spicecl.results import (atomic_write_json, atomic_write_text, begin_outputs,
-                                 ensure_output_dir, write_manifest)
+    from spicecl.results import (atomic_write_json, atomic_write_text, ensure_output_dir,
+                                 staged_outputs, write_manifest)
     from spicecl.variation_file import load_variation
 
     check_count("--tasks", args.tasks, 2)
@@ -69,61 +69,61 @@ def cmd_demo(args) -> int:
                         seed=args.seed, n_records=60)
     final = ensure_output_dir(args.out, command="demo")
     # Every file, the stages' runs (oscillators/, learning/) included, goes to a staging
-    # directory first and into place with the manifest (spicecl.results.begin_outputs).
-    out = begin_outputs(final)
-    t0 = time.perf_counter()
+    # directory first and into place with the manifest (spicecl.results.staged_outputs).
+    with staged_outputs(final) as out:
+        t0 = time.perf_counter()
 
-    # 1. Oscillator check of the exp16 design (fast method: short transients + clock sampling).
-    _say(f"demo 1/4: oscillator bank of {net.n_edges} edges at biases "
-         f"{', '.join(f'{b:g}' for b in biases)} V, {args.samples} clock samples")
-    run = run_bank(bank_cfg, workers=1, progress=False)
-    for w in run.warnings:
-        warn(w)
-    osc = summarize(run)
-    osc["network"] = net.name
-    write_outputs(run, osc, out / "oscillators")
+        # 1. Oscillator check of the exp16 design (fast method: short transients + clock sampling).
+        _say(f"demo 1/4: oscillator bank of {net.n_edges} edges at biases "
+             f"{', '.join(f'{b:g}' for b in biases)} V, {args.samples} clock samples")
+        run = run_bank(bank_cfg, workers=1, progress=False)
+        for w in run.warnings:
+            warn(w)
+        osc = summarize(run)
+        osc["network"] = net.name
+        write_outputs(run, osc, out / "oscillators")
 
-    # 2. The variation file it wrote, read back as the learning code reads any user's file.
-    var = load_variation(out / "oscillators", n_edges=net.n_edges)
-    # (the learning run records the file where it will be, not in the staging directory)
-    var = replace(var, path=final / "oscillators" / var.path.name)
+        # 2. The variation file it wrote, read back as the learning code reads any user's file.
+        var = load_variation(out / "oscillators", n_edges=net.n_edges)
+        # (the learning run records the file where it will be, not in the staging directory)
+        var = replace(var, path=final / "oscillators" / var.path.name)
 
-    # 3. Idealized vs hardware-faithful learning on the same tasks and seeds.
-    _say(f"demo 2/4: learning, {args.tasks} allosteric tasks x p in {{1, 0.5, 0.2}}, "
-         f"{args.steps} steps, idealized / hardware-faithful / each imperfection / clock-free")
-    res = run_compare(net, cfg, variation=var)
-    command = shlex.join(["spicecl", "demo", "--out", str(args.out), "--seed", str(args.seed),
-                          "--tasks", str(args.tasks), "--steps", str(args.steps), "--samples",
-                          str(args.samples), "--cosim-steps", str(args.cosim_steps)])
-    write_compare(res, out / "learning", command)
+        # 3. Idealized vs hardware-faithful learning on the same tasks and seeds.
+        _say(f"demo 2/4: learning, {args.tasks} allosteric tasks x p in {{1, 0.5, 0.2}}, "
+             f"{args.steps} steps, idealized / hardware-faithful / each imperfection / clock-free")
+        res = run_compare(net, cfg, variation=var)
+        command = shlex.join(["spicecl", "demo", "--out", str(args.out), "--seed", str(args.seed),
+                              "--tasks", str(args.tasks), "--steps", str(args.steps), "--samples",
+                              str(args.samples), "--cosim-steps", str(args.cosim_steps)])
+        write_compare(res, out / "learning", command)
 
-    # 4. ngspice in the loop for a few steps.
-    cos = None
-    if args.cosim_steps:
-        from spicecl.spice.runner import ngspice_available
+        # 4. ngspice in the loop for a few steps.
+        cos = None
+        if args.cosim_steps:
+            from spicecl.spice.runner import ngspice_available
 
-        if ngspice_available():
-            from spicecl.cosim import run_cosim
+            if ngspice_available():
+                from spicecl.cosim import run_cosim
 
-            _say(f"demo 3/4: {args.cosim_steps} steps with ngspice in the loop")
-            cos = run_cosim(net, args.cosim_steps, args.seed)
-        else:
-            _say("demo 3/4: ngspice not installed: co-simulation skipped")
+                _say(f"demo 3/4: {args.cosim_steps} steps with ngspice in the loop")
+                cos = run_cosim(net, args.cosim_steps, args.seed)
+            else:
+                _say("demo 3/4: ngspice not installed: co-simulation skipped")
 
-    _say("demo 4/4: report")
-    summary = {"oscillators": {k: v for k, v in osc.items() if k != "results"},
-               "oscillator_results": [{k: r[k] for k in ("bias_volts", "p_mean", "p_analytic",
-                                                         "mean_pearson_r", "max_abs_pearson_r")}
-                                      for r in osc["results"]],
-               "learning": res.summary(),
-               "cosim": None if cos is None else {k: cos[k] for k in (
-                   "steps", "decision_agreement", "taps_identical", "first_divergence_step",
-                   "divergence_reason", "max_abs_voltage_error_volts")},
-               "seconds": round(time.perf_counter() - t0, 1)}
-    atomic_write_json(out / "summary.json", summary)
-    report = _report(summary, res, command)
-    atomic_write_text(out / "report.md", report)
-    write_manifest(out, {"command": command, "biases": list(biases), "ps": list(ps)}, args.seed)
+        _say("demo 4/4: report")
+        summary = {"oscillators": {k: v for k, v in osc.items() if k != "results"},
+                   "oscillator_results": [{k: r[k] for k in ("bias_volts", "p_mean", "p_analytic",
+                                                             "mean_pearson_r", "max_abs_pearson_r")}
+                                          for r in osc["results"]],
+                   "learning": res.summary(),
+                   "cosim": None if cos is None else {k: cos[k] for k in (
+                       "steps", "decision_agreement", "taps_identical", "first_divergence_step",
+                       "divergence_reason", "max_abs_voltage_error_volts")},
+                   "seconds": round(time.perf_counter() - t0, 1)}
+        atomic_write_json(out / "summary.json", summary)
+        report = _report(summary, res, command)
+        atomic_write_text(out / "report.md", report)
+        write_manifest(out, {"command": command, "biases": list(biases), "ps": list(ps)}, args.seed)
 
     print(f"spicecl demo: done in {summary['seconds']:.0f} s; report {final / 'report.md'}")
     for r in summary["oscillator_results"]:

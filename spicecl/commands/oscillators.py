@@ -128,28 +128,28 @@ def write_outputs(run, summary: dict, out_dir) -> list[str]:
     from pathlib import Path
 
     from spicecl.oscbank import plots
-    from spicecl.results import atomic_write_json, atomic_write_text, begin_outputs, write_manifest
+    from spicecl.results import atomic_write_json, atomic_write_text, staged_outputs, write_manifest
     from spicecl.variation_file import arrays_from_run, write_variation
 
-    out = begin_outputs(out_dir)
-    cfg = run.config
-    hashes = [{"draw": j["draw"], "bias_volts": j["bias_volts"], "deck_sha256": j["deck_hash"],
-               "characterization_deck_sha256": j["char_deck_hash"]} for j in run.jobs]
-    man = {"config": cfg.to_dict(), "seed": cfg.seed, "netlist_hashes": hashes,
-           "summary": {k: v for k, v in summary.items() if k != "results"},
-           "results": summary["results"]}
-    npz, js = write_variation(out, arrays_from_run(run), man)
-    files = [npz, js, atomic_write_json(out / "summary.json", summary)]
-    rows = ["draw,bias_volts,edge,p_edge,period_s,duty,lag1"]
-    for j in run.jobs:
-        for i in range(cfg.n_edges):
-            rows.append(f"{j['draw']},{j['bias_volts']:.6g},{i},{j['p_edge'][i]:.6g},"
-                        f"{j['period'][i]:.6g},{j['duty'][i]:.6g},{j['lag1'][i]:.6g}")
-    files.append(atomic_write_text(out / "edges.csv", "\n".join(rows) + "\n"))
-    files.append(plots.plot_p_vs_bias(run, out / "p_vs_bias.png"))
-    files.append(plots.plot_correlation(run, out / "correlation.png"))
-    files.append(plots.plot_waveforms(run, out / "waveforms.png"))
-    files.append(write_manifest(out, cfg.to_dict(), cfg.seed,
-                                files=[Path(f).name for f in files],
-                                netlist_hashes=hashes))
+    with staged_outputs(out_dir) as out:
+        cfg = run.config
+        hashes = [{"draw": j["draw"], "bias_volts": j["bias_volts"], "deck_sha256": j["deck_hash"],
+                   "characterization_deck_sha256": j["char_deck_hash"]} for j in run.jobs]
+        man = {"config": cfg.to_dict(), "seed": cfg.seed, "netlist_hashes": hashes,
+               "summary": {k: v for k, v in summary.items() if k != "results"},
+               "results": summary["results"]}
+        npz, js = write_variation(out, arrays_from_run(run), man)
+        files = [npz, js, atomic_write_json(out / "summary.json", summary)]
+        rows = ["draw,bias_volts,edge,p_edge,period_s,duty,lag1"]
+        for j in run.jobs:
+            for i in range(cfg.n_edges):
+                rows.append(f"{j['draw']},{j['bias_volts']:.6g},{i},{j['p_edge'][i]:.6g},"
+                            f"{j['period'][i]:.6g},{j['duty'][i]:.6g},{j['lag1'][i]:.6g}")
+        files.append(atomic_write_text(out / "edges.csv", "\n".join(rows) + "\n"))
+        files.append(plots.plot_p_vs_bias(run, out / "p_vs_bias.png"))
+        files.append(plots.plot_correlation(run, out / "correlation.png"))
+        files.append(plots.plot_waveforms(run, out / "waveforms.png"))
+        files.append(write_manifest(out, cfg.to_dict(), cfg.seed,
+                                    files=[Path(f).name for f in files],
+                                    netlist_hashes=hashes))
     return [str(Path(out_dir) / Path(f).name) for f in files]  # (written to a staging directory)
