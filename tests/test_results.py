@@ -254,6 +254,50 @@ def test_ctrl_c_while_the_files_move_into_place_waits_for_the_manifest(tmp_path,
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("sig,what", [("SIGINT", "interrupted"), ("SIGTERM", "terminated")])
+def test_a_signal_held_off_until_the_run_is_in_place_does_not_say_nothing_was_written(
+        tmp_path, capsys, monkeypatch, sig, what):
+    import signal
+
+    import spicecl.results
+    from spicecl.cli import main
+    from spicecl.results import STAGING_PREFIX
+
+    out = tmp_path / "run"
+    real = os.replace
+
+    def replace(src, dst):
+        if STAGING_PREFIX not in str(dst):  # a file moving into place
+            os.kill(os.getpid(), getattr(signal, sig))
+        return real(src, dst)
+
+    monkeypatch.setattr(spicecl.results.os, "replace", replace)
+    assert main(["train", "--network", "exp16", "--steps", "5", "--out", str(out)]) > 128
+    assert (out / "manifest.json").is_file()
+    assert capsys.readouterr().err == f"spicecl: {what}\n"
+
+
+@pytest.mark.parametrize("writer", ["spicecl.oscbank.plots.plot_waveforms",
+                                    "spicecl.compare.plot_compare"])
+def test_an_interrupted_demo_names_its_out_not_a_stage_inside_it(tmp_path, capsys, monkeypatch,
+                                                                 writer):
+    """demo stages its sub-runs (oscillators/, learning/) inside its own staging directory: a
+    Ctrl-C in one of them names the --out, and leaves it empty."""
+    from spicecl.cli import main
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, interrupted)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--seed", "1", "--tasks", "2", "--steps", "1",
+                 "--samples", "2", "--cosim-steps", "0"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"spicecl: interrupted; nothing was written to {out} (any earlier results there are "
+        f"unchanged)")
+    assert list(out.iterdir()) == []
+
+
 def test_a_library_write_that_failed_leaves_no_staging_directory(tmp_path):
     # a failed write's staging directory stayed while the process ran (a notebook), until the
     # next write into the directory; the write's block removes it on the way out
@@ -268,6 +312,20 @@ def test_a_library_write_that_failed_leaves_no_staging_directory(tmp_path):
         (second / "summary.json").write_text("{}")
         write_manifest(second, {"a": 1}, 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "summary.json"]
+
+
+def test_a_library_write_that_forgets_its_manifest_writes_nothing(tmp_path):
+    """A staged block that ends without write_manifest: its files are discarded with its
+    staging directory, and the directory keeps the earlier run."""
+    from spicecl.results import staged_outputs, write_manifest
+
+    with staged_outputs(tmp_path) as stage:
+        (stage / "a.txt").write_text("old")
+        write_manifest(stage, {"run": 1}, 1)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with staged_outputs(tmp_path) as stage:
+        (stage / "a.txt").write_text("new")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_the_data_is_flushed_to_the_file_before_fsync_and_renamed_after(tmp_path, monkeypatch):
