@@ -150,6 +150,22 @@ def test_detect_locking_needs_coupling_to_pull_periods_together():
     assert measure.detect_locking(free, free, 1e-3) == []
 
 
+def test_detect_locking_does_not_chain_close_unlocked_periods():
+    """A large bank's periods lie closer than rtol apart (143 edges at 5 %: ~1.2e-3 on
+    average): chained over the sorted periods, uncoupled edges made one "locked" group
+    spanning ~1 % (the 143-edge board at 0.1 ohm reported 26 edges "locked to one period"
+    whose periods spanned 0.95 %). A locked group is one period within rtol."""
+    spread = 1.0 + 0.0009 * np.arange(30)  # neighbours 0.9 rtol apart, 2.6 % in all
+    assert measure.detect_locking(spread, spread, 1e-3) == []
+    # The coupling changed nothing here, but shifted each by < rtol / 2: still not locked.
+    shifted = spread * (1.0 + 4e-4 * np.cos(np.arange(30)))
+    assert measure.detect_locking(shifted, spread, 1e-3) == []
+    # A real locked group among them is found, and only its edges.
+    coupled = spread.copy()
+    coupled[[3, 10, 20]] = 1.05
+    assert measure.detect_locking(coupled, spread, 1e-3) == [[3, 10, 20]]
+
+
 def test_check_bias_and_clock_times():
     d = OscillatorDesign()
     assert check_bias(2.5, d) == 2.5

@@ -167,11 +167,13 @@ def detect_locking(period: np.ndarray, free_period: np.ndarray | None,
                    rtol: float = 1e-3) -> list[list[int]]:
     """Groups of edges whose oscillators locked to a common period.
 
-    Edges are grouped when their measured periods agree within ``rtol`` (relative, chained
-    over the sorted periods). A group of two or more counts as locked when the same parts
-    without coupling (``free_period``: the bank on an ideal supply) would spread over more
-    than 3 ``rtol``: the coupling pulled them together. Without ``free_period`` every group
-    of coinciding periods is returned.
+    Edges are grouped when their measured periods agree within ``rtol`` of the group's
+    smallest period (over the sorted periods; not chained from neighbour to neighbour: a
+    large bank's periods lie closer than ``rtol`` apart, ~1.2e-3 at 143 edges and 5 % parts,
+    and a chain ran through uncoupled edges spanning a percent). A group of two or more counts
+    as locked when the same parts without coupling (``free_period``: the bank on an ideal
+    supply) would spread over more than 3 ``rtol``: the coupling pulled them together.
+    Without ``free_period`` every group of coinciding periods is returned.
 
     Returns a list of groups, each a sorted list of 0-based edge indices.
     """
@@ -181,8 +183,9 @@ def detect_locking(period: np.ndarray, free_period: np.ndarray | None,
         return []
     order = ok[np.argsort(period[ok], kind="stable")]
     groups, cur = [], [int(order[0])]
-    for a, b in zip(order[:-1], order[1:]):
-        if abs(period[b] - period[a]) <= rtol * period[a]:
+    for b in order[1:]:
+        a = cur[0]
+        if period[b] - period[a] <= rtol * period[a]:
             cur.append(int(b))
         else:
             groups.append(cur)
