@@ -205,6 +205,32 @@ def test_more_vectors_than_one_ngspice_write_takes():
     assert len(res.vectors["time"]) == len(res.vectors[names[-1]]) > 2
 
 
+@pytest.mark.spice
+@requires_ngspice
+def test_many_vectors_cost_about_what_one_does():
+    """`write` with the names looked each one up among all of the plot's vectors: asking for
+    4,000 node voltages of a 4,000-node chain took 4.4 s against 0.07 s for one (a 5000-edge
+    twin deck's validate dc: 476 s, of which ~400 s in `write`). The runner `save`s them before
+    the run instead."""
+    n = 4000
+    lines = ["chain", "V1 n0 0 DC 1"] + [f"R{k} n{k} n{k + 1} 1k" for k in range(n)]
+    deck = "\n".join(lines + [f"R{n} n{n} 0 1k", ".op"])
+    names = [f"v(n{k})" for k in range(1, n + 1)]
+    one = min(run_ngspice(deck, names[:1], name="one").elapsed for _ in range(2))
+    res = run_ngspice(deck, names, name="all")
+    assert res.elapsed < 10 * one + 1.0, (res.elapsed, one)
+    assert res.vectors[names[-1]][0] == pytest.approx(1 / (n + 1), rel=1e-9)
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_a_differential_vector_is_still_written():
+    # (ngspice's `save` drops v(a,b) without a word)
+    res = run_ngspice(DIVIDER, ["v(in,mid)", "v(mid)"], name="diff")
+    assert res.vectors["v(in,mid)"][0] == pytest.approx(1.0, abs=1e-12)  # 3 V - 2 V
+    assert res.vectors["v(mid)"][0] == pytest.approx(2.0, abs=1e-12)
+
+
 @pytest.mark.parametrize("script, match", [
     ('echo "Error: something broke"; kill -SEGV $$', "ngspice crashed (signal 11) on deck "
                                                      "fake: Error: something broke"),
