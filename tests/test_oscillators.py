@@ -711,3 +711,22 @@ def test_a_bank_whose_edges_never_toggle_says_so_without_numpy_warnings(tmp_path
     assert res["period_mean_s"] > 0
     assert cap.err.startswith("spicecl: warning: clock aliasing at bias 2.5 V")
     assert (tmp_path / "o" / "correlation.png").is_file()
+
+
+def test_locking_warning_of_a_large_group_stays_short():
+    """At 143 edges on a 10-ohm supply every edge locks: the warning listed all 143 indices
+    (a ~750-character line); the groups are in --json (locked_groups)."""
+    from types import SimpleNamespace
+
+    from spicecl.oscbank.run import BankConfig, check_warnings
+
+    n = 143
+    cfg = BankConfig(n, (2.5,), 100, supply_resistance=10.0)
+    job = {"bias_volts": 2.5, "draw": 0, "locked_groups": [list(range(n))],
+           "period": np.full(n, 8.2e-4), "correlated_pairs": [], "n_periods": np.full(n, 20),
+           "vcc_mean": 5.0, "p_analytic": 0.5, "t_rise": np.zeros(n),
+           "duty": np.full(n, 0.5), "p_edge": np.full(n, 0.5)}
+    warns = check_warnings(SimpleNamespace(config=cfg, jobs=[job]))
+    (lock,) = [w for w in warns if "frequency locking" in w]
+    assert "edges 0, 1, 2" in lock and "(143 of 143)" in lock and "133 more" in lock
+    assert len(lock) < 250, len(lock)

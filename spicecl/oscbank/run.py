@@ -321,7 +321,10 @@ def check_warnings(run: BankRun) -> list[str]:
         where = f"bias {j['bias_volts']:g} V" + (f", draw {j['draw']}" if cfg.draws > 1 else "")
         for g in j["locked_groups"]:
             per = float(np.nanmean(j["period"][g]))
-            out.append(f"frequency locking at {where}: edges {', '.join(map(str, g))} "
+            # (at most 10 indices: a 143-edge group made a ~750-character line; --json has all)
+            listed = ", ".join(map(str, g[:10])) + (f" and {len(g) - 10} more"
+                                                    if len(g) > 10 else "")
+            out.append(f"frequency locking at {where}: edges {listed} "
                        f"({len(g)} of {cfg.n_edges}) locked to one period {per * 1e3:.4g} ms "
                        f"(supply {cfg.supply_resistance:g} ohm, decoupling "
                        f"{cfg.decoupling:g} F)")
