@@ -1,12 +1,12 @@
 """The one place in spicecl that starts ngspice: ``ngspice -b`` on a deck, in its own process.
 
 :func:`run_ngspice` copies a deck into a fresh temporary directory, appends a ``.control``
-block that runs the deck's one analysis and ``write``\\ s only the requested vectors to a binary
-raw file, runs ``ngspice -b`` there as a subprocess with a timeout, and reads the raw file with
-:mod:`spicecl.spice.rawfile`. Every failure (ngspice missing, non-convergence, "timestep too
-small", a crash, a timeout, a vector that does not exist) is a one-line
-:class:`~spicecl.errors.SpiceclError` that names the deck and quotes the relevant ngspice log
-lines; the calling process survives.
+block that ``save``\\ s only the requested vectors, runs the deck's one analysis and
+``write``\\ s them to a binary raw file, runs ``ngspice -b`` there as a subprocess with a
+timeout, and reads the raw file with :mod:`spicecl.spice.rawfile`. Every failure (ngspice
+missing, non-convergence, "timestep too small", a crash, a timeout, a vector that does not
+exist) is a one-line :class:`~spicecl.errors.SpiceclError` that names the deck and quotes the
+relevant ngspice log lines; the calling process survives.
 
 Why not PySpice's runner: its subprocess mode breaks on numpy >= 2.3 and on ngspice's first
 "Note:" line, and its shared mode raises on any stderr line (HARDWARE.md section 4). Why a
