@@ -207,19 +207,33 @@ def test_more_vectors_than_one_ngspice_write_takes():
 
 @pytest.mark.spice
 @requires_ngspice
-def test_many_vectors_cost_about_what_one_does():
+def test_many_vectors_are_saved_before_the_run_not_looked_up_by_write(monkeypatch):
     """`write` with the names looked each one up among all of the plot's vectors: asking for
     4,000 node voltages of a 4,000-node chain took 4.4 s against 0.07 s for one (a 5000-edge
     twin deck's validate dc: 476 s, of which ~400 s in `write`). The runner `save`s them before
-    the run instead."""
+    the run and `write`s what was saved. (Speed itself is not asserted here: the deck is.)"""
+    from spicecl.spice import runner
+
+    decks, real = [], subprocess.Popen
+
+    def spy(args, **kw):
+        if "-b" in args:
+            decks.append((Path(kw["cwd"]) / args[-1]).read_text())
+        return real(args, **kw)
+
+    monkeypatch.setattr(runner.subprocess, "Popen", spy)
     n = 4000
     lines = ["chain", "V1 n0 0 DC 1"] + [f"R{k} n{k} n{k + 1} 1k" for k in range(n)]
     deck = "\n".join(lines + [f"R{n} n{n} 0 1k", ".op"])
     names = [f"v(n{k})" for k in range(1, n + 1)]
-    one = min(run_ngspice(deck, names[:1], name="one").elapsed for _ in range(2))
     res = run_ngspice(deck, names, name="all")
-    assert res.elapsed < 10 * one + 1.0, (res.elapsed, one)
     assert res.vectors[names[-1]][0] == pytest.approx(1 / (n + 1), rel=1e-9)
+    assert res.vectors[names[0]][0] == pytest.approx(n / (n + 1), rel=1e-9)
+    control = decks[-1][decks[-1].index(".control"):].splitlines()
+    saves = [ln.split()[1:] for ln in control if ln.startswith("save ")]
+    assert sum(saves, []) == names and control.index("run") > max(
+        i for i, ln in enumerate(control) if ln.startswith("save "))
+    assert [ln for ln in control if ln.startswith("write")] == ["write out0.raw"]
 
 
 @pytest.mark.spice
