@@ -246,8 +246,10 @@ def _other_code(who: str, theirs: tuple, mine: tuple) -> str:
 def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
     """Refuse (one-line SpiceclError) a cluster whose scheduler or workers cannot import
     spicecl or run other spicecl source files than this process (the scheduler unpickles the
-    jobs too), or whose workers lack one of ``packages`` or run another version of it (the
-    workers connected now are checked; :func:`run_identified` checks each job's result)."""
+    jobs too), or whose workers lack one of ``packages`` or run another version of it
+    (spicecl's own by its source files only: a checkout on PYTHONPATH has no installed
+    version; the workers connected now are checked; :func:`run_identified` checks each job's
+    result)."""
     from importlib.metadata import version
 
     probe, mine = _code_probe(), code_identity()
@@ -263,6 +265,8 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
                                f"{WAIT_FOR_WORKERS:g} s; start workers (dask worker "
                                f"{address}) and rerun") from None
     for pkg in packages:
+        if pkg == "spicecl":  # (its source files are compared below: a checkout on
+            continue          # PYTHONPATH, installed nowhere, has no version to look up)
         want = _version_here(pkg)
         theirs = client.run(version, pkg, on_error="return")
         for worker, got in sorted(theirs.items()):
@@ -305,9 +309,10 @@ def _check_code(address: str, who: str, got, mine: tuple) -> None:
     gave ``got``."""
     if isinstance(got, BaseException):
         why = " ".join(f"{type(got).__name__}: {got}".split())[:200]
+        need = f"spicecl {mine[1][0]}" if mine[1][0] else "spicecl"
         raise SpiceclError(f"--scheduler {address}: {who} cannot import spicecl ({why}); "
-                           f"install spicecl {mine[1][0]} on the cluster's scheduler and "
-                           f"workers (or set their PYTHONPATH)")
+                           f"install {need} on the cluster's scheduler and workers (or set "
+                           f"their PYTHONPATH)")
     scheduler = who == "the scheduler"
     if got[0] != mine[0] or (not scheduler and got[1] != mine[1]):
         why = ("it unpickles the jobs" if scheduler else

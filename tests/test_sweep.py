@@ -572,6 +572,50 @@ def test_a_malformed_scheduler_address_is_named(address, words):
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
+class _OneWorkerHere:
+    """A Dask client stand-in whose one worker is this process."""
+
+    def run_on_scheduler(self, func):
+        return func()
+
+    def scheduler_info(self):
+        return {"workers": {"tcp://w:1": {}}}
+
+    def run(self, func, *args, on_error):
+        try:
+            return {"tcp://w:1": func(*args)}
+        except Exception as exc:  # noqa: BLE001 - as on_error="return"
+            return {"tcp://w:1": exc}
+
+
+def test_a_cluster_running_this_checkout_from_pythonpath_is_accepted(monkeypatch):
+    # a checkout on PYTHONPATH (the README's advice for workers) has no installed version:
+    # the workers were refused ("cannot use spicecl (PackageNotFoundError); install spicecl")
+    # though they run this very code, which the source digest checks
+    import importlib.metadata
+
+    from spicecl import sweep
+
+    real = importlib.metadata.version
+
+    def version(pkg):
+        if pkg == "spicecl":
+            raise importlib.metadata.PackageNotFoundError(pkg)
+        return real(pkg)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    sweep.code_identity.cache_clear()
+    try:
+        sweep.check_cluster(_OneWorkerHere(), "A")
+        # one that cannot import spicecl is told so, without a version it does not have
+        monkeypatch.setattr(sweep, "_code_probe", lambda: lambda: ImportError("none here"))
+        with pytest.raises(SpiceclError, match=r"cannot import spicecl \(ImportError: none "
+                                               r"here\); install spicecl on the cluster's"):
+            sweep.check_cluster(_OneWorkerHere(), "A")
+    finally:
+        sweep.code_identity.cache_clear()
+
+
 def test_a_malformed_scheduler_address_is_told_before_dask_loads():
     # (importing dask.distributed takes ~3 s: a typo waited for it)
     code = ("import sys\nfrom spicecl.sweep import connect_scheduler\n"
