@@ -82,6 +82,7 @@ def test_bank_deck_refuses_a_models_path_unsafe_in_a_deck(monkeypatch, tmp_path)
     monkeypatch.setattr(design, "OSCILLATOR_LIB", tmp_path / "co@corp" / "oscillator.lib")
     assert f".include {tmp_path / 'co@corp' / 'oscillator.lib'}\n" in bank_deck(a, d, 2.5, 1e-3)
 
+
 def test_deck_hash_names_the_circuit_not_where_spicecl_lives(monkeypatch, tmp_path):
     """The manifests' deck_sha256 changed with the checkout's (or install's) directory, which
     the bank deck includes its library from; the library's contents are hashed instead."""

@@ -252,7 +252,6 @@ def test_a_lost_dask_scheduler_is_a_one_line_error(tmp_path):
         cluster.wait()
 
 
-
 @pytest.mark.dask
 def test_a_cluster_left_without_workers_is_a_one_line_error(tmp_path):
     # all workers gone (died, stopped) while jobs wait: the run waited for ever without a word
@@ -291,6 +290,7 @@ def test_a_cluster_left_without_workers_is_a_one_line_error(tmp_path):
     assert out.stdout.startswith("RunError: --scheduler tcp://"), out.stdout + out.stderr[-2000:]
     assert "no Dask worker left for 1 s (1 job unfinished); finished jobs are saved" in out.stdout
     assert "no Dask worker left (1 job unfinished); waiting up to 1 s" in out.stderr
+
 
 def test_resume_skips_finished_jobs(tmp_path):
     chunks = [Chunk(f"c{i}", counting_job, {"name": f"c{i}", "x": float(i)}) for i in range(5)]
@@ -452,7 +452,6 @@ def test_a_cluster_without_our_packages_or_versions_is_refused(monkeypatch):
             check_cluster(client, "A", packages=("numpy",))
 
 
-
 @pytest.mark.dask
 def test_workers_that_cannot_import_spicecl_or_run_other_code_are_refused(tmp_path):
     # both passed the check (it compared the installed versions only): a worker that could
@@ -554,6 +553,7 @@ def test_a_scheduler_address_with_a_trailing_slash_connects(tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:
         connect_scheduler(cluster.scheduler_address + "/", timeout=5).close()
+
 
 @pytest.mark.parametrize("address, words", [
     ("tcp://", "expected an address like tcp://HOST:PORT"),
