@@ -139,7 +139,7 @@ class _Progress:
         if enabled is None:
             enabled = sys.stderr.isatty()
         self.bar = tqdm(total=round(total), desc=desc, disable=not enabled, unit=unit,
-                        unit_scale=True, leave=False, mininterval=0.5)
+                        unit_scale=unit != "job", leave=False, mininterval=0.5)  # (7.20k steps)
 
     def update(self, n: float) -> None:
         self.bar.update(round(n))
@@ -264,9 +264,8 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
             raise SpiceclError(f"--scheduler {address}: no worker joined within "
                                f"{WAIT_FOR_WORKERS:g} s; start workers (dask worker "
                                f"{address}) and rerun") from None
-    for pkg in packages:
-        if pkg == "spicecl":  # (its source files are compared below: a checkout on
-            continue          # PYTHONPATH, installed nowhere, has no version to look up)
+    # (spicecl by its source files, below: a checkout on PYTHONPATH has no installed version)
+    for pkg in [p for p in packages if p != "spicecl"]:
         want = _version_here(pkg)
         theirs = client.run(version, pkg, on_error="return")
         for worker, got in sorted(theirs.items()):

@@ -616,6 +616,14 @@ def test_a_cluster_running_this_checkout_from_pythonpath_is_accepted(monkeypatch
         sweep.code_identity.cache_clear()
 
 
+def test_a_sweep_of_plain_jobs_counts_them_whole(tmp_path, capsys):
+    # (the bar's counts are scaled, 7.20k, only for reproduce's task-steps: jobs read 0/3)
+    chunks = [Chunk(f"c{k}", counting_job, {"name": f"c{k}", "x": k}) for k in range(3)]
+    run_sweep(chunks, tmp_path, {"job": "bar"}, 0, progress=True)
+    err = capsys.readouterr().err
+    assert "| 0/3 [" in err and "job/s" in err and "0.00/3.00" not in err
+
+
 def test_a_malformed_scheduler_address_is_told_before_dask_loads():
     # (importing dask.distributed takes ~3 s: a typo waited for it)
     code = ("import sys\nfrom spicecl.sweep import connect_scheduler\n"
