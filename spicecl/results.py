@@ -3,7 +3,8 @@
 Every file goes to a temporary name in the target directory and is renamed into place, so an
 interrupted run never leaves a half-written file. :func:`write_manifest` records what is
 needed to regenerate a result: the command line, the configuration, the seed, and the
-versions of Python, numpy, scipy, spicecl and ngspice.
+versions of Python, numpy, scipy, spicecl and ngspice, and the BLAS libraries with the kernels
+they picked for this CPU (:func:`blas_libraries`).
 """
 
 from __future__ import annotations
@@ -175,7 +176,24 @@ def versions() -> dict:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "ngspice": ngspice_version(),
+        "blas": blas_libraries(),
     }
+
+
+def blas_libraries() -> str:
+    """The BLAS/LAPACK libraries numpy and scipy compute with, and the kernels each picked for
+    this CPU at run time, e.g. 'openblas 0.3.30 Haswell, openblas 0.3.31.188.0 Haswell'.
+
+    The same seed gives the same bits only with the same kernels: another CPU (or
+    OPENBLAS_CORETYPE) rounds matrix products and Cholesky solves differently in the last bit
+    (README, "Reproducibility across machines"). The number of threads is left out: it does
+    not change the numbers (the learning loop runs on one BLAS thread)."""
+    import scipy.linalg  # noqa: F401  (loads scipy's own BLAS, for threadpoolctl to see)
+    from threadpoolctl import threadpool_info
+
+    libs = {" ".join(str(i[k]) for k in ("internal_api", "version", "architecture") if i.get(k))
+            for i in threadpool_info() if i.get("user_api") == "blas"}
+    return ", ".join(sorted(libs)) or "unknown"
 
 
 def config_hash(config: dict) -> str:

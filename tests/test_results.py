@@ -54,6 +54,12 @@ def test_manifest_records_config_seed_and_versions(tmp_path):
     assert m["versions"]["spicecl"] == spicecl.__version__
     assert m["versions"]["numpy"] == np.__version__ and m["versions"]["scipy"] == scipy.__version__
     assert m["versions"]["python"] == platform.python_version()
+    # the BLAS kernels picked for this CPU: another CPU rounds in the last bit (README)
+    from threadpoolctl import threadpool_info
+
+    arch = {i["architecture"] for i in threadpool_info()
+            if i["user_api"] == "blas" and i.get("architecture")}
+    assert m["versions"]["blas"] and all(a in m["versions"]["blas"] for a in arch)
     if shutil.which("ngspice"):  # the installed ngspice's own version line
         line = subprocess.run(["ngspice", "-v"], capture_output=True, text=True).stdout
         assert f"ngspice-{m['versions']['ngspice']}" in line
