@@ -1,10 +1,12 @@
 """Shared pytest set-up: skip tests marked ``spice`` (with a reason) when ngspice is absent;
-keep the decks of runs that fail on purpose out of /tmp."""
+keep the decks of runs that fail on purpose out of /tmp; tell whether this process computes
+with the numerics of a committed result (:func:`other_numerics`)."""
 
 from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 
@@ -29,3 +31,26 @@ def _failed_decks_stay_in_the_test_dir(monkeypatch, tmp_path_factory):
     import spicecl.spice.runner as runner
 
     monkeypatch.setattr(runner, "KEEP_DIR", tmp_path_factory.getbasetemp() / "spicecl-failed")
+
+
+#: The BLAS of the committed results whose manifests predate ``versions.blas``: numpy's and
+#: scipy's OpenBLAS with the Haswell kernels they pick on the AMD EPYC (Zen 3) they ran on.
+COMMITTED_BLAS = "openblas 0.3.30 Haswell, openblas 0.3.31.188.0 Haswell"
+
+
+def other_numerics(manifest: dict) -> str | None:
+    """None when this process computes as the run of ``manifest`` did (numpy, scipy, the BLAS
+    libraries and the kernels they picked for the CPU); else what differs, for a message. Only
+    then are its numbers promised bit for bit: another CPU or build rounds in the last bit
+    (README, "Reproducibility across machines")."""
+    import scipy
+
+    from spicecl.results import blas_libraries
+
+    recorded = manifest["versions"]
+    here = {"numpy": np.__version__, "scipy": scipy.__version__, "blas": blas_libraries()}
+    for key, value in here.items():
+        then = recorded.get(key, COMMITTED_BLAS if key == "blas" else None)
+        if then != value:
+            return f"{key} {value} here, {then} in the committed run"
+    return None

@@ -611,13 +611,37 @@ COMPARE_RESULTS = sorted((Path(__file__).resolve().parents[1] / "results" / "com
 def test_committed_compare_results_match_the_code(summary_path):
     """The README's compare tables are this code's numbers: each committed run's p = 1
     idealized (continuous) and ideal-discrete rows, recomputed from its configuration (a
-    change of the learning step's arithmetic made them drift once, unnoticed)."""
+    change of the learning step's arithmetic made them drift once, unnoticed).
+
+    Bit for bit (rel 1e-9) with the committed run's numpy, scipy and BLAS kernels (its
+    manifest; conftest.other_numerics). Another CPU or build rounds in the last bit, and the
+    continuous rule at these learning rates amplifies that over 2000 steps: with OpenBLAS's
+    Sandybridge, Nehalem and Prescott kernels instead of Haswell, some tasks' final errors
+    changed by O(1) and the idealized means by up to 29 % (0.53 s.e.m.); the discrete rows
+    by at most 2e-14, or 1.3e-5 where a tap decision (sigma_max = 0, no noise to break a
+    tie) flipped with the last bit. There the idealized mean is held to the table's own
+    precision, 2 s.e.m. (the 'not significantly different' of the findings), the discrete
+    ones to rel 1e-3."""
+    from conftest import other_numerics
+
     from spicecl.compare import CompareConfig, make_tasks
     from spicecl.hardware import HardwareConfig, HardwareParts, train_hardware
     from spicecl.learning import LearningConfig, train
     from spicecl.network import load_network
 
     s = json.loads(summary_path.read_text())
+    other = other_numerics(json.loads((summary_path.parent / "manifest.json").read_text()))
+    hint = "re-run the command in summary.md" + (f" ({other})" if other else "")
+
+    def check(got, row, p):
+        want = s["stats"][row][p]
+        if other is None:
+            assert got == pytest.approx(want["mean"], rel=1e-9), hint
+        elif row == "idealized":
+            assert abs(got - want["mean"]) <= 2 * want["sem"], hint
+        else:
+            assert got == pytest.approx(want["mean"], rel=1e-3), hint
+
     c = s["config"]
     cfg = CompareConfig(task=c["task"], ps=tuple(c["ps"]), n_tasks=c["n_tasks"],
                         steps=c["steps"], seed=c["seed"], eta=c["eta"], gamma=c["gamma"],
@@ -626,14 +650,12 @@ def test_committed_compare_results_match_the_code(summary_path):
     tasks, learn, part_seeds = make_tasks(net, cfg)
     cont = LearningConfig(rule="continuous", eta=cfg.eta, gamma=cfg.gamma)
     h = train(net, tasks, cont, learn, cfg.steps, n_records=cfg.n_records)
-    assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
-        s["stats"]["idealized"]["1"]["mean"], rel=1e-9), "re-run the command in summary.md"
+    check(np.mean(h.test_scaled[:, -1]), "idealized", "1")
     disc = LearningConfig(rule="discrete", eta=cfg.eta, sigma_max=cfg.sigma_max)
     boards = [HardwareParts.draw(net.n_edges, seed, disc) for seed in part_seeds]
     h = train_hardware(net, tasks, disc, learn, cfg.steps, hardware=HardwareConfig.ideal(),
                        parts=boards, n_records=cfg.n_records)
-    assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
-        s["stats"]["ideal_discrete"]["1"]["mean"], rel=1e-9), "re-run the command in summary.md"
+    check(np.mean(h.test_scaled[:, -1]), "ideal_discrete", "1")
     # the hardware-faithful picture at the smallest p: every imperfection, each edge gated by
     # its own oscillator's p_i (the committed runs have no variation file)
     assert s["variation_file"] is None and cfg.tolerance is None
@@ -641,8 +663,7 @@ def test_committed_compare_results_match_the_code(summary_path):
     h = train_hardware(net, tasks, replace(disc, p=p), learn, cfg.steps,
                        hardware=HardwareConfig(gating="edge_p"), parts=boards,
                        n_records=cfg.n_records)
-    assert np.mean(h.test_scaled[:, -1]) == pytest.approx(
-        s["stats"]["hardware"][f"{p:g}"]["mean"], rel=1e-9), "re-run the command in summary.md"
+    check(np.mean(h.test_scaled[:, -1]), "hardware", f"{p:g}")
 
 
 def test_compare_says_when_the_learning_rate_makes_the_idealized_runs_diverge(capsys, tmp_path):
