@@ -506,11 +506,28 @@ def test_lag1_autocorrelation_on_known_sequences():
 def test_committed_oscillator_results_reproduce(tmp_path):
     """results/oscillators (the README's oscillator numbers) is what its manifest's command
     gives with this code and models/: per-edge p, period, duty and lag-1 byte for byte, and
-    the summary's numbers (~3 s)."""
+    the summary's numbers (~3 s).
+
+    Promised for the ngspice version of the manifest only (another one steps the transients
+    differently): skipped, naming both, with another. The per-edge numbers come from ngspice's
+    waveforms alone (the same bytes with OpenBLAS's Sandybridge, Nehalem and Prescott kernels);
+    the Pearson r's are BLAS products, which another CPU or build rounds in the last bit
+    (measured up to 5e-15): bit for bit with the committed run's numpy, scipy and BLAS
+    kernels (conftest.other_numerics), else to 1e-12."""
+    import math
     from pathlib import Path
 
+    from conftest import other_numerics
+
+    from spicecl.spice.runner import ngspice_version
+
     committed = Path(__file__).resolve().parents[1] / "results" / "oscillators"
-    command = json.loads((committed / "manifest.json").read_text())["command"].split()
+    manifest = json.loads((committed / "manifest.json").read_text())
+    if ngspice_version() != manifest["versions"]["ngspice"]:
+        pytest.skip(f"results/oscillators was made with ngspice {manifest['versions']['ngspice']}"
+                    f", this is ngspice {ngspice_version()}: its transients are not promised "
+                    f"to match another version's")
+    command = manifest["command"].split()
     assert command[:2] == ["spicecl", "oscillators"] and "--out" in command
     argv = command[1:command.index("--out")] + ["--out", str(tmp_path / "o")]
     assert main(argv) == 0
@@ -524,7 +541,21 @@ def test_committed_oscillator_results_reproduce(tmp_path):
             r.pop("seconds")
         return s
 
-    assert numbers(tmp_path / "o") == numbers(committed)
+    def close(a, b):
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(map(close, a, b))
+        if isinstance(a, float) and isinstance(b, float):
+            return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+        return a == b
+
+    got, want = numbers(tmp_path / "o"), numbers(committed)
+    other = other_numerics(manifest)
+    if other is None:
+        assert got == want
+    else:
+        assert close(got, want), f"re-run the manifest's command ({other})"
 
 
 
