@@ -188,8 +188,11 @@ def blas_libraries() -> str:
     OPENBLAS_CORETYPE) rounds matrix products and Cholesky solves differently in the last bit
     (README, "Reproducibility across machines"). The number of threads is left out: it does
     not change the numbers (the learning loop runs on one BLAS thread)."""
-    import scipy.linalg  # noqa: F401  (loads scipy's own BLAS, for threadpoolctl to see)
+    import importlib
+
     from threadpoolctl import threadpool_info
+
+    importlib.import_module("scipy.linalg")  # loads scipy's own BLAS, for threadpoolctl to see
 
     libs = {" ".join(str(i[k]) for k in ("internal_api", "version", "architecture") if i.get(k))
             for i in threadpool_info() if i.get("user_api") == "blas"}
