@@ -315,12 +315,18 @@ class BatchedSystems:
         k, (nu, ni, no) = len(systems), shape
         e, size = s0.net.n_edges, s0._size
         self.k, self.nu, self.ni, self.no, self.size = k, nu, ni, no, size
-        # The buffer: network i's [A (U*U) | right-hand sides (I + O)*U] at i * size (as
-        # NodalSystem's), then the constants 0 and 1.
-        self._buf = np.zeros(k * size + 2)
-        self._zero, self._one = k * size, k * size + 1
+        # The buffer: network i's [A (U*U) | right-hand sides (I + O)*U] at i * step (as
+        # NodalSystem's), then the constants 0 and 1. Each block starts on a 64-byte boundary:
+        # some CPUs' OpenBLAS kernels (Sandybridge's potrf/potrs) round differently on data 8
+        # bytes off a 16-byte boundary, which made a network's bits depend on its place in
+        # the batch there (a fresh array, as NodalSystem's, is 16-byte aligned).
+        step = -(-size // 8) * 8
+        raw = np.zeros(k * step + 2 + 7)
+        start = (-raw.ctypes.data // 8) % 8
+        self._buf = raw[start:start + k * step + 2]
+        self._zero, self._one = k * step, k * step + 1
         self._buf[self._one] = 1.0
-        flat = np.concatenate([s._flat + i * size for i, s in enumerate(systems)])
+        flat = np.concatenate([s._flat + i * step for i, s in enumerate(systems)])
         # bincount over the distinct entries only: each sums its terms in the order of the
         # full-size bincount (input order), so the values are the same.
         self._nz, self._bin = np.unique(flat, return_inverse=True)
@@ -328,11 +334,11 @@ class BatchedSystems:
         self._sign = np.concatenate([s._sign for s in systems])
         self._kext = np.ones((k, e + 1))
         self._wbuf = np.empty(len(flat))
-        blocks = self._buf[:k * size].reshape(k, size)
+        blocks = self._buf[:k * step].reshape(k, step)
         # a[i] is symmetric, so a[i].T is the same matrix, Fortran-ordered: factored in place;
         # the right-hand sides, read Fortran-ordered (U, I + O), are overwritten by the solution.
         self._views = [(blocks[i, :nu * nu].reshape(nu, nu).T,
-                        blocks[i, nu * nu:].reshape(ni + no, nu).T) for i in range(k)]
+                        blocks[i, nu * nu:size].reshape(ni + no, nu).T) for i in range(k)]
         # Where each node's voltage per unit source c lies in the buffer: the solution for a
         # free node, the constant 1 (c = its input) or 0 for a held node. The edge drops and the
         # outputs' rows are then gathers.
@@ -341,7 +347,7 @@ class BatchedSystems:
         for i, s in enumerate(systems):
             where[i, s.grounds] = self._zero
             where[i, s.inputs] = np.where(cols == np.arange(ni)[:, None], self._one, self._zero)
-            where[i, s.free] = i * size + nu * nu + cols * nu + np.arange(nu)[:, None]
+            where[i, s.free] = i * step + nu * nu + cols * nu + np.arange(nu)[:, None]
         self._at0 = where[:, s0._e0].ravel()
         self._at1 = where[:, s0._e1].ravel()
         self._at_out = np.stack([where[i, s.outputs] for i, s in enumerate(systems)]).ravel()

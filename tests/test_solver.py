@@ -300,6 +300,47 @@ def test_batched_systems_equal_per_network_lapack_solves_bit_for_bit():
             assert np.array_equal(w[i], np.linalg.inv(xo[None, :, 2:])[0] @ g[:, 2:].T)
 
 
+BATCH_VS_ONE_BY_ONE = """
+import numpy as np
+from spicecl.network import disordered_network
+from spicecl.solver import BatchedSystems, NodalSystem
+net = disordered_network(64, 143, 0)
+rng = np.random.default_rng(10)
+systems = [NodalSystem(net, n[:2], n[2:4], n[4:])
+           for n in (rng.permutation(64)[:5] for _ in range(4))]
+r = rng.uniform(10, 1e5, (4, 143))
+got = BatchedSystems(systems).each_unit_response(r)
+print(sum(not np.array_equal(a[i], b) for i, s in enumerate(systems)
+          for a, b in zip(got, s.unit_response(r[i]))))
+"""
+
+
+def test_a_networks_bits_do_not_depend_on_its_place_in_the_batch():
+    """OpenBLAS picks its kernels for the CPU at run time, and the Sandybridge ones (Intel
+    Sandy and Ivy Bridge) factor and solve data 8 bytes off a 16-byte boundary with other
+    roundings. Network i's block sat at i * size doubles of the batch's buffer (size odd here,
+    59 * 63), so there every other network differed from its one-by-one solve (and its
+    trajectory from the same network's elsewhere in a batch). Each block now starts on a
+    64-byte boundary; checked under those kernels in a subprocess where the CPU has AVX."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from spicecl.solver import BatchedSystems
+
+    net = disordered_network(64, 143, 0)
+    batched = BatchedSystems(_random_role_systems(net, np.random.default_rng(10), 3, 5))
+    assert batched.size % 2 == 1  # the case that needs the padding
+    assert all(a.ctypes.data % 64 == 0 for a, _ in batched._views)
+    if "avx" not in Path("/proc/cpuinfo").read_text().split():
+        return  # (OpenBLAS's Sandybridge kernels need AVX)
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Sandybridge"}
+    out = subprocess.run([sys.executable, "-c", BATCH_VS_ONE_BY_ONE], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0"], "arrays differing from the one-by-one solves"
+
+
 @pytest.mark.parametrize("n_out", [0, 1, 2, 3])
 def test_batched_each_unit_response_is_the_per_network_response_bit_for_bit(n_out):
     """each_unit_response (the hardware trainer's twin solves) returns exactly the stacked
