@@ -433,8 +433,16 @@ def pool_init() -> None:
     import signal
     import threading
 
-    # One BLAS thread per worker process: the workers already fill the cores.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # One BLAS thread per worker process: the workers already fill the cores. (The number of
+    # threads does not change the numbers.) numpy's BLAS was loaded, with a thread per core,
+    # when this module imported numpy, before these variables: limit it too, unless the user
+    # chose a number.
+    variables = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    if not any(var in os.environ for var in variables):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+    for var in variables:
         os.environ.setdefault(var, "1")
     # Ctrl-C reaches the whole process group; the parent stops the workers itself, so a
     # worker must not print its own KeyboardInterrupt traceback ("Process SpawnProcess-1:").

@@ -51,6 +51,17 @@ def sigint_state_job(spec):
             "blocked": np.array(blocked)}
 
 
+def blas_threads_job(spec):
+    """Runs in a pool worker: the threads of each BLAS library loaded after importing scipy's."""
+    import importlib
+
+    from threadpoolctl import threadpool_info
+
+    importlib.import_module("scipy.linalg")  # loads scipy's own BLAS too
+    return {"threads": np.array([i["num_threads"] for i in threadpool_info()
+                                 if i["user_api"] == "blas"])}
+
+
 def pid_then_sleep_job(spec):
     """Runs in a pool worker: leaves its pid in directory ``spec``, then sleeps."""
     (Path(spec) / str(os.getpid())).touch()
@@ -342,6 +353,18 @@ def test_pool_workers_leave_ctrl_c_to_the_parent(tmp_path):
     for i in range(2):
         assert bool(res[f"c{i}"]["ignored"]) and bool(res[f"c{i}"]["blocked"])
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # parent: restored
+
+
+def test_pool_workers_run_one_blas_thread(tmp_path, monkeypatch):
+    """The workers fill the cores: each runs one BLAS thread. OPENBLAS_NUM_THREADS=1, set by
+    the worker's initializer, came after numpy had loaded its BLAS with a thread per core
+    (importing spicecl.sweep imports numpy), so only scipy's took it: numpy's kept 2 here."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    res = run_sweep([Chunk(f"c{i}", blas_threads_job, i) for i in range(2)], tmp_path,
+                    {"job": "blas"}, 0, workers=2)
+    for i in range(2):
+        assert len(res[f"c{i}"]["threads"]) >= 1 and set(res[f"c{i}"]["threads"]) == {1}
 
 
 def _running(pid: int) -> bool:
