@@ -513,11 +513,11 @@ def test_committed_oscillator_results_reproduce(tmp_path):
     waveforms alone (the same bytes with OpenBLAS's Sandybridge, Nehalem and Prescott kernels);
     the Pearson r's are BLAS products, which another CPU or build rounds in the last bit
     (measured up to 5e-15): bit for bit with the committed run's numpy, scipy and BLAS
-    kernels (conftest.other_numerics), else to 1e-12."""
+    kernels (conftest.other_numerics), else to 1e-12 (OTHER_NUMERICS_TOL)."""
     import math
     from pathlib import Path
 
-    from conftest import other_numerics
+    from conftest import OTHER_NUMERICS_TOL, other_numerics
 
     from spicecl.spice.runner import ngspice_version
 
@@ -547,7 +547,7 @@ def test_committed_oscillator_results_reproduce(tmp_path):
         if isinstance(a, list):
             return len(a) == len(b) and all(map(close, a, b))
         if isinstance(a, float) and isinstance(b, float):
-            return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+            return a == b or math.isclose(a, b, abs_tol=OTHER_NUMERICS_TOL["summary_abs"])
         return a == b
 
     got, want = numbers(tmp_path / "o"), numbers(committed)
