@@ -96,6 +96,26 @@ def check_out_dir(out, config: dict) -> None:
                            f"--out directory")
 
 
+def _warn_of_other_numerics(out: Path) -> None:
+    """Say so when the finished jobs of a sweep being resumed were computed with other
+    numerics than this process's (numpy, scipy, BLAS kernels: another machine or build, as
+    its manifest records them): they round differently in the last bit, which the continuous
+    rule can amplify, so the sweep's numbers are then no one machine's (README,
+    "Reproducibility across machines")."""
+    man = out / "manifest.json"
+    if not man.exists() or not any((out / "jobs").glob("*.npz")):
+        return
+    from spicecl.results import versions
+
+    then, now = json.loads(man.read_text()).get("versions") or {}, versions()
+    diff = [f"{k} {then[k]} there, {now[k]} here" for k in ("numpy", "scipy", "blas")
+            if k in then and then[k] != now[k]]
+    if diff:
+        warn(f"--out {out}: resuming jobs computed with other numerics ({'; '.join(diff)}): "
+             f"they differ from this process's in the last bit (the continuous rule can "
+             f"amplify it), so this sweep's numbers are not bit for bit one machine's")
+
+
 def _as_json(config) -> object:
     from spicecl.results import to_json
 
@@ -381,6 +401,7 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
     out = Path(out_dir)
     check_out_dir(out, config)
     client = connect_scheduler(scheduler) if scheduler else None
+    _warn_of_other_numerics(out)
     write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
     jobs_dir = out / "jobs"
     if jobs_dir.is_dir():

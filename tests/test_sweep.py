@@ -324,6 +324,25 @@ def test_resume_skips_finished_jobs(tmp_path):
     assert CALLS == []
 
 
+def test_resuming_jobs_of_other_numerics_is_said(tmp_path, capsys):
+    """A sweep resumed on another machine (other BLAS kernels) or with another numpy or scipy
+    mixed its jobs' roundings with this process's without a word; the manifest is rewritten
+    on resuming, so the mix was recorded nowhere."""
+    chunks = small_chunks()
+    run_sweep(chunks[:2], tmp_path, {"t": 1}, 7)
+    run_sweep(chunks[:3], tmp_path, {"t": 1}, 7)  # the same numerics: nothing to say
+    assert "numerics" not in capsys.readouterr().err
+    man = tmp_path / "manifest.json"
+    m = json.loads(man.read_text())
+    m["versions"]["blas"] = "openblas 0.3.30 Sandybridge"
+    man.write_text(json.dumps(m))
+    run_sweep(chunks, tmp_path, {"t": 1}, 7)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resuming jobs computed with other numerics (blas " in err
+    assert "blas openblas 0.3.30 Sandybridge there" in err, err
+    assert json.loads(man.read_text())["versions"]["blas"] != "openblas 0.3.30 Sandybridge"
+
+
 def test_failed_job_stops_the_pool_promptly(tmp_path):
     chunks = [Chunk("slow", sleepy_or_failing_job, "sleep"),
               Chunk("fail", sleepy_or_failing_job, "fail")]
