@@ -618,6 +618,21 @@ def test_bias_at_a_threshold_and_a_clock_just_too_fast_are_refused():
 
 
 @pytest.mark.spice
+def test_a_single_bank_transient_says_what_it_runs(capsys):
+    """One (draw, bias) job is one ngspice transient, about a minute at 143 edges: with
+    progress on (a terminal), it is announced, where a one-job bar would sit at 0/1; more
+    jobs get the bar."""
+    from spicecl.oscbank.run import run_bank
+
+    run_bank(_config(4, (2.5,), 20, seed=1), progress=True)
+    err = capsys.readouterr().err
+    assert err == ("oscillator bank: 4 edges at bias 2.5 V, one ngspice transient (fast "
+                   "method)...\n")
+    run_bank(_config(4, (2.5,), 20, seed=1), progress=False)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.spice
 def test_each_monte_carlo_draw_simulates_its_own_parts():
     from spicecl.oscbank.run import run_bank
 

@@ -274,10 +274,15 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
     tasks = [(cfg, draws[di], di, bi, seeds[di][1][bi])
              for di in range(cfg.draws) for bi in range(len(cfg.biases))]
     if progress is None:
-        progress = sys.stderr.isatty() and len(tasks) > 1
+        progress = sys.stderr.isatty()
     results: list = [None] * len(tasks)
     bar = None
-    if progress:
+    if progress and len(tasks) == 1:
+        # (one transient, minutes for a large bank: its cost grows about with the square of
+        # the edges, 1 s at 16 and ~1 min at 143; a bar would sit at 0/1)
+        print(f"oscillator bank: {cfg.n_edges} edges at bias {cfg.biases[0]:g} V, one ngspice "
+              f"transient ({cfg.method} method)...", file=sys.stderr, flush=True)
+    elif progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), desc="oscillator banks", unit="job", file=sys.stderr)
