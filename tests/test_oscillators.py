@@ -167,21 +167,6 @@ def test_detect_locking_does_not_chain_close_unlocked_periods():
     assert measure.detect_locking(coupled, spread, 1e-3) == [[3, 10, 20]]
 
 
-def test_detect_locking_keeps_a_locked_group_whole_whatever_lies_next_to_it():
-    """A window over the sorted periods (rtol of the group's first one) started at an
-    uncoupled edge just below a locked group and cut the group: edges 2-4 locked to one
-    period (within 2e-6), edge 1 uncoupled 0.99 rtol below them; the window from edge 1 took
-    edges 2 and 3 and left 4 out, so edge 4 was reported as not locked (review). Locked pairs
-    are now found pairwise and joined."""
-    c = 1.0100
-    m1 = (c + 1.5e-6) / 1.001  # (c + 1e-6 within rtol of it, c + 2e-6 not)
-    period = np.array([1.000, m1, c, c + 1e-6, c + 2e-6, 1.05])
-    free = np.array([1.000, m1, 1.020, 1.030, 1.040, 1.05])
-    groups = measure.detect_locking(period, free, 1e-3)
-    assert any({2, 3, 4} <= set(g) for g in groups), groups
-    assert not any(0 in g or 5 in g for g in groups)
-
-
 def test_check_bias_and_clock_times():
     d = OscillatorDesign()
     assert check_bias(2.5, d) == 2.5
