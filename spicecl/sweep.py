@@ -300,6 +300,23 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
                                    f"local run: install the same version on the workers")
     for worker, got in sorted(client.run(probe, on_error="return").items()):
         _check_code(address, f"worker {worker}", got, mine)
+    _warn_of_other_kernels(client, address)
+
+
+def _warn_of_other_kernels(client, address: str) -> None:
+    """Warn when workers' BLAS picked other kernels than this process's (another CPU type):
+    their jobs then equal a local run's to rounding, not bit for bit (README,
+    "Reproducibility across machines"). Not refused: a cluster of mixed machines is common."""
+    from spicecl.results import blas_libraries
+
+    here = blas_libraries()
+    other = {w: b for w, b in sorted(client.run(blas_libraries, on_error="return").items())
+             if isinstance(b, str) and b != here}
+    if other:
+        worker, theirs = next(iter(other.items()))
+        warn(f"--scheduler {address}: {len(other)} worker(s) compute with other BLAS kernels "
+             f"(e.g. {worker}: {theirs}; here: {here}): their jobs equal a local run's to "
+             f"rounding, not bit for bit")
 
 
 def _code_probe():

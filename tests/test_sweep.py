@@ -495,6 +495,25 @@ def test_a_cluster_without_our_packages_or_versions_is_refused(monkeypatch):
 
 
 @pytest.mark.dask
+def test_workers_with_other_blas_kernels_are_told(capsys):
+    # a worker on another CPU type rounds in the last bit (README, "Reproducibility across
+    # machines"): its jobs are not bit for bit a local run's, which the user is told
+    distributed = pytest.importorskip("distributed")
+    from spicecl.results import blas_libraries
+    from spicecl.sweep import check_cluster
+
+    kernels = "Nehalem" if "Sandybridge" in blas_libraries() else "Sandybridge"
+    for env, told in (({}, False), ({"OPENBLAS_CORETYPE": kernels}, True)):
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0", env=env) as cluster, \
+                distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+            check_cluster(client, "A")
+        err = capsys.readouterr().err
+        assert ("compute with other BLAS kernels" in err) == told, err
+        assert (kernels in err) == told
+
+
+@pytest.mark.dask
 def test_workers_that_cannot_import_spicecl_or_run_other_code_are_refused(tmp_path):
     # both passed the check (it compared the installed versions only): a worker that could
     # not import spicecl shut itself down at its first job and the run waited for ever; a
