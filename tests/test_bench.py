@@ -81,7 +81,8 @@ def test_bench_oscillators_at_a_small_size(capsys):
     assert main(["bench", "oscillators", "--edges", "2", "--samples", "5", "--json"]) == 0
     cap = capsys.readouterr()
     out = json.loads(cap.out)
-    assert out["edges"] == 2 and out["samples"] == 5
+    # (named like the other benchmarks' JSON: bench learning and bench solver say which)
+    assert out["benchmark"] == "oscillators" and out["edges"] == 2 and out["samples"] == 5
     assert out["fast_seconds"] > 0 and out["transient_seconds"] > 0
     assert out["fast_vs_transient_speedup"] == pytest.approx(
         out["transient_seconds"] / out["fast_seconds"])

@@ -450,7 +450,7 @@ def bench_oscillators(args=None) -> dict:
     methods run it: it gives periods and the locking check). Reads ``edges``/``samples``
     from ``args`` when present (defaults 16 edges, 300 samples). The transient costs ~0.7 s of
     CPU per clock sample at 16 edges, the fast method ~1 s whatever K, so the speedup grows
-    linearly with K (measured idle on a 2-core machine: 327x at 300 samples, 225 s vs 0.69 s;
+    linearly with K (measured idle on a 2-core machine: 246x at 300 samples, 212 s vs 0.86 s;
     loaded: ~1200x at 1000 samples, 1590 s vs 1.3 s). Each stage is announced on stderr.
     """
     n = int(getattr(args, "edges", None) or 16)
@@ -459,7 +459,8 @@ def bench_oscillators(args=None) -> dict:
     base = BankConfig(n, (2.5,), k, tolerance=BankTolerance.from_tolerance(0.05), seed=seed)
     seeds = spawn_seeds(seed, 1, 1)
     draw = draw_bank(n, base.design, base.tolerance, np.random.default_rng(seeds[0][0]))
-    out = {"edges": n, "samples": k, "bias_volts": 2.5, "tolerance": 0.05}
+    out = {"benchmark": "oscillators", "edges": n, "samples": k, "bias_volts": 2.5,
+           "tolerance": 0.05}
     for method in METHODS:
         cfg = replace(base, method=method)
         what = ("short characterization transient + clock sampling" if method == "fast" else
