@@ -274,21 +274,20 @@ def begin_outputs(out_dir) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob(STAGING_PREFIX + "*"):
-            if not _pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
+            if not pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
                 shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
     except OSError as exc:
         raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
 
 
-def _pid_alive(text: str) -> bool:
+def pid_alive(pid) -> bool:
+    """Whether process ``pid`` (an int, or the digits of a file name) runs on this host: the
+    test that leftovers named after their process (staging directories here, ngspice's run
+    directories in spicecl.spice.runner) belong to a process killed outright."""
     try:
-        pid = int(text)
-    except ValueError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        os.kill(int(pid), 0)
+    except (ValueError, OverflowError, ProcessLookupError):  # (no such pid)
         return False
     except OSError:  # another user's process
         return True

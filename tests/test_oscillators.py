@@ -604,14 +604,15 @@ def test_bias_at_a_threshold_and_a_clock_just_too_fast_are_refused():
 
 @pytest.mark.spice
 def test_a_single_bank_transient_says_what_it_runs(capsys):
-    """One (draw, bias) job is one ngspice transient, about a minute at 143 edges: with
+    """One (draw, bias) job (one or two ngspice transients, the second for the ideal-supply
+    reference when the supply has a resistance) takes about a minute at 143 edges: with
     progress on (a terminal), it is announced, where a one-job bar would sit at 0/1; more
     jobs get the bar."""
     from spicecl.oscbank.run import run_bank
 
     run_bank(_config(4, (2.5,), 20, seed=1), progress=True)
     err = capsys.readouterr().err
-    assert err == ("oscillator bank: 4 edges at bias 2.5 V, one ngspice transient (fast "
+    assert err == ("oscillator bank: 4 edges at bias 2.5 V, simulating in ngspice (fast "
                    "method)...\n")
     run_bank(_config(4, (2.5,), 20, seed=1), progress=False)
     assert capsys.readouterr().err == ""

@@ -409,6 +409,8 @@ def _remove_stale_dirs() -> None:
     none of its own. A directory's pid (see _tmp_prefix) must be that of no live process on
     this host; a reused pid just leaves the directory. Only real directories owned by this
     user go, never a symbolic link (nor what it points to)."""
+    from spicecl.results import pid_alive
+
     root = tempfile.gettempdir()
     if root in _SWEPT:
         return
@@ -424,13 +426,10 @@ def _remove_stale_dirs() -> None:
             continue
         try:
             st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
-                continue
-            os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:
-            shutil.rmtree(entry.path, ignore_errors=True)  # (rmtree follows no symlink)
-        except (OSError, OverflowError):
+        except OSError:
             continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not pid_alive(m.group(1)):
+            shutil.rmtree(entry.path, ignore_errors=True)  # (rmtree follows no symlink)
 
 
 def kill_running() -> None:
