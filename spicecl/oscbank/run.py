@@ -5,8 +5,9 @@ characterization: periods, enable duty cycles and phases; also the same parts on
 supply when the supply has a resistance, for the locking check), then makes the K x N update
 sequence either by the fast method (from period, duty and phase) or by the full transient
 sampled at the global clock (the reference, hundreds of times dearer: ``spicecl bench
-oscillators``). :func:`run_bank` spreads the jobs over local processes; seeds are spawned with ``numpy.random.SeedSequence`` so results do not
-depend on the number of workers. Only :mod:`spicecl.spice.runner` starts ngspice.
+oscillators``). :func:`run_bank` spreads the jobs over local processes; seeds are spawned
+with ``numpy.random.SeedSequence`` so results do not depend on the number of workers.
+Only :mod:`spicecl.spice.runner` starts ngspice.
 """
 
 from __future__ import annotations
