@@ -30,6 +30,7 @@ and the model files), versions and the summary statistics.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 import zlib
@@ -58,11 +59,14 @@ class VariationData:
     arrays : dict name -> ndarray
     manifest : dict
     path : Path of the NPZ file
+    sha256 : hex sha256 of the NPZ file's bytes as read (None when not read from a file);
+        manifests of runs that use the file record it, as they record a network file's
     """
 
     arrays: dict
     manifest: dict
     path: Path
+    sha256: str | None = None
 
     @property
     def n_edges(self) -> int:
@@ -156,6 +160,12 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
             fh.seek(0)
             with np.load(fh, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
+            # the bytes just read (a valid archive, so a file of finite size), for manifests
+            fh.seek(0)
+            digest = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+            sha256 = digest.hexdigest()
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
             zipfile.BadZipFile, zlib.error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -200,7 +210,7 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
     if n_edges is not None and int(n_edges) != n:
         raise SpiceclError(f"variation file {npz}: has {n} edges, the network has "
                            f"{int(n_edges)}")
-    return VariationData(arrays, manifest, npz)
+    return VariationData(arrays, manifest, npz, sha256)
 
 
 def arrays_from_run(run) -> dict:

@@ -88,6 +88,28 @@ def test_compare_records_the_network_seed(capsys, tmp_path):
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["network_seed"] == 3
 
 
+def test_compare_manifest_records_the_variation_file_and_its_bytes(capsys, tmp_path):
+    # the manifest's config had no trace of --variation (the update sequences and oscillator
+    # parts the hardware-faithful runs used): runs on two files had the same config and hash,
+    # and a file rewritten in place could not be told from the one that was used
+    import hashlib
+
+    from spicecl.variation_file import load_variation
+
+    npz = _variation(tmp_path / "v", 16, seed=0)
+    out = tmp_path / "c"
+    assert main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "1",
+                 "--steps", "5", "--p", "1", "0.5", "--seed", "1", "--no-imperfections",
+                 "--no-clock-free", "--variation", str(npz), "--out", str(out)]) == 0
+    capsys.readouterr()
+    man = json.loads((out / "manifest.json").read_text())
+    sha = hashlib.sha256(npz.read_bytes()).hexdigest()
+    assert man["variation_file"] == {"path": str(npz.resolve()), "sha256": sha}
+    assert json.loads((out / "summary.json").read_text())["variation_sha256"] == sha
+    # another file's bytes, another record
+    assert load_variation(_variation(tmp_path / "w", 16, seed=1)).sha256 not in (None, sha)
+
+
 def test_compare_summary_records_the_command_as_run(capsys, tmp_path):
     # summary.md's command was rebuilt from the options: floats rounded to 6 digits (--eta
     # 0.1234567 became 0.123457, another run) and paths unquoted
