@@ -62,6 +62,21 @@ def test_cosim_exp16_agrees_with_the_fast_loop(capsys):
     assert out["final_taps_spice"] == out["final_taps_fast"]
 
 
+@pytest.mark.spice
+@requires_ngspice
+def test_cosim_json_records_the_network_seed_and_the_tolerances(capsys, tmp_path):
+    # its JSON named the network only (the same name for every --network-seed) and had no
+    # trace of --tolerance-spec
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"comparator_offset": {"tolerance": 0.002}}')
+    assert main(["cosim", "--network", "disordered:12:24", "--network-seed", "2", "--steps",
+                 "1", "--seed", "1", "--tolerance-spec", str(spec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["network"] == "disordered:12:24" and out["network_seed"] == 2
+    assert out["tolerance"]["comparator_offset"]["tolerance"] == 0.002
+    assert out["tolerance"]["digipot_rab"]["tolerance"] == 0.2  # (the default, kept)
+
+
 def test_compare_json_has_both_pictures(capsys, tmp_path):
     status, out = _compare(["--p", "1", "0.5", "--no-imperfections", "--out",
                             str(tmp_path / "cmp")], capsys)

@@ -95,3 +95,19 @@ def test_validate_at_5_volts(capsys):
     out = _run(capsys, ["validate", "decisions", "--network", "disordered:20:40", "--seed", "1",
                         "--volts", "5", "--json"])
     assert out["volts"] == 5.0 and out["passed"] and out["agreement_away_from_ties"] == 1.0
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_validate_json_records_what_picked_the_deck(capsys, tmp_path):
+    """The JSON said only the network's name, which is the same for every --network-seed,
+    and (decisions) nothing of the parts' tolerances or the task and example: two checks of
+    different decks printed the same header."""
+    base = ["validate", "decisions", "--network", "disordered:12:24", "--seed", "1", "--json"]
+    one, two = _run(capsys, base), _run(capsys, base + ["--network-seed", "2", "--offset",
+                                                       "0.01", "--example", "3"])
+    assert one["network"] == two["network"] == "disordered:12:24"
+    assert (one["network_seed"], two["network_seed"]) == (0, 2)
+    assert (one["example"], two["example"]) == (0, 3) and one["task"] == "regression"
+    assert one["tolerance"]["comparator_offset"]["tolerance"] == 0.005
+    assert two["tolerance"]["comparator_offset"]["tolerance"] == 0.01

@@ -97,10 +97,13 @@ def cmd_cosim(args) -> int:
 
     from spicecl.commands.spice import load_tolerance_spec
 
+    spec = load_tolerance_spec(args.tolerance_spec)
     out = run_cosim(net, args.steps, args.seed, p=args.p, eta=args.eta, task_kind=args.task,
-                    timeout=args.timeout, progress=prog,
-                    spec=load_tolerance_spec(args.tolerance_spec),
+                    timeout=args.timeout, progress=prog, spec=spec,
                     roles=roles_from_args(args, net), volts=args.volts)
+    # what else picked the run: net.name is the same for every --network-seed, and the
+    # parts' tolerances (--tolerance-spec) appeared nowhere
+    out.update(network_seed=args.network_seed or 0, tolerance=spec.to_dict())
     if args.json:
         print_json(out)
     else:

@@ -277,6 +277,10 @@ def cmd_validate(args) -> int:
         out["passed"] = bool(out["agreement_away_from_ties"] == 1.0)
         verdict = (f"{'every' if out['passed'] else 'not every'} decision away from ties "
                    f"agrees with the rule ({out['n_ties']} tie(s))")
+    # what else picked the deck: the network's name is the same for every --network-seed,
+    # and the parts and task came from these options too
+    out.update(network_seed=args.network_seed or 0, task=setup.task.kind,
+               example=setup.example, tolerance=setup.draw.spec.to_dict())
     if args.json:
         print_json(out)
     else:
