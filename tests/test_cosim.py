@@ -125,6 +125,25 @@ def test_compare_manifest_records_the_variation_file_and_its_bytes(capsys, tmp_p
     assert load_variation(_variation(tmp_path / "w", 16, seed=1)).sha256 not in (None, sha)
 
 
+def test_compare_help_gives_the_boards_default_digipot(capsys):
+    # the help said "default: spicecl's" spec, whose wiper is the decks' 75 ohm; without a
+    # spec compare draws its boards around the learning grid's 50 ohm wiper, so spicecl's
+    # spec given as a file was another run than the default it claimed to be
+    from spicecl.compare import CompareConfig, run_compare
+    from spicecl.learning import R_AB, R_WIPER
+    from spicecl.network import exp16
+    from spicecl.variation import COMPONENT_CLASSES
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (f"R_AB {R_AB / 1e3:g} kohm and wiper {R_WIPER:g} ohm, not the decks' "
+            f"{COMPONENT_CLASSES['digipot_wiper'][1]:g} ohm wiper") in text
+    res = run_compare(exp16(), CompareConfig(task="allostery", ps=(1.0,), n_tasks=1, steps=1,
+                                             imperfections=False, clock_free=False))
+    assert abs(res.meta["boards"][0]["rw_free_mean"] / R_WIPER - 1) < 0.33
+
+
 def test_compare_summary_records_the_command_as_run(capsys, tmp_path):
     # summary.md's command was rebuilt from the options: floats rounded to 6 digits (--eta
     # 0.1234567 became 0.123457, another run) and paths unquoted

@@ -14,9 +14,18 @@ from spicecl.errors import warn
 
 SPEC_HELP = ("JSON tolerance spec of the boards' parts, as for netlist twin (default: "
              "spicecl's; its digipot nominals also set the tap grid)")
+#: compare without a spec draws its boards around the idealized runs' digipot grid, whose
+#: wiper is not the decks' (so spicecl's own spec given as a file is another run)
+COMPARE_SPEC_HELP = ("JSON tolerance spec of the boards' parts, as for netlist twin; its "
+                     "digipot nominals also set the tap grid (default: spicecl's tolerances "
+                     "around the learning grid's digipot, R_AB {rab:g} kohm and wiper "
+                     "{rw:g} ohm, not the decks' {deck_rw:g} ohm wiper)")
 
 
 def register(sub) -> None:
+    from spicecl.learning import R_AB, R_WIPER
+    from spicecl.variation import COMPONENT_CLASSES
+
     c = sub.add_parser("cosim", help="training steps with ngspice computing the twin networks' "
                        "state and every decision, against the fast hardware-faithful loop")
     add_network_args(c)
@@ -61,7 +70,10 @@ def register(sub) -> None:
     m.add_argument("--no-imperfections", action="store_true",
                    help="skip the runs with each imperfection alone")
     m.add_argument("--no-clock-free", action="store_true", help="skip the clock-free run")
-    m.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
+    m.add_argument("--tolerance-spec", metavar="FILE", default=None,
+                   help=COMPARE_SPEC_HELP.format(
+                       rab=R_AB / 1e3, rw=R_WIPER,
+                       deck_rw=COMPONENT_CLASSES["digipot_wiper"][1]))
     add_role_args(m)
     m.add_argument("--out", type=path_arg, metavar="DIR", default=None,
                    help="write data, plots, summary.md")
