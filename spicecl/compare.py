@@ -253,8 +253,8 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         "warnings": notes,
         "learning_seeds": learn, "part_seeds": part_seeds,
         "variation_file": None if variation is None else str(variation.path),
-        # (what the file held: a later `oscillators --out` into the same path replaces it)
-        "variation_sha256": None if variation is None else variation.sha256,
+        # (the bytes it held: a later `oscillators --out` into the same path replaces them)
+        **({} if variation is None else {"variation_sha256": variation.sha256}),
         "variation_draws": var_draws,
         "boards": [b.summary() for b in boards[:3]],
         "seconds": {k: round(v, 2) for k, v in timing.items()},
@@ -389,15 +389,14 @@ def write_compare(res: CompareResult, out_dir, command: str) -> list:
         files.append(atomic_write_text(out / "curves.csv", "\n".join(cl) + "\n"))
         files.append(atomic_write_text(out / "summary.md", summary_markdown(res, command)))
         files += plot_compare(res, out)
+        # as network_file: where the variation file was, and its bytes (only when one was used)
         var = res.meta.get("variation_file")
+        used = {} if var is None else {"variation_file": {
+            "path": str(Path(var).resolve()), "sha256": res.meta["variation_sha256"]}}
         files.append(write_manifest(out, res.config.to_dict(), res.config.seed,
                                     network=res.meta["network"],
                                     network_seed=res.meta.get("network_seed", 0),
-                                    network_file=res.meta.get("network_file"),
-                                    # as network_file: where the input was, and its bytes
-                                    variation_file=None if var is None else {
-                                        "path": str(Path(var).resolve()),
-                                        "sha256": res.meta.get("variation_sha256")}))
+                                    network_file=res.meta.get("network_file"), **used))
     return [Path(out_dir) / Path(f).name for f in files]  # (written to a staging directory)
 
 

@@ -100,7 +100,13 @@ def test_compare_records_the_network_seed(capsys, tmp_path):
     capsys.readouterr()
     assert "--network disordered:12:20 --network-seed 3 " in \
         (tmp_path / "c" / "summary.md").read_text()
-    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["network_seed"] == 3
+    man = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert man["network_seed"] == 3
+    # without --variation the records have the committed compare results' keys
+    committed = json.loads(COMPARE_RESULTS[0].with_name("manifest.json").read_text())
+    assert set(man) == set(committed)
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert set(summary) == set(json.loads(COMPARE_RESULTS[0].read_text()))
 
 
 def test_compare_manifest_records_the_variation_file_and_its_bytes(capsys, tmp_path):
