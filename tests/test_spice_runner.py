@@ -262,6 +262,67 @@ def test_ngspice_that_crashes_or_fails_is_one_line(monkeypatch, tmp_path, script
     assert match in _one_line(exc)
 
 
+def _fake_ngspice(monkeypatch, tmp_path, script):
+    fake = tmp_path / "bin" / "ngspice"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n" + script + "\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+
+
+def test_an_empty_raw_file_is_a_failed_run_not_bad_input(monkeypatch, tmp_path):
+    # a full temporary directory: ngspice exits 0 with an empty raw file (was "raw file
+    # /tmp/...: empty", exit status 2, naming a path already removed)
+    _fake_ngspice(monkeypatch, tmp_path, ": > out0.raw")
+    with pytest.raises(SimulationError) as exc:
+        run_ngspice(DIVIDER, ["v(mid)"], name="fake")
+    assert exc.value.exit_status == 1
+    assert "ngspice wrote an unreadable raw file for deck fake (empty; disk full?)" in \
+        _one_line(exc)
+
+
+@pytest.mark.parametrize("how", ["missing", "none usable", "full"])
+def test_a_temporary_directory_that_cannot_take_the_run_is_one_line(monkeypatch, tmp_path,
+                                                                     how):
+    """No writable temporary directory, TMPDIR missing, or one too full for the deck: a
+    one-line error with exit status 1 (were tracebacks, and a full one "cannot write standard
+    output")."""
+    import errno
+    import tempfile
+
+    from spicecl.errors import RunError
+    from spicecl.spice import runner
+
+    _fake_ngspice(monkeypatch, tmp_path, "exit 0")
+    if how == "missing":
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+        want = f"in {tmp_path / 'missing'}: No such file or directory; set TMPDIR"
+    elif how == "none usable":
+        def none_usable():
+            raise FileNotFoundError(errno.ENOENT, "No usable temporary directory found in "
+                                                  "['/tmp']")
+        monkeypatch.setattr(tempfile, "gettempdir", none_usable)
+        want = "No usable temporary directory found in ['/tmp']; set TMPDIR"
+    else:
+        real = Path.write_text
+
+        def full(self, *args, **kwargs):
+            if self.suffix == ".cir":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(self, *args, **kwargs)
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        monkeypatch.setattr(Path, "write_text", full)
+        want = (f"cannot write deck fake for ngspice into the temporary directory {tmp_path} "
+                f"(TMPDIR): No space left on device")
+    monkeypatch.setattr(runner, "_SWEPT", set())
+    with pytest.raises(RunError) as exc:
+        run_ngspice(DIVIDER, ["v(mid)"], name="fake")
+    assert exc.value.exit_status == 1
+    assert want in _one_line(exc)
+    if how != "full":
+        assert "cannot make a run directory for ngspice (deck fake)" in _one_line(exc)
+
+
 @pytest.mark.spice
 @requires_ngspice
 def test_a_failed_simulation_exits_1_and_refused_input_2(capsys, tmp_path):

@@ -16,6 +16,7 @@ ngspice 39.3; ``run`` + ``write`` inside ``.control`` does not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SimulationError, SpiceclError, check_range
+from spicecl.errors import RunError, SimulationError, SpiceclError, check_range
 
 #: Longest ngspice timeout, s (~11.6 days; Python's subprocess waits cannot take ~2.1e6 s or more).
 MAX_TIMEOUT = 1e6
@@ -231,10 +232,14 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                          for k, c in enumerate(chunks))
     control = ("\n.control\nset filetype=binary\nset noaskquit\n"
                f"{saves}run\n{writes}quit\n.endc\n.end\n")
-    _remove_stale_dirs()
-    with tempfile.TemporaryDirectory(prefix=_tmp_prefix()) as tmp:
+    with _run_directory(safe_name) as tmp:
         deck_path = Path(tmp) / f"{safe_name}.cir"
-        deck_path.write_text(body + control)
+        try:
+            deck_path.write_text(body + control)
+        except OSError as exc:  # a full temporary directory (was taken for standard output's)
+            raise RunError(f"cannot write deck {safe_name} for ngspice into the temporary "
+                           f"directory {Path(tmp).parent} (TMPDIR): "
+                           f"{exc.strerror or exc}") from None
         t0 = time.perf_counter()
         try:
             # "./": a deck named "-r" or "--version" must not be read as an ngspice option
@@ -282,7 +287,17 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                                   f"{_keep(deck_path, log)}")
         from spicecl.spice.rawfile import read_single_plot
 
-        plots = [read_single_plot(r) for r in raws]
+        plots = []
+        for r in raws:
+            try:
+                plots.append(read_single_plot(r))
+            except SpiceclError as exc:
+                # ngspice ran on an accepted deck: an empty or broken raw file (a full disk)
+                # is a failed run, not bad input; the path named is about to be removed
+                why = str(exc).replace(f"raw file {r}: ", "")
+                raise SimulationError(f"ngspice wrote an unreadable raw file for deck "
+                                      f"{safe_name} ({why}; disk full?): {_quote_log(log)}"
+                                      f"{_keep(deck_path, log)}") from None
         if not all(p.complete for p in plots):
             # exit status 0 but fewer points than announced (a full disk): the last values
             # would silently be those of an earlier time
@@ -296,6 +311,22 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
                                f"{', '.join(plots[0].names[:12])})")
         result[v] = np.asarray(arr)
     return SimResult(result, log, elapsed)
+
+
+@contextlib.contextmanager
+def _run_directory(name: str):
+    """A fresh temporary run directory for deck ``name``, removed after the block; a
+    temporary directory that cannot take it (none writable, TMPDIR missing or full) is a
+    one-line :class:`~spicecl.errors.RunError` rather than a traceback."""
+    try:
+        _remove_stale_dirs()
+        run_dir = tempfile.TemporaryDirectory(prefix=_tmp_prefix())
+    except OSError as exc:  # (tempfile's "No usable temporary directory found" included)
+        where = tempfile.tempdir or os.environ.get("TMPDIR") or "the temporary directory"
+        raise RunError(f"cannot make a run directory for ngspice (deck {name}) in {where}: "
+                       f"{exc.strerror or exc}; set TMPDIR to a writable directory") from None
+    with run_dir as tmp:
+        yield tmp
 
 
 def _keep(deck_path: Path, log: str) -> str:
@@ -411,7 +442,7 @@ def _remove_stale_dirs() -> None:
     user go, never a symbolic link (nor what it points to)."""
     from spicecl.results import pid_alive
 
-    root = tempfile.gettempdir()
+    root = tempfile.gettempdir()  # (OSError when none is usable: the caller says so)
     if root in _SWEPT:
         return
     _SWEPT.add(root)
@@ -440,7 +471,11 @@ def kill_running() -> None:
     too."""
     for proc in list(_RUNNING):
         _kill(proc)
-    for tmp in Path(tempfile.gettempdir()).glob(_tmp_prefix() + "*"):
+    try:
+        root = Path(tempfile.gettempdir())
+    except OSError:  # none usable: no run directory was made either
+        return
+    for tmp in root.glob(_tmp_prefix() + "*"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
