@@ -96,6 +96,56 @@ def check_out_dir(out, config: dict) -> None:
                            f"--out directory")
 
 
+#: Sweep directories this process holds (resolved path -> [fd, depth]), see sweep_lock.
+_LOCKED: dict = {}
+
+
+@contextmanager
+def sweep_lock(out):
+    """Hold sweep directory ``out`` (created if need be) for the block: an exclusive lock
+    (flock) that another process asking for it is refused, in one line. Two runs of one
+    sweep at once computed the same jobs twice, and each removed the other's half-written
+    job files (``jobs/.NAME.npz.*.tmp``), which made the other fail. Taken again in this
+    process (run_figure around run_sweep), it is the same lock; where the file system has
+    no locks, none."""
+    import errno
+    import fcntl
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SpiceclError(f"--out {out}: not a directory") from None
+    except OSError as exc:
+        raise SpiceclError(f"--out {out}: {exc.strerror or exc}") from None
+    key = os.path.realpath(out)
+    if key in _LOCKED:
+        _LOCKED[key][1] += 1
+        try:
+            yield
+        finally:
+            _LOCKED[key][1] -= 1
+        return
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as exc:
+        raise SpiceclError(f"--out {out}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            os.close(fd)
+            raise SpiceclError(f"--out {out} is in use by another run of this sweep (still "
+                               f"running); wait for it to end, then rerun to resume, or "
+                               f"use another --out") from None
+    _LOCKED[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        del _LOCKED[key]
+        os.close(fd)  # (releases the lock)
+
+
 def _warn_of_other_numerics(out: Path) -> None:
     """Say so when the finished jobs of a sweep being resumed were computed with other
     numerics than this process's (numpy, scipy, BLAS kernels: another machine or build, as
@@ -417,6 +467,13 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
         raise SpiceclError(f"--workers must be >= 1, got {workers}")
     out = Path(out_dir)
     check_out_dir(out, config)
+    with sweep_lock(out):
+        return _run_sweep_locked(chunks, out, config, seed, workers, scheduler, progress,
+                                 desc, unit, extra_manifest)
+
+
+def _run_sweep_locked(chunks, out: Path, config, seed, workers, scheduler, progress, desc,
+                      unit, extra_manifest) -> dict[str, dict]:
     client = connect_scheduler(scheduler) if scheduler else None
     _warn_of_other_numerics(out)
     write_manifest(out, config, seed, status="running", **(extra_manifest or {}))

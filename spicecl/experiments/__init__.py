@@ -124,12 +124,23 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
     ``overrides``: settings of the figure's scale or hyperparameters (``reproduce --set``),
     recorded in the configuration (so another setting is another run); none gives the paper's
     (or the quick) configuration."""
+    from spicecl.sweep import check_out_dir, sweep_lock
+
+    plan = make_plan(name, quick, seed, overrides)
+    out_dir = Path(out) / name
+    check_out_dir(out_dir, plan.config)
+    # (held until the summary and the final manifest are written: no second run meanwhile)
+    with sweep_lock(out_dir):
+        return _run_figure_locked(name, plan, out_dir, quick, workers, scheduler, seed,
+                                  progress)
+
+
+def _run_figure_locked(name, plan, out_dir: Path, quick, workers, scheduler, seed,
+                       progress) -> dict:
     from spicecl.results import atomic_write_json, write_manifest
     from spicecl.sweep import run_sweep
 
     mod = figure_module(name)
-    plan = make_plan(name, quick, seed, overrides)
-    out_dir = Path(out) / name
     results = run_sweep(plan.chunks, out_dir, plan.config, seed, workers=workers,
                         scheduler=scheduler, progress=progress, desc=name,
                         unit="task-step")
