@@ -85,6 +85,13 @@ def test_absolute_includes_splits_lines_as_ngspice_does():
     assert out.endswith("R1 a 0 1\n")
 
 
+def test_absolute_includes_reads_a_quoted_path(tmp_path):
+    # (decks from a directory with a space include their libraries in double quotes)
+    text = 't\n.include "../mo dels/x.lib"\nR1 a 0 1\n'
+    lib = tmp_path / "mo dels" / "x.lib"
+    assert absolute_includes(text, tmp_path / "deck dir").split("\n")[1] == f'.include "{lib}"'
+
+
 def test_sidecar_matches_header(tmp_path, capsys):
     out = _generate(tmp_path, "exp16_twin", capsys)
     side = json.loads(out.with_suffix(".json").read_text())

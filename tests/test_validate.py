@@ -111,3 +111,25 @@ def test_validate_json_records_what_picked_the_deck(capsys, tmp_path):
     assert (one["example"], two["example"]) == (0, 3) and one["task"] == "regression"
     assert one["tolerance"]["comparator_offset"]["tolerance"] == 0.005
     assert two["tolerance"]["comparator_offset"]["tolerance"] == 0.01
+
+
+@pytest.mark.spice
+@requires_ngspice
+def test_models_under_a_directory_with_spaces_quotes_and_accents(capsys, tmp_path):
+    """ngspice reads a double-quoted .include path whole, the .lib files' own relative
+    includes (oscillator.lib's comparator.lib) too: a checkout under such a directory runs
+    (it was refused: 'models path ... has characters that are unsafe in a SPICE deck')."""
+    import shutil
+
+    from spicecl.netlist import default_models_dir
+
+    models = tmp_path / "My Proj's résumé-$1 (v2)" / "models"
+    shutil.copytree(default_models_dir(), models)
+    out = _run(capsys, ["validate", "decisions", "--network", "exp16", "--seed", "1",
+                        "--models", str(models), "--json"])
+    assert out["agreement_away_from_ties"] == 1.0 and out["n_up"] > 0
+    deck = tmp_path / "deck dir" / "t.cir"
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1", "--models",
+                 str(models), "-o", str(deck)]) == 0
+    assert '.include "../My Proj\'s résumé-$1 (v2)/models/oscillator.lib"' in \
+        deck.read_text().splitlines()

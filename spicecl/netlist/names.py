@@ -58,14 +58,33 @@ def number(value) -> str:
     return repr(v)
 
 
+# What ngspice cannot read even in a double-quoted .include path: the quote itself, the
+# comments it strips from every line before (';', '//', and '$' after a blank), and a leading
+# '~' (expanded as a home directory); control characters (newlines) are refused apart.
+_QUOTED_BAD = re.compile(r'[";]|//|\s\$|^~')
+
+
 def include_path(path: Path, relative_to: Path | None = None) -> str:
-    """A path for an ``.include`` line: relative to ``relative_to`` when given, checked safe."""
+    """A path for an ``.include`` line: relative to ``relative_to`` when given, checked safe.
+
+    A path of letters, digits and ``_ . / + - @`` is written as is; any other (a checkout
+    under "My Projects", "résumé" or "O'Brien") in double quotes, which ngspice reads
+    whole (a bare space ended the path)."""
     import os
 
     p = Path(path)
     s = (os.path.relpath(os.path.abspath(p), os.path.abspath(relative_to))
          if relative_to is not None else str(p.resolve()))
-    if not _PATH_OK.fullmatch(s):
-        raise SpiceclError(f"models path {s!r} has characters that are unsafe in a SPICE deck "
-                           f"(allowed: letters, digits, _ . / + - @)")
-    return s
+    if _PATH_OK.fullmatch(s):
+        return s
+    if s.isprintable() and not _QUOTED_BAD.search(s):
+        return f'"{s}"'
+    raise SpiceclError(f"models path {s!r} has characters that ngspice cannot read in an "
+                       f".include line (a double quote, ';', '//', '$' after a space, a "
+                       f"leading '~' or a control character such as a newline)")
+
+
+def unquote_include(arg: str) -> str:
+    """The path of an ``.include`` line's argument ``arg`` (its double quotes removed)."""
+    arg = arg.strip()
+    return arg[1:-1] if len(arg) >= 2 and arg[0] == arg[-1] == '"' else arg

@@ -25,7 +25,7 @@ import numpy as np
 
 from spicecl.errors import SpiceclError, check_range, check_seed
 from spicecl.netlist.names import (clamped_node, comment_text, default_models_dir, free_node,
-                                   include_path, number)
+                                   include_path, number, unquote_include)
 from spicecl.network import Network
 from spicecl.tasks import Task, make_task
 from spicecl.variation import (CircuitDraw, ToleranceSpec, digipot_resistance, draw_circuit,
@@ -517,7 +517,7 @@ def absolute_includes(text: str, base_dir) -> str:
     # U+2028, so an ".include" could appear where ngspice sees none)
     for ln in text.replace("\r\n", "\n").split("\n"):
         if ln.lower().startswith(".include "):
-            p = ln.split(None, 1)[1].strip()
+            p = unquote_include(ln.split(None, 1)[1])
             if not Path(p).is_absolute():
                 p = str((Path(base_dir) / p).resolve())
             ln = f".include {include_path(Path(p))}"

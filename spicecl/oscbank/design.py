@@ -320,7 +320,9 @@ def deck_hash(deck: str) -> str:
     """sha256 of the deck text together with the included model files. An ``.include`` line
     enters by its file's name only: the library's contents are hashed, and its directory (where
     spicecl is checked out or installed) says nothing about the circuit."""
-    text = re.sub(r"(?m)^(\.include\s+)(\S*/)?([^/\s]+)\s*$", r"\1\3", deck)
+    # (a quoted path, under a directory with a space, enters by its name too)
+    text = re.sub(r'(?m)^(\.include\s+)(?:"(?:[^"\n]*/)?([^/"\n]+)"|(?:\S*/)?([^/\s]+))\s*$',
+                  lambda m: m[1] + (m[2] or m[3]), deck)
     h = hashlib.sha256(text.encode())
     for lib in ("oscillator.lib", "comparator.lib"):
         p = MODELS_DIR / lib
