@@ -305,7 +305,7 @@ def _commit(stage: Path, man: dict) -> Path:
     manifest is written. Two runs committing into one directory at once take turns (a lock on
     the directory), so that it ends with one run's files, not a mix."""
     out = stage.parent
-    with _directory_locked(out), _signals_held():
+    with directory_lock(out), _signals_held():
         try:
             (out / "manifest.json").unlink(missing_ok=True)
             trash = Path(tempfile.mkdtemp(prefix=".old.", dir=stage))
@@ -325,12 +325,24 @@ def _commit(stage: Path, man: dict) -> Path:
     return path
 
 
+#: Directories held locked, as (thread, real path), see directory_lock.
+_LOCKED: set = set()
+
+
 @contextlib.contextmanager
-def _directory_locked(path: Path):
-    """An exclusive lock (flock) on directory ``path`` for the block, waited for (a signal
-    while waiting stops the run as anywhere else); none where the file system has none."""
+def directory_lock(path, *, wait: bool = True):
+    """An exclusive lock (flock) on directory ``path`` for the block; none where the file
+    system has none. ``wait``: wait for another process holding it (a signal while waiting
+    stops the run as anywhere else); otherwise raise :class:`BlockingIOError` at once. Within
+    one thread the lock is re-entrant (a sweep holds its directory while writing into it),
+    where a second flock of the same directory would wait for itself; another thread waits
+    as another process does."""
     import fcntl
 
+    key = threading.get_ident(), os.path.realpath(path)
+    if key in _LOCKED:  # (held further out in this thread, and released there)
+        yield
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -338,10 +350,16 @@ def _directory_locked(path: Path):
         return
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise
         except OSError:
             pass
-        yield
+        _LOCKED.add(key)
+        try:
+            yield
+        finally:
+            _LOCKED.discard(key)
     finally:
         os.close(fd)  # (releases the lock)
 

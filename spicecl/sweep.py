@@ -28,7 +28,7 @@ import socket
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -96,20 +96,15 @@ def check_out_dir(out, config: dict) -> None:
                            f"--out directory")
 
 
-#: Sweep directories this process holds (resolved path -> [fd, depth]), see sweep_lock.
-_LOCKED: dict = {}
-
-
 @contextmanager
 def sweep_lock(out):
-    """Hold sweep directory ``out`` (created if need be) for the block: an exclusive lock
-    (flock) that another process asking for it is refused, in one line. Two runs of one
-    sweep at once computed the same jobs twice, and each removed the other's half-written
-    job files (``jobs/.NAME.npz.*.tmp``), which made the other fail. Taken again in this
-    process (run_figure around run_sweep), it is the same lock; where the file system has
-    no locks, none."""
-    import errno
-    import fcntl
+    """Hold sweep directory ``out`` (created if need be) for the block: another process asking
+    for it is refused, in one line (:func:`spicecl.results.directory_lock`, which also keeps
+    staged outputs of two runs from mixing). Two runs of one sweep at once computed the same
+    jobs twice, and each removed the other's half-written job files
+    (``jobs/.NAME.npz.*.tmp``), which made the other fail. Taken again in this process
+    (run_figure around run_sweep), it is the same lock."""
+    from spicecl.results import directory_lock
 
     out = Path(out)
     try:
@@ -118,32 +113,14 @@ def sweep_lock(out):
         raise SpiceclError(f"--out {out}: not a directory") from None
     except OSError as exc:
         raise SpiceclError(f"--out {out}: {exc.strerror or exc}") from None
-    key = os.path.realpath(out)
-    if key in _LOCKED:
-        _LOCKED[key][1] += 1
+    with ExitStack() as held:
         try:
-            yield
-        finally:
-            _LOCKED[key][1] -= 1
-        return
-    try:
-        fd = os.open(out, os.O_RDONLY)
-    except OSError as exc:
-        raise SpiceclError(f"--out {out}: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            os.close(fd)
+            held.enter_context(directory_lock(out, wait=False))
+        except BlockingIOError:
             raise SpiceclError(f"--out {out} is in use by another run of this sweep (still "
-                               f"running); wait for it to end, then rerun to resume, or "
-                               f"use another --out") from None
-    _LOCKED[key] = [fd, 1]
-    try:
+                               f"running); wait for it to end, then rerun to resume, or use "
+                               f"another --out") from None
         yield
-    finally:
-        del _LOCKED[key]
-        os.close(fd)  # (releases the lock)
 
 
 def _warn_of_other_numerics(out: Path) -> None:

@@ -797,3 +797,21 @@ def test_chunks_of_one_name_are_refused(tmp_path):
     c = small_chunks()[0]
     with pytest.raises(ValueError, match="chunk names must be unique"):
         run_sweep([c, c], tmp_path / "out", {"t": 1}, 7)
+
+
+def test_a_run_writing_into_the_sweep_directory_it_holds_does_not_wait_for_itself(tmp_path):
+    # the sweep's lock and the staged outputs' lock are one (results.directory_lock): two
+    # flocks of one directory in one process, as they were, wait for each other for ever
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path\n"
+            "from spicecl.sweep import sweep_lock\n"
+            "from spicecl.results import staged_outputs, write_manifest\n"
+            "out = Path(sys.argv[1])\n"
+            "with sweep_lock(out), sweep_lock(out), staged_outputs(out) as stage:\n"
+            "    (stage / 'a.txt').write_text('a')\n"
+            "    write_manifest(stage, {'t': 1}, 0)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], check=True, timeout=60)
+    assert (tmp_path / "d" / "a.txt").read_text() == "a"
+    assert (tmp_path / "d" / "manifest.json").exists()
