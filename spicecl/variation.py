@@ -300,19 +300,6 @@ class CircuitDraw:
         return {"seed": self.seed, "tolerance": self.spec.to_dict(),
                 "values": {k: np.asarray(v).tolist() for k, v in self.values.items()}}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "CircuitDraw":
-        try:
-            spec = ToleranceSpec.from_dict(data["tolerance"])
-            values = {k: np.asarray(v, float) for k, v in data["values"].items()}
-        except (KeyError, TypeError, ValueError):
-            raise SpiceclError("circuit draw: expected 'tolerance' and 'values'") from None
-        missing = [n for n, _c, _v in DRAW_TABLE if n not in values]
-        if missing:
-            raise SpiceclError(f"circuit draw: missing values {missing[0]!r}")
-        values.setdefault("osc_phase", np.full(len(values["rab_free"]), 0.25))  # mid-fall
-        return cls(spec, data.get("seed"), values)
-
 
 def draw_circuit(spec: ToleranceSpec, n_edges: int, rng: np.random.Generator,
                  seed: int | None = None) -> CircuitDraw:
