@@ -278,17 +278,6 @@ class HardwareParts:
 # The trainer
 
 
-def _dmw(system, resistance):
-    """(D, M, W) of :meth:`NodalSystem.unit_response` (D: (E, I) free drops per input volt,
-    M: (O, I) free outputs per input volt, W: (O, E) drop change per volt of clamping)."""
-    d, m, w = system.unit_response(resistance, check=False)
-    ni, no = system.n_in, system.n_out
-    if d.shape[1] == ni + no and w.shape == (no, no):  # older (G, M, S) form
-        w = np.linalg.solve(w, d[:, ni:].T)
-        d = d[:, :ni]
-    return d, m, w
-
-
 def _broadcast_parts(parts, k: int) -> list[HardwareParts]:
     if isinstance(parts, HardwareParts):
         return [parts] * k
@@ -387,12 +376,13 @@ class HardwareTrainer(Trainer):
 
     def _each_response(self, r):
         """(D, M, W) of every network at resistances r (K, E), stacked (K, ...): network by
-        network (:func:`_dmw`), or all together in one batched assembly and bit for bit the
-        same (:meth:`~spicecl.solver.BatchedSystems.each_unit_response`; 50 per-network
-        solves a step made most of ``spicecl compare``'s time)."""
+        network (:meth:`~spicecl.solver.NodalSystem.unit_response`), or all together in one
+        batched assembly and bit for bit the same
+        (:meth:`~spicecl.solver.BatchedSystems.each_unit_response`; 50 per-network solves a
+        step made most of ``spicecl compare``'s time)."""
         if self._batched is not None and type(self.systems[0]) is NodalSystem:
             return self._batched.each_unit_response(r)
-        parts = [_dmw(sy, r[i]) for i, sy in enumerate(self.systems)]
+        parts = [sy.unit_response(r[i], check=False) for i, sy in enumerate(self.systems)]
         return tuple(np.stack(a) for a in zip(*parts))
 
     # --- clamped twin (its own resistances when the twins differ)
