@@ -82,10 +82,6 @@ class VariationData:
         return self.arrays["updates"]
 
     @property
-    def bias_volts(self) -> np.ndarray:
-        return self.arrays["bias_volts"]
-
-    @property
     def seed(self):
         return self.manifest.get("seed")
 

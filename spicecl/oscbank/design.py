@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,9 +71,6 @@ class OscillatorDesign:
     def settle_time(self) -> float:
         return SETTLE_PERIODS * self.period
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class BankTolerance:
@@ -106,9 +103,6 @@ class BankTolerance:
         if not math.isfinite(rel) or rel < 0:
             raise SpiceclError(f"--tolerance must be a finite number >= 0, got {rel!r}")
         return cls(rel, rel, offset)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True, eq=False)
