@@ -327,9 +327,9 @@ def graphml_bytes(net: Network, resistance=None) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def network_dict(net: Network, resistance=None) -> dict:
+def network_dict(net: Network) -> dict:
     """A JSON-ready description of a network."""
-    r = net.resistance if resistance is None else np.asarray(resistance, float)
+    r = net.resistance
     return {
         "name": net.name,
         "n_nodes": net.n_nodes,
