@@ -268,17 +268,40 @@ def staged_outputs(out_dir):
 def begin_outputs(out_dir) -> Path:
     """A fresh staging directory inside ``out_dir``, to be committed by :func:`write_manifest`;
     :func:`staged_outputs` is this with its removal however the run ends. Staging directories
-    of processes that no longer run (killed) are removed; one that is neither committed nor
-    removed stays until its process ends, and the next run into ``out_dir`` removes it."""
+    of processes of this host that no longer run (killed) are removed (``.spicecl-staging-
+    PID-HOST-*``: on a file system shared by several hosts, a pid names a process only on its
+    own); one that is neither committed nor removed stays until its process ends, and the
+    next run into ``out_dir`` removes it."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob(STAGING_PREFIX + "*"):
+        for old in out.glob(f"{STAGING_PREFIX}*-{host_tag()}-*"):
             if not pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
                 shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-{host_tag()}-",
+                                     dir=out))
     except OSError as exc:
         raise SpiceclError(f"cannot write into {out}: {exc.strerror or exc}") from None
+
+
+_HOST: str | None = None
+
+
+def host_tag() -> str:
+    """8 hex digits naming this host and pid namespace, for leftovers named after their
+    process (see pid_alive): a pid only names a process there, and a directory can be shared
+    (an --out or TMPDIR on a cluster's network file system, a /tmp mounted into several
+    containers)."""
+    global _HOST
+    if _HOST is None:
+        import zlib
+
+        try:
+            ns = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            ns = ""
+        _HOST = f"{zlib.crc32(f'{os.uname().nodename} {ns}'.encode()):08x}"
+    return _HOST
 
 
 def pid_alive(pid) -> bool:

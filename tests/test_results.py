@@ -172,7 +172,7 @@ def test_an_interrupted_first_run_leaves_nothing_and_a_killed_runs_staging_goes(
     import subprocess
 
     from spicecl.cli import main
-    from spicecl.results import STAGING_PREFIX
+    from spicecl.results import STAGING_PREFIX, host_tag
 
     out = tmp_path / "run"
     argv = ["train", "--network", "exp16", "--steps", "5", "--seed", "3", "--out", str(out)]
@@ -186,12 +186,17 @@ def test_an_interrupted_first_run_leaves_nothing_and_a_killed_runs_staging_goes(
     monkeypatch.undo()
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that no longer runs
-    (out / f"{STAGING_PREFIX}{dead.pid}-abc").mkdir()
-    (out / f"{STAGING_PREFIX}{dead.pid}-abc" / "history.csv").write_text("half")
-    (out / f"{STAGING_PREFIX}1-live").mkdir()  # pid 1 runs: another run's, left alone
+    here = host_tag()
+    elsewhere = "0badc0de" if here != "0badc0de" else "ffffffff"
+    (out / f"{STAGING_PREFIX}{dead.pid}-{here}-abc").mkdir()
+    (out / f"{STAGING_PREFIX}{dead.pid}-{here}-abc" / "history.csv").write_text("half")
+    (out / f"{STAGING_PREFIX}1-{here}-live").mkdir()  # pid 1 runs: another run's, left alone
+    # the same pid on another host sharing the directory (a network file system): its own
+    (out / f"{STAGING_PREFIX}{dead.pid}-{elsewhere}-abc").mkdir()
     assert main(argv) == 0
-    assert not (out / f"{STAGING_PREFIX}{dead.pid}-abc").exists()
-    assert (out / f"{STAGING_PREFIX}1-live").is_dir()
+    assert not (out / f"{STAGING_PREFIX}{dead.pid}-{here}-abc").exists()
+    assert (out / f"{STAGING_PREFIX}1-{here}-live").is_dir()
+    assert (out / f"{STAGING_PREFIX}{dead.pid}-{elsewhere}-abc").is_dir()
     assert (out / "manifest.json").is_file()
     capsys.readouterr()
 

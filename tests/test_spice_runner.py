@@ -494,7 +494,7 @@ def _state(pid: int) -> str:
 
 @pytest.mark.spice
 @requires_ngspice
-def test_ngspice_dies_with_a_sigkilled_parent(tmp_path):
+def test_ngspice_dies_with_a_sigkilled_parent(tmp_path, monkeypatch):
     # SIGKILL (OOM killer, kill -9, a scheduler's hard limit) runs no clean-up in Python, and
     # ngspice runs in its own session. In a transient it writes progress to stderr every
     # 0.25 s and dies of SIGPIPE once its pipe's reader is gone; but while it reads a large
@@ -503,6 +503,8 @@ def test_ngspice_dies_with_a_sigkilled_parent(tmp_path):
     # 80 x 80 grid took only ~1 s, less than the 3 s the test waits, and passed unfixed).
     from spicecl.spice import runner
 
+    # (probed afresh: a test that ran ngspice with a fake PATH left "no setpriv" cached)
+    monkeypatch.setattr(runner, "_LAUNCHER", None)
     if not runner._launcher():  # (the runner's documented fallback: ngspice starts plainly)
         pytest.skip("no setpriv --pdeathsig here (not Linux, or util-linux < 2.33)")
     code = """
@@ -575,7 +577,8 @@ def test_a_run_removes_temp_dirs_of_dead_processes(tmp_path, monkeypatch):
     # a process killed outright (SIGKILL) leaves its spicecl-ngspice-PID-* directory for ever
     import tempfile
 
-    from spicecl.spice.runner import _host_tag, _tmp_prefix
+    from spicecl.results import host_tag as _host_tag
+    from spicecl.spice.runner import _tmp_prefix
 
     dead = subprocess.Popen(["true"])
     dead.wait()

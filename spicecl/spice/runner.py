@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -407,27 +406,12 @@ def _launcher() -> list[str]:
 _RUNNING: set = set()
 
 
-_HOST: str | None = None
-
-
-def _host_tag() -> str:
-    """8 hex digits naming this host and pid namespace: a pid only names a process there, and
-    a temporary directory can be shared (TMPDIR on a cluster's network file system, a /tmp
-    mounted into several containers)."""
-    global _HOST
-    if _HOST is None:
-        try:
-            ns = os.readlink("/proc/self/ns/pid")
-        except OSError:
-            ns = ""
-        _HOST = f"{zlib.crc32(f'{os.uname().nodename} {ns}'.encode()):08x}"
-    return _HOST
-
-
 def _tmp_prefix(pid: int | None = None) -> str:
     """Prefix of the temporary run directories of process ``pid`` (default: this one) on this
     host: ``spicecl-ngspice-PID-HOST-`` (see kill_running and _remove_stale_dirs)."""
-    return f"spicecl-ngspice-{os.getpid() if pid is None else pid}-{_host_tag()}-"
+    from spicecl.results import host_tag
+
+    return f"spicecl-ngspice-{os.getpid() if pid is None else pid}-{host_tag()}-"
 
 
 #: Temporary directories already swept by _remove_stale_dirs in this process.
@@ -440,7 +424,7 @@ def _remove_stale_dirs() -> None:
     none of its own. A directory's pid (see _tmp_prefix) must be that of no live process on
     this host; a reused pid just leaves the directory. Only real directories owned by this
     user go, never a symbolic link (nor what it points to)."""
-    from spicecl.results import pid_alive
+    from spicecl.results import host_tag, pid_alive
 
     root = tempfile.gettempdir()  # (OSError when none is usable: the caller says so)
     if root in _SWEPT:
@@ -452,7 +436,7 @@ def _remove_stale_dirs() -> None:
     except OSError:
         return
     for entry in entries:
-        m = re.fullmatch(rf"spicecl-ngspice-(\d+)-{_host_tag()}-.+", entry.name)
+        m = re.fullmatch(rf"spicecl-ngspice-(\d+)-{host_tag()}-.+", entry.name)
         if m is None or int(m.group(1)) == me:
             continue
         try:
