@@ -157,10 +157,28 @@ def _clip(text: str, n: int = 40) -> str:
 def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     """Read a GraphML network safely (no DTD, no entities, no network access); ``raw``: the
     file's bytes when already read."""
-    from lxml import etree
-
     path = Path(path)
     raw = _read_bytes(path) if raw is None else raw
+    root = _graphml_root(path, raw)
+    ns = {"g": root.nsmap.get(None, GRAPHML_NS)} if root.nsmap.get(None) else None
+    keys, defaults = _graphml_keys(root, ns)
+    graphs = _findall(root, "graph", ns)
+    if len(graphs) != 1:
+        raise SpiceclError(f"network file {path}: expected one <graph>, found {len(graphs)}")
+    ids, pos = _graphml_nodes(path, graphs[0], ns, keys, defaults["node"])
+    edges, res, lines, other = _graphml_edges(path, graphs[0], ns, keys, defaults["edge"], ids)
+    if not ids or not edges:
+        raise SpiceclError(f"network file {path}: no nodes or no edges")
+    resistance = _graphml_resistances(path, ids, edges, np.array(res), lines, other)
+    return Network(path.name, tuple(ids), np.array(edges), _fill_positions(pos), resistance,
+                   source=_source(path, raw))
+
+
+def _graphml_root(path: Path, raw: bytes):
+    """The root ``<graphml>`` element of ``raw``, parsed with :func:`_safe_parser`; a DTD, an
+    entity reference or malformed XML is refused, naming the line."""
+    from lxml import etree
+
     _refuse_nul(path, raw)
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         line = raw[:max(raw.find(b"<!DOCTYPE"), raw.find(b"<!ENTITY"))].count(b"\n") + 1
@@ -184,42 +202,49 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     if etree.QName(root).localname != "graphml":
         raise SpiceclError(f"network file {path}: root element is <{etree.QName(root).localname}>, "
                            f"not <graphml>")
-    ns = {"g": root.nsmap.get(None, GRAPHML_NS)} if root.nsmap.get(None) else None
+    return root
 
-    def findall(el, tag):
-        return el.findall(f"g:{tag}", ns) if ns else el.findall(tag)
 
-    keys = {}  # key id -> (attribute name, element kind, default (text, line) or None)
-    for k in findall(root, "key"):
-        default = findall(k, "default")
+def _findall(el, tag: str, ns: dict | None) -> list:
+    """``el``'s children ``<tag>``, in the GraphML namespace when the document has one."""
+    return el.findall(f"g:{tag}", ns) if ns else el.findall(tag)
+
+
+def _graphml_keys(root, ns: dict | None) -> tuple[dict, dict]:
+    """The ``<key>`` declarations: key id -> (attribute name, element kind, default (text, line)
+    or None), and for 'node' and 'edge' the attribute name -> default (text, line) that applies."""
+    keys = {}
+    for k in _findall(root, "key", ns):
+        default = _findall(k, "default", ns)
         default = ((default[0].text or "").strip(), default[0].sourceline) if default else None
         keys[k.get("id")] = (k.get("attr.name") or k.get("id"), k.get("for"), default)
-    graphs = findall(root, "graph")
-    if len(graphs) != 1:
-        raise SpiceclError(f"network file {path}: expected one <graph>, found {len(graphs)}")
-    graph = graphs[0]
-
     defaults = {kind: {name: default for name, k, default in keys.values()
                        if default is not None and k in (kind, "all", None)}
                 for kind in ("node", "edge")}
+    return keys, defaults
 
-    def data(el):
-        """name -> (text, line) of an element's own data (see ``defaults`` for the rest)."""
-        out = {}
-        for d in findall(el, "data"):
-            name = keys.get(d.get("key"), (d.get("key"),))[0]
-            out[name] = (d.text or "").strip(), d.sourceline
-        return out
 
+def _graphml_data(el, keys: dict, ns: dict | None) -> dict:
+    """name -> (text, line) of an element's own ``<data>`` (the keys' defaults give the rest)."""
+    out = {}
+    for d in _findall(el, "data", ns):
+        name = keys.get(d.get("key"), (d.get("key"),))[0]
+        out[name] = (d.text or "").strip(), d.sourceline
+    return out
+
+
+def _graphml_nodes(path: Path, graph, ns, keys: dict, defaults: dict) -> tuple[list, list]:
+    """Node ids (unique) and their [x, y] (NaN where neither the node nor a default gives one),
+    in file order."""
     ids, pos = [], []
-    for nd in findall(graph, "node"):
+    for nd in _findall(graph, "node", ns):
         nid = nd.get("id")
         if nid is None:
             raise SpiceclError(f"network file {path}, line {nd.sourceline}: node without id")
-        d = data(nd)
+        d = _graphml_data(nd, keys, ns)
         xy = []
         for c in ("x", "y"):
-            text, line = d.get(c) or defaults["node"].get(c) or ("", nd.sourceline)
+            text, line = d.get(c) or defaults.get(c) or ("", nd.sourceline)
             try:
                 v = _double(text) if text else np.nan
                 if text and not np.isfinite(v):
@@ -234,11 +259,17 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         seen = set()
         dup = next(i for i in ids if i in seen or seen.add(i))
         raise SpiceclError(f"network file {path}: duplicate node id {dup!r}")
+    return ids, pos
+
+
+def _graphml_edges(path: Path, graph, ns, keys: dict, defaults: dict, ids: list):
+    """Edges as (node index, node index), their resistances (NaN where not given), the line of
+    each, and the names of the edge data spicecl ignores; in file order."""
     index = {nid: i for i, nid in enumerate(ids)}
     edges, res, lines = [], [], []
-    other = {k for k in defaults["edge"] if k != "resistance"}  # edge data spicecl ignores
+    other = {k for k in defaults if k != "resistance"}
     seen = {}  # sorted (node, node) -> line of its edge
-    for ed in findall(graph, "edge"):
+    for ed in _findall(graph, "edge", ns):
         s, t = ed.get("source"), ed.get("target")
         if s is None or t is None:
             raise SpiceclError(f"network file {path}, line {ed.sourceline}: edge without "
@@ -257,49 +288,58 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
         seen[pair] = ed.sourceline
         edges.append((index[s], index[t]))
         lines.append(ed.sourceline)
-        ed_data = data(ed)
-        other.update(k for k in ed_data if k != "resistance")
-        text, line = (ed_data.get("resistance") or defaults["edge"].get("resistance")
-                      or ("", ed.sourceline))
-        if text:
-            try:
-                r = _double(text)
-            except ValueError:
-                raise SpiceclError(f"network file {path}, line {line}: resistance {_clip(text)!r} "
-                                   f"is not a number") from None
-            if not (r > 0 and np.isfinite(r)):
-                raise SpiceclError(f"network file {path}, line {line}: resistance "
-                                   f"{_clip(text)} ohm must be positive and finite")
-            res.append(r)
-        else:
-            res.append(np.nan)
-    if not ids or not edges:
-        raise SpiceclError(f"network file {path}: no nodes or no edges")
+        d = _graphml_data(ed, keys, ns)
+        other.update(k for k in d if k != "resistance")
+        text, line = d.get("resistance") or defaults.get("resistance") or ("", ed.sourceline)
+        res.append(_resistance_value(path, text, line) if text else np.nan)
+    return edges, res, lines, other
+
+
+def _resistance_value(path: Path, text: str, line: int) -> float:
+    """An edge's resistance attribute in ohms: a positive finite number."""
+    try:
+        r = _double(text)
+    except ValueError:
+        raise SpiceclError(f"network file {path}, line {line}: resistance {_clip(text)!r} "
+                           f"is not a number") from None
+    if not (r > 0 and np.isfinite(r)):
+        raise SpiceclError(f"network file {path}, line {line}: resistance "
+                           f"{_clip(text)} ohm must be positive and finite")
+    return r
+
+
+def _fill_positions(pos: list) -> np.ndarray:
+    """Positions (N, 2), the missing ones laid out on a circle."""
     pos = np.array(pos, float)
-    if np.isnan(pos).any():  # lay out missing positions on a circle
-        t = 2 * np.pi * np.arange(len(ids)) / len(ids)
+    if np.isnan(pos).any():
+        t = 2 * np.pi * np.arange(len(pos)) / len(pos)
         miss = np.isnan(pos).any(1)
         pos[miss] = np.column_stack([np.cos(t), np.sin(t)])[miss]
-    res = np.array(res)
-    resistance = None
-    if other and np.isnan(res).all():
-        from spicecl.errors import warn
+    return pos
 
-        names = ", ".join(repr(k) for k in sorted(other, key=str)[:5])
-        warn(f"network file {path}: edge data {names} ignored: spicecl reads the edge "
-             f"attribute 'resistance' (ohm), which no edge has, so every edge gets the "
-             f"command's default resistance")
-    if not np.isnan(res).all():
-        if np.isnan(res).any():
-            k = int(np.flatnonzero(np.isnan(res))[0])
-            s, t = (ids[i] for i in edges[k])
-            n = int(np.sum(~np.isnan(res)))
-            raise SpiceclError(f"network file {path}, line {lines[k]}: edge {s!r}-{t!r} has no "
-                               f"resistance, {n} other edge{' has' if n == 1 else 's have'} "
-                               f"one; give all or none (or a <default> in the resistance key)")
-        resistance = res
-    return Network(path.name, tuple(ids), np.array(edges), pos, resistance,
-                   source=_source(path, raw))
+
+def _graphml_resistances(path: Path, ids: list, edges: list, res: np.ndarray, lines: list,
+                        other: set) -> np.ndarray | None:
+    """The edges' resistances (E,), or None when no edge gives one (then a warning names the
+    edge data ignored, which may have been meant as resistances); some but not all is an
+    error."""
+    if np.isnan(res).all():
+        if other:
+            from spicecl.errors import warn
+
+            names = ", ".join(repr(k) for k in sorted(other, key=str)[:5])
+            warn(f"network file {path}: edge data {names} ignored: spicecl reads the edge "
+                 f"attribute 'resistance' (ohm), which no edge has, so every edge gets the "
+                 f"command's default resistance")
+        return None
+    if np.isnan(res).any():
+        k = int(np.flatnonzero(np.isnan(res))[0])
+        s, t = (ids[i] for i in edges[k])
+        n = int(np.sum(~np.isnan(res)))
+        raise SpiceclError(f"network file {path}, line {lines[k]}: edge {s!r}-{t!r} has no "
+                           f"resistance, {n} other edge{' has' if n == 1 else 's have'} "
+                           f"one; give all or none (or a <default> in the resistance key)")
+    return res
 
 
 def graphml_bytes(net: Network, resistance=None) -> bytes:
