@@ -435,69 +435,74 @@ class HardwareTrainer(Trainer):
             return None
         return seq[self.t % seq.shape[0]].copy()
 
+    def _update_mask(self, only_edges=None) -> np.ndarray:
+        """Which edges update this step (K, E) bool: ``only_edges`` as given (no draw), else
+        each network's gate (:meth:`_gate`; when every gate is a Bernoulli one, the same draws
+        made into one buffer and compared at once), else every edge."""
+        if only_edges is not None:
+            return np.asarray(only_edges, bool).reshape(self.k, self.net.n_edges)
+        mask = np.ones((self.k, self.net.n_edges), bool)
+        if self._gate_thr is not None:
+            if self._gate_rows:
+                u = self._gate_u
+                for i, g in self._gate_rows:
+                    g.random(out=u[i])  # the draws of g.random(E)
+                mask = u < self._gate_thr
+        elif self.hw.gating != "uniform" or self._any_gating:
+            for i, (c, g) in enumerate(zip(self.configs, self.rngs)):
+                m = self._gate(i, c, g)
+                if m is not None:
+                    mask[i] = m
+        return mask
+
+    def _decide(self, weights, dvf, dvc, sigma, n1, n2) -> tuple[np.ndarray, np.ndarray]:
+        """Each edge's decision (K, E), True to step up, and its distance from a tie (K, E):
+        the decision cell's product of factors (``cell_decision``) or the Eq. 10 comparison,
+        summed over the examples with ``weights`` (K, B); drops, sigma and noise (K, B, E)."""
+        if self.hw.cell_decision:
+            f1 = dvc - dvf + self.off1 + sigma + n1
+            f2 = dvc + dvf + self.off2 + sigma + n2
+            per = f1 * f2
+            margin = (weights[:, None, :] @ per)[:, 0]
+            if per.shape[1] == 1:  # one example: the cell's smaller factor
+                return margin > 0, np.minimum(np.abs(f1), np.abs(f2))[:, 0]
+        else:
+            per = np.abs(dvc) + sigma + self.off1 + n1 - np.abs(dvf)
+            margin = (weights[:, None, :] @ per)[:, 0]
+        return margin > 0, np.abs(margin)
+
     def step(self, only_edges=None) -> None:
-        """One step of every network.
+        """One step of every network: decisions from the drops, the gate, the tap steps.
 
         ``only_edges`` : optional (K, E) bool: update exactly these edges (no gating draw);
         used by the clock-free mode.
         """
         e = self.net.n_edges
         b = self.x.shape[1]
-        cfg, hw = self.configs, self.hw
+        hw = self.hw
         weights = self._example_weights()
         dvf, dvc = self.drops()
         sigma = self.comparator_bias(b, e)
-        if hw.comparator_noise and hw.noise_sd > 0:
+        noisy = hw.comparator_noise and hw.noise_sd > 0
+        if noisy:
             n1 = np.stack([g.normal(0.0, hw.noise_sd, (b, e)) for g in self.noise_rngs])
             n2 = np.stack([g.normal(0.0, hw.noise_sd, (b, e)) for g in self.noise_rngs])
         else:
             n1 = n2 = 0.0
-        if hw.cell_decision:
-            f1 = dvc - dvf + self.off1 + sigma + n1
-            f2 = dvc + dvf + self.off2 + sigma + n2
-            per = f1 * f2
-            if b == 1:
-                tie = np.minimum(np.abs(f1), np.abs(f2))[:, 0]
-            else:
-                tie = np.abs((weights[:, None, :] @ per)[:, 0])
-        else:
-            per = np.abs(dvc) + sigma + self.off1 + n1 - np.abs(dvf)
-        margin = (weights[:, None, :] @ per)[:, 0]
-        if not hw.cell_decision:
-            tie = np.abs(margin)
-        up = margin > 0
+        up, tie = self._decide(weights, dvf, dvc, sigma, n1, n2)
         delta = np.where(up, 1, -1)
         delta[~weights.any(axis=1)] = 0
-        mask = np.ones((self.k, e), bool)
-        if only_edges is not None:
-            mask = np.asarray(only_edges, bool).reshape(self.k, e)
-            delta[~mask] = 0
-        elif self._gate_thr is not None:
-            if self._gate_rows:
-                u = self._gate_u
-                for _i, g in self._gate_rows:
-                    g.random(out=u[_i])  # the draws of g.random(E)
-                mask = u < self._gate_thr
-                delta[~mask] = 0
-        elif hw.gating != "uniform" or self._any_gating:
-            for i, (c, g) in enumerate(zip(cfg, self.rngs)):
-                m = self._gate(i, c, g)
-                if m is not None:
-                    delta[i, ~m] = 0
-                    mask[i] = m
-        new = np.clip(self.taps + delta, 0, self.tap_max)
+        mask = self._update_mask(only_edges)
+        delta[~mask] = 0
+        self.taps = np.clip(self.taps + delta, 0, self.tap_max)
         self.updates += np.count_nonzero(mask, axis=1)  # edge-steps gated in, as learning.Trainer
-        self.taps = new
         self.r = self.r_lo + self.taps * self.r_step
         self.r_c = self.rc_lo + self.taps * self.rc_step if self._twin else self.r
         self.last_up, self.last_mask, self.last_margin = up, mask, tie
         zeros = np.zeros_like(sigma)
         self.last_draws = {"weights": weights, "sigma": sigma,
-                           "noise1": n1 if hw.comparator_noise and hw.noise_sd > 0 else zeros,
-                           "noise2": n2 if hw.comparator_noise and hw.noise_sd > 0 else zeros}
-        self._resp = None
-        self._resp_c = None
-        self._resp_f = None
+                           "noise1": n1 if noisy else zeros, "noise2": n2 if noisy else zeros}
+        self._resp = self._resp_c = self._resp_f = None
         self.t += 1
 
 
