@@ -52,11 +52,9 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     (inputs, outputs, grounds) node indices (default: drawn from the seed); ``volts``: inputs
     drawn in [0, volts] (at most the decks' supply, :func:`spicecl.netlist.twin.check_deck_volts`).
     """
-    from spicecl.netlist.twin import DeckConfig, TwinSetup, make_setup, twin_deck
+    from spicecl.netlist.twin import DeckConfig, TwinSetup, make_setup
     from spicecl.solver import NodalSystem
-    from spicecl.spice.runner import run_ngspice
-    from spicecl.spice.validate import solver_states
-    from spicecl.variation import CircuitDraw, digipot_grid
+    from spicecl.variation import digipot_grid
 
     steps = check_count("--steps", steps, 1, MAX_COSIM_STEPS)
     hw = HardwareConfig() if hardware is None else hardware
@@ -83,17 +81,12 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     tr.set_taps(setup.taps)
     taps_spice = setup.taps.copy()
     system = NodalSystem(net, task.inputs, task.outputs, task.grounds)
-    base = setup.draw.values
     n_e = net.n_edges
-    names_up = [f"v(up{e})" for e in range(n_e)]
-    names_f = [f"v(f{i})" for i in range(net.n_nodes)]
-    names_c = [f"v(c{i})" for i in range(net.n_nodes)]
     agree = np.zeros((steps, n_e), bool)
     margins = np.zeros((steps, n_e))
     gated = np.zeros((steps, n_e), bool)
     divergences = []
     first_div = None
-    taps_equal_after = []
     max_verr = 0.0
     spice_seconds = 0.0
     off1 = parts.offset1 if hw.comparator_offsets else 0.0
@@ -102,44 +95,22 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
     for t in range(steps):
         state_same = bool(np.array_equal(tr.taps[0], taps_spice))
         tr.step()
-        d = tr.last_draws
         up_fast = tr.last_up[0].copy()
         mask = tr.last_mask[0].copy()
         margins[t] = tr.last_margin[0]
         gated[t] = mask
-        extra1 = d["sigma"][0, 0] + d["noise1"][0, 0]
-        extra2 = d["sigma"][0, 0] + d["noise2"][0, 0]
-        values = dict(base)
-        values["cell_voff1"] = gain * (off1 + extra1)
-        values["cell_voff2"] = gain * (off2 + extra2)
-        if not hw.tap_tolerance or not hw.twin_mismatch:
-            values.update(_deck_resistances(tr))
-        draw_t = CircuitDraw(setup.draw.spec, setup.draw.seed, values)
+        draw_t = _step_draw(tr, setup.draw, gain, off1, off2)
         st = TwinSetup(net, task, 0, eta, taps_spice.copy(), draw_t, int(seed), setup.volts)
-        deck = twin_deck(st, config=deck_cfg, cells=True, oscillators=False, analysis="tran",
-                         precise=True, name=f"cosim-{net.name}-s{seed}-t{t}")
-        res = run_ngspice(deck.text, names_up + names_f + names_c, name=deck.name,
-                          timeout=timeout)
-        spice_seconds += res.elapsed
-        up_spice = np.array([res.vectors[n][-1] for n in names_up]) > deck_cfg.vdd / 2
-        vf_s = np.array([res.vectors[n][-1] for n in names_f])
-        vc_s = np.array([res.vectors[n][-1] for n in names_c])
-        # Analog state of the SPICE loop against the nodal solver at the SPICE loop's taps.
-        vf, vc = solver_states(st, system)
-        max_verr = max(max_verr, float(np.abs(vf_s - vf).max()), float(np.abs(vc_s - vc).max()))
+        up_spice, verr, seconds = _spice_step(st, deck_cfg, system, timeout,
+                                              name=f"cosim-{net.name}-s{seed}-t{t}")
+        spice_seconds += seconds
+        max_verr = max(max_verr, *verr)
         agree[t] = up_spice == up_fast
-        for e in np.flatnonzero(~agree[t]):
-            tie = bool(margins[t, e] < tie_volts)
-            divergences.append({
-                "step": t, "edge": int(e), "gated_in": bool(mask[e]),
-                "spice_up": bool(up_spice[e]), "fast_up": bool(up_fast[e]),
-                "margin_volts": float(margins[t, e]), "same_state": state_same,
-                "reason": (_reason(tie, state_same, margins[t, e], tie_volts))})
+        divergences += _divergences(t, up_spice, up_fast, mask, margins[t], state_same,
+                                    tie_volts)
         delta = np.where(up_spice, 1, -1) * mask
         taps_spice = np.clip(taps_spice + delta, 0, cfg.levels - 1)
-        same = bool(np.array_equal(tr.taps[0], taps_spice))
-        taps_equal_after.append(same)
-        if first_div is None and not same:
+        if first_div is None and not np.array_equal(tr.taps[0], taps_spice):
             first_div = t
         if progress is not None:
             progress(t + 1, steps)
@@ -180,6 +151,57 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         "ngspice_seconds": spice_seconds,
         "wall_seconds": wall,
     }
+
+
+def _step_draw(tr: HardwareTrainer, draw, gain: float, off1, off2):
+    """The part values of the deck of the step ``tr`` just took: ``draw``'s, with the decision
+    cells' comparator offsets carrying that step's sigma and noise (``gain`` times the fast
+    loop's input-referred offsets ``off + sigma + noise``), and the fast loop's tap grids when
+    an imperfection of the parts is switched off."""
+    from spicecl.variation import CircuitDraw
+
+    d = tr.last_draws
+    extra1 = d["sigma"][0, 0] + d["noise1"][0, 0]
+    extra2 = d["sigma"][0, 0] + d["noise2"][0, 0]
+    values = dict(draw.values)
+    values["cell_voff1"] = gain * (off1 + extra1)
+    values["cell_voff2"] = gain * (off2 + extra2)
+    if not tr.hw.tap_tolerance or not tr.hw.twin_mismatch:
+        values.update(_deck_resistances(tr))
+    return CircuitDraw(draw.spec, draw.seed, values)
+
+
+def _spice_step(st, deck_cfg, system, timeout: float, name: str):
+    """Run the twin deck of ``st`` (one clock pulse) in ngspice. Returns each edge's latched
+    decision (E,) bool (up), the largest |error| (V) of the free and of the clamped node
+    voltages against the nodal solver at the same taps, and ngspice's seconds."""
+    from spicecl.netlist.twin import twin_deck
+    from spicecl.spice.runner import run_ngspice
+    from spicecl.spice.validate import solver_states
+
+    names_up = [f"v(up{e})" for e in range(st.net.n_edges)]
+    names_f = [f"v(f{i})" for i in range(st.net.n_nodes)]
+    names_c = [f"v(c{i})" for i in range(st.net.n_nodes)]
+    deck = twin_deck(st, config=deck_cfg, cells=True, oscillators=False, analysis="tran",
+                     precise=True, name=name)
+    res = run_ngspice(deck.text, names_up + names_f + names_c, name=deck.name, timeout=timeout)
+    up = np.array([res.vectors[n][-1] for n in names_up]) > deck_cfg.vdd / 2
+    vf_s = np.array([res.vectors[n][-1] for n in names_f])
+    vc_s = np.array([res.vectors[n][-1] for n in names_c])
+    vf, vc = solver_states(st, system)
+    verr = (float(np.abs(vf_s - vf).max()), float(np.abs(vc_s - vc).max()))
+    return up, verr, res.elapsed
+
+
+def _divergences(t: int, up_spice, up_fast, mask, margin, same_state: bool,
+                 tie_volts: float) -> list[dict]:
+    """A record of each edge whose step-t decision differs between the loops (E,) arrays:
+    decisions, gating mask, the fast loop's tie margin (V), and the reason."""
+    return [{"step": t, "edge": int(e), "gated_in": bool(mask[e]),
+             "spice_up": bool(up_spice[e]), "fast_up": bool(up_fast[e]),
+             "margin_volts": float(margin[e]), "same_state": same_state,
+             "reason": _reason(bool(margin[e] < tie_volts), same_state, margin[e], tie_volts)}
+            for e in np.flatnonzero(up_spice != up_fast)]
 
 
 def _reason(tie: bool, same_state: bool, margin: float, tie_volts: float) -> str:
