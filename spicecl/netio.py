@@ -157,10 +157,14 @@ def _clip(text: str, n: int = 40) -> str:
 def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     """Read a GraphML network safely (no DTD, no entities, no network access); ``raw``: the
     file's bytes when already read."""
+    from lxml import etree
+
     path = Path(path)
     raw = _read_bytes(path) if raw is None else raw
     root = _graphml_root(path, raw)
-    ns = {"g": root.nsmap.get(None, GRAPHML_NS)} if root.nsmap.get(None) else None
+    # (the root's own namespace: a default one, or a prefix such as <g:graphml xmlns:g=...>)
+    uri = etree.QName(root).namespace
+    ns = {"g": uri} if uri else None
     keys, defaults = _graphml_keys(root, ns)
     graphs = _findall(root, "graph", ns)
     if len(graphs) != 1:

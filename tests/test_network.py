@@ -102,6 +102,16 @@ def test_graphml_without_positions_and_with_resistances(tmp_path):
     assert list(net.resistance) == [50.0, 100.0]
 
 
+def test_graphml_with_a_namespace_prefix_is_read(tmp_path):
+    # <g:graphml xmlns:g="..."> is the same document as with a default namespace (it was
+    # "expected one <graph>, found 0")
+    text = GRAPH.format(r="50").replace('xmlns="', 'xmlns:g="').replace("<", "<g:").replace(
+        "<g:/", "</g:").replace("<g:?xml", "<?xml")
+    assert "<g:edge " in text and "</g:graph>" in text
+    net = read_graphml(_write(tmp_path, text))
+    assert net.node_ids == ("a", "b", "c") and list(net.resistance) == [50.0, 100.0]
+
+
 def test_graphml_negative_resistance_is_an_error_naming_the_line(tmp_path):
     with pytest.raises(SpiceclError, match=r"line 6: resistance -5 ohm must be positive"):
         read_graphml(_write(tmp_path, GRAPH.format(r="-5")))
