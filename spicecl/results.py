@@ -76,8 +76,17 @@ def refuse_other_run(path, command: str, option: str = "--out") -> None:
     raise SpiceclError(f"{option} {path} holds {what}; use another {option} or remove it")
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+def _write_all(fh, data) -> None:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        fh.write(data)
+    else:
+        for piece in data:
+            fh.write(piece)
+
+
+def atomic_write_bytes(path, data) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename). ``data``: bytes, or
+    an iterable of bytes written in turn (an output larger than it is worth holding)."""
     path = Path(path)
     if path.is_dir():
         raise SpiceclError(f"cannot write {path}: it is a directory")
@@ -86,7 +95,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         # would replace the device node itself with a regular file.
         try:
             with open(path, "wb") as fh:
-                fh.write(data)
+                _write_all(fh, data)
         except OSError as exc:
             raise SpiceclError(f"cannot write {path}: {exc.strerror or exc}") from None
         return path
@@ -107,7 +116,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         raise SpiceclError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            _write_all(fh, data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode

@@ -91,7 +91,7 @@ def register(sub) -> None:
 
 
 def cmd_network_export(args) -> int:
-    from spicecl.netio import export_network
+    from spicecl.netio import export_chunks
     from spicecl.results import atomic_write_bytes
 
     if (args.network is None) == (args.network_option is None):
@@ -107,13 +107,14 @@ def cmd_network_export(args) -> int:
         raise SpiceclError(f"-o {args.output}: --format {fmt} into a {suffix} file; give "
                            f"the matching suffix or leave --format out")
     net = network_from_args(args)
-    data = export_network(net, fmt)
+    data = export_chunks(net, fmt)  # written piece by piece (a large network's GraphML)
     if args.output:
         atomic_write_bytes(args.output, data)
         print(f"wrote {args.output} ({fmt}, {net.n_nodes} nodes, {net.n_edges} edges)",
               file=sys.stderr)
     else:
-        sys.stdout.buffer.write(data)
+        for piece in data:
+            sys.stdout.buffer.write(piece)
     return 0
 
 
