@@ -874,3 +874,42 @@ def test_cosim_volts_reaches_the_decks_and_both_loops(capsys, monkeypatch):
     np.testing.assert_allclose(seen[2][1], 5 * seen[0][1], rtol=1e-15)
     assert five["decision_agreement"] == 1.0 and five["taps_identical"] is True, five
     assert five["max_abs_voltage_error_volts"] < 1e-9
+
+
+def test_cosim_keeps_no_per_step_history(monkeypatch):
+    """run_cosim kept (S, E) arrays of margins and flags and a dict per decision mismatch
+    (10^6 steps of 143 edges: 1.4 GB of arrays, and a dict for each mismatching edge-step
+    once the loops part), only for means, a minimum, a count and the first 50 mismatches.
+    With a stand-in for ngspice whose decisions are coin flips (about half the edges mismatch
+    every step), the memory the run holds must not grow with the steps."""
+    import gc
+    import tracemalloc
+
+    import spicecl.spice.runner as runner
+    from spicecl.cosim import KEPT_DIVERGENCES, run_cosim
+    from spicecl.network import exp16
+
+    class Result:
+        def __init__(self, vectors):
+            self.vectors, self.elapsed, self.log = vectors, 0.0, ""
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(runner, "run_ngspice", lambda text, names, **kw: Result(
+        {n: np.array([5.0 * rng.integers(0, 2) if n.startswith("v(up") else 0.3])
+         for n in names}))
+    held = {}
+
+    def progress(t, n):
+        if t in (20, 220):
+            gc.collect()  # (the decks' PySpice circuits are reference cycles)
+            held[t] = tracemalloc.get_traced_memory()[0]
+
+    tracemalloc.start()
+    try:
+        out = run_cosim(exp16(), 220, 1, progress=progress)
+    finally:
+        tracemalloc.stop()
+    assert out["n_decision_mismatches"] > 1000  # a dict each, had they been kept
+    assert len(out["divergences"]) == KEPT_DIVERGENCES
+    assert 0.3 < out["decision_agreement"] < 0.7
+    assert held[220] - held[20] < 200_000, held
