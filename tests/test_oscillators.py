@@ -62,6 +62,13 @@ def test_draws_are_seeded_and_within_tolerance():
     deck = bank_deck(a, d, 2.5, 1e-3)
     assert deck.count("relax_osc") == 16 and deck.count("bias_comp") == 16
     assert ".tran" in deck and "uic" in deck and ".control" not in deck
+    # the characterization's deck saves what it measures (every capacitor and output) and
+    # the enables of the plotted edges only: all 16 made a third of its raw file
+    saved = " ".join(ln for ln in bank_deck(a, d, 2.5, 1e-3, save="measure").splitlines()
+                     if ln.startswith(".save ")).split()
+    assert {f"v(cap{i})" for i in range(1, 17)} | {f"v(out{i})" for i in range(1, 17)} <= \
+        set(saved)
+    assert [v for v in saved if v.startswith("v(en")] == ["v(en1)", "v(en2)", "v(en3)"]
 
 
 

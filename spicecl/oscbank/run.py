@@ -20,10 +20,10 @@ import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.oscbank import measure
-from spicecl.oscbank.design import (SETTLE_PERIODS, BankDraw, BankTolerance, OscillatorDesign,
-                                    analytic_p, bank_deck, check_bias, check_clock,
-                                    clock_times, deck_hash, draw_bank, enable_levels,
-                                    save_vectors)
+from spicecl.oscbank.design import (PLOT_EDGES, SETTLE_PERIODS, BankDraw, BankTolerance,
+                                    OscillatorDesign, analytic_p, bank_deck, check_bias,
+                                    check_clock, clock_times, deck_hash, draw_bank,
+                                    enable_levels, save_vectors)
 
 METHODS = ("fast", "transient")
 #: Largest bank: far beyond what ngspice can simulate (1e9 edges exhausted memory in Python).
@@ -112,11 +112,11 @@ def _characterize(draw: BankDraw, cfg: BankConfig, bias: float, supply_resistanc
     d = cfg.design
     tstop = (SETTLE_PERIODS + cfg.char_periods) * d.period * 1.12
     deck = bank_deck(draw, d, bias, tstop, supply_resistance=supply_resistance,
-                     decoupling=decoupling, tmax=cfg.fast_tmax * d.period, save="all",
+                     decoupling=decoupling, tmax=cfg.fast_tmax * d.period, save="measure",
                      title="(characterization)")
     from spicecl.spice.runner import run_ngspice
 
-    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "all"), name=name,
+    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "measure"), name=name,
                       timeout=cfg.timeout)
     t = res.vectors["time"]
     n = draw.n_edges
@@ -128,7 +128,7 @@ def _characterize(draw: BankDraw, cfg: BankConfig, bias: float, supply_resistanc
     m = measure.measure_bank(t, out, cap, enable_levels(draw, bias), d.vdd, t_meas)
     # A few waveforms for plots: first 3 edges, last 3 nominal periods.
     sel = t >= t[-1] - 3.0 * d.period
-    k = min(3, n)
+    k = min(PLOT_EDGES, n)
     en = np.stack([res.vectors[f"v(en{i + 1})"][sel] for i in range(k)], axis=1)
     wave = {"t": t[sel], "cap": cap[sel, :k], "en": en, "vcc": res.vectors["v(vcc)"][sel]}
     late = t >= d.settle_time
