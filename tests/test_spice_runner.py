@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -503,8 +504,6 @@ def test_ngspice_dies_with_a_sigkilled_parent(tmp_path, monkeypatch):
     # 80 x 80 grid took only ~1 s, less than the 3 s the test waits, and passed unfixed).
     from spicecl.spice import runner
 
-    # (probed afresh: a test that ran ngspice with a fake PATH left "no setpriv" cached)
-    monkeypatch.setattr(runner, "_LAUNCHER", None)
     if not runner._launcher():  # (the runner's documented fallback: ngspice starts plainly)
         pytest.skip("no setpriv --pdeathsig here (not Linux, or util-linux < 2.33)")
     code = """
@@ -566,9 +565,8 @@ def test_a_setpriv_without_pdeathsig_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     from spicecl.spice import runner
 
-    monkeypatch.setattr(runner, "_LAUNCHER", None)
     assert run_ngspice(DIVIDER, ["v(mid)"]).vectors["v(mid)"][0] == pytest.approx(2.0)
-    assert runner._LAUNCHER == []
+    assert runner._launcher() == []
 
 
 @pytest.mark.spice
@@ -613,3 +611,49 @@ def test_a_run_removes_temp_dirs_of_dead_processes(tmp_path, monkeypatch):
     assert run_ngspice(DIVIDER, ["v(mid)"]).vectors["v(mid)"][0] == pytest.approx(2.0)
     assert not stale.exists()
     assert all(os.path.lexists(p) for p in kept)
+
+
+def _which_on(monkeypatch, tmp_path, name, script):
+    """A fake executable ``name`` alone on PATH."""
+    bin_dir = tmp_path / f"bin-{name}"
+    bin_dir.mkdir()
+    fake = bin_dir / name
+    fake.write_text("#!/bin/sh\n" + script + "\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_ngspice_version_is_that_of_the_ngspice_on_path_now(monkeypatch, tmp_path):
+    # the version was cached once per process, whatever ngspice PATH named later: a session
+    # whose PATH came to name another ngspice (or a test with a fake one) recorded the first
+    # one's version in its manifests, and a version with no ngspice at all
+    from spicecl.spice.runner import ngspice_version
+
+    path = os.environ["PATH"]
+    here = ngspice_version()
+    _which_on(monkeypatch, tmp_path, "ngspice", "echo '** ngspice-99.9 : fake'")
+    assert ngspice_version() == "99.9"
+    monkeypatch.setenv("PATH", str(tmp_path))  # none
+    assert ngspice_version() is None
+    monkeypatch.setenv("PATH", path)
+    assert ngspice_version() == here
+
+
+def test_the_launcher_is_probed_for_the_setpriv_on_path_now(monkeypatch, tmp_path):
+    # one PATH without setpriv (a test's fake-ngspice PATH) left "no setpriv" cached for the
+    # process: every later ngspice started without a parent-death signal (and the SIGKILL
+    # test skipped itself)
+    from spicecl.spice import runner
+
+    path = os.environ["PATH"]
+    here = runner._launcher()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no setpriv
+    assert runner._launcher() == []
+    monkeypatch.setenv("PATH", path)
+    assert runner._launcher() == here
+    if shutil.which("setpriv") and shutil.which("true") and sys.platform.startswith("linux"):
+        _which_on(monkeypatch, tmp_path, "setpriv", "exit 1")  # one without --pdeathsig
+        monkeypatch.setenv("PATH", f"{os.environ['PATH']}{os.pathsep}{path}")
+        assert runner._launcher() == []
+        monkeypatch.setenv("PATH", path)
+        assert runner._launcher() == here

@@ -84,22 +84,26 @@ def ngspice_available() -> bool:
     return shutil.which("ngspice") is not None
 
 
-_NGSPICE_VERSION: str | None = None
+#: ngspice_version's answers, per executable: a session whose PATH comes to name another
+#: ngspice (or none) records that one's version in its manifests, not the first one's
+_NGSPICE_VERSIONS: dict = {}
 
 
 def ngspice_version() -> str | None:
     """The ngspice version string (e.g. '39.3'), or None when ngspice is not installed."""
-    global _NGSPICE_VERSION
     exe = shutil.which("ngspice")
-    if _NGSPICE_VERSION is None and exe is not None:
+    if exe is None:
+        return None
+    if exe not in _NGSPICE_VERSIONS:
         try:
             out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=20,
                                  stdin=subprocess.DEVNULL).stdout
         except (OSError, subprocess.TimeoutExpired):
             return None
         m = re.search(r"ngspice-(\S+)", out)
-        _NGSPICE_VERSION = m.group(1) if m else out.strip().splitlines()[0] if out.strip() else "?"
-    return _NGSPICE_VERSION
+        _NGSPICE_VERSIONS[exe] = (m.group(1) if m else out.strip().splitlines()[0]
+                                  if out.strip() else "?")
+    return _NGSPICE_VERSIONS[exe]
 
 
 def _ngspice_path() -> str:
@@ -363,7 +367,9 @@ def _describe_failure(log: str, returncode: int, have_raw: bool) -> str:
     return "reported an error"
 
 
-_LAUNCHER: list | None = None
+#: _launcher's answers, per (setpriv, true) found on PATH: one PATH without setpriv (a
+#: session's, or a test's with a fake ngspice) must not leave ngspice unprotected afterwards
+_LAUNCHERS: dict = {}
 
 
 def _launcher() -> list[str]:
@@ -386,10 +392,10 @@ def _launcher() -> list[str]:
     about that millisecond whatever the deck's length (the longer the deck, the rarer the
     hit), so it is left; its temporary directory is removed by the next run anyway.
     """
-    global _LAUNCHER
-    if _LAUNCHER is None:
+    setpriv, true = shutil.which("setpriv"), shutil.which("true")
+    key = (setpriv, true)
+    if key not in _LAUNCHERS:
         cmd, ok = [], False
-        setpriv, true = shutil.which("setpriv"), shutil.which("true")
         if sys.platform.startswith("linux") and setpriv and true:
             cmd = [setpriv, "--pdeathsig", "KILL", "--"]
             try:
@@ -398,8 +404,8 @@ def _launcher() -> list[str]:
                                     timeout=20).returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        _LAUNCHER = cmd if ok else []
-    return _LAUNCHER
+        _LAUNCHERS[key] = cmd if ok else []
+    return _LAUNCHERS[key]
 
 
 #: ngspice processes this process is waiting for (normally at most one).
