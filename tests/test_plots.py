@@ -5,6 +5,19 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _figures_closed():
+    """Close the figures these tests keep open (``_capture`` disables ``plt.close``,
+    plot_training returns its figure): they stayed open for the rest of the process, and
+    with 20 open the next figure drawn, in any later test, raised matplotlib's "More than 20
+    figures" RuntimeWarning, an error under the suite's filterwarnings."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def _capture(monkeypatch, module):
