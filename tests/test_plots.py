@@ -184,3 +184,25 @@ def test_correlation_histogram_shows_a_few_aliasing_pairs_among_thousands(tmp_pa
     bars = [p.get_height() for p in ax.patches if p.get_height() > 0]
     smallest = min(bars)  # the one pair's bin
     assert np.log10(smallest / lo) > 0.1 * np.log10(hi / lo), (smallest, lo, hi)
+
+
+def test_the_figures_style_stays_in_the_figures(tmp_path, monkeypatch):
+    """The figures' style (9 pt text, no top or right spine, legends without a frame) was set
+    on the process's rcParams: a session's own plots, and spicecl's compare, oscillator and
+    train plots drawn later in the same process, came out in it."""
+    import matplotlib
+
+    from spicecl.experiments import plots
+
+    figs = _capture(monkeypatch, plots)
+    theirs = {"font.size": 11.0, "axes.spines.top": True, "axes.spines.right": True,
+              "legend.frameon": True}
+    with matplotlib.rc_context(theirs):
+        plots.plot_final_vs_p(tmp_path, "fig4e", {"a": _finals([0.5, 1.0], 0.1),
+                                                  "b": _finals([0.5, 1.0], 0.2)},
+                              None, "final error", tmp_path / "f.csv")
+        assert {k: matplotlib.rcParams[k] for k in theirs} == theirs
+    ax = figs[0].axes[0]
+    assert ax.xaxis.label.get_fontsize() == 9.0
+    assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+    assert not ax.get_legend().get_frame_on()

@@ -413,16 +413,34 @@ def plot_title(figure: str, config: dict) -> str:
     return f"{figure} ({', '.join(f'{k}={json.dumps(v)}' for k, v in over.items())})"
 
 
+#: the figures' matplotlib style, in force while a :func:`styled` function draws
+PLOT_STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+              "legend.frameon": False}
+
+
 def pyplot():
-    """matplotlib.pyplot with the Agg backend (imported only when a plot is drawn)."""
+    """matplotlib.pyplot with the Agg backend (imported only when a plot is drawn); a figure
+    is drawn and saved in a :func:`styled` function."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.spines.top": False,
-                         "axes.spines.right": False, "legend.frameon": False})
     return plt
+
+
+def styled(func):
+    """``func``, a function that draws and saves a figure, run with :data:`PLOT_STYLE` in
+    force and the caller's matplotlib settings back afterwards. (The style was set on the
+    process's rcParams: a session's own plots, and spicecl's compare, oscillator and train
+    plots drawn later in the same process, came out in it.)"""
+    @functools.wraps(func)
+    def drawing(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(PLOT_STYLE):
+            return func(*args, **kwargs)
+    return drawing
 
 
 def p_colors(ps):

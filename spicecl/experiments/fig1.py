@@ -21,7 +21,7 @@ import numpy as np
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (P_GRID, TaskSpec, TrainChunk, config_dict, count, mean_sem,
-                                        p_colors, plot_title, pyplot, run_train_chunk,
+                                        p_colors, plot_title, pyplot, run_train_chunk, styled,
                                         write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz
@@ -123,6 +123,7 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     }
 
 
+@styled
 def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s, title: str | None = None) -> None:
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.4),

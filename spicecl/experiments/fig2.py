@@ -44,7 +44,7 @@ from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (TaskSpec, TrainChunk, boolean, builtin_network,
                                         check_network, config_dict, count, fraction, grid,
                                         mean_sem, plot_title, positive, power_law_fit, pyplot,
-                                        run_train_chunk, write_csv)
+                                        run_train_chunk, styled, write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
 from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
 from spicecl.sweep import Chunk, spawn_seeds
@@ -409,6 +409,7 @@ def _diffusion(plan: Plan, results: dict, xs, out_dir) -> dict:
     return out
 
 
+@styled
 def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise, title=None) -> None:
     plt = pyplot()
     ncol = 3 if diff else 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (P_GRID, TaskSpec, cached_network, config_dict, count, grid,
-                                        p_colors, plot_title, pyplot, write_csv)
+                                        p_colors, plot_title, pyplot, styled, write_csv)
 from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
                                           rule_settings, sweep_chunks)
 from spicecl.learning import MAX_STEPS, MAX_TASKS
@@ -53,6 +53,7 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
     return Plan(name, config, chunks, task_steps=total)
 
 
+@styled
 def analyze(plan: Plan, results: dict, out_dir) -> dict:
     cfg = plan.config
     ps, outs = cfg["p"], cfg["outputs"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from spicecl.experiments.common import p_colors, pyplot, write_csv
+from spicecl.experiments.common import p_colors, pyplot, styled, write_csv
 from spicecl.results import atomic_savefig
 
 
+@styled
 def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, ylabel: str,
                     csv_path, title: str | None = None, curves_label: str = "") -> None:
     """Left: mean final error (+- s.e.m.) vs p per series; right: mean curves vs steps x p.
