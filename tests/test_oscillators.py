@@ -793,3 +793,28 @@ def test_locking_warning_of_a_large_group_stays_short():
     (lock,) = [w for w in warns if "frequency locking" in w]
     assert "edges 0, 1, 2" in lock and "(143 of 143)" in lock and "133 more" in lock
     assert len(lock) < 250, len(lock)
+
+
+@pytest.mark.spice
+def test_parallel_bank_workers_are_spawned_not_forked(monkeypatch):
+    """run_bank forked its workers from a process with threads (tqdm's monitor, the pool's
+    manager thread): a forked child can deadlock on a lock another thread held, Python 3.12
+    warns of it (DeprecationWarning, an error under the suite's filterwarnings) and 3.14 no
+    longer forks by default. The sweeps' pools spawn; the banks' too, with the same jobs."""
+    import os
+
+    from spicecl.oscbank.run import run_bank
+
+    cfg = _config(4, [2.0, 3.0], 100, seed=1)
+    one = run_bank(cfg, workers=1)
+
+    def no_fork():
+        raise AssertionError("the pool forked its worker")
+    monkeypatch.setattr(os, "fork", no_fork)
+    two = run_bank(cfg, workers=2)
+    assert len(one.jobs) == len(two.jobs) == 2
+    for a, b in zip(one.jobs, two.jobs):
+        assert a.keys() == b.keys()
+        timed = [k for k in a if k.startswith("seconds")]  # (wall times)
+        np.testing.assert_equal({k: v for k, v in a.items() if k not in timed},
+                                {k: v for k, v in b.items() if k not in timed})

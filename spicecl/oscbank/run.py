@@ -293,11 +293,16 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
             if bar:
                 bar.update()
     else:
+        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         from spicecl.sweep import pool_init, stop_pool, submit_all
 
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=pool_init)
+        # spawned, as the sweeps' workers: this process has threads by now (tqdm's monitor,
+        # the pool's manager), and a forked child can deadlock on a lock one of them held
+        # (Python 3.12 warns of it, 3.14 no longer forks by default)
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
+                                   mp_context=mp.get_context("spawn"), initializer=pool_init)
         try:
             futs = submit_all(pool, [(k, bias_job, *task) for k, task in enumerate(tasks)])
             for fut in as_completed(futs):
