@@ -401,17 +401,12 @@ def write_compare(res: CompareResult, out_dir, command: str) -> list:
 
 
 def plot_compare(res: CompareResult, out) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from spicecl.results import atomic_savefig
+    from spicecl.results import atomic_savefig, subplots
 
     cfg = res.config
     files = []
     colors = {p: f"C{i % 10}" for i, p in enumerate(sorted(cfg.ps, reverse=True))}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, v in zip(axes, (IDEALIZED, HARDWARE)):
         for p, (x, mu, se) in res.curves.get(v, {}).items():
             ax.plot(x[1:], mu[1:], color=colors[p], label=f"p = {p:g}")
@@ -427,9 +422,8 @@ def plot_compare(res: CompareResult, out) -> list:
     axes[0].set_ylabel("scaled test error (mean ± s.e.m.)")
     fig.suptitle(f"{res.meta['network']} {cfg.task}: {cfg.n_tasks} tasks, seed {cfg.seed}")
     files.append(atomic_savefig(fig, out / "learning_curves.png"))
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = subplots(figsize=(5.5, 3.8))
     ps = np.array(sorted(cfg.ps))
     for v, style in ((IDEALIZED, "o-"), (DISCRETE, "s--"), (HARDWARE, "D-"), (CLOCK_FREE, "k^:")):
         if v not in res.final:
@@ -444,11 +438,10 @@ def plot_compare(res: CompareResult, out) -> list:
     # right of the axes: inside, it sat on error bars (loc="best" does not avoid them)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     files.append(atomic_savefig(fig, out / "final_vs_p.png"))
-    plt.close(fig)
 
     names = [DISCRETE] + [f"only:{n}" for n in IMPERFECTIONS] + [HARDWARE]
     names = [n for n in names if n in res.final]
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = subplots(figsize=(8, 3.8))
     width = 0.8 / len(cfg.ps)
     for j, p in enumerate(sorted(cfg.ps, reverse=True)):
         mu = [res.stats(n)[_pkey(p)]["mean"] for n in names]
@@ -461,5 +454,4 @@ def plot_compare(res: CompareResult, out) -> list:
     ax.set_title("each imperfection alone (discrete rule)")
     ax.legend(fontsize=8)
     files.append(atomic_savefig(fig, out / "imperfections.png"))
-    plt.close(fig)
     return files

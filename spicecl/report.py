@@ -26,12 +26,9 @@ def history_csv(hist, k: int = 0) -> str:
 
 def plot_training(hist, config, k: int = 0, title: str = ""):
     """Scaled errors against steps*p, and resistance traces against steps*p."""
-    import matplotlib
+    from spicecl.results import subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 3.8))
     x = hist.steps * config.p
     # step 0 has no place on a log axis (drawing it at x = p stacked it on step 1's point)
     pos = x > 0
@@ -61,8 +58,6 @@ def plot_training(hist, config, k: int = 0, title: str = ""):
 
 def write_training_run(out_dir, net, task, config, hist, summary: dict, args: dict) -> Path:
     """Write one run's files into ``out_dir`` and return it."""
-    import matplotlib.pyplot as plt
-
     with staged_outputs(out_dir) as out:
         atomic_write_text(out / "history.csv", history_csv(hist))
         # csv quotes node ids holding a comma, quote or newline (GraphML ids may hold any of them)
@@ -79,7 +74,6 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
         fig = plot_training(hist, config, title=f"{net.name}: {task.kind}, {config.rule} rule, "
                                                 f"p = {config.p:g}, seed {args.get('seed')}")
         atomic_savefig(fig, out / "training.png")
-        plt.close(fig)
         atomic_write_json(out / "summary.json", summary)
         config_record = {"args": {k: v for k, v in args.items() if k != "func"},
                          "learning": config.to_dict(), "task": task.to_dict()}

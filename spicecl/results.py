@@ -164,6 +164,19 @@ def atomic_write_npz(path, **arrays) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
+    """``(figure, axes)`` as ``matplotlib.pyplot.subplots`` gives them, on a figure with an
+    Agg canvas of its own. spicecl draws without pyplot: ``matplotlib.use("Agg")`` switched
+    a session's backend (a notebook's inline one, a GUI), and pyplot kept every figure until
+    it was closed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
 def atomic_savefig(fig, path, dpi: int = 110) -> Path:
     """Save a matplotlib figure atomically as PNG."""
     import io

@@ -5,19 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def _figures_closed():
-    """Close the figures these tests keep open (``_capture`` disables ``plt.close``,
-    plot_training returns its figure): they stayed open for the rest of the process, and
-    with 20 open the next figure drawn, in any later test, raised matplotlib's "More than 20
-    figures" RuntimeWarning, an error under the suite's filterwarnings."""
-    yield
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
 
 
 def _capture(monkeypatch, module):
@@ -29,7 +16,6 @@ def _capture(monkeypatch, module):
         return path
 
     monkeypatch.setattr(module, "atomic_savefig", keep)
-    monkeypatch.setattr("matplotlib.pyplot.close", lambda *a, **k: None)
     return figs
 
 
@@ -206,3 +192,38 @@ def test_the_figures_style_stays_in_the_figures(tmp_path, monkeypatch):
     assert ax.xaxis.label.get_fontsize() == 9.0
     assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
     assert not ax.get_legend().get_frame_on()
+
+
+def test_plotting_leaves_a_sessions_matplotlib_alone(tmp_path):
+    """Plotting called matplotlib.use("Agg"), which switched a session's backend (a notebook's
+    inline one, a GUI) so that its own plots no longer showed, and kept every figure in
+    pyplot's registry until closed; the figures' style leaked into the session too."""
+    import subprocess
+    import sys
+
+    code = f"""
+import matplotlib
+matplotlib.use("svg")
+import sys
+from types import SimpleNamespace
+import numpy as np
+from spicecl.experiments.plots import plot_final_vs_p
+from spicecl.report import plot_training
+before = dict(matplotlib.rcParams)
+finals = {{"s": {{p: {{"mean": 0.5, "sem": 0.05, "median": 0.5, "n": 3}} for p in (0.5, 1.0)}}}}
+from pathlib import Path
+plot_final_vs_p(Path({str(tmp_path)!r}), "fig4e", finals, None, "error", {str(tmp_path / "f.csv")!r})
+steps = np.arange(0, 101, 10)
+hist = SimpleNamespace(steps=steps, test_scaled=np.linspace(1, 0.1, 11)[None],
+                       train_scaled=np.linspace(1, 0.1, 11)[None], snapshot_steps=steps,
+                       resistance=np.ones((1, 11, 3)))
+plot_training(hist, SimpleNamespace(p=1.0, rule="continuous"))
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert "matplotlib.pyplot" not in sys.modules
+assert dict(matplotlib.rcParams) == before
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+    assert (tmp_path / "fig4e.png").stat().st_size > 1000

@@ -418,17 +418,6 @@ PLOT_STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": Fal
               "legend.frameon": False}
 
 
-def pyplot():
-    """matplotlib.pyplot with the Agg backend (imported only when a plot is drawn); a figure
-    is drawn and saved in a :func:`styled` function."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def styled(func):
     """``func``, a function that draws and saves a figure, run with :data:`PLOT_STYLE` in
     force and the caller's matplotlib settings back afterwards. (The style was set on the
@@ -445,8 +434,9 @@ def styled(func):
 
 def p_colors(ps):
     """One colour per p value, dark (p = 1) to light (small p), like the paper's legends."""
-    plt = pyplot()
-    cmap = plt.get_cmap("viridis")
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
     ps = list(ps)
     lo, hi = min(ps), max(ps)
     return [cmap(0.9 * (hi - p) / (hi - lo)) if hi > lo else cmap(0.0) for p in ps]

@@ -21,10 +21,10 @@ import numpy as np
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (P_GRID, TaskSpec, TrainChunk, config_dict, count, mean_sem,
-                                        p_colors, plot_title, pyplot, run_train_chunk, styled,
+                                        p_colors, plot_title, run_train_chunk, styled,
                                         write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
-from spicecl.results import atomic_savefig, atomic_write_npz
+from spicecl.results import atomic_savefig, atomic_write_npz, subplots
 from spicecl.sweep import Chunk, spawn_seeds
 
 PAPER = dict(tasks=50, p=[round(0.1 * i, 1) for i in range(1, 11)], steps=20000, chunk=10,
@@ -125,8 +125,7 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
 
 @styled
 def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s, title: str | None = None) -> None:
-    plt = pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.4),
+    fig, (ax, ax2) = subplots(1, 2, figsize=(8.4, 3.4),
                                   gridspec_kw={"width_ratios": [1.6, 1]})
     colors = p_colors(ps)
     for p, c in zip(ps, colors):
@@ -158,4 +157,3 @@ def _plot(by_p, curves, ps, out_dir, spread_sp, spread_s, title: str | None = No
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / "fig1.png")
-    plt.close(fig)

@@ -43,10 +43,10 @@ from spicecl.errors import SpiceclError, warn
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (TaskSpec, TrainChunk, boolean, builtin_network,
                                         check_network, config_dict, count, fraction, grid,
-                                        mean_sem, plot_title, positive, power_law_fit, pyplot,
+                                        mean_sem, plot_title, positive, power_law_fit,
                                         run_train_chunk, styled, write_csv)
 from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig
-from spicecl.results import atomic_savefig, atomic_write_npz, config_hash
+from spicecl.results import atomic_savefig, atomic_write_npz, config_hash, subplots
 from spicecl.sweep import Chunk, spawn_seeds
 
 NETWORK = "exp16"
@@ -411,9 +411,10 @@ def _diffusion(plan: Plan, results: dict, xs, out_dir) -> dict:
 
 @styled
 def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise, title=None) -> None:
-    plt = pyplot()
+    from matplotlib.ticker import NullFormatter
+
     ncol = 3 if diff else 2
-    fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.4), squeeze=False)
+    fig, axes = subplots(1, ncol, figsize=(4.2 * ncol, 3.4), squeeze=False)
     ax = axes[0, 0]
     one = 1 - np.array(xs)
     markers = {"p": "o", "b": "s", "pb": "^", "pbar": "o", "bbar": "s", "pbbar": "^"}
@@ -460,7 +461,7 @@ def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise, title=None
              label=f"all: slope {col['exponent']:.2f}, R^2 {col['r2']:.2f}")
     ax3.set_xscale("log")
     ax3.set_yscale("log")
-    ax3.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax3.xaxis.set_minor_formatter(NullFormatter())
     ticks = [t for t in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if lo <= t <= hi]
     ax3.set_xticks(ticks)
     ax3.set_xticklabels([f"{t:g}" for t in ticks])
@@ -470,4 +471,3 @@ def _plot(figure, xs, dist, fits, diff, out_dir, all_dist, all_noise, title=None
     ax3.legend(fontsize=6)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / f"{figure}.png")
-    plt.close(fig)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from spicecl.experiments import Plan, settings
 from spicecl.experiments.common import (P_GRID, TaskSpec, cached_network, config_dict, count, grid,
-                                        p_colors, plot_title, pyplot, styled, write_csv)
+                                        p_colors, plot_title, styled, write_csv)
 from spicecl.experiments.discrete import (RULE_SETTABLE, Group, by_p_summary, discrete_config,
                                           rule_settings, sweep_chunks)
 from spicecl.learning import MAX_STEPS, MAX_TASKS
-from spicecl.results import atomic_savefig
+from spicecl.results import atomic_savefig, subplots
 
 NETWORK = "disordered143"
 VOLTS = 5.0
@@ -69,9 +69,8 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
     # The same per task: geometric mean over tasks of final(p) / final(p = 1).
     paired = {f"{o}": {f"{p:g}": table[f"{o}"][f"{p:g}"]["geomean_ratio_to_p1"]
                        for p in ps if p != 1.0} for o in outs} if 1.0 in ps else {}
-    plt = pyplot()
     ncol = 2 if paired and len(ps) > 1 else 1
-    fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 3.3), squeeze=False)
+    fig, axes = subplots(1, ncol, figsize=(4.2 * ncol, 3.3), squeeze=False)
     ax = axes[0, 0]
     colors = dict(zip(ps, p_colors(ps)))  # any number of p values (6 fixed colours crashed)
     for p in ps:
@@ -97,7 +96,6 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
         ax2.legend(fontsize=7)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / "fig4d.png")
-    plt.close(fig)
     return {"final_error_by_outputs_and_p": table,
             "ratio_lowest_p_to_p1_by_outputs": advantage,
             "paper_claim": "low-p advantage shrinks as O grows; p curves collapse at large O",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spicecl.experiments.common import p_colors, pyplot, styled, write_csv
-from spicecl.results import atomic_savefig
+from spicecl.experiments.common import p_colors, styled, write_csv
+from spicecl.results import atomic_savefig, subplots
 
 
 @styled
@@ -21,9 +21,8 @@ def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, yla
     rows = [(label, float(p), v["mean"], v["sem"], v.get("median", float("nan")), v["n"])
             for label, fin in finals.items() for p, v in fin.items()]
     write_csv(csv_path, ["series", "p", "mean", "sem", "median", "n_tasks"], rows)
-    plt = pyplot()
     ncol = 2 if curves else 1
-    fig, axes = plt.subplots(1, ncol, figsize=(4.0 * ncol, 3.3), squeeze=False)
+    fig, axes = subplots(1, ncol, figsize=(4.0 * ncol, 3.3), squeeze=False)
     ax = axes[0, 0]
     for i, (label, fin) in enumerate(finals.items()):
         ps = np.array([float(p) for p in fin])
@@ -55,4 +54,3 @@ def plot_final_vs_p(out_dir, figure: str, finals: dict, curves: dict | None, yla
         ax2.legend(fontsize=6)
     fig.tight_layout()
     atomic_savefig(fig, out_dir / f"{figure}.png")
-    plt.close(fig)

@@ -12,23 +12,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_p_vs_bias(run, path) -> Path:
     from spicecl.oscbank.design import analytic_p
-    from spicecl.results import atomic_savefig
+    from spicecl.results import atomic_savefig, subplots
 
-    plt = _plt()
     d = run.config.design
     lo, hi = d.swing
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = subplots(figsize=(5, 3.6))
     b = np.linspace(lo * 0.97, hi * 1.03, 300)
     ax.plot(b, analytic_p(b, d.vdd), "k-", lw=1.2,
             label=r"analytic $\frac{1}{2}+\frac{1}{2}\log_2\frac{V_{DD}-b}{b}$")
@@ -45,7 +35,6 @@ def plot_p_vs_bias(run, path) -> Path:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     out = atomic_savefig(fig, path)
-    plt.close(fig)
     return out
 
 
@@ -53,9 +42,8 @@ def plot_correlation(run, path, job: int | None = None) -> Path:
     """Histogram of pairwise r (with the N(0, 1/K) null) and the matrix of one job (the one
     closest to p = 0.5 by default)."""
     from spicecl.oscbank.measure import pair_values
-    from spicecl.results import atomic_savefig
+    from spicecl.results import atomic_savefig, subplots
 
-    plt = _plt()
     if job is None:
         job = int(np.argmin([abs(j["p_mean"] - 0.5) for j in run.jobs]))
     j = run.jobs[job]
@@ -63,7 +51,7 @@ def plot_correlation(run, path, job: int | None = None) -> Path:
     vals = pair_values(r)
     vals = vals[np.isfinite(vals)]
     k = run.config.n_samples
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (a1, a2) = subplots(1, 2, figsize=(9, 3.6))
     lim = max(0.15, float(np.max(np.abs(vals))) if len(vals) else 0.15)
     bins = np.linspace(-lim, lim, 41)
     x = np.linspace(-lim, lim, 300)
@@ -95,7 +83,6 @@ def plot_correlation(run, path, job: int | None = None) -> Path:
     a2.set_title("correlation matrix (diagonal blank)", fontsize=9)
     fig.colorbar(im, ax=a2, shrink=0.8)
     out = atomic_savefig(fig, path)
-    plt.close(fig)
     return out
 
 
@@ -103,14 +90,13 @@ def plot_waveforms(run, path, job: int = 0) -> Path:
     """Capacitor voltages and enables of the first edges at the end of the characterization
     transient, with the bias, and the enable sampled at the first clock samples (fast-method
     phases) as markers."""
-    from spicecl.results import atomic_savefig
+    from spicecl.results import atomic_savefig, subplots
 
-    plt = _plt()
     j = run.jobs[job]
     w = j["wave"]
     d = run.config.design
     t = w["t"]
-    fig, axes = plt.subplots(2, 1, figsize=(7, 4.6), sharex=False)
+    fig, axes = subplots(2, 1, figsize=(7, 4.6), sharex=False)
     ax = axes[0]
     for i in range(w["cap"].shape[1]):
         ax.plot((t - t[0]) * 1e3, w["cap"][:, i], lw=1, label=f"cap, edge {i}")
@@ -133,5 +119,4 @@ def plot_waveforms(run, path, job: int = 0) -> Path:
     ax.set_title(f"bias {j['bias_volts']:g} V: update sequences of edges 0-2", fontsize=9)
     fig.tight_layout()
     out = atomic_savefig(fig, path)
-    plt.close(fig)
     return out
