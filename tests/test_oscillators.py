@@ -69,6 +69,10 @@ def test_draws_are_seeded_and_within_tolerance():
     assert {f"v(cap{i})" for i in range(1, 17)} | {f"v(out{i})" for i in range(1, 17)} <= \
         set(saved)
     assert [v for v in saved if v.startswith("v(en")] == ["v(en1)", "v(en2)", "v(en3)"]
+    # "all", the former name of "measure", gave a deck saving the capacitors only, silently
+    for bad in ("all", "Measure"):
+        with pytest.raises(ValueError, match="save must be 'cap' or 'measure'"):
+            bank_deck(a, d, 2.5, 1e-3, save=bad)
 
 
 

@@ -296,6 +296,8 @@ PLOT_EDGES = 3
 
 def save_vectors(n_edges: int, save: str = "cap") -> list[str]:
     """The vectors a bank deck saves (see :func:`bank_deck`'s ``save``)."""
+    if save not in ("cap", "measure"):  # ("all", its former name, saved every enable)
+        raise ValueError(f"save must be 'cap' or 'measure', got {save!r}")
     names = [f"v(cap{i + 1})" for i in range(n_edges)]
     if save == "measure":
         names += [f"v(en{i + 1})" for i in range(min(PLOT_EDGES, n_edges))]
