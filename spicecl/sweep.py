@@ -102,8 +102,9 @@ def sweep_lock(out):
     for it is refused, in one line (:func:`spicecl.results.directory_lock`, which also keeps
     staged outputs of two runs from mixing). Two runs of one sweep at once computed the same
     jobs twice, and each removed the other's half-written job files
-    (``jobs/.NAME.npz.*.tmp``), which made the other fail. Taken again in this process
-    (run_figure around run_sweep), it is the same lock."""
+    (``jobs/.NAME.npz.*.tmp``), which made the other fail. Taken again in the same thread
+    (run_figure around run_sweep), it is the same lock; another thread of this process is
+    refused as another process is."""
     from spicecl.results import directory_lock
 
     out = Path(out)
