@@ -292,13 +292,17 @@ def begin_outputs(out_dir) -> Path:
     :func:`staged_outputs` is this with its removal however the run ends. Staging directories
     of processes of this host that no longer run (killed) are removed (``.spicecl-staging-
     PID-HOST-*``: on a file system shared by several hosts, a pid names a process only on its
-    own); one that is neither committed nor removed stays until its process ends, and the
-    next run into ``out_dir`` removes it."""
+    own; one named ``.spicecl-staging-PID-*`` by a spicecl of before the host tag is taken as
+    this host's); one that is neither committed nor removed stays until its process ends,
+    and the next run into ``out_dir`` removes it."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob(f"{STAGING_PREFIX}*-{host_tag()}-*"):
-            if not pid_alive(old.name[len(STAGING_PREFIX):].split("-")[0]):
+        for old in out.glob(f"{STAGING_PREFIX}*"):
+            # PID-HOST-RANDOM, or PID-RANDOM before the host tag (mkdtemp's RANDOM has no '-')
+            fields = old.name[len(STAGING_PREFIX):].split("-")
+            ours = len(fields) == 2 or (len(fields) == 3 and fields[1] == host_tag())
+            if ours and not pid_alive(fields[0]):
                 shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-{host_tag()}-",
                                      dir=out))
@@ -350,7 +354,8 @@ def _commit(stage: Path, man: dict) -> Path:
     manifest is written. Two runs committing into one directory at once take turns (a lock on
     the directory), so that it ends with one run's files, not a mix."""
     out = stage.parent
-    with directory_lock(out), _signals_held():
+    with directory_lock(out, busy=f"waiting for another run writing into {out} to finish"), \
+            _signals_held():
         try:
             (out / "manifest.json").unlink(missing_ok=True)
             trash = Path(tempfile.mkdtemp(prefix=".old.", dir=stage))
@@ -375,15 +380,14 @@ _LOCKED: set = set()
 
 
 @contextlib.contextmanager
-def directory_lock(path, *, wait: bool = True):
+def directory_lock(path, *, wait: bool = True, busy: str | None = None):
     """An exclusive lock (flock) on directory ``path`` for the block; none where the file
     system has none. ``wait``: wait for another process holding it (a signal while waiting
-    stops the run as anywhere else); otherwise raise :class:`BlockingIOError` at once. Within
-    one thread the lock is re-entrant (a sweep holds its directory while writing into it),
-    where a second flock of the same directory would wait for itself; another thread waits
-    as another process does."""
-    import fcntl
-
+    stops the run as anywhere else; ``busy``, a note printed first, says why nothing happens
+    meanwhile); otherwise raise :class:`BlockingIOError` at once. Within one thread the lock
+    is re-entrant (a sweep holds its directory while writing into it), where a second flock
+    of the same directory would wait for itself; another thread waits as another process
+    does."""
     key = threading.get_ident(), os.path.realpath(path)
     if key in _LOCKED:  # (held further out in this thread, and released there)
         yield
@@ -394,12 +398,7 @@ def directory_lock(path, *, wait: bool = True):
         yield
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise
-        except OSError:
-            pass
+        _flock(fd, wait, busy)
         _LOCKED.add(key)
         try:
             yield
@@ -407,6 +406,29 @@ def directory_lock(path, *, wait: bool = True):
             _LOCKED.discard(key)
     finally:
         os.close(fd)  # (releases the lock)
+
+
+def _flock(fd: int, wait: bool, busy: str | None) -> None:
+    """Lock ``fd`` exclusively (see :func:`directory_lock`); nothing where the file system has
+    no locks."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        if not wait:
+            raise
+    except OSError:  # (no locks on this file system)
+        return
+    if busy:
+        from spicecl.errors import warn
+
+        warn(busy)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        pass
 
 
 @contextlib.contextmanager

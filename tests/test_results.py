@@ -193,10 +193,12 @@ def test_an_interrupted_first_run_leaves_nothing_and_a_killed_runs_staging_goes(
     (out / f"{STAGING_PREFIX}1-{here}-live").mkdir()  # pid 1 runs: another run's, left alone
     # the same pid on another host sharing the directory (a network file system): its own
     (out / f"{STAGING_PREFIX}{dead.pid}-{elsewhere}-abc").mkdir()
+    (out / f"{STAGING_PREFIX}{dead.pid}-abc_x1y2").mkdir()  # named before the host tag
     assert main(argv) == 0
     assert not (out / f"{STAGING_PREFIX}{dead.pid}-{here}-abc").exists()
     assert (out / f"{STAGING_PREFIX}1-{here}-live").is_dir()
     assert (out / f"{STAGING_PREFIX}{dead.pid}-{elsewhere}-abc").is_dir()
+    assert not (out / f"{STAGING_PREFIX}{dead.pid}-abc_x1y2").exists()
     assert (out / "manifest.json").is_file()
     capsys.readouterr()
 
@@ -473,3 +475,30 @@ def test_a_subdirectory_that_is_a_symlink_is_replaced_not_an_error(tmp_path):
     assert (out / "manifest.json").is_file() and (out / "a.txt").read_text() == "new"
     assert sorted(p.name for p in (out / "sub").iterdir()) == ["new.txt"]
     assert (elsewhere / "old.txt").read_text() == "old"  # what the link pointed to is kept
+
+
+def test_a_run_waiting_for_another_to_finish_writing_says_so(tmp_path, capsys):
+    """A run committing into a directory another run holds (a reproduce sweep still running
+    there) waited silently, for hours if need be; it now says what it waits for."""
+    import subprocess
+    import sys
+
+    from spicecl.results import staged_outputs, write_manifest
+
+    out = tmp_path / "d"
+    out.mkdir()
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+         "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); "
+         "time.sleep(1.5)", str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline() == "locked\n"
+        with staged_outputs(out) as stage:
+            (stage / "a.txt").write_text("a")
+            write_manifest(stage, {"t": 1}, 0)
+    finally:
+        other.wait()
+        other.stdout.close()
+    err = capsys.readouterr().err
+    assert f"spicecl: warning: waiting for another run writing into {out} to finish" in err
+    assert (out / "a.txt").read_text() == "a" and (out / "manifest.json").exists()
