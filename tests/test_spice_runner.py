@@ -495,7 +495,7 @@ def _state(pid: int) -> str:
 
 @pytest.mark.spice
 @requires_ngspice
-def test_ngspice_dies_with_a_sigkilled_parent(tmp_path, monkeypatch):
+def test_ngspice_dies_with_a_sigkilled_parent(tmp_path):
     # SIGKILL (OOM killer, kill -9, a scheduler's hard limit) runs no clean-up in Python, and
     # ngspice runs in its own session. In a transient it writes progress to stderr every
     # 0.25 s and dies of SIGPIPE once its pipe's reader is gone; but while it reads a large

@@ -40,8 +40,8 @@ def register(sub) -> None:
                    help="decoupling capacitance on the shared rail (default 0)")
     p.add_argument("--method", choices=("fast", "transient"), default="fast",
                    help="fast: period/duty/phase from a short transient (default); transient: "
-                        "full transient sampled at the clock (reference; 246x slower at 16 edges x 300 "
-                        "samples in `spicecl bench oscillators`)")
+                        "full transient sampled at the clock (reference; hundreds of times slower: "
+                        "`spicecl bench oscillators`)")
     p.add_argument("--steps-per-period", type=float, default=50.0, metavar="N",
                    help="maximum ngspice time step T/N of both methods (default 50: periods "
                         "0.6-0.7 %% short of converged, p within 0.002; 1000: periods within "
