@@ -335,24 +335,7 @@ class Trainer:
         self.r = r
         self.updates = np.zeros(self.k, np.int64)
         self._resp = None
-        self._ones_b = np.ones((self.k, self.x.shape[1]))
-        self._any_gating = any(c.p < 1 for c in configs)
-        # The draws of example_weights and edge_mask for all networks, with the per-step work
-        # vectorized: Bernoulli edge gates in one comparison (row i holds network i's draws,
-        # rows of networks that always update stay at -1, below every p), fixed-fraction
-        # gates of round(p E) edges, and the example weights.
-        self._bernoulli = [(i, g) for i, (c, g) in enumerate(zip(configs, self.rngs))
-                           if c.p < 1 and c.p_mode == "bernoulli"]
-        self._fixed_gated = [(i, g, c.gated_edges(e)) for i, (c, g)
-                             in enumerate(zip(configs, self.rngs))
-                             if c.p < 1 and c.p_mode == "fixed"]
-        self._u = np.full((self.k, e), -1.0)
-        self._p = np.array([c.p for c in configs])[:, None]
-        self._rows = np.arange(self.k)
-        b = self.x.shape[1]
-        self._wu = np.empty((self.k, b))
-        self._fraction = np.array([c.batch_fraction for c in configs])[:, None]
-        self._n_examples = [c.batch_size(b) for c in configs]
+        self._init_draws()
         self._fused = (_FusedStep(self) if self.k == 1 and _FusedStep.applies(self) else None)
 
     # --- the linear response of the current state (cached until R changes)
@@ -437,6 +420,28 @@ class Trainer:
         np.maximum(r, self.r_lo[0], out=r)
         np.minimum(r, self.r_hi[0], out=r)
         self._resp = None
+
+    def _init_draws(self) -> None:
+        """Buffers and per-network lists that make the draws of :func:`edge_mask` and
+        :func:`example_weights` for all networks with the per-step work vectorized
+        (:meth:`_gate_all`, :meth:`_example_weights`): Bernoulli edge gates in one comparison
+        (row i holds network i's draws, rows of networks that always update stay at -1, below
+        every p), fixed-fraction gates of round(p E) edges, and the example weights
+        (``_ones_b``: the full batch's)."""
+        configs, k, e, b = self.configs, self.k, self.net.n_edges, self.x.shape[1]
+        self._any_gating = any(c.p < 1 for c in configs)
+        self._bernoulli = [(i, g) for i, (c, g) in enumerate(zip(configs, self.rngs))
+                           if c.p < 1 and c.p_mode == "bernoulli"]
+        self._fixed_gated = [(i, g, c.gated_edges(e)) for i, (c, g)
+                             in enumerate(zip(configs, self.rngs))
+                             if c.p < 1 and c.p_mode == "fixed"]
+        self._u = np.full((k, e), -1.0)
+        self._p = np.array([c.p for c in configs])[:, None]
+        self._ones_b = np.ones((k, b))
+        self._rows = np.arange(k)
+        self._wu = np.empty((k, b))
+        self._fraction = np.array([c.batch_fraction for c in configs])[:, None]
+        self._n_examples = [c.batch_size(b) for c in configs]
 
     def _gate_all(self, delta: np.ndarray) -> None:
         """Zero each network's update on the edges its schedule leaves out this step (Eq. 3:
