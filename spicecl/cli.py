@@ -97,21 +97,29 @@ def main(argv=None) -> int:
         results.COMMAND_LINE = before
 
 
-#: when the first SIGTERM of this command arrived (time.monotonic), or None
-_first_sigterm: float | None = None
+class _Stop:
+    """What the signal handlers note for the running command's one line; reset before and
+    after each command (a library call after it must not be taken for an interrupted one)."""
 
-#: the signal (SIGINT or SIGTERM) that stopped the command, or None
-_signalled: int | None = None
+    def __init__(self):
+        self.reset()
 
-#: what the command's one line says after "interrupted" or "terminated" (say_when_stopped)
-_stop_hint = ""
+    def reset(self) -> None:
+        #: when the first SIGTERM of this command arrived (time.monotonic), or None
+        self.first_sigterm: float | None = None
+        #: the signal (SIGINT or SIGTERM) that stopped the command, or None
+        self.signalled: int | None = None
+        #: what the one line says after "interrupted" or "terminated" (say_when_stopped)
+        self.hint = ""
+
+
+_stop = _Stop()
 
 
 def say_when_stopped(hint: str) -> None:
     """What the running command's one line adds if a signal stops it (reproduce: how to
     resume), in place of whether its --out was left unchanged."""
-    global _stop_hint
-    _stop_hint = hint
+    _stop.hint = hint
 
 
 def stopping_signal(exc: BaseException) -> int | None:
@@ -124,13 +132,12 @@ def stopping_signal(exc: BaseException) -> int | None:
         return signal.SIGTERM
     if isinstance(exc, KeyboardInterrupt):
         return signal.SIGINT
-    return _signalled if isinstance(exc, Exception) else None
+    return _stop.signalled if isinstance(exc, Exception) else None
 
 
 def _on_sigint(signum, frame):
     """Ctrl-C: KeyboardInterrupt, as Python's own handler, noting that it came."""
-    global _signalled
-    _signalled = signum
+    _stop.signalled = signum
     raise KeyboardInterrupt
 
 
@@ -138,13 +145,12 @@ def _on_sigterm(signum, frame):
     """Raise :class:`~spicecl.errors.Terminated` at the first SIGTERM, so that the command
     stops as for Ctrl-C; a second one within a second is the same kill (`timeout` signals the
     process and then its group); a later one kills at once."""
-    global _first_sigterm, _signalled
     now = time.monotonic()
-    if _first_sigterm is None:
-        _first_sigterm = now
-        _signalled = signum
+    if _stop.first_sigterm is None:
+        _stop.first_sigterm = now
+        _stop.signalled = signum
         raise Terminated
-    if now - _first_sigterm < 1.0:
+    if now - _stop.first_sigterm < 1.0:
         return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
@@ -153,14 +159,12 @@ def _on_sigterm(signum, frame):
 def _stopped(signum: int, exc: BaseException) -> int:
     """Print the one line of a command stopped by ``signum`` (with ``exc``); its exit status."""
     what = "terminated" if signum == signal.SIGTERM else "interrupted"
-    print(f"spicecl: {what}{_stop_hint or _unwritten(exc)}", file=sys.stderr)
+    print(f"spicecl: {what}{_stop.hint or _unwritten(exc)}", file=sys.stderr)
     return 128 + signum
 
 
 def _run(argv: list) -> int:
-    global _first_sigterm, _signalled, _stop_hint
-    _first_sigterm = _signalled = None
-    _stop_hint = ""
+    _stop.reset()
     # (a signal handler can only be set in the main thread; an ignored Ctrl-C, as under
     # nohup or in a background job, stays ignored)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -179,9 +183,7 @@ def _run(argv: list) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        # (a library call after this command must not be taken for an interrupted one)
-        _first_sigterm = _signalled = None
-        _stop_hint = ""
+        _stop.reset()
 
 
 def _run_command(argv: list) -> int:

@@ -624,10 +624,9 @@ def test_a_second_sigterm_within_a_second_is_the_same_kill(monkeypatch):
     kills = []
     monkeypatch.setattr(rp.time, "monotonic", lambda: now[0])
     monkeypatch.setattr(rp.os, "kill", lambda pid, sig: kills.append(sig))
-    monkeypatch.setattr(rp, "_first_sigterm", None)
-    # (the handler notes the signal: left set, every later ordinary error in the process
-    # outside cli.main was taken by stopping_signal for this SIGTERM)
-    monkeypatch.setattr(rp, "_signalled", None)
+    # (a fresh state: the handler notes the signal, and left set, every later ordinary error
+    # in the process outside cli.main was taken by stopping_signal for this SIGTERM)
+    monkeypatch.setattr(rp, "_stop", rp._Stop())
     previous = signal.getsignal(signal.SIGTERM)
     try:
         with pytest.raises(Terminated):
