@@ -4,6 +4,7 @@ with the numerics of a committed result (:func:`other_numerics`)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 import numpy as np
@@ -73,3 +74,24 @@ def other_numerics(manifest: dict) -> str | None:
         if then != value:
             return f"{key} {value} here, {then} in the committed run"
     return None
+
+
+@contextlib.contextmanager
+def directory_held_by_another_process(path, seconds: float = 60.0):
+    """Another process holding an exclusive flock on directory ``path`` (as a running spicecl
+    does) for the block, or for ``seconds`` if that ends first."""
+    import subprocess
+    import sys
+
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+         "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); "
+         "time.sleep(float(sys.argv[2]))", str(path), str(seconds)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline() == "locked\n"
+        yield other
+    finally:
+        other.kill()
+        other.wait()
+        other.stdout.close()

@@ -480,25 +480,16 @@ def test_a_subdirectory_that_is_a_symlink_is_replaced_not_an_error(tmp_path):
 def test_a_run_waiting_for_another_to_finish_writing_says_so(tmp_path, capsys):
     """A run committing into a directory another run holds (a reproduce sweep still running
     there) waited silently, for hours if need be; it now says what it waits for."""
-    import subprocess
-    import sys
+    from conftest import directory_held_by_another_process
 
     from spicecl.results import staged_outputs, write_manifest
 
     out = tmp_path / "d"
     out.mkdir()
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
-         "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); "
-         "time.sleep(1.5)", str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline() == "locked\n"
+    with directory_held_by_another_process(out, seconds=1.5):
         with staged_outputs(out) as stage:
             (stage / "a.txt").write_text("a")
             write_manifest(stage, {"t": 1}, 0)
-    finally:
-        other.wait()
-        other.stdout.close()
     err = capsys.readouterr().err
     assert f"spicecl: warning: waiting for another run writing into {out} to finish" in err
     assert (out / "a.txt").read_text() == "a" and (out / "manifest.json").exists()

@@ -127,8 +127,7 @@ def test_a_sweep_directory_in_use_by_another_run_is_refused(tmp_path):
     """A second run of a sweep while the first still runs (a resume started too early) is
     refused in one line, before it touches the directory: it computed every unfinished job a
     second time, and removed the first run's half-written job files, which made that fail."""
-    import subprocess
-    import sys
+    from conftest import directory_held_by_another_process
 
     from spicecl.errors import SpiceclError
 
@@ -136,12 +135,7 @@ def test_a_sweep_directory_in_use_by_another_run_is_refused(tmp_path):
     (out / "jobs").mkdir(parents=True)
     half = out / "jobs" / ".a.npz.x1y2.tmp"  # the other run is writing job a
     half.write_bytes(b"PK")
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
-         "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); "
-         "time.sleep(60)", str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline() == "locked\n"
+    with directory_held_by_another_process(out):
         CALLS.clear()
         chunks = [Chunk("a", counting_job, {"name": "a", "x": 2.0})]
         with pytest.raises(SpiceclError) as exc:
@@ -149,10 +143,6 @@ def test_a_sweep_directory_in_use_by_another_run_is_refused(tmp_path):
         assert "\n" not in str(exc.value)
         assert f"--out {out} is in use by another run of this sweep" in str(exc.value)
         assert CALLS == [] and half.exists() and not (out / "manifest.json").exists()
-    finally:
-        other.kill()
-        other.wait()
-        other.stdout.close()
     res = run_sweep(chunks, out, {"t": "lock"}, 0)  # once it has ended: runs
     assert CALLS == ["a"] and res["a"]["value"][0] == 4.0
 
