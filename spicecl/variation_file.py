@@ -184,10 +184,11 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
             raise SpiceclError(f"variation file {npz}: '{k}' has shape {arrays[k].shape}, "
                                f"expected {shape}")
     d = arrays["rt"].shape[0] if arrays["rt"].ndim else 0
-    for k in _DRAW_ARRAYS:
-        if arrays[k].ndim < 2 or arrays[k].shape[:2] != (d, n):
+    for k in _DRAW_ARRAYS:  # exact shapes: a trailing axis broadcast or crashed downstream
+        shape = (d, n, 3) if k == "kh" else (d, n)
+        if arrays[k].shape != shape:
             raise SpiceclError(f"variation file {npz}: '{k}' has shape {arrays[k].shape}, "
-                               f"expected ({d}, {n}, ...)")
+                               f"expected {shape}")
     draw = arrays["draw"]
     if draw.dtype.kind not in "iu" or draw.min() < 0 or draw.max() >= d:
         raise SpiceclError(f"variation file {npz}: 'draw' must hold draw indices in "

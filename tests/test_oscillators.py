@@ -318,6 +318,12 @@ def test_variation_file_shape_mismatch(tmp_path):
     (lambda a, m: a.update(bias_volts=np.array([2.0, np.nan])), "'bias_volts' must hold finite"),
     (lambda a, m: a["rt"].__setitem__((0, 1), np.inf), "'rt' must hold finite numbers"),
     (lambda a, m: a.update(kh=np.ones((2, 4, 3))), r"'kh' has shape \(2, 4, 3\), expected \(1, 4"),
+    # a trailing axis on a part array passed (shape[:2] only was checked), then crashed
+    # compare (kh (D, N, 1): "cannot reshape") or broadcast silently (rt (D, N, 1))
+    (lambda a, m: a.update(kh=a["kh"][..., :1]), r"'kh' has shape \(1, 4, 1\), expected \(1, 4, 3\)"),
+    (lambda a, m: a.update(voff_osc=np.repeat(a["voff_osc"][..., None], 5, -1)),
+     r"'voff_osc' has shape \(1, 4, 5\), expected \(1, 4\)$"),
+    (lambda a, m: a.update(rt=a["rt"][..., None]), r"'rt' has shape \(1, 4, 1\), expected \(1, 4\)$"),
     (lambda a, m: m.update(arrays={"updates": 5}), "differs from its manifest"),
     # negative or zero parts gave negative oscillator periods in the clock-free mode
     (lambda a, m: a["rt"].__setitem__((0, 1), -33e3), "'rt' must hold positive part values"),
