@@ -98,8 +98,8 @@ def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
     if not rows or len(rows[0][1]) != 3:
         raise SpiceclError(f"network file {path}, line 1: {what} (expected 'N E L')")
     try:
-        n, e = int(rows[0][1][0]), int(rows[0][1][1])
-        box = float(rows[0][1][2])
+        n, e = _integer(rows[0][1][0]), _integer(rows[0][1][1])
+        box = _double(rows[0][1][2])
     except ValueError:
         raise SpiceclError(f"network file {path}, line {rows[0][0]}: {what} "
                            f"(expected 'N E L')") from None
@@ -118,14 +118,14 @@ def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
             if k < n:
                 if len(tok) != 2:
                     raise ValueError
-                pos[k] = float(tok[0]), float(tok[1])
+                pos[k] = _double(tok[0]), _double(tok[1])
                 if not np.isfinite(pos[k]).all():
                     raise ValueError
             else:
                 if len(tok) != 2:
                     raise ValueError
                 # Out of range (even beyond int64) -> -1, reported below with its line.
-                edges[k - n] = [i if 0 <= i < n else -1 for i in (int(tok[0]), int(tok[1]))]
+                edges[k - n] = [i if 0 <= i < n else -1 for i in (_integer(tok[0]), _integer(tok[1]))]
         except ValueError:
             kind = "'x y' (finite numbers)" if k < n else "'i j' (integers)"
             raise SpiceclError(f"network file {path}, line {lineno}: expected {kind}") from None
@@ -147,6 +147,16 @@ def _double(text: str) -> float:
     if not _DOUBLE.fullmatch(text):
         raise ValueError(text)
     return float(text)
+
+
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def _integer(text: str) -> int:
+    """``text`` as a whole number in ASCII digits, or ValueError (int() also takes "1_0")."""
+    if not _INTEGER.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
 
 
 def _clip(text: str, n: int = 40) -> str:

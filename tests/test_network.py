@@ -245,6 +245,21 @@ def test_jammed_text_index_beyond_int64_is_out_of_range_naming_the_line(tmp_path
         read_network_file(p)
 
 
+@pytest.mark.parametrize("lines, line, match", [
+    (("3 3 1.0", "1_0 0"), 2, "expected 'x y'"),          # float() read 1_0 as 10
+    (("3 3 1.0", "\u0661 0"), 2, "expected 'x y'"),       # and Arabic-Indic digits as digits
+    (("3 3 1.0", "0 0", "1 0", "0 1", "0 1", "1 \u0662"), 6, "expected 'i j'"),
+    (("3 3 1_0",), 1, "expected 'N E L'"),
+    (("0_3 3 1.0",), 1, "expected 'N E L'"),
+])
+def test_jammed_text_numbers_are_plain_ascii_as_in_graphml(tmp_path, lines, line, match):
+    rest = ["0 0", "1 0", "0 1", "0 1", "1 2", "2 0"]
+    text = "\n".join(list(lines) + rest[len(lines) - 1:]) + "\n"
+    p = _write(tmp_path, text, "t.txt")
+    with pytest.raises(SpiceclError, match=f"line {line}: .*{match}"):
+        read_network_file(p)
+
+
 @pytest.mark.parametrize("box", ["nan", "-5", "0", "inf"])
 def test_jammed_text_box_side_must_be_positive_and_finite(tmp_path, box):
     p = _write(tmp_path, f"3 3 {box}\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n", "t.txt")
