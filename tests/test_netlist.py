@@ -132,6 +132,16 @@ def test_netlist_output_never_overwrites_other_files(tmp_path, capsys):
         assert main(["netlist", kind, "--network", "exp16", "--seed", seed, "-o", str(deck)]) == 0
         assert json.loads(deck.with_suffix(".json").read_text())["seed"] == int(seed)
 
+def test_a_deeply_nested_json_beside_the_deck_is_refused_in_one_line(tmp_path, capsys):
+    # json.loads of the would-be sidecar raised RecursionError: a traceback, exit 1
+    (tmp_path / "o.json").write_text("[" * 200_000)
+    assert main(["netlist", "twin", "--network", "exp16", "--seed", "1",
+                 "-o", str(tmp_path / "o.cir")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spicecl: error: -o ") and "\n" not in err, err
+    assert (tmp_path / "o.json").read_text() == "[" * 200_000
+
+
 def test_an_interrupted_netlist_never_pairs_a_new_deck_with_an_old_sidecar(tmp_path, capsys,
                                                                           monkeypatch):
     """The deck was written before its sidecar: a run interrupted between the two left the new

@@ -186,7 +186,7 @@ def _check_deck_output(out: Path) -> None:
         return  # an interrupted earlier run wrote the deck but not yet its sidecar
     try:
         kind = json.loads(sidecar.read_text()).get("kind")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # ('[[[...': not a sidecar)
         kind = None
     if kind not in ("twin", "oscillators"):
         what = sidecar if sidecar.exists() else out
