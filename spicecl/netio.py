@@ -125,7 +125,8 @@ def read_jammed_text(path: Path, raw: bytes | None = None) -> Network:
                 if len(tok) != 2:
                     raise ValueError
                 # Out of range (even beyond int64) -> -1, reported below with its line.
-                edges[k - n] = [i if 0 <= i < n else -1 for i in (_integer(tok[0]), _integer(tok[1]))]
+                edges[k - n] = [i if 0 <= i < n else -1
+                                for i in (_integer(tok[0]), _integer(tok[1]))]
         except ValueError:
             kind = "'x y' (finite numbers)" if k < n else "'i j' (integers)"
             raise SpiceclError(f"network file {path}, line {lineno}: expected {kind}") from None
