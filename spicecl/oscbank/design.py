@@ -16,11 +16,12 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import numpy as np
 
 from spicecl.errors import SpiceclError
-from spicecl.netlist.names import default_models_dir, include_path
+from spicecl.netlist.names import default_models_dir, include_path, unquote_include
 
 #: The SPICE model libraries (the .lib files are included by absolute path).
 MODELS_DIR = default_models_dir()
@@ -322,9 +323,8 @@ def deck_hash(deck: str) -> str:
     """sha256 of the deck text together with the included model files. An ``.include`` line
     enters by its file's name only: the library's contents are hashed, and its directory (where
     spicecl is checked out or installed) says nothing about the circuit."""
-    # (a quoted path, under a directory with a space, enters by its name too)
-    text = re.sub(r'(?m)^(\.include\s+)(?:"(?:[^"\n]*/)?([^/"\n]+)"|(?:\S*/)?([^/\s]+))\s*$',
-                  lambda m: m[1] + (m[2] or m[3]), deck)
+    text = re.sub(r"(?m)^(\.include\s+)(.+?)\s*$",
+                  lambda m: m[1] + PurePosixPath(unquote_include(m[2])).name, deck)
     h = hashlib.sha256(text.encode())
     for lib in ("oscillator.lib", "comparator.lib"):
         p = MODELS_DIR / lib
