@@ -31,6 +31,7 @@ and the model files), versions and the summary statistics.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 import zlib
@@ -148,20 +149,14 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
                            f"{manifest.get('format_version')!r}, this spicecl reads "
                            f"{FORMAT_VERSION}")
     try:
-        with open(npz, "rb") as fh:
-            # np.load takes anything that is not a zip (NPZ) or .npy file for a pickle and says
-            # so, which is no help here: name the actual fault.
-            if not zipfile.is_zipfile(fh):
-                raise ValueError("not an NPZ (zip) archive")
-            fh.seek(0)
-            with np.load(fh, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            # the bytes just read (a valid archive, so a file of finite size), for manifests
-            fh.seek(0)
-            digest = hashlib.sha256()
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-            sha256 = digest.hexdigest()
+        raw = npz.read_bytes()  # (read once: its sha256 goes into manifests)
+        # np.load takes anything that is not a zip (NPZ) or .npy file for a pickle and says
+        # so, which is no help here: name the actual fault.
+        if not zipfile.is_zipfile(io.BytesIO(raw)):
+            raise ValueError("not an NPZ (zip) archive")
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        sha256 = hashlib.sha256(raw).hexdigest()
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
             zipfile.BadZipFile, zlib.error) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
