@@ -290,19 +290,16 @@ def staged_outputs(out_dir):
 def begin_outputs(out_dir) -> Path:
     """A fresh staging directory inside ``out_dir``, to be committed by :func:`write_manifest`;
     :func:`staged_outputs` is this with its removal however the run ends. Staging directories
-    of processes of this host that no longer run (killed) are removed (``.spicecl-staging-
-    PID-HOST-*``: on a file system shared by several hosts, a pid names a process only on its
-    own; one named ``.spicecl-staging-PID-*`` by a spicecl of before the host tag is taken as
-    this host's); one that is neither committed nor removed stays until its process ends,
-    and the next run into ``out_dir`` removes it."""
+    of processes of this host that no longer run (killed) are removed
+    (:func:`left_by_dead_process`); one that is neither committed nor removed stays until its
+    process ends, and the next run into ``out_dir`` removes it."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob(f"{STAGING_PREFIX}*"):
-            # PID-HOST-RANDOM, or PID-RANDOM before the host tag (mkdtemp's RANDOM has no '-')
-            fields = old.name[len(STAGING_PREFIX):].split("-")
-            ours = len(fields) == 2 or (len(fields) == 3 and fields[1] == host_tag())
-            if ours and not pid_alive(fields[0]):
+            # (a killed run's staging directory from before the host tag too: in --out, not
+            # in a TMPDIR many share, and none would remove it otherwise)
+            if left_by_dead_process(old.name, STAGING_PREFIX, untagged=True):
                 shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-{host_tag()}-",
                                      dir=out))
@@ -328,6 +325,19 @@ def host_tag() -> str:
             ns = ""
         _HOST = f"{zlib.crc32(f'{os.uname().nodename} {ns}'.encode()):08x}"
     return _HOST
+
+
+def left_by_dead_process(name: str, prefix: str, *, untagged: bool = False) -> bool:
+    """Whether ``name``, ``PREFIX PID-HOST-RANDOM``, is a leftover of a process of this host
+    (see host_tag: on a file system shared by several hosts a pid names a process only on its
+    own) that no longer runs (killed outright). ``untagged``: also ``PREFIX PID-RANDOM``, as
+    spicecl named them before the host tag, taken as this host's (mkdtemp's RANDOM has no
+    '-')."""
+    if not name.startswith(prefix):
+        return False
+    fields = name[len(prefix):].split("-")
+    ours = (len(fields) == 3 and fields[1] == host_tag()) or (untagged and len(fields) == 2)
+    return ours and fields[0].isascii() and fields[0].isdigit() and not pid_alive(fields[0])
 
 
 def pid_alive(pid) -> bool:

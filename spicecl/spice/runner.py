@@ -412,12 +412,16 @@ def _launcher() -> list[str]:
 _RUNNING: set = set()
 
 
+#: Start of the names of ngspice's temporary run directories (see _tmp_prefix).
+TMP_NAME = "spicecl-ngspice-"
+
+
 def _tmp_prefix(pid: int | None = None) -> str:
     """Prefix of the temporary run directories of process ``pid`` (default: this one) on this
     host: ``spicecl-ngspice-PID-HOST-`` (see kill_running and _remove_stale_dirs)."""
     from spicecl.results import host_tag
 
-    return f"spicecl-ngspice-{os.getpid() if pid is None else pid}-{host_tag()}-"
+    return f"{TMP_NAME}{os.getpid() if pid is None else pid}-{host_tag()}-"
 
 
 #: Temporary directories already swept by _remove_stale_dirs in this process.
@@ -428,28 +432,28 @@ def _remove_stale_dirs() -> None:
     """Remove the run directories that dead processes of this user left in the temporary
     directory (once per process and directory): a process killed outright (SIGKILL) removes
     none of its own. A directory's pid (see _tmp_prefix) must be that of no live process on
-    this host; a reused pid just leaves the directory. Only real directories owned by this
-    user go, never a symbolic link (nor what it points to)."""
-    from spicecl.results import host_tag, pid_alive
+    this host (:func:`spicecl.results.left_by_dead_process`); a reused pid just leaves the
+    directory. Only real directories owned by this user go, never a symbolic link (nor what it
+    points to)."""
+    from spicecl.results import left_by_dead_process
 
     root = tempfile.gettempdir()  # (OSError when none is usable: the caller says so)
     if root in _SWEPT:
         return
     _SWEPT.add(root)
-    uid, me = os.getuid(), os.getpid()
+    uid = os.getuid()
     try:
         entries = list(os.scandir(root))
     except OSError:
         return
     for entry in entries:
-        m = re.fullmatch(rf"spicecl-ngspice-(\d+)-{host_tag()}-.+", entry.name)
-        if m is None or int(m.group(1)) == me:
+        if not left_by_dead_process(entry.name, TMP_NAME):
             continue
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not pid_alive(m.group(1)):
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid:
             shutil.rmtree(entry.path, ignore_errors=True)  # (rmtree follows no symlink)
 
 
