@@ -124,12 +124,12 @@ def run_figure(name: str, *, quick: bool = False, workers: int = 1, scheduler: s
     ``overrides``: settings of the figure's scale or hyperparameters (``reproduce --set``),
     recorded in the configuration (so another setting is another run); none gives the paper's
     (or the quick) configuration."""
-    from spicecl.sweep import check_out_dir, sweep_lock
+    from spicecl.sweep import sweep_lock
 
     plan = make_plan(name, quick, seed, overrides)
     out_dir = Path(out) / name
-    check_out_dir(out_dir, plan.config)
-    # (held until the summary and the final manifest are written: no second run meanwhile)
+    # (held until the summary and the final manifest are written: no second run meanwhile;
+    # run_sweep checks the directory's configuration)
     with sweep_lock(out_dir):
         return _run_figure_locked(name, plan, out_dir, quick, workers, scheduler, seed,
                                   progress)
