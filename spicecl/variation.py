@@ -358,7 +358,12 @@ def start_state(phase, vdd: float) -> tuple[np.ndarray, np.ndarray]:
     rising = phase >= 0.5
     f = np.where(rising, 2.0 * phase - 1.0, 2.0 * phase)
     hi = 2.0 * vdd / 3.0
-    return np.where(rising, vdd - hi * 2.0 ** -f, hi * 2.0 ** -f), rising
+    # 2^-f through the C library one value at a time, not numpy's power: on CPUs with
+    # AVX-512 numpy computes power, exp and log with other kernels (SVML), a few percent of
+    # the results one bit off, and these voltages are written into decks, whose bytes must
+    # not depend on the CPU
+    decay = np.array([2.0 ** -x for x in f.ravel().tolist()]).reshape(f.shape)
+    return np.where(rising, vdd - hi * decay, hi * decay), rising
 
 
 def digipot_grid(spec: ToleranceSpec) -> dict:
