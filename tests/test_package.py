@@ -146,6 +146,34 @@ def test_a_bad_output_path_fails_before_the_run(capsys, tmp_path, argv):
     assert not any((tmp_path / "dir").iterdir())
 
 
+@pytest.mark.parametrize("argv", [
+    ["network", "export", "exp16", "-o", "{bad}"],
+    ["train", "--network", "exp16", "--steps", "5", "--out", "{bad}"],
+    ["bench", "learning", "--out", "{bad}"],
+    ["netlist", "oscillators", "--network", "exp16", "--seed", "1", "-o", "{bad}"],
+    ["netlist", "twin", "--network", "exp16", "--seed", "1", "--output", "{bad}"],
+    ["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "1",
+     "--out", "{bad}"],
+    ["compare", "--network", "exp16", "--task", "allostery", "--p", "1", "--tasks", "1",
+     "--steps", "5", "--seed", "1", "--out", "{bad}"],
+    ["demo", "--out", "{bad}"],
+    ["reproduce", "fig1", "--quick", "--out", "{bad}"],
+])
+@pytest.mark.parametrize("bad", ["a\nb", "a\tb", "a\x7fb", "a\x85b", ""])
+def test_an_output_path_with_a_control_character_is_a_usage_error(capsys, monkeypatch,
+                                                                  tmp_path, argv, bad):
+    # a newline split the "wrote ..." lines (and cannot go into a deck's .include path);
+    # an empty path meant "no output" (train, oscillators) or standard output (export)
+    monkeypatch.chdir(tmp_path)
+    option = argv[argv.index("{bad}") - 1]
+    with pytest.raises(SystemExit) as exc:
+        main([bad if a == "{bad}" else a for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: argument " in err and option in err
+    assert not any(tmp_path.iterdir())
+
+
 def test_out_of_memory_is_a_one_line_error_exit_2(capsys, monkeypatch):
     import spicecl.tasks
 

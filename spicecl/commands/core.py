@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import sys
+import unicodedata
 from pathlib import Path
 
 from spicecl.errors import SpiceclError, check_count, check_range, warn
@@ -28,6 +29,18 @@ def path_arg(text: str) -> str:
     silently mean "no output" or the current directory)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
+def output_path_arg(text: str) -> str:
+    """The argparse type of every output option (--out, -o): a non-empty path (path_arg)
+    without control characters. A newline split the "wrote ..." lines and the manifest's
+    command line, and ngspice decks cannot hold one (netlist -o: the decks' .include paths
+    are relative to its directory)."""
+    path_arg(text)
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise argparse.ArgumentTypeError(f"expected a path without control characters (a "
+                                         f"newline, a tab), got {text!r}")
     return text
 
 
@@ -73,7 +86,8 @@ def register(sub) -> None:
     e.add_argument("--format", choices=("graphml", "json"), default=None,
                    help="graphml (readable by every command) or json (for other tools); "
                         "default: from the -o suffix (.json), else graphml")
-    e.add_argument("-o", "--output", metavar="FILE", help="output file (default stdout)")
+    e.add_argument("-o", "--output", type=output_path_arg, metavar="FILE",
+                   help="output file (default stdout)")
     e.set_defaults(func=cmd_network_export)
 
     s = sub.add_parser("solve", help="node voltages of a network with some nodes held")
@@ -329,7 +343,8 @@ def register_train(sub) -> None:
     t.add_argument("--steps", type=int, default=4000, help="training steps (default 4000)")
     t.add_argument("--seed", type=seed_arg, default=0,
                    help="seed of task, schedules and noise (default 0)")
-    t.add_argument("--out", metavar="DIR", help="write history, resistances, plot, manifest")
+    t.add_argument("--out", type=output_path_arg, metavar="DIR",
+                   help="write history, resistances, plot, manifest")
     t.add_argument("--json", action="store_true", help="print a JSON summary")
     t.set_defaults(func=cmd_train)
 
@@ -467,7 +482,8 @@ def register_bench(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks (JSON; ratios against baselines in-process)")
     b.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
     b.add_argument("--json", action="store_true", help="print JSON only")
-    b.add_argument("--out", type=path_arg, metavar="FILE", help="also write the JSON to FILE")
+    b.add_argument("--out", type=output_path_arg, metavar="FILE",
+                   help="also write the JSON to FILE")
     b.add_argument("--edges", type=int, default=None, metavar="N",
                    help="oscillators only: bank size (default 16)")
     b.add_argument("--samples", type=int, default=None, metavar="K",

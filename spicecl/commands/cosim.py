@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 
 from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
-                                   network_from_args, path_arg, print_json, roles_from_args,
-                                   seed_arg)
+                                   network_from_args, output_path_arg, path_arg, print_json,
+                                   roles_from_args, seed_arg)
 from spicecl.errors import warn
 
 
@@ -75,7 +75,7 @@ def register(sub) -> None:
                        rab=R_AB / 1e3, rw=R_WIPER,
                        deck_rw=COMPONENT_CLASSES["digipot_wiper"][1]))
     add_role_args(m)
-    m.add_argument("--out", type=path_arg, metavar="DIR", default=None,
+    m.add_argument("--out", type=output_path_arg, metavar="DIR", default=None,
                    help="write data, plots, summary.md")
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=cmd_compare)

@@ -13,14 +13,14 @@ import sys
 import time
 from dataclasses import replace
 
-from spicecl.commands.core import path_arg, seed_arg
+from spicecl.commands.core import output_path_arg, seed_arg
 from spicecl.errors import SpiceclError, check_count, warn
 
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the whole pipeline: oscillator check -> variation file -> "
                        "idealized vs hardware-faithful learning -> report (about a minute)")
-    d.add_argument("--out", type=path_arg, metavar="DIR", default="results/demo",
+    d.add_argument("--out", type=output_path_arg, metavar="DIR", default="results/demo",
                    help="output directory (default results/demo)")
     d.add_argument("--seed", type=seed_arg, default=1, metavar="SEED",
                    help="seed of every stage (default 1)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from spicecl.commands.core import network_from_args, seed_arg
+from spicecl.commands.core import network_from_args, output_path_arg, seed_arg
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -51,7 +51,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed_arg, required=True, help="seed of the part draws")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="local worker processes (default 1); results do not depend on it")
-    p.add_argument("--out", metavar="DIR", help="write variation file, plots, CSV and manifest")
+    p.add_argument("--out", type=output_path_arg, metavar="DIR",
+                   help="write variation file, plots, CSV and manifest")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_oscillators)
 

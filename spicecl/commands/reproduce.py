@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from spicecl.commands.core import seed_arg
+from spicecl.commands.core import output_path_arg, seed_arg
 from spicecl.errors import SpiceclError
 
 FIGURE_NAMES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
@@ -26,7 +26,7 @@ def register(sub) -> None:
                    help="local worker processes (default 1)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster at tcp://HOST:PORT instead")
-    p.add_argument("--out", default="results", metavar="DIR",
+    p.add_argument("--out", type=output_path_arg, default="results", metavar="DIR",
                    help="output directory; each figure goes to DIR/FIGURE (default results)")
     p.add_argument("--seed", type=seed_arg, default=None, metavar="SEED",
                    help="root seed of tasks and learning (default: the fixed paper seed)")

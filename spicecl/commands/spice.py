@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
-                                   network_from_args, print_json, roles_from_args, seed_arg)
+                                   network_from_args, output_path_arg, print_json,
+                                   roles_from_args, seed_arg)
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -134,7 +135,7 @@ def register(sub) -> None:
     for kind, helptext in (("twin", "free + clamped networks, decision cells, oscillators"),
                            ("oscillators", "the per-edge oscillator bank only")):
         q = _add_deck_args(nsub.add_parser(kind, help=helptext), task=kind == "twin")
-        q.add_argument("-o", "--output", required=True, metavar="FILE",
+        q.add_argument("-o", "--output", type=output_path_arg, required=True, metavar="FILE",
                        help="deck file (.cir); the sidecar is written next to it as .json")
         _add_supply_args(q)
         if kind == "twin":
