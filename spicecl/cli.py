@@ -203,8 +203,12 @@ def _run_command(argv: list) -> int:
     except KeyboardInterrupt as exc:
         return _stopped(signal.SIGINT, exc)
     except BrokenPipeError:
+        # Standard output closed before the command was done (`spicecl network export ... |
+        # head -1`): stop quietly, with the status a shell shows for a tool that SIGPIPE
+        # killed, 128 + 13 (as 130 and 143 for Ctrl-C and SIGTERM). Not 1: that says a
+        # simulation failed or validate found a FAIL, and here nothing failed but the reader.
         _drop_stdout()
-        return 1
+        return 128 + signal.SIGPIPE
     except MemoryError as exc:
         detail = " ".join(str(exc).split())
         print(f"spicecl: error: out of memory{f' ({detail})' if detail else ''}: a size "

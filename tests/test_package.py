@@ -203,6 +203,28 @@ def test_a_full_standard_output_is_a_one_line_error_exit_2(capsys, monkeypatch):
     assert err == "spicecl: error: cannot write standard output: No space left on device\n"
 
 
+@pytest.mark.parametrize("argv", [
+    ["network", "export", "disordered:2000:4000"],  # streamed piece by piece
+    ["solve", "--network", "exp16", "--fix", "0=1"],
+    ["train", "--network", "exp16", "--steps", "2", "--json"],
+    pytest.param(["validate", "dc", "--network", "exp16", "--seed", "1"],
+                 marks=pytest.mark.spice),
+])
+def test_a_closed_standard_output_ends_the_command_quietly_with_status_141(tmp_path, argv):
+    # `spicecl ... | head -1`: exit status 1 said "failed" (a validate FAIL, a failed
+    # simulation); a tool stopped by SIGPIPE gives 128 + 13 and says nothing
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # no reader: every write to standard output fails with EPIPE
+    try:
+        out = subprocess.run([sys.executable, "-m", "spicecl", *argv], stdout=write,
+                             stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    finally:
+        os.close(write)
+    assert (out.returncode, out.stderr) == (141, "")
+
+
 def test_ctrl_c_while_the_commands_import_is_an_interrupt_not_a_traceback(capsys, monkeypatch):
     # building the parser imports every command module (~1 s with scipy): a Ctrl-C there
     # was a KeyboardInterrupt traceback
