@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -121,6 +122,46 @@ def test_negative_or_non_integer_seed_is_a_one_line_usage_error(capsys, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --" in err and "seed" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, option", [
+    # float() and int() read '1_0' as 10 and other scripts' digits as digits: a typo or a
+    # look-alike set another number (solve --fix 0=1_0 held node 0 at 10 V)
+    (["solve", "--network", "exp16", "--fix", "0=1_0"], "--fix"),
+    (["solve", "--network", "exp16", "--fix", "0=\u0661"], "--fix"),
+    (["solve", "--network", "exp16", "--fix", "0=1", "--resistance", "1_000"], "--resistance"),
+    (["train", "--network", "exp16", "--steps", "1_0"], "--steps"),
+    (["train", "--network", "exp16", "--steps", "\u0661\u0660"], "--steps"),
+    (["train", "--network", "exp16", "--seed", "1_0"], "--seed"),
+    (["network", "export", "disordered143", "--seed", "\uff11"], "--seed"),
+    (["oscillators", "--edges", "2", "--bias", "\uff12.5", "--samples", "10", "--seed", "1"],
+     "--bias"),
+    (["compare", "--network", "exp16", "--task", "allostery", "--p", "1", "0.2_5", "--tasks",
+      "1", "--steps", "1", "--seed", "1"], "--p"),
+    (["reproduce", "fig1", "--quick", "--workers", "1_0", "--out", "never"], "--workers"),
+])
+def test_a_number_not_written_in_ascii_digits_is_refused(capsys, monkeypatch, tmp_path, argv,
+                                                          option):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but never into the checkout
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_numbers_in_ascii_read_as_float_and_int_read_them():
+    from spicecl.commands.core import integer_arg, real_arg, seed_arg
+
+    texts = ["1e3", "0.5", "-2", ".5", "5.", "+1", "1E-3", " 2 ", "inf", "-Infinity"]
+    assert [real_arg(t) for t in texts] == [float(t) for t in texts]
+    assert math.isnan(real_arg("nan"))
+    texts = ["0", "-3", "+7", "007", " 12 "]
+    assert [integer_arg(t) for t in texts] == [int(t) for t in texts]
+    assert seed_arg("42") == 42
 
 
 @pytest.mark.parametrize("argv", [

@@ -13,10 +13,37 @@ from pathlib import Path
 from spicecl.errors import SpiceclError, check_count, check_range, warn
 
 
+def ascii_number(text: str, kind=float):
+    """``kind(text)`` (float or int) for a number written in ASCII without '_', else
+    ValueError: float() and int() also read '1_0' as 10 and other scripts' digits, so a typo
+    or a look-alike character passed as another number (the network readers are as strict:
+    netio._double, netio._integer). Every form of an ASCII number they read still passes:
+    '1e3', '-2', '.5', 'inf'."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(f"not an ASCII number: {text!r}")
+    return kind(text)
+
+
+def real_arg(text: str) -> float:
+    """The argparse type of real-valued options: an ASCII number (:func:`ascii_number`)."""
+    try:
+        return ascii_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def integer_arg(text: str) -> int:
+    """The argparse type of integer options: an integer in ASCII digits (ascii_number)."""
+    try:
+        return ascii_number(text, int)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def seed_arg(text: str) -> int:
     """The argparse type of every seed option: a non-negative integer (numpy's seeds)."""
     try:
-        value = int(text)
+        value = ascii_number(text, int)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if value < 0:
@@ -94,7 +121,7 @@ def register(sub) -> None:
     add_network_args(s)
     s.add_argument("--fix", action="append", default=[], metavar="NODE=VOLTS",
                    help="hold node NODE (its id) at VOLTS; repeat")
-    s.add_argument("--resistance", type=float, default=None, metavar="OHMS",
+    s.add_argument("--resistance", type=real_arg, default=None, metavar="OHMS",
                    help="resistance of every edge (default: the network file's own, else "
                         "1000)")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -139,7 +166,7 @@ def parse_fix(items, net) -> dict[int, float]:
         if not sep:
             raise SpiceclError(f"--fix {item!r}: expected NODE=VOLTS")
         try:
-            v = float(volts)
+            v = ascii_number(volts)
         except ValueError:
             v = float("nan")
         if not math.isfinite(v):
@@ -195,16 +222,16 @@ def add_task_args(p) -> None:
     """Task options shared by train-like commands."""
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task kind (default regression)")
-    p.add_argument("--inputs", type=int, default=None, metavar="N",
+    p.add_argument("--inputs", type=integer_arg, default=None, metavar="N",
                    help="input nodes (default 2)")
-    p.add_argument("--outputs", type=int, default=None, metavar="N",
+    p.add_argument("--outputs", type=integer_arg, default=None, metavar="N",
                    help="output nodes (default 2)")
-    p.add_argument("--grounds", type=int, default=None, metavar="N",
+    p.add_argument("--grounds", type=integer_arg, default=None, metavar="N",
                    help="ground nodes (default 1 for regression, outputs/2 for allostery)")
     add_role_args(p, grounds_flag=True)
-    p.add_argument("--train-examples", type=int, default=None, metavar="B",
+    p.add_argument("--train-examples", type=integer_arg, default=None, metavar="B",
                    help="regression training examples (default 20)")
-    p.add_argument("--test-examples", type=int, default=None, metavar="T",
+    p.add_argument("--test-examples", type=integer_arg, default=None, metavar="T",
                    help="regression test examples (default 50)")
     add_volts_arg(p)
 
@@ -214,7 +241,7 @@ def add_volts_arg(p, deck: bool = False) -> None:
     in [0, VOLTS] (an allosteric pattern in [VOLTS/2, VOLTS]); checked by make_task, to
     (0, inf). ``deck``: the command builds twin decks, whose 5 V supply also bounds it
     (spicecl.netlist.twin.check_deck_volts)."""
-    p.add_argument("--volts", type=float, default=1.0, metavar="VOLTS",
+    p.add_argument("--volts", type=real_arg, default=1.0, metavar="VOLTS",
                    help="input voltages are drawn in [0, VOLTS] (default 1" +
                         ("; at most the decks' 5 V supply, which no network node may "
                          "exceed)" if deck else ")"))
@@ -227,7 +254,7 @@ def add_learning_args(p) -> None:
     p.add_argument("--rule", choices=("continuous", "discrete"), default="continuous",
                    help="Eq. 2 continuous resistances or Eq. 10 digipot taps (default "
                         "continuous)")
-    p.add_argument("--p", type=float, default=1.0,
+    p.add_argument("--p", type=real_arg, default=1.0,
                    help="edge update probability in (0, 1] (default 1)")
     p.add_argument("--p-mode", choices=("bernoulli", "fixed"), default="bernoulli",
                    help="bernoulli: each edge with probability p (default); fixed: round(p*E) "
@@ -235,13 +262,14 @@ def add_learning_args(p) -> None:
     p.add_argument("--batch", choices=("full", "single", "bernoulli", "fixed"), default=None,
                    help="examples per step: full batch (default), one random example, each "
                         "with probability --batch-fraction, or a fixed fraction")
-    p.add_argument("--batch-fraction", type=float, default=None, metavar="B",
+    p.add_argument("--batch-fraction", type=real_arg, default=None, metavar="B",
                    help="b in (0, 1] for --batch bernoulli|fixed (alone: implies bernoulli)")
-    p.add_argument("--eta", type=float, default=d.eta, help=f"nudge amplitude (default {d.eta})")
-    p.add_argument("--gamma", type=float, default=None,
+    p.add_argument("--eta", type=real_arg, default=d.eta,
+                   help=f"nudge amplitude (default {d.eta})")
+    p.add_argument("--gamma", type=real_arg, default=None,
                    help=f"continuous rule: learning rate of Eq. 2, ohm^3/V^2 (default "
                         f"{d.gamma:g})")
-    p.add_argument("--sigma-max", type=float, default=None,
+    p.add_argument("--sigma-max", type=real_arg, default=None,
                    help=f"discrete rule: comparator bias of Eq. 10 is U[0, SIGMA_MAX] volts "
                         f"(default {d.sigma_max})")
     p.add_argument("--sigma-mode", choices=("per-comparison", "per-edge"),
@@ -249,12 +277,12 @@ def add_learning_args(p) -> None:
                    help="discrete rule: Eq. 10 sigma drawn at every comparison (default, as "
                         "measured in the paper) or once per edge and fixed (a quenched "
                         "comparator bias)")
-    p.add_argument("--r-init", type=float, default=None, metavar="OHMS",
+    p.add_argument("--r-init", type=real_arg, default=None, metavar="OHMS",
                    help=f"initial resistance when the network has none (default {d.r_init:.1f}, "
                         "the digipot mid-scale)")
-    p.add_argument("--r-min", type=float, default=None, metavar="OHMS",
+    p.add_argument("--r-min", type=real_arg, default=None, metavar="OHMS",
                    help=f"lower bound of the continuous rule's resistances (default {d.r_min:g})")
-    p.add_argument("--r-max", type=float, default=None, metavar="OHMS",
+    p.add_argument("--r-max", type=real_arg, default=None, metavar="OHMS",
                    help=f"upper bound of the continuous rule's resistances (default {d.r_max:g})")
 
 
@@ -340,7 +368,7 @@ def register_train(sub) -> None:
     add_network_args(t)
     add_task_args(t)
     add_learning_args(t)
-    t.add_argument("--steps", type=int, default=4000, help="training steps (default 4000)")
+    t.add_argument("--steps", type=integer_arg, default=4000, help="training steps (default 4000)")
     t.add_argument("--seed", type=seed_arg, default=0,
                    help="seed of task, schedules and noise (default 0)")
     t.add_argument("--out", type=output_path_arg, metavar="DIR",
@@ -484,9 +512,9 @@ def register_bench(sub) -> None:
     b.add_argument("--json", action="store_true", help="print JSON only")
     b.add_argument("--out", type=output_path_arg, metavar="FILE",
                    help="also write the JSON to FILE")
-    b.add_argument("--edges", type=int, default=None, metavar="N",
+    b.add_argument("--edges", type=integer_arg, default=None, metavar="N",
                    help="oscillators only: bank size (default 16)")
-    b.add_argument("--samples", type=int, default=None, metavar="K",
+    b.add_argument("--samples", type=integer_arg, default=None, metavar="K",
                    help="oscillators only: clock samples (default 300; the full transient "
                         "takes ~0.75 s per sample at 16 edges, ~4 min at the default)")
     b.set_defaults(func=cmd_bench)

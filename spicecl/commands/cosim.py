@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 
 from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
-                                   network_from_args, output_path_arg, path_arg, print_json,
-                                   roles_from_args, seed_arg)
+                                   integer_arg, network_from_args, output_path_arg, path_arg,
+                                   print_json, real_arg, roles_from_args, seed_arg)
 from spicecl.errors import warn
 
 
@@ -29,17 +29,17 @@ def register(sub) -> None:
     c = sub.add_parser("cosim", help="training steps with ngspice computing the twin networks' "
                        "state and every decision, against the fast hardware-faithful loop")
     add_network_args(c)
-    c.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
+    c.add_argument("--steps", type=integer_arg, required=True, metavar="S", help="training steps")
     c.add_argument("--seed", type=seed_arg, required=True,
                    help="seed of task, parts, taps and draws")
-    c.add_argument("--p", type=float, default=0.5,
+    c.add_argument("--p", type=real_arg, default=0.5,
                    help="network update probability (each edge gated with its own p_i; "
                         "default 0.5)")
     c.add_argument("--task", choices=("allostery", "regression"), default="allostery",
                    help="task kind (default allostery; regression: its first example)")
-    c.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
+    c.add_argument("--eta", type=real_arg, default=0.5, help="nudge amplitude (default 0.5)")
     add_volts_arg(c, deck=True)
-    c.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+    c.add_argument("--timeout", type=real_arg, default=300.0, metavar="SECONDS",
                    help="ngspice timeout per step (default 300)")
     c.add_argument("--tolerance-spec", metavar="FILE", default=None, help=SPEC_HELP)
     add_role_args(c)
@@ -51,20 +51,20 @@ def register(sub) -> None:
     add_network_args(m)
     m.add_argument("--task", choices=("regression", "allostery"), required=True,
                    help="task kind, drawn per task from the seed")
-    m.add_argument("--p", type=float, nargs="+", required=True, metavar="P",
+    m.add_argument("--p", type=real_arg, nargs="+", required=True, metavar="P",
                    help="update probabilities")
-    m.add_argument("--tasks", type=int, required=True, metavar="K", help="tasks per p")
-    m.add_argument("--steps", type=int, required=True, metavar="S", help="training steps")
+    m.add_argument("--tasks", type=integer_arg, required=True, metavar="K", help="tasks per p")
+    m.add_argument("--steps", type=integer_arg, required=True, metavar="S", help="training steps")
     m.add_argument("--seed", type=seed_arg, required=True,
                    help="root seed of tasks, boards and learning streams")
     m.add_argument("--variation", type=path_arg, metavar="FILE", default=None,
                    help="variation file (spicecl oscillators --out): oscillator parts and "
                         "replayed update sequences (default: none; each edge updates with "
                         "its own p_i from its drawn oscillator parts)")
-    m.add_argument("--eta", type=float, default=0.5, help="nudge amplitude (default 0.5)")
-    m.add_argument("--gamma", type=float, default=2e11,
+    m.add_argument("--eta", type=real_arg, default=0.5, help="nudge amplitude (default 0.5)")
+    m.add_argument("--gamma", type=real_arg, default=2e11,
                    help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11)")
-    m.add_argument("--sigma-max", type=float, default=0.05,
+    m.add_argument("--sigma-max", type=real_arg, default=0.05,
                    help="Eq. 10 sigma ~ U[0, sigma_max] volts (default 0.05)")
     add_volts_arg(m)
     m.add_argument("--no-imperfections", action="store_true",

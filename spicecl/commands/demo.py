@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import replace
 
-from spicecl.commands.core import output_path_arg, seed_arg
+from spicecl.commands.core import integer_arg, output_path_arg, seed_arg
 from spicecl.errors import SpiceclError, check_count, warn
 
 
@@ -24,13 +24,13 @@ def register(sub) -> None:
                    help="output directory (default results/demo)")
     d.add_argument("--seed", type=seed_arg, default=1, metavar="SEED",
                    help="seed of every stage (default 1)")
-    d.add_argument("--tasks", type=int, default=10, metavar="K",
+    d.add_argument("--tasks", type=integer_arg, default=10, metavar="K",
                    help="learning tasks (default 10)")
-    d.add_argument("--steps", type=int, default=800, metavar="S",
+    d.add_argument("--steps", type=integer_arg, default=800, metavar="S",
                    help="training steps (default 800)")
-    d.add_argument("--samples", type=int, default=1000, metavar="K",
+    d.add_argument("--samples", type=integer_arg, default=1000, metavar="K",
                    help="clock samples of the oscillator check (default 1000)")
-    d.add_argument("--cosim-steps", type=int, default=5, metavar="S",
+    d.add_argument("--cosim-steps", type=integer_arg, default=5, metavar="S",
                    help="steps with ngspice in the loop (0: skip; default 5)")
     d.set_defaults(func=cmd_demo)
 

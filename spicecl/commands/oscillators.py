@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from spicecl.commands.core import network_from_args, output_path_arg, seed_arg
+from spicecl.commands.core import (integer_arg, network_from_args, output_path_arg, real_arg,
+                                   seed_arg)
 from spicecl.errors import SpiceclError, check_range, warn
 
 
@@ -17,39 +18,39 @@ def register(sub) -> None:
                     "and report p per edge, p against bias, Pearson correlation between edges "
                     "and frequency locking. --out writes the variation file learning runs read.")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--edges", type=int, metavar="N", help="number of edges (oscillators)")
+    g.add_argument("--edges", type=integer_arg, metavar="N", help="number of edges (oscillators)")
     g.add_argument("--network", metavar="NETWORK",
                    help="one oscillator per edge of this network: built-in name (exp16, "
                         "disordered143, disordered:NODES:EDGES), GraphML or text file")
     p.add_argument("--network-seed", type=seed_arg, default=None, metavar="SEED",
                    help="seed of the generated built-in networks (default 0)")
-    p.add_argument("--bias", type=float, action="append", required=True, metavar="V",
+    p.add_argument("--bias", type=real_arg, action="append", required=True, metavar="V",
                    help="bias voltage (repeat for a sweep); nominal swing 1.667-3.333 V, "
                         "2.5 V gives p = 0.5")
-    p.add_argument("--samples", type=int, required=True, metavar="K",
+    p.add_argument("--samples", type=integer_arg, required=True, metavar="K",
                    help="number of global clock samples (>= 2)")
-    p.add_argument("--clock-hz", type=float, default=37.0, metavar="F",
+    p.add_argument("--clock-hz", type=real_arg, default=37.0, metavar="F",
                    help="global clock frequency (default 37)")
-    p.add_argument("--tolerance", type=float, default=0.05, metavar="REL",
+    p.add_argument("--tolerance", type=real_arg, default=0.05, metavar="REL",
                    help="relative tolerance of every R and C, uniform (default 0.05)")
-    p.add_argument("--offset", type=float, default=0.005, metavar="VOLTS",
+    p.add_argument("--offset", type=real_arg, default=0.005, metavar="VOLTS",
                    help="comparator offsets drawn uniformly in +/- VOLTS (default 0.005)")
-    p.add_argument("--supply-resistance", type=float, default=0.0, metavar="OHMS",
+    p.add_argument("--supply-resistance", type=real_arg, default=0.0, metavar="OHMS",
                    help="resistance of the shared supply feeding every oscillator (default 0)")
-    p.add_argument("--decoupling", type=float, default=0.0, metavar="FARADS",
+    p.add_argument("--decoupling", type=real_arg, default=0.0, metavar="FARADS",
                    help="decoupling capacitance on the shared rail (default 0)")
     p.add_argument("--method", choices=("fast", "transient"), default="fast",
                    help="fast: period/duty/phase from a short transient (default); transient: "
                         "full transient sampled at the clock (reference; hundreds of times slower: "
                         "`spicecl bench oscillators`)")
-    p.add_argument("--steps-per-period", type=float, default=50.0, metavar="N",
+    p.add_argument("--steps-per-period", type=real_arg, default=50.0, metavar="N",
                    help="maximum ngspice time step T/N of both methods (default 50: periods "
                         "0.6-0.7 %% short of converged, p within 0.002; 1000: periods within "
                         "0.03 %%, ~2x the cost)")
-    p.add_argument("--draws", type=int, default=1, metavar="M",
+    p.add_argument("--draws", type=integer_arg, default=1, metavar="M",
                    help="Monte Carlo draws of the parts (default 1)")
     p.add_argument("--seed", type=seed_arg, required=True, help="seed of the part draws")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=integer_arg, default=1, metavar="N",
                    help="local worker processes (default 1); results do not depend on it")
     p.add_argument("--out", type=output_path_arg, metavar="DIR",
                    help="write variation file, plots, CSV and manifest")

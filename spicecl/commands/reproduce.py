@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from spicecl.commands.core import output_path_arg, seed_arg
+from spicecl.commands.core import integer_arg, output_path_arg, seed_arg
 from spicecl.errors import SpiceclError
 
 FIGURE_NAMES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
@@ -22,7 +22,7 @@ def register(sub) -> None:
                    help=f"one of {', '.join(FIGURE_NAMES)}, all")
     p.add_argument("--quick", action="store_true",
                    help="a small version (under a minute per figure)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=integer_arg, default=None, metavar="N",
                    help="local worker processes (default 1)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster at tcp://HOST:PORT instead")

@@ -8,16 +8,16 @@ import sys
 from pathlib import Path
 
 from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
-                                   network_from_args, output_path_arg, print_json,
-                                   roles_from_args, seed_arg)
+                                   integer_arg, network_from_args, output_path_arg, print_json,
+                                   real_arg, roles_from_args, seed_arg)
 from spicecl.errors import SpiceclError, check_range, warn
 
 
 def _add_tolerance_args(p) -> None:
-    p.add_argument("--tolerance", type=float, default=None, metavar="REL",
+    p.add_argument("--tolerance", type=real_arg, default=None, metavar="REL",
                    help="relative tolerance of every relative component class (resistor, "
                         "capacitor, digipot_rab, digipot_wiper); default: per-class defaults")
-    p.add_argument("--offset", type=float, default=None, metavar="VOLTS",
+    p.add_argument("--offset", type=real_arg, default=None, metavar="VOLTS",
                    help="comparator input-offset tolerance, V (default 0.005)")
     p.add_argument("--tolerance-spec", default=None, metavar="FILE",
                    help="JSON tolerance spec: {class: {nominal, tolerance, distribution}} "
@@ -33,23 +33,25 @@ def _add_tolerance_args(p) -> None:
 
 def _add_task_args(p) -> None:
     """Task options of the decks that hold a learning step (not the oscillator bank)."""
-    p.add_argument("--eta", type=float, default=0.5, help="nudge amplitude of Eq. 1 (default 0.5)")
+    p.add_argument("--eta", type=real_arg, default=0.5,
+                   help="nudge amplitude of Eq. 1 (default 0.5)")
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task drawn from the seed (default regression)")
-    p.add_argument("--example", type=int, default=0, help="training example used (default 0)")
+    p.add_argument("--example", type=integer_arg, default=0,
+                   help="training example used (default 0)")
     add_volts_arg(p, deck=True)
     add_role_args(p)
 
 
 def _add_supply_args(p) -> None:
     """The global circuit of decks with oscillators (defaults: netlist.twin.DeckConfig)."""
-    p.add_argument("--bias", type=float, default=None, metavar="V",
+    p.add_argument("--bias", type=real_arg, default=None, metavar="V",
                    help="global bias voltage of the enable comparators (default 2.5: p about "
                         "0.5)")
-    p.add_argument("--supply-resistance", type=float, default=None, metavar="OHMS",
+    p.add_argument("--supply-resistance", type=real_arg, default=None, metavar="OHMS",
                    help="series resistance of the 5 V supply to the shared rail (default "
                         "0.1; 0: an ideal supply)")
-    p.add_argument("--decoupling", type=float, default=None, metavar="FARADS",
+    p.add_argument("--decoupling", type=real_arg, default=None, metavar="FARADS",
                    help="decoupling capacitance on the shared rail (default 1e-05; 0: none)")
 
 
@@ -148,7 +150,7 @@ def register(sub) -> None:
                            help="tight simulator tolerances (for comparisons with the solver; "
                                 "without oscillators)")
         else:
-            q.add_argument("--periods", type=float, default=20.0,
+            q.add_argument("--periods", type=real_arg, default=20.0,
                            help="nominal oscillator periods simulated (default 20)")
         q.set_defaults(func=cmd_netlist, netlist_kind=kind)
 
@@ -159,10 +161,10 @@ def register(sub) -> None:
                             ("decisions", "decision cells vs the discrete rule (Eq. 10)")):
         q = _add_deck_args(vsub.add_parser(check, help=helptext))
         q.add_argument("--json", action="store_true", help="print JSON")
-        q.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+        q.add_argument("--timeout", type=real_arg, default=600.0, metavar="SECONDS",
                        help="ngspice timeout (default 600)")
         if check == "dc":
-            q.add_argument("--max-error", type=float, default=1e-6, metavar="VOLTS",
+            q.add_argument("--max-error", type=real_arg, default=1e-6, metavar="VOLTS",
                            help="largest SPICE-vs-solver node difference that passes "
                                 "(default 1e-6; measured ~1e-12)")
         q.set_defaults(func=cmd_validate, check=check)
