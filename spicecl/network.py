@@ -258,12 +258,14 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     return Network(label, tuple(str(i) for i in range(n_nodes)), e[keep], pts, seed=int(seed))
 
 
-_DISORDERED_RE = re.compile(r"^disordered:(\d+):(\d+)$")
+# ASCII digits only and nothing after them (\d took other scripts' digits, '$' a trailing
+# newline), as in the network files (netio._integer)
+_DISORDERED_RE = re.compile(r"disordered:([0-9]+):([0-9]+)")
 
 
 def is_generated(spec: str) -> bool:
     """True for the built-in networks drawn from a seed (disordered143, disordered:N:E)."""
-    return str(spec) == "disordered143" or _DISORDERED_RE.match(str(spec)) is not None
+    return str(spec) == "disordered143" or _DISORDERED_RE.fullmatch(str(spec)) is not None
 
 
 def load_network(spec: str, seed: int = 0) -> Network:
@@ -276,7 +278,7 @@ def load_network(spec: str, seed: int = 0) -> Network:
         return exp16()
     if spec == "disordered143":
         return disordered_network(64, 143, seed)
-    m = _DISORDERED_RE.match(spec)
+    m = _DISORDERED_RE.fullmatch(spec)
     if m:
         return disordered_network(int(m.group(1)), int(m.group(2)), seed)
     path = Path(spec)

@@ -9,7 +9,7 @@ import pytest
 
 from spicecl.errors import SpiceclError
 from spicecl.netio import graphml_bytes, read_graphml, read_network_file
-from spicecl.network import Network, disordered_network, exp16, load_network
+from spicecl.network import Network, disordered_network, exp16, is_generated, load_network
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "networks"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared reference networks absent")
@@ -237,6 +237,14 @@ def test_graphml_export_of_a_file_name_xml_cannot_hold(tmp_path):
 def test_disordered_generator_refuses_sizes_that_cannot_fit_in_memory():
     with pytest.raises(SpiceclError, match=r"nodes must be in 3\.\.1000000, got 99999999999"):
         load_network("disordered:99999999999:99999999999")
+
+
+@pytest.mark.parametrize("spec", ["disordered:\u0669:\u0661\u0666", "disordered:9:16\n"])
+def test_a_generated_network_size_is_in_ascii_digits(spec):
+    # \d took other scripts' digits and '$' a trailing newline: each drew disordered:9:16
+    assert is_generated("disordered:9:16") and not is_generated(spec)
+    with pytest.raises(SpiceclError, match="^unknown network .*: not a built-in name"):
+        load_network(spec)
 
 
 def test_jammed_text_index_beyond_int64_is_out_of_range_naming_the_line(tmp_path):
