@@ -94,10 +94,16 @@ def check_range(name: str, value: float, low: float, high: float, *,
     ok_low = v > low if low_open else v >= low
     ok_high = v < high if high_open else v <= high
     if not (ok_low and ok_high) or v != v:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise SpiceclError(f"{name} must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+        raise SpiceclError(f"{name} must be in "
+                           f"{interval(low, high, low_open=low_open, high_open=high_open)}, "
+                           f"got {value!r}")
     return v
+
+
+def interval(low: float, high: float, *, low_open: bool = False,
+             high_open: bool = False) -> str:
+    """The interval from ``low`` to ``high`` as check_range writes it: ``[0, 1)``."""
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
 def warn(message: str) -> None:

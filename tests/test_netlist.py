@@ -575,9 +575,9 @@ def test_netlist_bias_and_supply_options_are_checked(tmp_path, capsys):
     assert "a deck with --analysis op has none" in \
         _cli_error(capsys, twin + ["--bias", "3", "--analysis", "op"])
     assert "--bias must be in [0, 5], got 6.0" in _cli_error(capsys, twin + ["--bias", "6"])
-    assert "--supply-resistance must be in [0, inf), got -1.0" in \
+    assert "--supply-resistance must be in [0, 1e+12], got -1.0" in \
         _cli_error(capsys, twin + ["--supply-resistance", "-1"])
-    assert "--decoupling must be in [0, inf), got nan" in \
+    assert "--decoupling must be in [0, 1], got nan" in \
         _cli_error(capsys, twin + ["--decoupling", "nan"])
     assert main(twin + ["--bias", "1"]) == 0
     assert "--bias 1 V is outside the oscillators' swing (1.67 to 3.33 V): every enable stays " \
@@ -594,6 +594,59 @@ def test_netlist_bias_and_supply_options_are_checked(tmp_path, capsys):
                                                 cfg.supply_resistance),
                         ("--decoupling FARADS", cfg.decoupling)):
         assert re.search(re.escape(flag) + rf" [^-]*\(default {value:g}[;:)]", helptext), flag
+
+
+@pytest.mark.parametrize("kind", ["twin", "oscillators"])
+@pytest.mark.parametrize("option, value", [("--decoupling", "1e300"),
+                                           ("--supply-resistance", "1e300")])
+def test_netlist_refuses_supply_parts_no_board_has(tmp_path, capsys, kind, option, value):
+    # a 1e300 F capacitor went into the deck, where ngspice stops at "timestep too small"
+    out = tmp_path / "d.cir"
+    err = _cli_error(capsys, ["netlist", kind, "--network", "exp16", "--seed", "1", "-o",
+                              str(out), option, value])
+    assert err.startswith(f"spicecl: error: {option} must be in [0, ")
+    assert not list(tmp_path.iterdir())
+
+
+#: The options of each SPICE command that become deck values, with a range (DECK_RANGES).
+RANGED = {("netlist", "twin"): ["--tolerance", "--offset", "--eta", "--bias",
+                                "--supply-resistance", "--decoupling"],
+          ("netlist", "oscillators"): ["--tolerance", "--offset", "--bias",
+                                       "--supply-resistance", "--decoupling", "--periods"],
+          ("validate", "dc"): ["--tolerance", "--offset", "--eta", "--timeout", "--max-error"],
+          ("validate", "decisions"): ["--tolerance", "--offset", "--eta", "--timeout"],
+          ("oscillators",): ["--tolerance", "--offset", "--supply-resistance", "--decoupling",
+                             "--steps-per-period"],
+          ("cosim",): ["--p", "--eta", "--timeout"]}
+
+
+@pytest.mark.parametrize("command", sorted(RANGED))
+def test_deck_option_ranges_are_in_the_help_and_their_ends_pass(tmp_path, command):
+    """Each ranged option states its range in --help, and the ends of a closed range are
+    values the command takes."""
+    import argparse
+
+    from spicecl.cli import build_parser
+    from spicecl.commands.spice import DECK_RANGES
+    from spicecl.errors import interval
+
+    parser = build_parser()
+    for name in command:
+        parser = next(a for a in parser._actions
+                      if isinstance(a, argparse._SubParsersAction)).choices[name]
+    required = {"netlist": ["-o", str(tmp_path / "d.cir"), "--network", "exp16"],
+                "validate": ["--network", "exp16"], "cosim": ["--network", "exp16", "--steps", "1"],
+                "oscillators": ["--edges", "2", "--bias", "2.5", "--samples", "2"]}
+    base = [*command, *required[command[0]], "--seed", "1"]
+    for flag in RANGED[command]:
+        r = DECK_RANGES[flag]
+        bounds = interval(r.low, r.high, low_open=r.low_open, high_open=r.high_open)
+        action = next(a for a in parser._actions if flag in a.option_strings)
+        assert action.help.endswith(f"; in {bounds} {r.unit}".rstrip()), flag
+        for end, is_open in ((r.low, r.low_open), (r.high, r.high_open)):
+            if not is_open:
+                args = build_parser().parse_args([*base, flag, repr(end)])
+                assert getattr(args, flag[2:].replace("-", "_")) == end
 
 
 def test_validate_timeout_beyond_what_python_can_wait_is_a_one_line_error(capsys):

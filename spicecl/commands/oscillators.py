@@ -6,10 +6,13 @@ import math
 
 from spicecl.commands.core import (integer_arg, network_from_args, output_path_arg, real_arg,
                                    seed_arg)
-from spicecl.errors import SpiceclError, check_range, warn
+from spicecl.commands.spice import add_deck_option
+from spicecl.errors import SpiceclError, warn
 
 
 def register(sub) -> None:
+    from spicecl.oscbank.design import OscillatorDesign
+
     p = sub.add_parser(
         "oscillators",
         help="per-edge oscillator bank: p against bias, Pearson correlation, locking checks",
@@ -30,23 +33,24 @@ def register(sub) -> None:
     p.add_argument("--samples", type=integer_arg, required=True, metavar="K",
                    help="number of global clock samples (>= 2)")
     p.add_argument("--clock-hz", type=real_arg, default=37.0, metavar="F",
-                   help="global clock frequency (default 37)")
-    p.add_argument("--tolerance", type=real_arg, default=0.05, metavar="REL",
-                   help="relative tolerance of every R and C, uniform (default 0.05)")
-    p.add_argument("--offset", type=real_arg, default=0.005, metavar="VOLTS",
-                   help="comparator offsets drawn uniformly in +/- VOLTS (default 0.005)")
-    p.add_argument("--supply-resistance", type=real_arg, default=0.0, metavar="OHMS",
-                   help="resistance of the shared supply feeding every oscillator (default 0)")
-    p.add_argument("--decoupling", type=real_arg, default=0.0, metavar="FARADS",
-                   help="decoupling capacitance on the shared rail (default 0)")
+                   help=f"global clock frequency (default 37; at most "
+                        f"{1 / OscillatorDesign().settle_time:.4g} Hz, for the oscillators to "
+                        f"settle within a clock period)")
+    add_deck_option(p, "--tolerance", "relative tolerance of every R and C, uniform (default "
+                    "0.05)", default=0.05, metavar="REL")
+    add_deck_option(p, "--offset", "comparator offsets drawn uniformly in +/- VOLTS (default "
+                    "0.005)", default=0.005, metavar="VOLTS")
+    add_deck_option(p, "--supply-resistance", "resistance of the shared supply feeding every "
+                    "oscillator (default 0)", default=0.0, metavar="OHMS")
+    add_deck_option(p, "--decoupling", "decoupling capacitance on the shared rail (default 0)",
+                    default=0.0, metavar="FARADS")
     p.add_argument("--method", choices=("fast", "transient"), default="fast",
                    help="fast: period/duty/phase from a short transient (default); transient: "
                         "full transient sampled at the clock (reference; hundreds of times slower: "
                         "`spicecl bench oscillators`)")
-    p.add_argument("--steps-per-period", type=real_arg, default=50.0, metavar="N",
-                   help="maximum ngspice time step T/N of both methods (default 50: periods "
-                        "0.6-0.7 %% short of converged, p within 0.002; 1000: periods within "
-                        "0.03 %%, ~2x the cost)")
+    add_deck_option(p, "--steps-per-period", "maximum ngspice time step T/N of both methods "
+                    "(default 50: periods 0.6-0.7 %% short of converged, p within 0.002; "
+                    "1000: periods within 0.03 %%, ~2x the cost)", default=50.0, metavar="N")
     p.add_argument("--draws", type=integer_arg, default=1, metavar="M",
                    help="Monte Carlo draws of the parts (default 1)")
     p.add_argument("--seed", type=seed_arg, required=True, help="seed of the part draws")
@@ -76,8 +80,6 @@ def config_from_args(args):
     twice = sorted({b for b in args.bias if args.bias.count(b) > 1})
     if twice:
         raise SpiceclError(f"--bias {twice[0]:g} is given twice (each bias is one row)")
-    check_range("--offset", args.offset, 0, 1, high_open=True)  # volts, as in netlist --offset
-    check_range("--steps-per-period", args.steps_per_period, 10, 1e5)
     tmax = 1.0 / args.steps_per_period
     design = OscillatorDesign(clock_hz=args.clock_hz)
     tol = BankTolerance.from_tolerance(args.tolerance, args.offset)

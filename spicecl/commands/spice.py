@@ -6,19 +6,71 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
                                    integer_arg, network_from_args, output_path_arg, print_json,
                                    real_arg, roles_from_args, seed_arg)
-from spicecl.errors import SpiceclError, check_range, warn
+from spicecl.errors import SpiceclError, check_range, interval, warn
+from spicecl.netlist.twin import MAX_PERIODS, DeckConfig
+from spicecl.oscbank.run import MAX_TMAX, MIN_TMAX
+from spicecl.spice.runner import MAX_TIMEOUT
+from spicecl.variation import PLAUSIBLE
+
+
+class Range(NamedTuple):
+    """The values a numeric option takes: ``low`` to ``high`` (an end excluded when open)."""
+
+    low: float
+    high: float
+    unit: str = ""
+    low_open: bool = False
+    high_open: bool = False
+
+
+#: The ranges of the numeric options that become part values or simulation parameters of
+#: the decks (netlist, validate, oscillators, cosim), checked as the command line is parsed
+#: and given in --help. Generous: what a board or a bench can have passes (a part value up
+#: to the magnitudes variation.PLAUSIBLE allows its unit); what none has is refused, such as
+#: a 1e300 F --decoupling that stopped ngspice at "timestep too small". Checks that depend
+#: on other values come after, in the library (--bias of oscillators against the swing,
+#: --volts against the supply, the clock against the oscillator period).
+DECK_RANGES = {
+    "--bias": Range(0, DeckConfig.vdd, "V"),  # between the rails of the decks' supply
+    "--supply-resistance": Range(0, PLAUSIBLE["ohm"][1], "ohm"),  # 0: an ideal supply
+    "--decoupling": Range(0, PLAUSIBLE["F"][1], "F"),  # 0: none
+    "--tolerance": Range(0, 1, high_open=True),  # relative
+    "--offset": Range(0, 1, "V", high_open=True),
+    "--eta": Range(0, 1, low_open=True),
+    "--p": Range(0, 1, low_open=True),
+    "--periods": Range(0, MAX_PERIODS, low_open=True),
+    "--steps-per-period": Range(1 / MAX_TMAX, 1 / MIN_TMAX),
+    "--timeout": Range(0, MAX_TIMEOUT, "s", low_open=True),
+    "--max-error": Range(0, 1, "V", low_open=True),
+}
+
+
+def add_deck_option(p, flag: str, help: str, **kwargs):
+    """Add the option ``flag`` of DECK_RANGES: a number (real_arg) checked against its range
+    as the command line is parsed (check_range's one-line error, exit 2), the range ending
+    its --help."""
+    r = DECK_RANGES[flag]
+    bounds = interval(r.low, r.high, low_open=r.low_open, high_open=r.high_open)
+
+    def in_range(text: str) -> float:
+        return check_range(flag, real_arg(text), r.low, r.high, low_open=r.low_open,
+                           high_open=r.high_open)
+
+    return p.add_argument(flag, type=in_range, help=f"{help}; in {bounds} {r.unit}".rstrip(),
+                          **kwargs)
 
 
 def _add_tolerance_args(p) -> None:
-    p.add_argument("--tolerance", type=real_arg, default=None, metavar="REL",
-                   help="relative tolerance of every relative component class (resistor, "
-                        "capacitor, digipot_rab, digipot_wiper); default: per-class defaults")
-    p.add_argument("--offset", type=real_arg, default=None, metavar="VOLTS",
-                   help="comparator input-offset tolerance, V (default 0.005)")
+    add_deck_option(p, "--tolerance", "relative tolerance of every relative component class "
+                    "(resistor, capacitor, digipot_rab, digipot_wiper); default: per-class "
+                    "defaults", default=None, metavar="REL")
+    add_deck_option(p, "--offset", "comparator input-offset tolerance, V (default 0.005)",
+                    default=None, metavar="VOLTS")
     p.add_argument("--tolerance-spec", default=None, metavar="FILE",
                    help="JSON tolerance spec: {class: {nominal, tolerance, distribution}} "
                         "(resistor and capacitor: tolerance and distribution only, their "
@@ -33,8 +85,7 @@ def _add_tolerance_args(p) -> None:
 
 def _add_task_args(p) -> None:
     """Task options of the decks that hold a learning step (not the oscillator bank)."""
-    p.add_argument("--eta", type=real_arg, default=0.5,
-                   help="nudge amplitude of Eq. 1 (default 0.5)")
+    add_deck_option(p, "--eta", "nudge amplitude of Eq. 1 (default 0.5)", default=0.5)
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task drawn from the seed (default regression)")
     p.add_argument("--example", type=integer_arg, default=0,
@@ -45,14 +96,13 @@ def _add_task_args(p) -> None:
 
 def _add_supply_args(p) -> None:
     """The global circuit of decks with oscillators (defaults: netlist.twin.DeckConfig)."""
-    p.add_argument("--bias", type=real_arg, default=None, metavar="V",
-                   help="global bias voltage of the enable comparators (default 2.5: p about "
-                        "0.5)")
-    p.add_argument("--supply-resistance", type=real_arg, default=None, metavar="OHMS",
-                   help="series resistance of the 5 V supply to the shared rail (default "
-                        "0.1; 0: an ideal supply)")
-    p.add_argument("--decoupling", type=real_arg, default=None, metavar="FARADS",
-                   help="decoupling capacitance on the shared rail (default 1e-05; 0: none)")
+    add_deck_option(p, "--bias", "global bias voltage of the enable comparators (default 2.5: "
+                    "p about 0.5)", default=None, metavar="V")
+    add_deck_option(p, "--supply-resistance", "series resistance of the 5 V supply to the "
+                    "shared rail (default 0.1; 0: an ideal supply)", default=None,
+                    metavar="OHMS")
+    add_deck_option(p, "--decoupling", "decoupling capacitance on the shared rail (default "
+                    "1e-05; 0: none)", default=None, metavar="FARADS")
 
 
 def circuit_from_args(args):
@@ -93,11 +143,8 @@ def tolerance_from_args(args):
     """The ToleranceSpec of the command line (spec file, then --tolerance/--offset)."""
     spec = load_tolerance_spec(args.tolerance_spec)
     if args.tolerance is not None or args.distribution is not None:
-        if args.tolerance is not None:
-            check_range("--tolerance", args.tolerance, 0, 1, high_open=True)
         spec = spec.with_relative(args.tolerance, args.distribution)
     if args.offset is not None:
-        check_range("--offset", args.offset, 0, 1, high_open=True)
         spec = spec.replace("comparator_offset", tolerance=args.offset)
     return spec
 
@@ -150,8 +197,8 @@ def register(sub) -> None:
                            help="tight simulator tolerances (for comparisons with the solver; "
                                 "without oscillators)")
         else:
-            q.add_argument("--periods", type=real_arg, default=20.0,
-                           help="nominal oscillator periods simulated (default 20)")
+            add_deck_option(q, "--periods", "nominal oscillator periods simulated (default "
+                            "20)", default=20.0)
         q.set_defaults(func=cmd_netlist, netlist_kind=kind)
 
     v = sub.add_parser("validate", help="cross-check SPICE decks against the nodal solver")
@@ -161,12 +208,12 @@ def register(sub) -> None:
                             ("decisions", "decision cells vs the discrete rule (Eq. 10)")):
         q = _add_deck_args(vsub.add_parser(check, help=helptext))
         q.add_argument("--json", action="store_true", help="print JSON")
-        q.add_argument("--timeout", type=real_arg, default=600.0, metavar="SECONDS",
-                       help="ngspice timeout (default 600)")
+        add_deck_option(q, "--timeout", "ngspice timeout (default 600)", default=600.0,
+                        metavar="SECONDS")
         if check == "dc":
-            q.add_argument("--max-error", type=real_arg, default=1e-6, metavar="VOLTS",
-                           help="largest SPICE-vs-solver node difference that passes "
-                                "(default 1e-6; measured ~1e-12)")
+            add_deck_option(q, "--max-error", "largest SPICE-vs-solver node difference that "
+                            "passes (default 1e-6; measured ~1e-12)", default=1e-6,
+                            metavar="VOLTS")
         q.set_defaults(func=cmd_validate, check=check)
 
 
@@ -258,12 +305,8 @@ def cmd_netlist(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from spicecl.spice.runner import MAX_TIMEOUT
     from spicecl.spice.validate import validate_dc, validate_decisions
 
-    check_range("--timeout", args.timeout, 0, MAX_TIMEOUT, low_open=True)  # seconds
-    if args.check == "dc":
-        check_range("--max-error", args.max_error, 0, 1, low_open=True)  # volts
     setup = _setup(args)
     if args.check == "dc":
         out = validate_dc(setup, models_dir=args.models, timeout=args.timeout)

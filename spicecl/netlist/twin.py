@@ -470,6 +470,10 @@ def twin_sidecar(setup: TwinSetup, cfg: DeckConfig, **extra) -> dict:
     }
 
 
+#: Longest transient of an oscillator deck, in nominal oscillator periods (``--periods``).
+MAX_PERIODS = 1e6
+
+
 def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
                     config: DeckConfig | None = None, models_dir=None,
                     include_relative_to=None, periods: float = 20.0,
@@ -480,7 +484,7 @@ def oscillator_deck(draw: CircuitDraw, *, network_name: str = "bank",
     drawn R_t and of the drawn C_t.
     """
     cfg = DeckConfig() if config is None else config
-    check_range("--periods", periods, 0, 1e6, low_open=True)
+    check_range("--periods", periods, 0, MAX_PERIODS, low_open=True)
     models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     paths = _check_models(models_dir, ["comparator.lib", "oscillator.lib"])
     c = _circuit("oscillators")
