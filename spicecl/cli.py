@@ -8,6 +8,7 @@ function that adds its subparsers; every subparser sets ``func(args) -> int``. A
 from __future__ import annotations
 
 import argparse
+import contextvars
 import errno
 import importlib
 import os
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 
-from spicecl.errors import SpiceclError, Terminated
+from spicecl.errors import SpiceclError, Terminated, closest_name
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -37,24 +38,71 @@ BENCHMARKS = {
 }
 
 
+#: The command line being parsed by _Parser.parse_args (None outside it): a subcommand's
+#: parser reads it to tell a mistyped option from a missing one.
+_ARGV: contextvars.ContextVar = contextvars.ContextVar("spicecl_argv", default=None)
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit status 2, and which takes
     no prefix of an option for the option (``oscillators --steps`` would have set
-    --steps-per-period, ``compare --tolerance`` --tolerance-spec)."""
+    --steps-per-period, ``compare --tolerance`` --tolerance-spec). A mistyped choice or
+    option gets a "maybe you meant" hint (argparse gives none before Python 3.14)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message):  # noqa: D401 - argparse API
+        argv = _ARGV.get()
+        if argv is not None and message.startswith("the following arguments are required"):
+            # `train --netwrok exp16` is missing --network because --netwrok is mistyped:
+            # say that, not only that --network is required
+            unknown = self._unknown_options(argv)
+            if unknown:
+                message = f"unrecognized arguments: {' '.join(unknown)}"
+        if message.startswith("unrecognized arguments: "):
+            hints = [hint for hint in map(self._option_hint, message.split()[2:]) if hint]
+            if hints:
+                message += f" (maybe you meant {', '.join(hints)}?)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def _check_value(self, action, value):
+        # argparse's own check, with the closest choice named: `spicecl trian`, `validate DC`
+        if (action.choices is not None and isinstance(value, str)
+                and value not in action.choices):
+            hint = closest_name(value, action.choices)
+            if hint is not None:
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}, maybe you meant {hint!r}? (choose "
+                            f"from {', '.join(map(repr, action.choices))})")
+        super()._check_value(action, value)
+
+    def _unknown_options(self, argv) -> list:
+        """The option-like words of ``argv`` that this parser does not know."""
+        return [word for word in argv
+                if word.startswith("-") and word != "--"
+                and not self._negative_number_matcher.match(word)
+                and word.partition("=")[0] not in self._option_string_actions]
+
+    def _option_hint(self, word: str) -> str | None:
+        """This parser's option closest to an unknown option-like ``word``, or None."""
+        if not word.startswith("--"):
+            return None
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        return closest_name(word.partition("=")[0], options)
+
     def parse_args(self, args=None, namespace=None):
-        # argparse reports a subcommand's unknown options as the top parser's ("spicecl:
-        # error: unrecognized arguments"): name the subcommand that was given them
-        ns, extra = self.parse_known_args(args, namespace)
-        if extra:
-            self._chosen(ns).error(f"unrecognized arguments: {' '.join(extra)}")
+        argv = sys.argv[1:] if args is None else list(args)
+        token = _ARGV.set(argv)
+        try:
+            ns, extra = self.parse_known_args(argv, namespace)
+            if extra:
+                # argparse reports a subcommand's unknown options as the top parser's
+                # ("spicecl: error: unrecognized arguments"): name the subcommand given them
+                self._chosen(ns).error(f"unrecognized arguments: {' '.join(extra)}")
+        finally:
+            _ARGV.reset(token)
         return ns
 
     def _chosen(self, ns) -> argparse.ArgumentParser:

@@ -43,6 +43,22 @@ class Terminated(BaseException):
     kept running.)"""
 
 
+def closest_name(word: str, names) -> str | None:
+    """The one of ``names`` that a mistyped ``word`` most likely meant, for a "did you mean"
+    hint: the same name in other capitals (``FIG1`` -> ``fig1``), else difflib's closest with
+    a similarity of at least 0.6 (``trian`` -> ``train``); None when nothing is that close."""
+    import difflib
+
+    by_lower = {}
+    for name in map(str, names):
+        by_lower.setdefault(name.lower(), name)
+    word = str(word).lower()
+    if word in by_lower:
+        return by_lower[word]
+    match = difflib.get_close_matches(word, list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
+
+
 def as_scalar(value):
     """A 0-d numpy array (a value read from an .npz file) as the numpy scalar it holds; any
     other value as it is. (numpy is not imported here: an array means it already is.)"""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_count, check_seed
+from spicecl.errors import SpiceclError, check_count, check_seed, closest_name
 
 BUILTIN_NAMES = ("exp16", "disordered143", "disordered:NODES:EDGES")
 #: Largest generated network (a bigger one would exhaust memory before it could be used).
@@ -283,8 +283,12 @@ def load_network(spec: str, seed: int = 0) -> Network:
         return disordered_network(int(m.group(1)), int(m.group(2)), seed)
     path = Path(spec)
     if not spec or not path.exists():  # Path("") is the current directory
+        # a hint for a mistyped built-in name, not for a path or disordered:N:E
+        hint = (closest_name(spec, ("exp16", "disordered143"))
+                if not any(c in spec for c in "/.:") else None)
         raise SpiceclError(f"unknown network {spec!r}: not a built-in name "
-                           f"({', '.join(BUILTIN_NAMES)}) and no such file")
+                           f"({', '.join(BUILTIN_NAMES)}) and no such file"
+                           + (f" (maybe you meant {hint}?)" if hint else ""))
     if path.is_dir():
         raise SpiceclError(f"network {spec}: is a directory, expected a GraphML or text file")
     from spicecl import netio

@@ -64,6 +64,60 @@ def test_unknown_command_is_a_one_line_error(capsys):
     assert err.count("\n") == 1 and "invalid choice" in err
 
 
+@pytest.mark.parametrize("argv,hint", [
+    # argparse (before Python 3.14) lists the choices but does not say which was meant
+    (["trian", "--network", "exp16"], "maybe you meant 'train'?"),
+    (["network", "exprt", "exp16"], "maybe you meant 'export'?"),
+    (["validate", "DC", "--network", "exp16", "--seed", "1"], "maybe you meant 'dc'?"),
+    (["bench", "learnng"], "maybe you meant 'learning'?"),
+    (["train", "--network", "exp16", "--rule", "Discrete"], "maybe you meant 'discrete'?"),
+    (["train", "--network", "exp16", "--stepz", "5"], "(maybe you meant --steps?)"),
+    (["train", "--network", "exp16", "--gama=1e10"], "(maybe you meant --gamma?)"),
+    (["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "1",
+      "--tolerence", "0.1"], "(maybe you meant --tolerance?)"),
+])
+def test_a_mistyped_name_gets_a_hint(capsys, monkeypatch, tmp_path, argv, hint):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but never into the checkout
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and hint in err
+
+
+@pytest.mark.parametrize("argv,prog,typed,option", [
+    # argparse said only "the following arguments are required: --network"
+    (["train", "--netwrok", "exp16"], "spicecl train", "--netwrok", "--network"),
+    (["compare", "--netwrok", "exp16", "--task", "allostery", "--p", "1", "--tasks", "1",
+      "--steps", "1", "--seed", "1"], "spicecl compare", "--netwrok", "--network"),
+    (["netlist", "twin", "--network", "exp16", "--sed", "1", "-o", "never.cir"],
+     "spicecl netlist twin", "--sed", "--seed"),
+])
+def test_a_mistyped_required_option_is_named_as_mistyped(capsys, monkeypatch, tmp_path, argv,
+                                                          prog, typed, option):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"{prog}: error: unrecognized arguments: {typed} (maybe you meant {option}?)\n"
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv,hint", [
+    (["reproduce", "FIG1", "--quick", "--out", "never"], "(maybe you meant fig1?)"),
+    (["train", "--network", "EXP16"], "(maybe you meant exp16?)"),
+    (["solve", "--network", "disordered134", "--fix", "0=1"], "(maybe you meant disordered143?)"),
+])
+def test_a_mistyped_figure_or_network_name_gets_a_hint(capsys, monkeypatch, tmp_path, argv,
+                                                       hint):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith(hint)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("argv,prog", [
     (["solve", "--network", "exp16", "--fix", "0=1", "--bogus"], "spicecl solve"),
     (["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", "x.cir", "--zzz"],

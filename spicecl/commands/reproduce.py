@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from spicecl.commands.core import integer_arg, output_path_arg, seed_arg
-from spicecl.errors import SpiceclError
+from spicecl.errors import SpiceclError, closest_name
 
 FIGURE_NAMES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
 
@@ -82,8 +82,10 @@ def _reproduce(args) -> int:
 
     names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
     if args.figure != "all" and args.figure not in FIGURE_NAMES:
+        hint = closest_name(args.figure, (*FIGURE_NAMES, "all"))
         raise SpiceclError(f"unknown figure {args.figure!r}; choose one of "
-                           f"{', '.join(FIGURE_NAMES)}, all")
+                           f"{', '.join(FIGURE_NAMES)}, all"
+                           + (f" (maybe you meant {hint}?)" if hint else ""))
     if args.workers is not None and args.scheduler is not None:
         raise SpiceclError("--workers is for local processes; with --scheduler the cluster's "
                            "workers run the jobs (it would be ignored)")
