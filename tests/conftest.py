@@ -14,7 +14,8 @@ import pytest
 def pytest_collection_modifyitems(config, items):
     if shutil.which("ngspice") is not None:
         return
-    skip = pytest.mark.skip(reason="ngspice is not installed (sudo apt-get install -y ngspice)")
+    skip = pytest.mark.skip(reason="ngspice is not installed (sudo apt-get install -y ngspice "
+                                   "libngspice0-dev)")
     for item in items:
         if "spice" in item.keywords:
             item.add_marker(skip)

@@ -156,6 +156,25 @@ def test_missing_ngspice(monkeypatch, tmp_path):
     assert "sudo apt-get install -y ngspice libngspice0-dev" in _one_line(exc)
 
 
+@pytest.mark.parametrize("argv", [
+    ["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "1"],
+    ["validate", "dc", "--network", "exp16", "--seed", "1"],
+])
+def test_every_command_names_the_same_install_command_without_ngspice(capsys, monkeypatch,
+                                                                      tmp_path, argv):
+    # oscillators said "apt-get install -y ngspice", the other commands (and make setup)
+    # "ngspice libngspice0-dev"
+    from spicecl.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.rstrip().endswith("install it with: sudo apt-get install -y ngspice "
+                                 "libngspice0-dev")
+
+
 @pytest.mark.spice
 @requires_ngspice
 def test_nonconvergent_deck_names_deck_and_quotes_log(monkeypatch, tmp_path):

@@ -260,11 +260,11 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
 
     Same config and seed -> same result for any number of workers.
     """
-    from spicecl.spice.runner import ngspice_available
+    from spicecl.spice.runner import INSTALL_HINT, ngspice_available
 
     if not ngspice_available():
-        raise SpiceclError("ngspice is not installed (not on PATH); install it with: "
-                           "sudo apt-get install -y ngspice")
+        raise SpiceclError(f"ngspice is not installed (not on PATH); install it with: "
+                           f"{INSTALL_HINT}")
     workers = int(workers)
     if workers < 1:
         raise SpiceclError(f"--workers must be >= 1, got {workers}")
