@@ -162,6 +162,37 @@ def test_rerun_resumes_without_recomputing(quick_all, capsys):
     assert s["run"]["chunks_computed"] == 3
 
 
+def test_each_figure_prints_a_headline_from_its_summary(quick_all, capsys):
+    # the command printed only where each figure went and how long it took
+    out, _ = quick_all
+    assert main(["reproduce", "all", "--quick", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for figure in FIGURES:
+        s = json.loads((out / figure / "summary.json").read_text())
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"{figure}: "))
+        line = lines[at + 1]
+        assert line.startswith("  ")
+        if figure == "fig1":
+            expected = [f"spread {s['collapse_spread_steps_p']:.3f} decades against steps x p",
+                        f"{s['final_error_by_p']['1']['mean']:.3g} at p = 1"]
+        elif figure in ("fig2a", "fig2b"):
+            keys = ("p", "b", "pb") if figure == "fig2a" else ("pbar", "bbar", "pbbar")
+            expected = [f"{s[f'exponent_{k}']:.2f} [{s[f'exponent_{k}_ci95'][0]:.2f}, "
+                        f"{s[f'exponent_{k}_ci95'][1]:.2f}]" for k in keys]
+        elif figure in ("fig4c", "fig4e"):
+            by_p = s["final_error_by_p"]
+            low = by_p[min(by_p, key=float)]
+            expected = [f"{by_p['1']['mean']:.3f} ± {by_p['1']['sem']:.3f} at p = 1",
+                        f"{low['tasks_below_p1']} of {low['n']} tasks lower than at p = 1"]
+        else:
+            rows = s["final_error_by_outputs_and_p" if figure == "fig4d"
+                     else "final_error_by_edges_and_p"]
+            expected = [f": {by_p[min(by_p, key=float)]['tasks_below_p1']} of "
+                        f"{by_p[min(by_p, key=float)]['n']}, " for by_p in rows.values()]
+        for text in expected:
+            assert text in line, (figure, text, line)
+
+
 def test_progress_bar_on_request_and_not_in_a_pipe(tmp_path, capsys):
     """--progress draws a bar sized by the jobs' cost (tasks x steps), in task-steps (it said
     "job", for task-steps), cleared at the end; without it, and stderr not a terminal, stderr

@@ -110,10 +110,64 @@ def _reproduce(args) -> int:
         if "reanalyzed" in run:
             print(f"{name}: {args.out}/{name}/ re-analysed from its saved jobs (computed earlier "
                   f"in {run['seconds']:.1f} s)", file=sys.stdout)
-            continue
-        rate = run["task_steps_per_second"]
-        print(f"{name}: {args.out}/{name}/ in {run['seconds']:.1f} s"
-              + (f" ({rate:.0f} task-steps/s)" if rate else "")
-              + (f", {run['chunks_loaded']} chunks resumed" if run["chunks_loaded"] else ""),
-              file=sys.stdout)
+        else:
+            rate = run["task_steps_per_second"]
+            print(f"{name}: {args.out}/{name}/ in {run['seconds']:.1f} s"
+                  + (f" ({rate:.0f} task-steps/s)" if rate else "")
+                  + (f", {run['chunks_loaded']} chunks resumed" if run["chunks_loaded"] else ""),
+                  file=sys.stdout)
+        print(f"  {headline(s)}", file=sys.stdout)
     return 0
+
+
+#: fig2 modes as summary.json keys them and as the README and plots name them
+_FIG2_MODES = {"fig2a": (("p", "p"), ("b", "b"), ("pb", "p = b")),
+               "fig2b": (("pbar", "p-bar"), ("bbar", "b-bar"), ("pbbar", "p-bar = b-bar"))}
+
+
+def headline(summary: dict) -> str:
+    """The one line of a figure's summary.json that says what came out (the collapse, the
+    exponents, low p against p = 1), printed under the figure's path."""
+    figure = summary["figure"]
+    if figure == "fig1":
+        by_p = summary["final_error_by_p"]
+        shown = dict.fromkeys(p for p in ("1", min(by_p, key=float)) if p in by_p)
+        return (f"test-error curves spread {summary['collapse_spread_steps_p']:.3f} decades "
+                f"against steps x p vs {summary['collapse_spread_steps']:.3f} against steps; "
+                f"final test scaled error " + ", ".join(f"{by_p[p]['mean']:.3g} at p = {p}"
+                                                       for p in shown))
+    if figure in _FIG2_MODES:
+        def exponent(key, label):
+            low, high = summary[f"exponent_{key}_ci95"]
+            return f"{label} {summary[f'exponent_{key}']:.2f} [{low:.2f}, {high:.2f}]"
+
+        return ("L2 distance ~ (1-x)^exponent: "
+                + ", ".join(exponent(*mode) for mode in _FIG2_MODES[figure])
+                + " (95 % bootstrap; the paper: 2/3)")
+    if figure in ("fig4c", "fig4e"):
+        by_p = summary["final_error_by_p"]
+        low = min(by_p, key=float)
+        text = "final scaled error (mean ± s.e.m. over tasks) " + ", ".join(
+            f"{by_p[p]['mean']:.3f} ± {by_p[p]['sem']:.3f} at p = {p}" for p in dict.fromkeys(
+                [p for p in ("1", low) if p in by_p]))
+        return text + (f" ({_below_p1(by_p[low])})" if "tasks_below_p1" in by_p[low] else "")
+    groups = {"fig4d": ("final_error_by_outputs_and_p", "O = {}"),
+              "scaling": ("final_error_by_edges_and_p", "{} edges")}
+    if figure in groups:
+        key, label = groups[figure]
+        rows = summary[key]
+        low = min(next(iter(rows.values())), key=float)
+        parts = [f"{label.format(g)}: {v['tasks_below_p1']} of {v['n']}, "
+                 f"{v['geomean_ratio_to_p1']:.2f}" for g, v in
+                 ((g, by_p.get(low, {})) for g, by_p in rows.items()) if "tasks_below_p1" in v]
+        if parts:
+            return (f"p = {low} against p = 1 (tasks ending lower, geometric-mean ratio of the "
+                    f"final errors): " + "; ".join(parts))
+    return "summary.json holds the numbers"
+
+
+def _below_p1(v: dict) -> str:
+    """"3 of 6 tasks lower than at p = 1, geometric-mean ratio 1.05" for one p of a discrete
+    figure's summary (its final errors task by task against the same tasks at p = 1)."""
+    return (f"{v['tasks_below_p1']} of {v['n']} tasks lower than at p = 1, geometric-mean "
+            f"ratio {v['geomean_ratio_to_p1']:.2f}")
