@@ -134,10 +134,12 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
     the file's edge count.
     """
     npz, js = _resolve(path)
+    what = (f"(a variation file is the {NPZ_NAME} and {JSON_NAME} that `spicecl oscillators "
+            f"--out DIR` writes into DIR; give either, or DIR)")
     if not npz.exists():
-        raise SpiceclError(f"variation file {npz}: no such file")
+        raise SpiceclError(f"variation file {npz}: no such file {what}")
     if not js.exists():
-        raise SpiceclError(f"variation file {npz}: its manifest {js.name} is missing")
+        raise SpiceclError(f"variation file {npz}: its manifest {js.name} is missing {what}")
     try:
         manifest = json.loads(js.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -302,6 +302,17 @@ def test_variation_file_roundtrip_and_errors(tmp_path):
         load_variation(tmp_path / "missing.npz")
 
 
+def test_a_file_that_is_no_variation_file_says_what_one_is(tmp_path):
+    # `compare --variation net.graphml` said only "its manifest net.json is missing"
+    from spicecl.variation_file import load_variation
+
+    net = tmp_path / "net.graphml"
+    net.write_text("<graphml/>")
+    for path in (net, tmp_path / "missing.npz"):
+        with pytest.raises(SpiceclError, match="that `spicecl oscillators --out DIR` writes"):
+            load_variation(path)
+
+
 def test_variation_file_shape_mismatch(tmp_path):
     from spicecl.variation_file import load_variation, write_variation
 
