@@ -269,8 +269,8 @@ def add_learning_args(p) -> None:
     p.add_argument("--gamma", type=real_arg, default=None,
                    help=f"continuous rule: learning rate of Eq. 2, ohm^3/V^2 (default "
                         f"{d.gamma:g})")
-    p.add_argument("--sigma-max", type=real_arg, default=None,
-                   help=f"discrete rule: comparator bias of Eq. 10 is U[0, SIGMA_MAX] volts "
+    p.add_argument("--sigma-max", type=real_arg, default=None, metavar="VOLTS",
+                   help=f"discrete rule: comparator bias of Eq. 10 is U[0, VOLTS] "
                         f"(default {d.sigma_max})")
     p.add_argument("--sigma-mode", choices=("per-comparison", "per-edge"),
                    default=None,

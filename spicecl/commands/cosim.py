@@ -64,8 +64,9 @@ def register(sub) -> None:
     m.add_argument("--eta", type=real_arg, default=0.5, help="nudge amplitude (default 0.5)")
     m.add_argument("--gamma", type=real_arg, default=2e11,
                    help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11)")
-    m.add_argument("--sigma-max", type=real_arg, default=0.05,
-                   help="Eq. 10 sigma ~ U[0, sigma_max] volts (default 0.05)")
+    m.add_argument("--sigma-max", type=real_arg, default=0.05, metavar="VOLTS",
+                   help="discrete rules: Eq. 10 comparator bias sigma ~ U[0, VOLTS] (default "
+                        "0.05)")
     add_volts_arg(m)
     m.add_argument("--no-imperfections", action="store_true",
                    help="skip the runs with each imperfection alone")

@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=integer_arg, required=True, metavar="K",
                    help="number of global clock samples (>= 2)")
     p.add_argument("--clock-hz", type=real_arg, default=37.0, metavar="F",
-                   help=f"global clock frequency (default 37; at most "
+                   help=f"global clock frequency, Hz (default 37; at most "
                         f"{1 / OscillatorDesign().settle_time:.4g} Hz, for the oscillators to "
                         f"settle within a clock period)")
     add_deck_option(p, "--tolerance", "relative tolerance of every R and C, uniform (default "

@@ -88,8 +88,8 @@ def _add_task_args(p) -> None:
     add_deck_option(p, "--eta", "nudge amplitude of Eq. 1 (default 0.5)", default=0.5)
     p.add_argument("--task", choices=("regression", "allostery"), default="regression",
                    help="task drawn from the seed (default regression)")
-    p.add_argument("--example", type=integer_arg, default=0,
-                   help="training example used (default 0)")
+    p.add_argument("--example", type=integer_arg, default=0, metavar="INDEX",
+                   help="index of the task's training example applied (default 0)")
     add_volts_arg(p, deck=True)
     add_role_args(p)
 
