@@ -66,11 +66,16 @@ def add_deck_option(p, flag: str, help: str, **kwargs):
 
 
 def _add_tolerance_args(p) -> None:
+    from spicecl.variation import COMPONENT_CLASSES
+
+    relative = [(name, tol) for name, (kind, _, tol, _) in COMPONENT_CLASSES.items()
+                if kind == "relative"]
     add_deck_option(p, "--tolerance", "relative tolerance of every relative component class "
-                    "(resistor, capacitor, digipot_rab, digipot_wiper); default: per-class "
-                    "defaults", default=None, metavar="REL")
-    add_deck_option(p, "--offset", "comparator input-offset tolerance, V (default 0.005)",
-                    default=None, metavar="VOLTS")
+                    "(default: " + ", ".join(f"{name} {tol:g}" for name, tol in relative) + ")",
+                    default=None, metavar="REL")
+    add_deck_option(p, "--offset", f"comparator input-offset tolerance, V (default "
+                    f"{COMPONENT_CLASSES['comparator_offset'][2]:g})", default=None,
+                    metavar="VOLTS")
     p.add_argument("--tolerance-spec", default=None, metavar="FILE",
                    help="JSON tolerance spec: {class: {nominal, tolerance, distribution}} "
                         "(resistor and capacitor: tolerance and distribution only, their "
