@@ -19,7 +19,13 @@ from spicecl.errors import SpiceclError, check_count, warn
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the whole pipeline: oscillator check -> variation file -> "
-                       "idealized vs hardware-faithful learning -> report (about a minute)")
+                       "idealized vs hardware-faithful learning -> report (about a minute)",
+                       description="Run the whole pipeline at a small scale on exp16: the "
+                                   "oscillator bank at three biases (ngspice) and its "
+                                   "variation file, idealized against hardware-faithful "
+                                   "learning on allosteric tasks with the bank's update "
+                                   "sequences replayed, each imperfection alone, and a few "
+                                   "steps with ngspice in the loop. Start with OUT/report.md.")
     d.add_argument("--out", type=output_path_arg, metavar="DIR", default="results/demo",
                    help="output directory (default results/demo)")
     d.add_argument("--seed", type=seed_arg, default=1, metavar="SEED",
