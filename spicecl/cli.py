@@ -55,7 +55,8 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):  # noqa: D401 - argparse API
         argv = _ARGV.get()
-        if argv is not None and message.startswith("the following arguments are required"):
+        if argv is not None and message.startswith(("the following arguments are required",
+                                                     "one of the arguments")):
             # `train --netwrok exp16` is missing --network because --netwrok is mistyped:
             # say that, not only that --network is required
             unknown = self._unknown_options(argv)

@@ -92,6 +92,9 @@ def test_a_mistyped_name_gets_a_hint(capsys, monkeypatch, tmp_path, argv, hint):
       "--steps", "1", "--seed", "1"], "spicecl compare", "--netwrok", "--network"),
     (["netlist", "twin", "--network", "exp16", "--sed", "1", "-o", "never.cir"],
      "spicecl netlist twin", "--sed", "--seed"),
+    # and "one of the arguments --edges --network is required"
+    (["oscillators", "--edgs", "2", "--bias", "2.5", "--samples", "10", "--seed", "1"],
+     "spicecl oscillators", "--edgs", "--edges"),
 ])
 def test_a_mistyped_required_option_is_named_as_mistyped(capsys, monkeypatch, tmp_path, argv,
                                                           prog, typed, option):
