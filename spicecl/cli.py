@@ -87,8 +87,10 @@ class _Parser(argparse.ArgumentParser):
                 and word.partition("=")[0] not in self._option_string_actions]
 
     def _option_hint(self, word: str) -> str | None:
-        """This parser's option closest to an unknown option-like ``word``, or None."""
-        if not word.startswith("--"):
+        """This parser's option closest to an unknown option-like ``word`` (``--stepz``,
+        ``-json``), or None."""
+        if (not word.startswith("-") or len(word) < 3
+                or self._negative_number_matcher.match(word)):
             return None
         options = [o for o in self._option_string_actions if o.startswith("--")]
         return closest_name(word.partition("=")[0], options)

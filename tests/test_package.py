@@ -73,6 +73,7 @@ def test_unknown_command_is_a_one_line_error(capsys):
     (["train", "--network", "exp16", "--rule", "Discrete"], "maybe you meant 'discrete'?"),
     (["train", "--network", "exp16", "--stepz", "5"], "(maybe you meant --steps?)"),
     (["train", "--network", "exp16", "--gama=1e10"], "(maybe you meant --gamma?)"),
+    (["solve", "--network", "exp16", "--fix", "0=1", "-json"], "(maybe you meant --json?)"),
     (["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "10", "--seed", "1",
       "--tolerence", "0.1"], "(maybe you meant --tolerance?)"),
 ])
