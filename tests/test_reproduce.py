@@ -330,6 +330,19 @@ def test_fig2_scale_steps_false_gives_every_run_the_same_steps():
     assert fixed.config["overrides"]["scale_steps"] is False
 
 
+@pytest.mark.parametrize("figure", ["fig2a", "fig2b"])
+def test_fig2_runs_shorter_than_their_records_are_analysed(tmp_path, capsys, figure):
+    """--set steps=5 (allowed: at least CHECK): the reference run records fewer errors than the
+    longer gated runs, and the analysis stacked them into one array (a ValueError traceback).
+    It needs only each run's first and last error."""
+    over = ["--set", "steps=5", "--set", "tasks=2", "--set", "one_minus_x=[2, 8]"]
+    assert main(["reproduce", figure, "--quick", *over, "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / figure / "summary.json").read_text())
+    errs = summary["final_train_scaled_error"]
+    values = [errs.pop("ref")] + [v for by_x in errs.values() for v in by_x.values()]
+    assert len(values) == 1 + 2 * len(errs) and all(math.isfinite(v) for v in values)
+
+
 def test_discrete_sweeps_never_share_learning_streams():
     """stream 2000 + 100 ig + ip: 100 p values fit, two groups' runs never share a stream;
     101 (possible only through the library, --set stops at 100) is refused."""

@@ -186,9 +186,10 @@ def analyze(plan: Plan, results: dict, out_dir) -> dict:
             rows.append((mode, xs[ix], 1 - xs[ix], t, k, float(v), float(nd[k, ix, t])))
         fits[mode] = power_law_fit(one, dist[mode].mean(axis=1))
         by_draw[mode] = [power_law_fit(one, d.mean(axis=1))[0] for d in dd]
-        err = np.stack([_draws(plan, results, mode, x, "train_error") for x in xs], axis=1)
+        # (draws, tasks, records); runs shorter than their record count have fewer records
+        err = [_draws(plan, results, mode, x, "train_error") for x in xs]
         final_err[mode] = {f"{x:g}": float(np.mean(e[..., -1] / e[..., 0]))
-                           for x, e in zip(xs, err.swapaxes(0, 1))}
+                           for x, e in zip(xs, err)}
     write_csv(out_dir / "distances.csv", ["mode", "x", "one_minus_x", "task", "draw", "l2_ohm",
                                           "noise_variance_ohm2"], rows)
     summary = {}
