@@ -339,30 +339,38 @@ class Trainer:
         self._fused = (_FusedStep(self) if self.k == 1 and _FusedStep.applies(self) else None)
 
     # --- the linear response of the current state (cached until R changes)
-    def responses(self):
+    def responses(self, check: bool = False):
         """(D, M, W) stacked over networks: (K, E, I), (K, O, I), (K, O, E); see
-        :meth:`spicecl.solver.NodalSystem.unit_response`."""
+        :meth:`spicecl.solver.NodalSystem.unit_response` (``check``: the resistances and the
+        precision of the solution, when they are not cached)."""
         if self._resp is None:
             if self.k == 1:
-                d, m, w = self.systems[0].unit_response(self.r[0], check=False)
+                d, m, w = self.systems[0].unit_response(self.r[0], check=check)
                 self._resp = (d[None], m[None], w[None])
             elif self._batched is not None:
-                self._resp = self._batched.unit_responses(self.r)
+                self._resp = self._batched.unit_responses(self.r, check=check)
             else:
-                parts = [sy.unit_response(self.r[i], check=False)
+                parts = [sy.unit_response(self.r[i], check=check)
                          for i, sy in enumerate(self.systems)]
                 self._resp = tuple(np.stack(a) for a in zip(*parts))
         return self._resp
 
     def errors(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean squared output error (K,) on the training and the test set."""
-        _, m, _ = self.responses()
+        """Mean squared output error (K,) on the training and the test set.
+
+        Called at the recorded steps, so these check what the steps do not: the resistances
+        (finite) and the precision of the solution (:func:`spicecl.solver.check_precision`).
+        """
+        diverged = SpiceclError("training diverged: the output error is not a finite number "
+                                "(input volts or learning rate gamma too large?)")
+        if not np.isfinite(self.r).all():
+            raise diverged
+        _, m, _ = self.responses(check=True)
         mt = np.swapaxes(m, 1, 2)
         train = np.mean((self.x @ mt - self.y) ** 2, axis=(1, 2))
         test = np.mean((self.tx @ mt - self.ty) ** 2, axis=(1, 2))
         if not (np.isfinite(train).all() and np.isfinite(test).all()):
-            raise SpiceclError("training diverged: the output error is not a finite number "
-                               "(input volts or learning rate gamma too large?)")
+            raise diverged
         return train, test
 
     def drops(self):

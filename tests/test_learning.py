@@ -305,6 +305,11 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--p-mode", "fixed", "--p", "0.01"], "updates round(p * E) = 0 edges per step"),
     (["--volts", "1e300"], "training diverged: the output error is not a finite number"),
     (["--volts", "1e150"], "training diverged: the output error is not a finite number"),
+    # "nodal matrix is not positive definite (potrf info 6)"
+    (["--r-min", "1e-300", "--r-max", "1e300", "--steps", "300"],
+     "network exp16: resistances from 1e-300 to "),
+    (["--r-min", "1e-300", "--r-max", "1e300", "--steps", "300"],
+     "span too many decades for double precision"),
 ])
 def test_train_cli_bad_input_is_one_line_exit_2(capsys, argv, msg):
     base = ["train", "--network", "exp16", "--steps", "10"]
@@ -578,3 +583,32 @@ def test_train_counts_the_edges_pinned_at_a_bound(tmp_path, capsys):
     assert s["edges_at_r_max"] == int(np.sum(r >= 20000)) > 0
     assert s["edges_at_r_min"] == int(np.sum(r <= 10))
     capsys.readouterr()
+
+
+def _exp16_spread(small: float):
+    """exp16's resistances, 1 kohm but for edge 1-2 (two free nodes of _ROLES) at ``small``."""
+    net = exp16()
+    r = np.full(net.n_edges, 1e3)
+    r[[i for i, (a, b) in enumerate(net.edges) if {a, b} == {1, 2}][0]] = small
+    return net, r
+
+
+_ROLES = ([0], [4], [8])
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("rule", ["continuous", "discrete"])
+def test_training_refuses_resistances_spread_beyond_double_precision(rule, k):
+    # 1e-12 ohm between two free nodes, the rest 1 kohm: the voltages are off by ~1e-2, and
+    # training went on with them silently (one network: the fused step; two: batched)
+    def run(small):  # (the discrete rule: `small` is the wiper, tap 0)
+        net, r = _exp16_spread(small)
+        tasks = [make_task(net, "regression", s, roles=_ROLES) for s in range(k)]
+        config = (LearningConfig(r_min=small) if rule == "continuous" else
+                  LearningConfig(rule="discrete", r_wiper=small))
+        train(net, tasks, config, 0, 5, r_init=r)
+
+    with pytest.raises(SpiceclError, match=r"^network exp16: resistances from 1e-12 to \S+ ohm "
+                                           r"span too many decades for double precision"):
+        run(1e-12)
+    run(1e-3)  # six decades: fine

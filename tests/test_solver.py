@@ -398,3 +398,107 @@ def test_node_voltages_checks_the_number_of_input_voltages():
     sy = NodalSystem(net, [0, 2], [4], [8])
     with pytest.raises(SpiceclError, match="expected 2 input voltages per example, got 1"):
         sy.node_voltages(np.full(net.n_edges, 1e3), [[1.0]])
+
+
+def exact_voltages(net, r, fixed):
+    """Node voltages (N,) by exact rational elimination (fractions.Fraction) of the reduced
+    nodal equations, rounded once: the reference for the solver's precision."""
+    from fractions import Fraction
+
+    free = [u for u in range(net.n_nodes) if u not in fixed]
+    pos = {u: k for k, u in enumerate(free)}
+    a = [[Fraction(0)] * len(free) for _ in free]
+    b = [Fraction(0)] * len(free)
+    for (u, w), ohms in zip(net.edges.tolist(), np.asarray(r).tolist()):
+        g = 1 / Fraction(ohms)
+        for s, t in ((u, w), (w, u)):
+            if s in pos:
+                a[pos[s]][pos[s]] += g
+                if t in pos:
+                    a[pos[s]][pos[t]] -= g
+                else:
+                    b[pos[s]] += g * Fraction(fixed[t])
+    n = len(free)
+    for k in range(n):  # (A is positive definite: no pivoting needed)
+        for i in range(k + 1, n):
+            f = a[i][k] / a[k][k]
+            if f:
+                for j in range(k, n):
+                    a[i][j] -= f * a[k][j]
+                b[i] -= f * b[k]
+    x = [Fraction(0)] * n
+    for k in reversed(range(n)):
+        x[k] = (b[k] - sum(a[k][j] * x[j] for j in range(k + 1, n))) / a[k][k]
+    v = np.empty(net.n_nodes)
+    for u, volts in fixed.items():
+        v[u] = volts
+    for u, k in pos.items():
+        v[u] = float(x[k])
+    return v
+
+
+def test_voltages_are_exact_to_the_precision_limit_or_refused_across_decades():
+    # Resistances log-uniform over D decades from 1 mohm: the solver's voltages agree with
+    # the exact rational solution to PRECISION_LIMIT of the applied voltages, or the solver
+    # refuses the network. (It accepted errors up to 5e-5 V at 20 decades, silently.)
+    from spicecl.solver import PRECISION_LIMIT
+
+    nets = [exp16(), disordered_network(12, 25, 1), disordered_network(20, 45, 2)]
+    accepted = {}
+    for decades in (12, 16, 20):
+        accepted[decades] = 0
+        for seed in range(20):
+            rng = np.random.default_rng(seed)
+            for net in nets:
+                r = 10.0 ** rng.uniform(-3, -3 + decades, net.n_edges)
+                held = rng.permutation(net.n_nodes)[:3]
+                fixed = {int(held[0]): 1.0, int(held[1]): 0.0, int(held[2]): 0.3}
+                try:
+                    v = solve_fixed(net, r, fixed)
+                except SpiceclError as exc:
+                    assert "span too many decades for double precision" in str(exc)
+                    continue
+                accepted[decades] += 1
+                assert np.max(np.abs(v - exact_voltages(net, r, fixed))) <= PRECISION_LIMIT
+    assert accepted[12] == 60  # 1 mohm to 1 Gohm: no network refused
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("small", [1e-15, 1e-17])
+def test_a_small_resistance_in_series_with_large_ones_is_refused_not_wrong(small, sparse):
+    # 1 ohm, `small`, 1 ohm from 1 V to ground: both middle nodes are at 0.5 V. The solver
+    # gave 0.47 V (1e-15) and 0.03 V (1e-17) silently, or SuperLU's RuntimeError
+    net = chain(4, [(0, 1), (1, 2), (2, 3)])
+    sy = NodalSystem(net, [0], [], [3], sparse=sparse)
+    with pytest.raises(SpiceclError, match=r"^network c: resistances from 1e-1[57] to 1 ohm "
+                                           r"span too many decades for double precision: "):
+        sy.node_voltages([1.0, small, 1.0], [[1.0]])
+    with pytest.raises(SpiceclError, match="span too many decades"):
+        sy.unit_response([1.0, small, 1.0])
+    # five decades lose ~1e-11: accepted, and right
+    v = sy.node_voltages([1.0, 1e-5, 1.0], [[1.0]])[0]
+    assert v[1:3] == pytest.approx([0.5 + 0.5e-5 / 2.00001, 0.5 - 0.5e-5 / 2.00001], abs=1e-12)
+
+
+def test_cli_solve_refuses_a_network_beyond_double_precision(tmp_path, capsys):
+    from spicecl.netio import graphml_bytes
+
+    path = tmp_path / "spread.graphml"
+    path.write_bytes(graphml_bytes(chain(4, [(0, 1), (1, 2), (2, 3)]), [1.0, 1e-15, 1.0]))
+    assert main(["solve", "--network", str(path), "--fix", "0=1", "--fix", "3=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spicecl: error: network spread.graphml: resistances from 1e-15 to 1 "
+                          "ohm span too many decades for double precision: node 2's voltage "
+                          "would be accurate to only ~")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_unchecked_solves_pass_nan_resistances_on(sparse):
+    # A diverged training run (its resistances NaN) is the trainer's to report ("training
+    # diverged"): the unchecked solve gave "nodal matrix is not positive definite" (dense) or
+    # SuperLU's RuntimeError (sparse)
+    net = exp16()
+    sy = NodalSystem(net, [0], [4], [8], sparse=sparse)
+    d, m, w = sy.unit_response(np.full(net.n_edges, np.nan), check=False)
+    assert np.isnan(m).all()
