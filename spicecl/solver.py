@@ -26,6 +26,7 @@ Shapes: E edges, N nodes, I inputs, O outputs, B examples, K independent network
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,16 +145,55 @@ def _check_dense(net: Network, free, r, diag, c, info: int = 0) -> None:
     check_precision(net, free, r, diag, d, lower_sq)
 
 
+def _singular_outputs(det) -> SpiceclError:
+    """The error for an outputs' response matrix S (transfer resistances, ohm) that is
+    singular in double precision (determinant ``det`` <= 0, or LAPACK found it singular)."""
+    return SpiceclError(f"the output nodes' response matrix is singular in double precision "
+                        f"(determinant {det:.3g}): output nodes joined by resistances too small "
+                        f"against the others; narrow the range of the resistances")
+
+
+def _closed_form(ad: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """Where the 2 x 2 closed form of :func:`spd_inverse` applies (bool, (K,)), for K matrices
+    [[a, b], [b, d]] with products ``ad`` = a d and determinants ``det`` (K,); see there."""
+    normal = (ad >= TINY) & (ad < np.inf)
+    singular = normal & (det <= 0)
+    if singular.any():
+        raise _singular_outputs(float(det[singular][0]))
+    return normal & (det >= TINY)
+
+
 def spd_inverse(s: np.ndarray) -> np.ndarray:
-    """Inverse of a small symmetric positive definite matrix (closed form up to 2 x 2)."""
+    """Inverse of a small symmetric positive definite matrix (closed form up to 2 x 2);
+    a SpiceclError (:func:`_singular_outputs`) when it is singular in double precision.
+
+    The 2 x 2 closed form [[d, -b], [-b, a]] / (a d - b^2) holds where a d is a normal number
+    and the determinant too; a determinant <= 0 then means S is singular. Where a d underflows
+    or overflows (the resistances' scale: 1e-200 ohm) or is NaN (NaN resistances, a diverged
+    training run: NaN in, NaN out), and where the determinant underflows, LU takes over.
+    """
     n = s.shape[0]
     if n == 1:
         return 1.0 / s
     if n == 2:
         a, b, _, d = s.ravel().tolist()
-        det = a * d - b * b
-        return np.array(((d / det, -b / det), (-b / det, a / det)))
-    return np.linalg.inv(s)
+        ad = a * d
+        det = ad - b * b
+        if TINY <= ad < math.inf:
+            if det <= 0:
+                raise _singular_outputs(det)
+            if det >= TINY:
+                return np.array(((d / det, -b / det), (-b / det, a / det)))
+    return _lu_inverse(s)
+
+
+def _lu_inverse(s: np.ndarray) -> np.ndarray:
+    """``np.linalg.inv(s)`` (one LAPACK gesv per matrix of a stack), with a SpiceclError
+    (:func:`_singular_outputs`) for a singular one."""
+    try:
+        return np.linalg.inv(s)
+    except np.linalg.LinAlgError:
+        raise _singular_outputs(0.0) from None
 
 
 def check_no_floating(net: Network, held) -> None:
@@ -460,7 +500,7 @@ class BatchedSystems:
         only, :func:`check_precision`)."""
         ni = self.ni
         g, xo = self._solve(resistance, check)
-        w = np.linalg.inv(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
+        w = _lu_inverse(xo[:, :, ni:]) @ np.swapaxes(g[:, :, ni:], 1, 2)
         return g[:, :, :ni], xo[:, :, :ni], w
 
     def each_unit_response(self, resistance: np.ndarray):
@@ -482,13 +522,18 @@ class BatchedSystems:
             s_inv = 1.0 / s
         elif no == 2:  # spd_inverse's closed form, elementwise (the same IEEE operations)
             a, b, dd = s[:, 0, 0], s[:, 0, 1], s[:, 1, 1]
-            det = a * dd - b * b
-            s_inv = np.empty((k, 2, 2))
-            s_inv[:, 0, 0] = dd / det
-            s_inv[:, 0, 1] = s_inv[:, 1, 0] = -b / det
-            s_inv[:, 1, 1] = a / det
+            with np.errstate(all="ignore"):  # (rows not closed are replaced below)
+                ad = a * dd
+                det = ad - b * b
+                closed = _closed_form(ad, det)
+                s_inv = np.empty((k, 2, 2))
+                s_inv[:, 0, 0] = dd / det
+                s_inv[:, 0, 1] = s_inv[:, 1, 0] = -b / det
+                s_inv[:, 1, 1] = a / det
+            if not closed.all():
+                s_inv[~closed] = _lu_inverse(s[~closed])  # as spd_inverse, matrix by matrix
         else:
-            s_inv = np.linalg.inv(s)  # one LAPACK gesv per matrix, as np.linalg.inv(s[i])
+            s_inv = _lu_inverse(s)  # one LAPACK gesv per matrix, as np.linalg.inv(s[i])
         # Each network's (O, E) block C-ordered, as its own g[ni:]. matmul over a stack picks
         # its kernel (BLAS gemm/gemv or its own loop) from the core shapes and strides alone,
         # then calls it once per network: the products of K separate calls.

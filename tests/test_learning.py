@@ -310,6 +310,8 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
      "network exp16: resistances from 1e-300 to "),
     (["--r-min", "1e-300", "--r-max", "1e300", "--steps", "300"],
      "span too many decades for double precision"),
+    # ZeroDivisionError: det S underflowed (the rate 3e10 ohm^3/V^2 is then far too large)
+    (["--r-init", "1e-300", "--r-min", "1e-300"], "training diverged"),
 ])
 def test_train_cli_bad_input_is_one_line_exit_2(capsys, argv, msg):
     base = ["train", "--network", "exp16", "--steps", "10"]

@@ -502,3 +502,43 @@ def test_unchecked_solves_pass_nan_resistances_on(sparse):
     sy = NodalSystem(net, [0], [4], [8], sparse=sparse)
     d, m, w = sy.unit_response(np.full(net.n_edges, np.nan), check=False)
     assert np.isnan(m).all()
+
+
+@pytest.mark.parametrize("outputs", [[1, 2], [1, 2, 4]])
+def test_a_singular_output_response_is_a_one_line_error(outputs):
+    # Outputs 1 and 2 joined by 1e-18 ohm (the rest 1 kohm) have equal responses to double
+    # precision: S = Z[outputs] is singular. The unchecked solves of a training step gave
+    # ZeroDivisionError (2 outputs), numpy's LinAlgError (3) or inf W with a RuntimeWarning
+    # (each_unit_response, 2).
+    from spicecl.solver import BatchedSystems
+
+    net = exp16()
+    edge = [i for i, (a, b) in enumerate(net.edges) if {a, b} == {1, 2}][0]
+    r = np.full(net.n_edges, 1e3)
+    r[edge] = 1e-18
+    sy = NodalSystem(net, [0], outputs, [8])
+    batched = BatchedSystems([sy, sy])
+    msg = "^the output nodes' response matrix is singular in double precision"
+    with pytest.raises(SpiceclError, match=msg):
+        sy.unit_response(r, check=False)
+    with pytest.raises(SpiceclError, match=msg):
+        batched.unit_responses(np.stack([r, r]))
+    with pytest.raises(SpiceclError, match=msg):
+        batched.each_unit_response(np.stack([r, r]))
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_the_output_response_is_scale_invariant_where_its_determinant_under_or_overflows(scale):
+    # W (edge drops per volt of clamping) does not depend on the resistances' unit; with two
+    # outputs det S (ohm^2) underflowed to 0 (ZeroDivisionError) or overflowed (W = 0, silently)
+    from spicecl.solver import BatchedSystems
+
+    net = exp16()
+    r = np.random.default_rng(0).uniform(500, 5000, net.n_edges)
+    sy = NodalSystem(net, [0], [4, 5], [8])
+    _, m, w = sy.unit_response(r)
+    _, m_s, w_s = sy.unit_response(r * scale)
+    assert np.allclose(m_s, m, rtol=1e-12, atol=0)
+    assert np.allclose(w_s, w, rtol=1e-12, atol=1e-12)  # (W's zeros are rounding, ~1e-17)
+    each = BatchedSystems([sy, sy]).each_unit_response(np.stack([r, r * scale]))
+    assert np.array_equal(each[2][1], w_s)  # bit for bit the per-network response
