@@ -45,8 +45,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError, check_range, check_seed
-from spicecl.learning import (History, LearningConfig, Trainer, edge_mask, record_plan,
-                               spawn_streams)
+from spicecl.learning import (History, LearningConfig, Trainer, check_initial_errors,
+                               edge_mask, record_plan, spawn_streams)
 from spicecl.network import Network
 from spicecl.solver import NodalSystem
 from spicecl.tasks import Task
@@ -598,6 +598,8 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
         hit = ck == j
         if hit.any():
             a, b = tr.errors()
+            if j == 0:  # (every network's first record: step 0)
+                check_initial_errors(a, b)
             kk, rr = np.nonzero(hit)
             train_err[kk, rr] = a[kk]
             test_err[kk, rr] = b[kk]

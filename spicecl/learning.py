@@ -35,7 +35,7 @@ import numpy as np
 
 from spicecl.errors import SpiceclError, as_scalar, as_generator, check_count, check_range
 from spicecl.network import Network
-from spicecl.solver import NodalSystem, spd_inverse
+from spicecl.solver import TINY, NodalSystem, spd_inverse
 from spicecl.tasks import Task
 
 RULES = ("continuous", "discrete")
@@ -633,6 +633,21 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
                 blas.restore_original_limits()
 
 
+def check_initial_errors(train_error: np.ndarray, test_error: np.ndarray) -> None:
+    """Refuse networks whose output error (K,) at step 0 is not a positive normal number: the
+    scaled errors (error / initial error) would be 0/0, NaN (the targets already met, or input
+    voltages so small that the squared errors underflow)."""
+    for name, err in (("training", train_error), ("test", test_error)):
+        bad = np.flatnonzero(~(err >= TINY))
+        if bad.size:
+            k = int(bad[0])
+            which = f" of network {k} (of {len(err)})" if len(err) > 1 else ""
+            raise SpiceclError(f"the {name} error{which} at step 0 is {err[k]:.3g} V^2: the "
+                               f"targets are already met, or the input voltages (--volts) are "
+                               f"so small that their squares underflow; the scaled error "
+                               f"(error / initial error) would be undefined")
+
+
 def _run(tr, net, steps, n_records, n_snapshots, progress) -> History:
     rec = record_plan(steps, n_records)
     snap = record_plan(steps, n_snapshots)
@@ -644,6 +659,8 @@ def _run(tr, net, steps, n_records, n_snapshots, progress) -> History:
         for t in range(steps + 1):
             if ri < len(rec) and rec[ri] == t:
                 train_err[:, ri], test_err[:, ri] = tr.errors()
+                if t == 0:
+                    check_initial_errors(train_err[:, 0], test_err[:, 0])
                 ri += 1
             if si < len(snap) and snap[si] == t:
                 snaps[:, si] = tr.r

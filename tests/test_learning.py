@@ -305,6 +305,9 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--p-mode", "fixed", "--p", "0.01"], "updates round(p * E) = 0 edges per step"),
     (["--volts", "1e300"], "training diverged: the output error is not a finite number"),
     (["--volts", "1e150"], "training diverged: the output error is not a finite number"),
+    # exit 0 with NaN scaled errors and numpy warnings
+    (["--volts", "1e-300"], "the training error at step 0 is 0 V^2: the targets are already "
+                            "met, or the input voltages (--volts) are so small"),
     # "nodal matrix is not positive definite (potrf info 6)"
     (["--r-min", "1e-300", "--r-max", "1e300", "--steps", "300"],
      "network exp16: resistances from 1e-300 to "),
@@ -614,3 +617,25 @@ def test_training_refuses_resistances_spread_beyond_double_precision(rule, k):
                                            r"span too many decades for double precision"):
         run(1e-12)
     run(1e-3)  # six decades: fine
+
+
+@pytest.mark.parametrize("clock_free", [False, True])
+def test_a_task_whose_targets_are_already_met_is_refused(clock_free):
+    # the scaled error (error / initial error) was 0/0: NaN, with a numpy warning
+    from dataclasses import replace
+
+    from spicecl.hardware import HardwareConfig, HardwareParts, train_clock_free
+
+    net = exp16()
+    task = make_task(net, "regression", 1, roles=_ROLES)
+    config = LearningConfig(rule="discrete")
+    m = NodalSystem(net, *_ROLES).response(np.full(net.n_edges, config.r_init)).M
+    met = replace(task, train_y=task.train_x @ m.T, test_y=task.test_x @ m.T)
+    which = "" if clock_free else r" of network 1 \(of 2\)"
+    with pytest.raises(SpiceclError, match=rf"^the training error{which} at step 0 is 0 V\^2: "
+                                           r"the targets are already met"):
+        if clock_free:
+            train_clock_free(net, met, config, 0, 2, hardware=HardwareConfig.ideal(),
+                             parts=HardwareParts.draw(net.n_edges, 0, config))
+        else:
+            train(net, [task, met], config, 0, 5)
