@@ -52,6 +52,8 @@ SIGMA_MODES = ("per-comparison", "per-edge")
 R_WIPER = 50.0
 R_AB = 10e3
 LEVELS = 128
+#: Most taps of a potentiometer grid.
+MAX_LEVELS = 2**53
 #: Default initial resistance: the potentiometer's mid-scale tap (64 of 0..127).
 R_INIT = R_WIPER + 64 * R_AB / (LEVELS - 1)
 
@@ -103,7 +105,10 @@ class LearningConfig:
             check_range("--" + name.replace("_", "-"), getattr(self, name), 0, float("inf"),
                         low_open=True, high_open=True)
         check_range("r_ab", self.r_ab, 0, float("inf"), low_open=True, high_open=True)
-        check_range("r_wiper", self.r_wiper, 0, float("inf"), high_open=True)
+        # The smallest resistances the rules reach (r_min; r_wiper at tap 0): below the
+        # smallest normal double, the conductance 1/R overflows (0 shorts the edge).
+        check_range("--r-min", self.r_min, TINY, float("inf"), high_open=True)
+        check_range("r_wiper", self.r_wiper, TINY, float("inf"), high_open=True)
         if not self.r_min < self.r_max:
             raise SpiceclError(f"--r-min ({self.r_min:g}) must be below --r-max "
                                f"({self.r_max:g})")
@@ -115,6 +120,9 @@ class LearningConfig:
         if (isinstance(lv, bool) or not isinstance(lv, numbers.Real)
                 or not float(lv).is_integer() or lv < 2):
             raise SpiceclError(f"levels must be an integer >= 2, got {lv!r}")
+        if lv > MAX_LEVELS:  # (int64 tap counters, and taps * r0 computed in doubles)
+            raise SpiceclError(f"levels must be at most 2**53 (the taps are counted exactly "
+                               f"in doubles), got {lv!r}")
         # Plain Python numbers from here on: numpy scalars (p from np.linspace) and 128.0
         # levels work as given, but a float tap count breaks the tap clip and numpy scalars
         # do not go into JSON (to_dict). Python ints and floats are kept as they are.

@@ -228,6 +228,10 @@ def test_fig1_collapse_scaled_error_against_steps_times_p():
     (dict(gamma=-1.0), "gamma"), (dict(r_init=-5.0), "--r-init"),
     (dict(r_init=1e300), r"--r-init must be in \[--r-min, --r-max\]"), (dict(r_init=1e-320), "--r-init"),
     (dict(r_min=100.0, r_max=100.0, r_init=100.0), "--r-min"), (dict(levels=1), "levels"),
+    # tap 0 of a zero wiper was 0 ohm: ZeroDivisionError once an edge stepped down to it
+    (dict(r_wiper=0.0), r"r_wiper must be in \[2.22507e-308, inf\), got 0.0"),
+    (dict(r_min=1e-320, r_init=1.0), r"--r-min must be in \[2.22507e-308, inf\)"),
+    (dict(levels=2**53 + 1), r"levels must be at most 2\*\*53"),  # (10**30: a numpy TypeError)
 ])
 def test_hyperparameters_are_validated(kw, msg):
     with pytest.raises(SpiceclError, match=msg):
@@ -313,6 +317,7 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
      "network exp16: resistances from 1e-300 to "),
     (["--r-min", "1e-300", "--r-max", "1e300", "--steps", "300"],
      "span too many decades for double precision"),
+    (["--r-min", "1e-320"], "--r-min must be in [2.22507e-308, inf), got 1e-320"),
     # ZeroDivisionError: det S underflowed (the rate 3e10 ohm^3/V^2 is then far too large)
     (["--r-init", "1e-300", "--r-min", "1e-300"], "training diverged"),
 ])
