@@ -513,8 +513,8 @@ def test_train_warns_when_the_error_rises_far_above_its_minimum(capsys):
     assert cap.err.count("\n") == 1
     assert cap.err.startswith("spicecl: warning: the training error rose ")
     assert ("-fold after its minimum (scaled 4.1e-09 at step 2180) to 2.2e-05: the continuous "
-            "step --gamma / R^2 is too large for the smallest resistances (edge 22, ") in cap.err
-    assert "ends at 10 ohm; --r-min 10); try a smaller --gamma" in cap.err
+            "step --gamma / R^2 is too large for the smallest resistances (edge 22, between nodes 5 "
+            "and 28, ends at 10 ohm; --r-min 10); try a smaller --gamma") in cap.err
     assert main(base + ["--gamma", "1e10"]) == 0
     cap = capsys.readouterr()
     assert json.loads(cap.out)["final_train_scaled_error"] < 1e-5 and cap.err == ""

@@ -432,9 +432,9 @@ def _warn_if_rose(hist, config, net) -> None:
     a, b = (net.node_ids[j] for j in net.edges[i])
     warn(f"the training error rose {final / low:.3g}-fold after its minimum (scaled "
          f"{low:.2g} at step {int(hist.steps[at])}) to {final:.2g}: the continuous step "
-         f"--gamma / R^2 is too large for the smallest resistances (edge {i}, {a}-{b}, ends "
-         f"at {r[i]:.3g} ohm; --r-min {config.r_min:g}); try a smaller --gamma, a larger "
-         f"--r-min or fewer --steps")
+         f"--gamma / R^2 is too large for the smallest resistances (edge {i}, between nodes "
+         f"{a} and {b}, ends at {r[i]:.3g} ohm; --r-min {config.r_min:g}); try a smaller "
+         f"--gamma, a larger --r-min or fewer --steps")
 
 
 def _warn_if_rounded(config, n_edges: int, n_examples: int) -> None:
