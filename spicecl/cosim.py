@@ -2,7 +2,7 @@
 
 :func:`run_cosim` trains one twin network for S steps twice, from the same seed:
 
-* the **SPICE loop**: each step the twin deck of the issue-3 generator
+* the **SPICE loop**: each step the twin deck of ``spicecl netlist twin``
   (:func:`spicecl.netlist.twin.twin_deck`: free and clamped networks of drawn digipots at the
   current taps, one decision cell per edge, the clamped outputs at the Eq. 1 values computed
   from the free outputs inside the deck) runs in ngspice (``.tran`` over one clock pulse); each
@@ -14,7 +14,7 @@ comparator noise, drawn by the fast loop) is written into step t's deck as the d
 comparator offsets (``voff = cell_voff + gain * (sigma + noise)``, so the cell's input-referred
 offsets equal the fast loop's), and the gating mask of step t (Bernoulli p_i or replayed) gates
 the SPICE loop's tap steps. The enables of the cells are tied high (every edge decides every
-step; the oscillators' timing is the gating mask, characterized by issue 4's bank runs).
+step; the oscillators' timing is the gating mask, characterized by ``spicecl oscillators``).
 
 Shapes: E edges, N nodes, S steps.
 """

@@ -2,7 +2,7 @@
 
 :class:`HardwareTrainer` is a :class:`spicecl.learning.Trainer` for the discrete rule (Eq. 10,
 desynchronous Eq. 11) whose state and decisions are those of the twin-network hardware
-(HARDWARE.md sections 2-3) built from one draw of parts (:class:`HardwareParts`):
+(the circuits of models/*.lib) built from one draw of parts (:class:`HardwareParts`):
 
 =====================  ===========================================================================
 imperfection (flag)    what it does when on
@@ -57,7 +57,7 @@ GATING_MODES = ("uniform", "edge_p", "replay")
 IMPERFECTIONS = ("tap_tolerance", "twin_mismatch", "comparator_offsets", "cell_decision",
                  "comparator_noise", "gating")
 
-#: Oscillator supply voltage of the nominal design (HARDWARE.md section 3), V.
+#: Oscillator supply voltage of the nominal design (``oscbank.design.OscillatorDesign``), V.
 VDD = 5.0
 #: Decision-cell difference-amplifier gain (models/decision_cell.lib default).
 CELL_GAIN = 10.0

@@ -1,6 +1,6 @@
 """Coupled learning: rules, update schedules and the training loop (idealized picture).
 
-Rules (reference paper; HARDWARE.md section 1):
+Rules (the paper's equations, see README.md):
 
 * ``continuous`` (Eq. 2, Eq. 7 for a batch): ``dR_i = gamma / R_i^2 * sum_j w_j
   ((dV_ij^C)^2 - (dV_ij^F)^2)``, resistances clipped to ``[r_min, r_max]``.

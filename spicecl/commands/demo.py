@@ -1,6 +1,6 @@
 """``spicecl demo``: the whole pipeline on built-in defaults, in about a minute on 2 cores.
 
-oscillator check of the exp16 design (p against bias, Pearson correlation; issue-4 library)
+oscillator check of the exp16 design (p against bias, Pearson correlation; models/oscillator.lib)
 -> variation file -> idealized and hardware-faithful learning on the same tasks (update
 sequences replayed from the variation file) -> a few steps with ngspice in the loop -> a short
 report with plots under ``--out`` (default results/demo), and a closing summary on the terminal.

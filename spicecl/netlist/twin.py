@@ -4,7 +4,7 @@ One deck holds a whole learning step: the free network (inputs and grounds drive
 the clamped network (the same plus its outputs driven by behavioural sources at the Eq. 1
 values computed from the free outputs, V_C = eta V_D + (1 - eta) V_F), and per edge a decision
 cell (models/decision_cell.lib), two digipots (models/digipot.lib, different parts) and an
-oscillator with its bias comparator (models/oscillator.lib, issue 4). The global bias, clock and
+oscillator with its bias comparator (models/oscillator.lib). The global bias, clock and
 supply (with series resistance and decoupling capacitance) are shared.
 
 Decks are built with PySpice's ``Circuit`` API (imported lazily; only its netlist text is used,
@@ -46,7 +46,7 @@ MODEL_FILES = {
 
 @dataclass(frozen=True)
 class DeckConfig:
-    """Global circuit parameters of a deck (SI units), HARDWARE.md section 3 defaults. (Not
+    """Global circuit parameters of a deck (SI units), defaults of an assumed board. (Not
     :class:`spicecl.hardware.HardwareConfig`, which says which imperfections a learning run has.)
 
     Attributes

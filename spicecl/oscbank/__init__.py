@@ -1,5 +1,5 @@
 """Oscillator bank of the desynchronous hardware: per-edge RC relaxation oscillators whose
-enables, sampled by the global clock against a bias, decide which edges update (issue 4).
+enables, sampled by the global clock against a bias, decide which edges update.
 
 - :mod:`spicecl.oscbank.design`: nominal design, tolerance draws, analytic p(b), deck text
 - :mod:`spicecl.oscbank.measure`: waveform measurements, fast method, correlation statistics

@@ -35,7 +35,7 @@ SETTLE_PERIODS = 5.0
 class OscillatorDesign:
     """Nominal component values of one edge's oscillator and bias comparator (SI units).
 
-    Defaults are the nominal design of HARDWARE.md section 3: VDD = 5 V, three 100 kohm
+    Defaults are an assumed nominal design (no values are published): VDD = 5 V, three 100 kohm
     hysteresis resistors (thresholds VDD/3 and 2VDD/3), R_t = 33 kohm, C_t = 10 nF
     (T = 2 ln2 R_t C_t = 0.457 ms), a 37 Hz global clock. ``comp_gain`` is the control gain
     of the oscillator's switch comparator (``comp_swg`` in models/oscillator.lib): it keeps
@@ -170,7 +170,7 @@ def analytic_p(bias, vdd: float = 5.0) -> np.ndarray:
     """p(b) = 1/2 + 1/2 log2((VDD - b)/b) of the nominal design, clipped to [0, 1].
 
     The fraction of time the capacitor voltage of an oscillator with thresholds VDD/3 and
-    2VDD/3 is above the bias b (HARDWARE.md section 3).
+    2VDD/3 is above the bias b (charging through R_t towards VDD, discharging towards 0).
     """
     b = np.asarray(bias, float)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -9,7 +9,7 @@ exist) is a one-line :class:`~spicecl.errors.SpiceclError` that names the deck a
 relevant ngspice log lines; the calling process survives.
 
 Why not PySpice's runner: its subprocess mode breaks on numpy >= 2.3 and on ngspice's first
-"Note:" line, and its shared mode raises on any stderr line (HARDWARE.md section 4). Why a
+"Note:" line, and its shared mode raises on any stderr line (PySpice 1.5, ngspice 39). Why a
 ``.control`` block: ``.options interp`` with ``ngspice -b -r file`` wrote corrupt raw files on
 ngspice 39.3; ``run`` + ``write`` inside ``.control`` does not.
 """
