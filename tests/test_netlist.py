@@ -541,7 +541,7 @@ def _enable_duty(path, n_edges):
 @pytest.mark.spice
 @requires_ngspice
 def test_netlist_bias_and_supply_options_reach_the_deck(tmp_path, capsys):
-    """--bias sets each enable's duty (the p of HARDWARE.md section 3); --supply-resistance 0
+    """--bias sets each enable's duty (p = analytic_p(bias)); --supply-resistance 0
     and --decoupling 0 make an ideal rail; the defaults are the DeckConfig's."""
     from spicecl.netlist import DeckConfig
     from spicecl.oscbank.design import analytic_p

@@ -1,4 +1,4 @@
-"""Oscillator bank (issue 4): analytic checks, fast method vs full transient, statistics,
+"""Oscillator bank: analytic checks, fast method vs full transient, statistics,
 locking, the variation file and the CLI.
 
 ngspice tests are marked ``spice``; full transients are kept small (a few edges, ~150 clock
@@ -25,9 +25,9 @@ from spicecl.oscbank.design import (BankTolerance, OscillatorDesign, analytic_p,
 
 # Tolerances of the checks (one table).
 TOL = {
-    "p_vs_analytic": 0.03,     # issue 4: p_mean within 0.03 of p(b), 16 edges, 1000 samples
-    "mean_r": 0.02,            # issue 4: |mean Pearson r| <= 0.02 at p ~ 0.5
-    "period_rel": 0.02,        # issue 4: periods within 2 % of 2 ln2 RC at 0 % tolerance
+    "p_vs_analytic": 0.03,     # target: p_mean within 0.03 of p(b), 16 edges, 1000 samples
+    "mean_r": 0.02,            # target: |mean Pearson r| <= 0.02 at p ~ 0.5
+    "period_rel": 0.02,        # target: periods within 2 % of 2 ln2 RC at 0 % tolerance
     "binomial_sd": 4.0,        # transient's pooled p vs the fast method's duty: binomial sd
 }
 
@@ -386,7 +386,7 @@ def test_periods_within_2_percent_of_analytic_at_zero_tolerance():
 
 @pytest.mark.spice
 def test_p_sweep_and_correlation_nominal_16_edges_1000_samples():
-    """Issue 4 'must show': 5 % tolerance, 16 edges, 1000 samples, p from < 0.2 to > 0.8."""
+    """The bank's targets (TOL): 5 % tolerance, 16 edges, 1000 samples, p from < 0.2 to > 0.8."""
     from spicecl.oscbank.run import run_bank, summarize
 
     biases = [float(b) for b in bias_for_p([0.85, 0.7, 0.5, 0.3, 0.15])]
