@@ -328,6 +328,7 @@ def test_train_cli_bad_input_is_one_line_exit_2(capsys, argv, msg):
     assert msg in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.shared
 def test_reference_network_trains_when_available():
     from pathlib import Path
 

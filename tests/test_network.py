@@ -207,6 +207,7 @@ def test_jammed_text_format(tmp_path):
         read_network_file(bad)
 
 
+@pytest.mark.shared
 @needs_shared
 def test_reads_the_reference_143_edge_network():
     net = load_network(str(SHARED / "data_N00064_Lp0.0100_r1.txt"))
