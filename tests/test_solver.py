@@ -493,6 +493,20 @@ def test_cli_solve_refuses_a_network_beyond_double_precision(tmp_path, capsys):
     assert err.count("\n") == 1
 
 
+def test_a_large_uniform_network_is_solved_not_refused_as_imprecise():
+    """Uniform 1 kohm on disordered:20000:44000 (sparse): SuperLU's partial pivoting took an
+    off-diagonal entry tied with the diagonal, a negative 'pivot', and the precision check
+    refused the network as 'the factorization breaks down'. The voltages must satisfy
+    Kirchhoff's current law and lie between the held ones."""
+    net = disordered_network(20000, 44000, seed=0)
+    sy = NodalSystem(net, [0], grounds=[5])
+    assert sy.sparse
+    r = np.full(net.n_edges, 1e3)
+    v = sy.node_voltages(r, [1.0])[0]
+    assert v.min() >= -1e-12 and v.max() <= 1 + 1e-12
+    assert kcl_residual(net, r, v, np.array([0, 5])) < 1e-15  # (amperes)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_unchecked_solves_pass_nan_resistances_on(sparse):
     # A diverged training run (its resistances NaN) is the trainer's to report ("training
