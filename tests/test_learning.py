@@ -625,6 +625,30 @@ def test_training_refuses_resistances_spread_beyond_double_precision(rule, k):
     run(1e-3)  # six decades: fine
 
 
+@pytest.mark.parametrize("rule", ["continuous", "discrete"])
+def test_training_checks_precision_only_where_the_resistances_allow_a_loss(monkeypatch, rule):
+    """The check doubled the time of sparse networks, where a default run cannot lose
+    precision (resistances within 1e5 of each other): it runs only above UNCHECKED_SPREAD."""
+    import spicecl.solver as solver
+    from spicecl.learning import UNCHECKED_SPREAD
+
+    calls = []
+    real = solver.check_precision
+    monkeypatch.setattr(solver, "check_precision", lambda *a, **k: calls.append(1) or real(*a, **k))
+    net = exp16()
+    task = make_task(net, "regression", 0, roles=_ROLES)
+    config = LearningConfig(rule=rule)
+    train(net, [task], config, 0, 20)
+    assert calls == []
+    low = config.r_init / (10 * UNCHECKED_SPREAD)
+    wide = (LearningConfig(r_min=low) if rule == "continuous" else
+            LearningConfig(rule="discrete", r_wiper=low))
+    r0 = np.full(net.n_edges, config.r_init)
+    r0[0] = 2 * low
+    train(net, [task], wide, 0, 20, r_init=r0)
+    assert calls
+
+
 @pytest.mark.parametrize("clock_free", [False, True])
 def test_a_task_whose_targets_are_already_met_is_refused(clock_free):
     # the scaled error (error / initial error) was 0/0: NaN, with a numpy warning
