@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -828,3 +830,23 @@ def test_twin_deck_refuses_volts_above_its_own_supply():
     task = replace(setup.task, train_x=setup.task.train_x * 4)  # example 0 up to 6.7 V
     with pytest.raises(SpiceclError, match="must lie between ground and its 5 V supply"):
         twin_deck(make_setup(net, 1, task=task), oscillators=False)
+
+
+def test_decks_build_when_pyspice_is_compiled_under_warnings_as_errors(tmp_path):
+    """PySpice 1.5's sources hold invalid escape sequences ('\\s' in docstrings): compiled
+    without a cached .pyc (an installer that does not byte-compile, a read-only
+    site-packages) they warn (SyntaxWarning from Python 3.12, DeprecationWarning before), a
+    SyntaxError under -W error or pytest's warnings as errors, and stray lines on stderr."""
+    (pyspice,) = find_spec("PySpice").submodule_search_locations
+    shutil.copytree(pyspice, tmp_path / "site" / "PySpice",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    import spicecl
+
+    path = [str(tmp_path / "site"), str(Path(spicecl.__file__).parent.parent)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([sys.executable, "-W", "error", "-m", "spicecl", "netlist", "twin",
+                          "--network", "exp16", "--seed", "1", "-o", "x.cir"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (line,) = out.stderr.splitlines()  # (no warning lines)
+    assert line.startswith("wrote x.cir") and (tmp_path / "x.cir").is_file()

@@ -18,7 +18,9 @@ resistance; ``bias``, ``clk``; per edge e: ``up<e>``, ``stp<e>``, ``en<e>``, ``o
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,10 +217,21 @@ class Deck:
     sidecar: dict = field(default_factory=dict)
 
 
-def _circuit(title: str):
-    from PySpice.Spice.Netlist import Circuit  # lazy: PySpice is only needed to build decks
+@functools.cache
+def _circuit_class():
+    """PySpice's ``Circuit``, imported on first use (PySpice is only needed to build decks).
+    PySpice 1.5's sources hold invalid escape sequences: compiled without a cached .pyc (an
+    installer that does not byte-compile, a read-only site-packages) they warn, a SyntaxError
+    under ``-W error``."""
+    with warnings.catch_warnings():
+        for category in (SyntaxWarning, DeprecationWarning):  # (DeprecationWarning < 3.12)
+            warnings.filterwarnings("ignore", "invalid escape sequence", category)
+        from PySpice.Spice.Netlist import Circuit
+    return Circuit
 
-    return Circuit(title)
+
+def _circuit(title: str):
+    return _circuit_class()(title)
 
 
 def _check_models(models_dir: Path, files) -> dict[str, Path]:
