@@ -298,6 +298,7 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
     (spicecl's own by its source files only: a checkout on PYTHONPATH has no installed
     version; the workers connected now are checked; :func:`run_identified` checks each job's
     result)."""
+    import asyncio
     from importlib.metadata import version
 
     probe, mine = _code_probe(), code_identity()
@@ -308,7 +309,7 @@ def check_cluster(client, address: str, packages=SAME_VERSION) -> None:
              f"for one to join")
         try:
             client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # (two classes before Python 3.11)
             raise SpiceclError(f"--scheduler {address}: no worker joined within "
                                f"{WAIT_FOR_WORKERS:g} s; start workers (dask worker "
                                f"{address}) and rerun") from None
