@@ -21,6 +21,9 @@ ngspice:
 	  exit 1; \
 	fi
 
+# setuptools' "Editable installation ... folders in your working directory with the same name as
+# your package" notice is information only: its editable installs of a package at the top of its
+# repository (no src/) give it, with or without models/ mapped into the package.
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
