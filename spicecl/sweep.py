@@ -232,10 +232,17 @@ def connect_scheduler(address: str, timeout: float = CONNECT_TIMEOUT):
         raise SpiceclError(f"--scheduler {address}: cannot connect: no Dask scheduler "
                            f"answered (handshake failed: {type(exc).__name__})") from None
     try:
-        check_cluster(client, address)
-    except BaseException:
-        client.close()
-        raise
+        with _quiet_dask_client():  # (its "failed to reconnect" line: told below, in one)
+            try:
+                check_cluster(client, address)
+            except BaseException:
+                client.close()
+                raise
+    except OSError as exc:  # (CommClosedError too) the scheduler went away meanwhile
+        text = str(exc).strip()
+        msg = text.splitlines()[0][:200] if text else type(exc).__name__
+        raise RunError(f"--scheduler {address}: lost the Dask scheduler while checking the "
+                       f"cluster ({msg}); rerun once it runs again") from None
     return client
 
 

@@ -613,6 +613,51 @@ def test_a_scheduler_that_cannot_import_spicecl_is_refused(tmp_path, monkeypatch
 
 
 @pytest.mark.dask
+def test_a_scheduler_lost_while_the_cluster_is_checked_is_a_one_line_error(tmp_path,
+                                                                           monkeypatch):
+    # the scheduler went away while the run waited for its first worker: a traceback of 70
+    # lines (OSError: Timed out trying to connect), after distributed's own ERROR log line
+    pytest.importorskip("distributed")
+    from spicecl import sweep
+    from spicecl.errors import RunError
+
+    info = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(info)],
+        cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill_the_scheduler(message):  # (told when the run starts to wait for a worker)
+        assert "no workers yet" in message
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()
+
+    logged = []  # what distributed's client logs (to stderr, not seen by caplog)
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = logged.append
+    logging.getLogger("distributed.client").addHandler(handler)
+    try:
+        deadline = time.monotonic() + 30
+        while not info.exists() or not info.read_text():
+            assert scheduler.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        monkeypatch.setattr(sweep, "warn", kill_the_scheduler)
+        with pytest.raises(RunError) as exc:
+            connect_scheduler(address, timeout=1)
+        assert str(exc.value).startswith(f"--scheduler {address}: lost the Dask scheduler "
+                                         f"while checking the cluster ("), exc.value
+        assert "\n" not in str(exc.value) and exc.value.exit_status == 1
+        assert not logged, [r.getMessage() for r in logged]
+    finally:
+        logging.getLogger("distributed.client").removeHandler(handler)
+        if scheduler.poll() is None:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait()
+
+
+@pytest.mark.dask
 def test_a_result_from_other_code_is_not_saved(tmp_path, monkeypatch):
     # a worker that joined after the check (it checks the workers connected then) could run
     # other code; each job now returns the identity of the code that computed it
