@@ -134,6 +134,16 @@ def atomic_write_bytes(path, data) -> Path:
     return path
 
 
+def remove_partial_writes(directory) -> None:
+    """Remove the temporary files (``.NAME.XXXX.tmp``) that :func:`atomic_write_bytes` leaves in
+    ``directory`` when its process is killed while writing (kill -9, power loss): never read
+    (only NAME is), but never removed either. Only for a directory that one run holds (a
+    sweep's, under its lock): another process's write in progress would be lost."""
+    for tmp in Path(directory).glob(".*.*.tmp"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+
+
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 

@@ -36,7 +36,8 @@ from typing import Any, Callable
 import numpy as np
 
 from spicecl.errors import RunError, SpiceclError, warn
-from spicecl.results import atomic_write_npz, config_hash, write_manifest
+from spicecl.results import (atomic_write_npz, config_hash, remove_partial_writes,
+                             write_manifest)
 
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
@@ -464,12 +465,10 @@ def _run_sweep_locked(chunks, out: Path, config, seed, workers, scheduler, progr
     _warn_of_other_numerics(out)
     write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
     jobs_dir = out / "jobs"
-    if jobs_dir.is_dir():
-        # Temporary files of a run killed while writing a job (kill -9, power loss): never
-        # read (only NAME.npz is), but never removed either. A sweep directory serves one
-        # run at a time.
-        for tmp in jobs_dir.glob(".*.npz.*.tmp"):
-            tmp.unlink(missing_ok=True)
+    # Temporary files of a run killed while writing a job, or the figure's files (summary,
+    # plot, CSVs, manifest) after the jobs: a sweep directory serves one run at a time.
+    for where in (out, jobs_dir):
+        remove_partial_writes(where)
     results: dict[str, dict] = {}
     todo = []
     for c in chunks:

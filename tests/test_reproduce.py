@@ -656,6 +656,31 @@ def test_sigterm_stops_the_workers_with_one_line(tmp_path):
                 pass
 
 
+def test_files_half_written_by_a_run_killed_outright_are_removed_by_the_resume(tmp_path,
+                                                                            capsys):
+    """kill -9 while the figure's files were written (its summary, plot, CSVs, manifest) left
+    their temporary files (.summary.json.XXXX.tmp) in the figure directory for good: only
+    jobs/ was cleaned when the sweep resumed."""
+    code = ("import os, signal, sys\n"
+            "from spicecl import results\n"
+            "from spicecl.cli import main\n"
+            "real = os.replace\n"
+            "def replace(a, b):\n"
+            "    if str(b).endswith('summary.json'):\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n"
+            "    return real(a, b)\n"
+            "results.os.replace = replace\n"
+            f"main(['reproduce', 'fig4c', '--quick', '--out', {str(tmp_path)!r}])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    fig = tmp_path / "fig4c"
+    assert [p.name for p in fig.glob(".summary.json.*.tmp")]  # (what the kill left)
+    assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path)]) == 0
+    assert "3 chunks resumed" in capsys.readouterr().out  # (nothing recomputed)
+    assert json.loads((fig / "manifest.json").read_text())["status"] == "done"
+    assert not [p.name for p in fig.rglob(".*")]
+
+
 def test_a_second_sigterm_within_a_second_is_the_same_kill(monkeypatch):
     # `timeout` signals the process and then its group: the second SIGTERM must not kill at
     # once (a test sending two signals back to back cannot show it: they coalesce)
