@@ -580,6 +580,26 @@ def test_workers_that_cannot_import_spicecl_or_run_other_code_are_refused(tmp_pa
                 worker.wait()
 
 
+def _start_scheduler(tmp_path, **env):
+    """A `dask scheduler` in its own session (kill it with os.killpg), with ``env`` added to
+    its environment, and its address once it listens."""
+    info = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(info)],
+        cwd=tmp_path, env={**os.environ, **env}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not info.exists() or not info.read_text():
+        if scheduler.poll() is not None or time.monotonic() > deadline:
+            if scheduler.poll() is None:
+                os.killpg(scheduler.pid, signal.SIGKILL)
+                scheduler.wait()
+            pytest.fail("the dask scheduler did not start")
+        time.sleep(0.1)
+    return scheduler, json.loads(info.read_text())["address"]
+
+
 @pytest.mark.dask
 def test_a_scheduler_that_cannot_import_spicecl_is_refused(tmp_path, monkeypatch):
     # it unpickles the jobs: the run ended in a RuntimeError traceback ("Error during
@@ -591,19 +611,8 @@ def test_a_scheduler_that_cannot_import_spicecl_is_refused(tmp_path, monkeypatch
     broken = tmp_path / "broken" / "spicecl"
     broken.mkdir(parents=True)
     (broken / "__init__.py").write_text("raise ModuleNotFoundError('no spicecl here')\n")
-    info = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(info)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(broken.parent)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler, address = _start_scheduler(tmp_path, PYTHONPATH=str(broken.parent))
     try:
-        deadline = time.monotonic() + 30
-        while not info.exists() or not info.read_text():
-            assert scheduler.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
         with pytest.raises(SpiceclError, match="the scheduler cannot import spicecl "
                                                r"\(ModuleNotFoundError: no spicecl here\)"):
             connect_scheduler(address, timeout=5)
@@ -621,12 +630,7 @@ def test_a_scheduler_lost_while_the_cluster_is_checked_is_a_one_line_error(tmp_p
     from spicecl import sweep
     from spicecl.errors import RunError
 
-    info = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(info)],
-        cwd=tmp_path, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler, address = _start_scheduler(tmp_path)
 
     def kill_the_scheduler(message):  # (told when the run starts to wait for a worker)
         assert "no workers yet" in message
@@ -638,11 +642,6 @@ def test_a_scheduler_lost_while_the_cluster_is_checked_is_a_one_line_error(tmp_p
     handler.emit = logged.append
     logging.getLogger("distributed.client").addHandler(handler)
     try:
-        deadline = time.monotonic() + 30
-        while not info.exists() or not info.read_text():
-            assert scheduler.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
         monkeypatch.setattr(sweep, "warn", kill_the_scheduler)
         with pytest.raises(RunError) as exc:
             connect_scheduler(address, timeout=1)
