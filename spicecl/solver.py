@@ -351,7 +351,9 @@ class NodalSystem:
                 if not np.isfinite(r).all():  # (NaN in, NaN out: as check_precision)
                     return np.full((nu, ni + no), np.nan)
                 raise _imprecise(self.net, r, "the factorization breaks down") from None
-            if check:  # Pr a Pc = L U, with Pr = Pc for a diagonally dominant a: U = D L^T
+            if check:  # Pr a Pc = L U with diagonal pivots (Pr = Pc): U = D L^T. (A pivot
+                # that cancels to exactly 0 is "exactly singular" above, or SuperLU takes an
+                # off-diagonal one; in the cases tried, that U then had pivots <= 0, refused.)
                 order = np.argsort(lu.perm_c)  # row j of the factors is row order[j] of a
                 check_precision(self.net, self.free, r, a.diagonal()[order], lu.U.diagonal(),
                                 lu.L.multiply(lu.L), order=order)

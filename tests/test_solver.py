@@ -131,6 +131,43 @@ def test_large_network_uses_the_sparse_path_and_satisfies_kcl():
     assert kcl_residual(net, r, v[0], np.array([0, 1, 4])) < 1e-12
 
 
+@pytest.mark.parametrize("n_nodes,n_edges", [(720, 1500), (5000, 10000)])
+def test_a_sparse_network_of_equal_resistances_is_solved_not_refused(n_nodes, n_edges):
+    # Every edge at the digipot mid-scale (train's default) on networks past the dense limit:
+    # SuperLU's partial pivoting took off-diagonal pivots where rounding tied an entry with its
+    # diagonal, the precision check read them as negative pivots, and `spicecl train --network
+    # disordered:720:1500` (or 5000:10000) was refused: "the factorization breaks down".
+    from spicecl.learning import R_INIT
+
+    net = disordered_network(n_nodes, n_edges, 0)
+    nodes = np.random.default_rng(0).permutation(net.n_nodes)[:5]
+    roles = (nodes[:2], nodes[2:4], nodes[4:])
+    sparse = NodalSystem(net, *roles)
+    assert sparse.sparse
+    r = np.full(net.n_edges, R_INIT)
+    x = np.array([[1.0, 0.25]])
+    v = sparse.node_voltages(r, x)[0]
+    assert kcl_residual(net, r, v, np.concatenate([roles[0], roles[2]])) < 1e-14
+    d, m, w = sparse.unit_response(r)
+    assert np.max(np.abs(x @ m.T - v[roles[1]])) < 1e-12
+    if net.n_nodes < 1000:  # the dense path solves the same system
+        dense = NodalSystem(net, *roles, sparse=False).unit_response(r)
+        for a, b in zip(dense, (d, m, w)):
+            assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(a))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_factorization_whose_pivot_cancels_to_zero_is_refused(sparse):
+    # The second pivot cancels to 0 or below: LAPACK's potrf stops there (info 2; the later
+    # diagonal of its output holds no pivots), and SuperLU finds the matrix singular. Either
+    # way the factorization broke down, and the message must say so.
+    net = chain(8, [(i, i + 1) for i in range(7)])
+    sy = NodalSystem(net, [0], [], [7], sparse=sparse)
+    with pytest.raises(SpiceclError, match=r"span too many decades for double precision: the "
+                                           r"factorization breaks down"):
+        sy.node_voltages([1.0, 1e-20, 1.0, 1e-17, 1.0, 1e-16, 1.0], [[1.0]])
+
+
 def test_floating_nodes_are_named():
     net = chain(5, [(0, 1), (1, 2), (3, 4)])
     with pytest.raises(SpiceclError, match="floating nodes with no path to a held node: 3, 4"):
