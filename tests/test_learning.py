@@ -144,6 +144,35 @@ def test_the_single_network_step_clips_to_both_resistance_bounds():
     assert np.any(r == 900.0) and np.any(r == 1100.0)
 
 
+def test_the_general_step_clips_to_both_resistance_bounds():
+    """The same bounds on the step that K > 1 networks (and a sparse one) take."""
+    net, task, _ = _setup(2)
+    config = LearningConfig(gamma=3e14, r_min=900.0, r_max=1100.0, r_init=1000.0)
+    tr = _GeneralPathTrainer(net, [task], [config], [0])
+    assert tr._fused is None
+    for _ in range(5):
+        tr.step()
+    r = tr.r[0]
+    assert r.min() >= 900.0 and r.max() <= 1100.0
+    assert np.any(r == 900.0) and np.any(r == 1100.0)
+
+
+def test_discrete_steps_stop_at_tap_zero():
+    """The bottom end stop: the tie edge of the test above steps down every step (Eq. 10),
+    from tap 2 to tap 0 (R = R_W) and no further."""
+    net = exp16()
+    task = make_task(net, "allostery", np.random.default_rng(3), roles=([0], [8], [1]))
+    config = LearningConfig(rule="discrete", sigma_max=0.0)
+    tr = Trainer(net, [task], [config], [0], r_init=config.r_wiper + 2 * config.r0)
+    assert np.all(tr.taps == 2)
+    taps = []
+    for _ in range(4):
+        tr.step()
+        taps.append(int(tr.taps[0, 0]))
+    assert taps == [1, 0, 0, 0]
+    assert tr.r[0, 0] == config.r_wiper
+
+
 def test_record_plan_records_every_step_of_a_short_run():
     from spicecl.learning import record_plan
 
@@ -173,6 +202,23 @@ def test_batched_training_equals_training_each_network_alone():
         alone = train(net, tasks[k], configs[k], np.random.default_rng(seeds[k]), 200)
         assert np.allclose(together.final_resistance[k], alone.final_resistance[0],
                            rtol=1e-12, atol=0)
+
+
+def test_batched_training_on_the_sparse_path_equals_training_each_network_alone():
+    """K > 1 networks past the dense limit are solved one by one (no BatchedSystems)."""
+    net = load_network("disordered:720:1500")
+    seeds = np.random.SeedSequence(5).spawn(2)
+    tasks = [make_task(net, "regression", np.random.default_rng(s)) for s in seeds]
+    configs = [LearningConfig(p=1.0), LearningConfig(p=0.5)]
+    tr = Trainer(net, tasks, configs, [0, 1])
+    assert tr.systems[0].sparse and tr._batched is None
+    together = train(net, tasks, configs, [np.random.default_rng(s) for s in seeds], 6)
+    for k in range(2):
+        alone = train(net, tasks[k], configs[k], np.random.default_rng(seeds[k]), 6)
+        np.testing.assert_allclose(together.final_resistance[k], alone.final_resistance[0],
+                                   rtol=1e-12, atol=0)
+        np.testing.assert_allclose(together.test_error[k], alone.test_error[0], rtol=1e-12)
+    assert not np.allclose(together.final_resistance, configs[0].r_init)
 
 
 class _GeneralPathTrainer(Trainer):
@@ -232,10 +278,36 @@ def test_fig1_collapse_scaled_error_against_steps_times_p():
     (dict(r_wiper=0.0), r"r_wiper must be in \[2.22507e-308, inf\), got 0.0"),
     (dict(r_min=1e-320, r_init=1.0), r"--r-min must be in \[2.22507e-308, inf\)"),
     (dict(levels=2**53 + 1), r"levels must be at most 2\*\*53"),  # (10**30: a numpy TypeError)
+    (dict(p_mode="sometimes"), "--p-mode must be one of"), (dict(batch="most"), "--batch must be"),
+    (dict(sigma_max=-0.01), r"--sigma-max must be in \[0, inf\)"),
+    (dict(sigma_max=float("inf")), "--sigma-max"), (dict(r_max=float("inf")), "--r-max"),
+    (dict(r_ab=0.0), r"r_ab must be in \(0, inf\)"), (dict(r_ab=float("inf")), "r_ab"),
 ])
 def test_hyperparameters_are_validated(kw, msg):
     with pytest.raises(SpiceclError, match=msg):
         LearningConfig(**kw)
+
+
+def test_hyperparameter_bounds_are_accepted_where_the_ranges_include_them():
+    """The closed ends of the documented ranges: 2 levels (one tap step is all of R_AB),
+    2**53 levels, r_init at r_min or r_max (the continuous rule starts there), sigma_max 0,
+    any positive R_AB."""
+    assert LearningConfig(levels=2, r_ab=300.0).r0 == 300.0
+    assert LearningConfig(levels=2**53).levels == 2**53
+    assert LearningConfig(sigma_max=0.0).sigma_max == 0.0
+    assert LearningConfig(r_ab=1e-3).r_ab == 1e-3
+    net, task, _ = _setup(4, net=exp16())
+    for r_init in (10.0, 1e6):
+        config = LearningConfig(r_min=10.0, r_max=1e6, r_init=r_init)
+        assert np.all(Trainer(net, [task], [config], [0]).r == r_init)
+
+
+def test_learning_config_is_frozen():
+    import dataclasses
+
+    config = LearningConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.p = 0.5  # a validated config stays valid
 
 
 def test_train_cli_reaches_the_target_error_and_writes_outputs(tmp_path, capsys):
@@ -545,16 +617,17 @@ def test_trainer_draws_equal_the_per_network_schedule_functions():
     from spicecl.learning import edge_mask, example_weights
 
     net = disordered_network(64, 143, 0)
-    tasks = [make_task(net, "regression", np.random.default_rng(s)) for s in range(4)]
-    gates = [(1.0, "bernoulli"), (0.3, "bernoulli"), (0.5, "fixed"), (0.2, "fixed")]
+    tasks = [make_task(net, "regression", np.random.default_rng(s)) for s in range(5)]
+    gates = [(1.0, "bernoulli"), (0.3, "bernoulli"), (0.5, "fixed"), (0.2, "fixed"),
+             (1.0, "fixed")]
     for batch in ("single", "bernoulli", "fixed"):
         configs = [LearningConfig(p=p, p_mode=mode, batch=batch, batch_fraction=0.3)
                    for p, mode in gates]
-        tr = Trainer(net, tasks, configs, [np.random.default_rng(s) for s in range(4)])
-        ref = [np.random.default_rng(s) for s in range(4)]
+        tr = Trainer(net, tasks, configs, [np.random.default_rng(s) for s in range(5)])
+        ref = [np.random.default_rng(s) for s in range(5)]
         for _ in range(5):
             w = tr._example_weights()
-            delta = np.ones((4, 143))
+            delta = np.ones((5, 143))
             tr._gate_all(delta)
             for i, (c, g) in enumerate(zip(configs, ref)):
                 assert np.array_equal(w[i], example_weights(c, 20, g))
@@ -669,3 +742,112 @@ def test_a_task_whose_targets_are_already_met_is_refused(clock_free):
                              parts=HardwareParts.draw(net.n_edges, 0, config))
         else:
             train(net, [task, met], config, 0, 5)
+
+
+def test_trainer_refuses_lists_that_do_not_match_and_mixed_rules_or_task_shapes():
+    net, task, _ = _setup(0, net=exp16())
+    cfg = LearningConfig()
+    for tasks, configs, seeds in (([task, task], [cfg], [0, 1]), ([task], [cfg], [0, 1]),
+                                  ([], [], [])):
+        with pytest.raises(SpiceclError, match="must have the same non-zero length"):
+            Trainer(net, tasks, configs, seeds)
+    for other in (LearningConfig(rule="discrete"), LearningConfig(batch="single")):
+        with pytest.raises(SpiceclError, match="must share rule and batch mode"):
+            Trainer(net, [task, task], [cfg, other], [0, 1])
+    smaller = make_task(net, "regression", np.random.default_rng(0), n_train=5)
+    with pytest.raises(SpiceclError, match="need tasks of the same shape"):
+        Trainer(net, [task, smaller], [cfg, cfg], [0, 1])
+
+
+def test_errors_report_non_finite_resistances_or_errors_as_divergence():
+    """Trainer.errors() checks what the steps do not: resistances (NaN after an overflowing
+    update) and an output error that is not finite on either set."""
+    net, task, _ = _setup(0, net=exp16())
+    for spoil in ("r", "test", "train"):
+        tr = Trainer(net, [task], [LearningConfig()], [0])
+        assert np.all(np.isfinite(tr.errors()))
+        if spoil == "r":
+            tr.r[0, 3] = np.nan
+            tr._resp = None
+        elif spoil == "test":
+            tr.tx = tr.tx * 1e200  # its squared error overflows; the training set's does not
+        else:
+            tr.x = tr.x * 1e200
+        # (train() calls it so: numpy's overflow warnings would only add noise)
+        with np.errstate(over="ignore", invalid="ignore"), \
+                pytest.raises(SpiceclError, match="^training diverged"):
+            tr.errors()
+
+
+def test_one_record_and_one_snapshot_are_the_first_and_the_last_step():
+    net, task, _ = _setup(0, net=exp16())
+    h = train(net, task, LearningConfig(), 0, 7, n_records=1, n_snapshots=1)
+    assert h.steps.tolist() == [0, 7] and h.snapshot_steps.tolist() == [0, 7]
+    assert np.array_equal(h.resistance[0, -1], h.final_resistance[0])
+
+
+def test_train_runs_dense_systems_on_one_blas_thread_and_gives_the_limit_back():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen = []
+
+    class Spy(Trainer):
+        def step(self):
+            seen.append(threads())
+            super().step()
+
+    net, task, _ = _setup(0, net=exp16())
+    with threadpool_limits(limits=2, user_api="blas"):  # (whatever earlier code left)
+        before = threads()
+        if max(before, default=1) < 2:
+            pytest.skip("this BLAS runs one thread only")
+        train(net, task, LearningConfig(), 0, 3, trainer_cls=Spy)
+        assert threads() == before
+    assert seen == [[1] * len(before)] * 3
+
+
+def test_check_initial_errors_takes_every_positive_normal_number():
+    from spicecl.learning import check_initial_errors
+    from spicecl.solver import TINY
+
+    check_initial_errors(np.array([TINY, 1.0]), np.array([1e300, TINY]))
+    for bad in (TINY / 2, 0.0, np.nan):
+        with pytest.raises(SpiceclError, match=r"^the test error of network 1 \(of 2\) at step 0"):
+            check_initial_errors(np.array([1.0, 1.0]), np.array([1.0, bad]))
+
+
+def test_a_met_task_is_refused_before_any_step_whatever_the_records():
+    net = exp16()
+    task = make_task(net, "regression", 1, roles=_ROLES)
+    config = LearningConfig()
+    m = NodalSystem(net, *_ROLES).response(np.full(net.n_edges, config.r_init)).M
+    from dataclasses import replace
+
+    met = replace(task, train_y=task.train_x @ m.T, test_y=task.test_x @ m.T)
+
+    class NoStep(Trainer):
+        def step(self):
+            raise AssertionError("stepped before the step-0 errors were checked")
+
+    for n_records in (1, 3, 200):
+        with pytest.raises(SpiceclError, match="at step 0 is 0 V"):
+            train(net, met, config, 0, 100, n_records=n_records, trainer_cls=NoStep)
+
+
+def test_history_summary_is_the_last_record_of_network_k_and_train_is_quiet(capsys):
+    net, _, _ = _setup(0, net=exp16())
+    tasks = [make_task(net, "regression", np.random.default_rng(s)) for s in (1, 2)]
+    h = train(net, tasks, LearningConfig(), 0, 12, n_records=3)
+    assert h.steps.tolist() == [0, 4, 8, 12]
+    assert h.summary() == h.summary(0) != h.summary(1)
+    for k in (0, 1):
+        s = h.summary(k)
+        assert s["steps"] == 12
+        assert s["final_test_scaled_error"] == h.test_error[k, -1] / h.test_error[k, 0]
+        assert s["final_train_scaled_error"] == h.train_error[k, -1] / h.train_error[k, 0]
+        assert s["initial_test_error"] == h.test_error[k, 0]
+        assert s["edge_updates"] == 12 * net.n_edges  # p = 1: every edge, every step
+    assert capsys.readouterr().err == ""  # no progress bar unless asked

@@ -176,6 +176,9 @@ def test_train_checks_r_init(rule):
             r = np.full(16, 5e3)
             r[2] = bad
             train(net, task, cfg, 0, 2, r_init=r)
+    for bad in ("abc", [5e3, "x"]):
+        with pytest.raises(SpiceclError, match=r"^r_init must be resistances in ohm, got "):
+            train(net, task, cfg, 0, 2, r_init=bad)
     a = train(net, task, cfg, 0, 5, r_init=[5e3] * 16)  # a list, a scalar, float32
     b = train(net, task, cfg, 0, 5, r_init=5e3)
     c = train(net, task, cfg, 0, 5, r_init=np.full(16, 5e3, np.float32))
@@ -213,15 +216,16 @@ def test_train_needs_a_record_count(n):
         train(net, task, LearningConfig(), 0, 50, n_snapshots=n)
 
 
+@pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize("seeds", ["abc", 1.5, -1, True, [1, "x"]])
-def test_train_refuses_what_is_not_a_seed(seeds):
+def test_train_refuses_what_is_not_a_seed(seeds, k):
     """'abc' gave 'tasks, configs and seeds must have the same non-zero length' (len 3), 1.5
     "object of type 'float' has no len()", -1 numpy's 'expected non-negative integer'."""
     from spicecl.learning import LearningConfig, train
     from spicecl.tasks import make_task
 
     net = _grid()
-    tasks = [make_task(net, "regression", 0)] * (2 if isinstance(seeds, list) else 1)
+    tasks = [make_task(net, "regression", 0)] * (2 if isinstance(seeds, list) else k)
     with pytest.raises(SpiceclError, match=r"^seeds must be a seed \(int\), a numpy "
                                            r"SeedSequence or Generator"):
         train(net, tasks, LearningConfig(), seeds, 5)
