@@ -558,7 +558,8 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
     ``updates_per_edge`` events. Periods come from ``parts.periods()``; phases from
     ``parts.phase`` or are drawn uniformly in [0, T_i) from ``phase_seed``.
 
-    Returns a :class:`History` whose ``steps`` are updates per edge (t / mean period, rounded).
+    Returns a :class:`History` whose ``steps`` are updates per edge (t / mean period, rounded),
+    with one resistance snapshot: the final state, at the last of those steps.
     ``config.p`` is ignored (gating is by the oscillators' timing alone).
     """
     if isinstance(tasks, Task):
@@ -609,6 +610,6 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
         live = j < n_events
         only[rows[live], [order[i][j] for i in rows[live]]] = True
         tr.step(only_edges=only)
-    return History(n_rec, train_err, test_err, np.zeros(1, int), tr.r[:, None].copy(),
+    return History(n_rec, train_err, test_err, n_rec[-1:].copy(), tr.r[:, None].copy(),
                    tr.r.copy(), tr.taps.copy(), tr.updates.copy(),
                    meta={"mode": "clock-free", "events": n_events.tolist()})

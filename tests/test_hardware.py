@@ -434,3 +434,31 @@ def test_cell_offsets_are_referred_to_the_cell_input():
     pt = HardwareParts.draw(400, 3, LearningConfig(rule="discrete"))
     for off in (pt.offset1, pt.offset2):
         assert np.all(np.abs(off) <= 0.005 / 10) and off.std() > 0.2e-3
+
+
+def test_clock_free_records_are_the_state_after_every_earlier_event(setup16):
+    """Equal periods T and phases spread over [0, T): the events are edge 0, 1, ..., E - 1,
+    then again; record r (r updates per edge, t = r T) comes after exactly r E events. The
+    errors equal those of a trainer stepped one event at a time by hand, and the one
+    snapshot is the final state, at the last record."""
+    net, tasks, cfg, parts = setup16
+    e = net.n_edges
+    hw = HardwareConfig(gating="uniform")
+    pt = replace(parts[0], period=np.full(e, 1e-3), phase=np.arange(e) * 1e-3 / e + 1e-6)
+    h = train_clock_free(net, tasks[0], cfg, [np.random.default_rng(7)], 3, hardware=hw,
+                         parts=pt, n_records=3)
+    assert h.steps.tolist() == [0, 1, 2, 3] and h.meta["events"] == [3 * e]
+    tr = HardwareTrainer(net, tasks[:1], [replace(cfg, p=1.0)], [np.random.default_rng(7)],
+                         hardware=hw, parts=pt)
+    for r in range(4):
+        np.testing.assert_array_equal(h.train_error[0, r], tr.errors()[0][0])
+        if r < 3:
+            for i in range(e):
+                only = np.zeros((1, e), bool)
+                only[0, i] = True
+                tr.step(only_edges=only)
+    assert np.array_equal(h.final_taps, tr.taps)
+    assert h.snapshot_steps.tolist() == [3] and np.array_equal(h.resistance[:, 0], tr.r)
+    # one network, one seed: used as is (an int seed is the Generator it makes)
+    again = train_clock_free(net, tasks[0], cfg, 7, 3, hardware=hw, parts=pt, n_records=3)
+    assert np.array_equal(again.train_error, h.train_error)
