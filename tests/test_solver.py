@@ -163,9 +163,42 @@ def test_a_factorization_whose_pivot_cancels_to_zero_is_refused(sparse):
     # way the factorization broke down, and the message must say so.
     net = chain(8, [(i, i + 1) for i in range(7)])
     sy = NodalSystem(net, [0], [], [7], sparse=sparse)
+    r = np.array([1.0, 1e-20, 1.0, 1e-17, 1.0, 1e-16, 1.0])
+    # node 2 is where it breaks: eliminating node 1 leaves it 1e20 - 1e40 / (1e20 + 1) + 1
+    at = "" if sparse else " at node 2;"
     with pytest.raises(SpiceclError, match=r"span too many decades for double precision: the "
-                                           r"factorization breaks down"):
-        sy.node_voltages([1.0, 1e-20, 1.0, 1e-17, 1.0, 1e-16, 1.0], [[1.0]])
+                                           rf"factorization breaks down{at}"):
+        sy.node_voltages(r, [[1.0]])
+    if not sparse:  # a factorization that broke down is refused by the unchecked solves too
+        from spicecl.solver import BatchedSystems
+
+        with pytest.raises(SpiceclError, match=r"breaks down at node 2;"):
+            sy.unit_response(r, check=False)
+        with pytest.raises(SpiceclError, match=r"breaks down at node 2;"):
+            BatchedSystems([sy, sy]).unit_responses(np.array([r, r]), check=False)
+        # the first pivot that is not positive names the node, after pivots below 1 (0.2 S)
+        with pytest.raises(SpiceclError, match=r"breaks down at node 3;"):
+            sy.node_voltages([10, 10, 1e-20, 10, 1e-17, 10, 10.0], [[1.0]])
+        # potrf stopped at node 3: what its output holds from there on are no pivots (read
+        # as pivots, they estimated a loss of ~1e-4 instead)
+        loop = chain(5, [(0, 1), (1, 2), (2, 3), (3, 4), (1, 3)])
+        with pytest.raises(SpiceclError, match=r"breaks down at node 3;"):
+            NodalSystem(loop, [0], [], [4]).node_voltages([1.0, 1e-20, 1e-17, 1e3, 1e-17],
+                                                           [[1.0]])
+
+
+def test_batched_solves_estimate_the_precision_as_one_network_alone():
+    from spicecl.solver import BatchedSystems
+
+    net = chain(8, [(i, i + 1) for i in range(7)])
+    sy = NodalSystem(net, [0], [], [7])
+    r = np.array([1.0, 1e-15, 1.0, 1.0, 1.0, 1.0, 1.0])
+    with pytest.raises(SpiceclError) as alone:
+        sy.unit_response(r)
+    assert "node 2's voltage would be accurate to only ~0.21" in str(alone.value)
+    with pytest.raises(SpiceclError) as batched:
+        BatchedSystems([sy, sy]).unit_responses(np.array([r, r]), check=True)
+    assert str(batched.value) == str(alone.value)
 
 
 def test_floating_nodes_are_named():
@@ -370,6 +403,9 @@ def test_a_networks_bits_do_not_depend_on_its_place_in_the_batch():
     batched = BatchedSystems(_random_role_systems(net, np.random.default_rng(10), 3, 5))
     assert batched.size % 2 == 1  # the case that needs the padding
     assert all(a.ctypes.data % 64 == 0 for a, _ in batched._views)
+    for n_roles in (6, 7, 8):  # other block sizes (3717 doubles, 3596, ...) are padded too
+        other = BatchedSystems(_random_role_systems(net, np.random.default_rng(10), 3, n_roles))
+        assert all(a.ctypes.data % 64 == 0 for a, _ in other._views), n_roles
     if "avx" not in Path("/proc/cpuinfo").read_text().split():
         return  # (OpenBLAS's Sandybridge kernels need AVX)
     env = {**os.environ, "OPENBLAS_CORETYPE": "Sandybridge"}
@@ -593,3 +629,122 @@ def test_the_output_response_is_scale_invariant_where_its_determinant_under_or_o
     assert np.allclose(w_s, w, rtol=1e-12, atol=1e-12)  # (W's zeros are rounding, ~1e-17)
     each = BatchedSystems([sy, sy]).each_unit_response(np.stack([r, r * scale]))
     assert np.array_equal(each[2][1], w_s)  # bit for bit the per-network response
+
+
+def test_spd_inverse_is_the_inverse_or_a_one_line_error():
+    from spicecl.solver import spd_inverse
+
+    for s in ([[4.0]], [[2.0, 1.0], [1.0, 0.8]], [[1e200, 1.0], [1.0, 1e200]],
+              [[1e-200, 2e-201], [2e-201, 3e-200]], [[3.0, 1.0, 0.5], [1.0, 2.0, 0.2],
+                                                     [0.5, 0.2, 1.0]]):
+        s = np.array(s)
+        # (the 2 x 2 closed form where a d and det S are normal numbers, LU elsewhere)
+        np.testing.assert_allclose(spd_inverse(s) @ s, np.eye(len(s)), rtol=0, atol=1e-14)
+    # singular: det S = 0, or below 0 by rounding (not positive definite)
+    for s in ([[1.0, 1.0], [1.0, 1.0]], [[1.0, 1.0 + 2**-52], [1.0 + 2**-52, 1.0]]):
+        with pytest.raises(SpiceclError, match="response matrix is singular in double precision"):
+            spd_inverse(np.array(s))
+
+
+def test_the_batched_closed_form_applies_where_spd_inverse_s_does():
+    """each_unit_response's 2 x 2 inverse takes the closed form for exactly the matrices
+    spd_inverse does (a d and det normal), refusing det <= 0 there, as spd_inverse does."""
+    from spicecl.solver import TINY, _closed_form
+
+    ad = np.array([2.0, 2.0, np.inf, np.inf, TINY / 4, 1e-300])
+    det = np.array([0.5, 1e-310, np.inf, np.nan, TINY / 8, 1e-300])
+    assert _closed_form(ad, det).tolist() == [True, False, False, False, False, True]
+    for bad in (0.0, -1e-16):
+        with pytest.raises(SpiceclError, match="singular in double precision"):
+            _closed_form(np.array([2.0, 1.0]), np.array([1.0, bad]))
+
+
+def test_floating_nodes_are_found_from_a_mask_or_indices_and_counted_past_twenty():
+    from spicecl.solver import check_no_floating
+
+    # two parts, each with a held node: nothing floats, whichever way the held nodes are given
+    net = chain(6, [(0, 1), (1, 2), (3, 4), (4, 5)])
+    mask = np.zeros(6, bool)
+    mask[[2, 5]] = True
+    check_no_floating(net, mask)
+    check_no_floating(net, [2, 5])
+    with pytest.raises(SpiceclError, match=r"floating nodes with no path to a held node: 3, 4, 5$"):
+        check_no_floating(net, [2])
+    # 21 floating nodes: 20 named, and the count of the rest
+    net = chain(23, [(0, 1)] + [(i, i + 1) for i in range(2, 22)])
+    with pytest.raises(SpiceclError, match=r": 2, 3, .*, 21 and 1 more$"):
+        check_no_floating(net, [0])
+    net = chain(22, [(0, 1)] + [(i, i + 1) for i in range(2, 21)])
+    with pytest.raises(SpiceclError, match=r": 2, 3, .*, 21$"):
+        check_no_floating(net, [0])
+
+
+def test_clamped_outputs_are_exactly_the_clamp_and_eq_1_targets():
+    net, sy, r, rng = _task_system(4)
+    x = rng.uniform(0, 1, (8, 2))
+    clamp = rng.uniform(0, 1, (8, 2))
+    v = sy.node_voltages(r, x, clamp=clamp)
+    assert np.array_equal(v[:, sy.outputs], clamp)  # held, so exact (no rounding left)
+    # Eq. 1: V_C = eta V_D + (1 - eta) V_F, from V_F at eta = 0 to V_D at eta = 1
+    vf, vd = np.array([0.2, 0.6]), np.array([0.5, 0.1])
+    assert clamp_targets(vf, vd, 0.25) == pytest.approx(0.25 * vd + 0.75 * vf, rel=1e-15)
+    assert np.array_equal(clamp_targets(vf, vd, 1.0), vd)
+    assert np.array_equal(clamp_targets(vf, vd, 0.0), vf)
+
+
+def test_kcl_residual_of_a_network_with_every_node_held_is_zero():
+    net = chain(3, [(0, 1), (1, 2)])
+    assert kcl_residual(net, [1.0, 2.0], np.array([1.0, 0.3, 0.0]), np.arange(3)) == 0.0
+    assert kcl_residual(net, [1.0, 2.0], np.array([1.0, 0.3, 0.0]), [0, 2]) == pytest.approx(
+        abs((1.0 - 0.3) / 1.0 - 0.3 / 2.0), rel=1e-15)
+
+
+def test_resistances_down_to_the_smallest_normal_double_are_solved():
+    from spicecl.solver import TINY
+
+    # "at least TINY": a divider of two TINY-ohm resistors still halves the voltage
+    v = solve_fixed(chain(3, [(0, 1), (1, 2)]), [TINY, TINY], {0: 1.0, 2: 0.0})
+    assert v[1] == pytest.approx(0.5, rel=1e-15)
+    sy = NodalSystem(exp16(), [0], [4], [8])
+    with pytest.raises(SpiceclError, match=r"^expected 16 resistances, got shape \(3,\)$"):
+        sy.response(np.full(3, 1e3))
+
+
+def test_the_sparse_and_dense_checks_estimate_the_same_loss():
+    """check_precision carries each pivot's error on to the later ones (``(I - L^2)^-1``);
+    the sparse and the dense factorizations of one network estimate about the same loss
+    (their elimination orders round differently: 0.22 and 0.21 here)."""
+    import re
+
+    net = chain(8, [(i, i + 1) for i in range(7)])
+    r = np.array([1.0, 1e-15, 1.0, 1.0, 1.0, 1.0, 1.0])
+    loss = []
+    for sparse in (False, True):
+        with pytest.raises(SpiceclError, match="node 2's voltage would be accurate") as err:
+            NodalSystem(net, [0], [], [7], sparse=sparse).node_voltages(r, [[1.0]])
+        loss.append(float(re.search(r"accurate to only ~(\S+) of", str(err.value)).group(1)))
+    assert 2 / 3 < loss[1] / loss[0] < 1.5, loss
+
+
+def test_a_response_is_frozen():
+    import dataclasses
+
+    resp = NodalSystem(exp16(), [0], [4], [8]).response(np.full(16, 1e3))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resp.M = resp.M * 2
+
+
+def test_a_system_with_no_held_node_is_refused():
+    with pytest.raises(SpiceclError, match=r"^no node is held at a voltage \(no inputs or grounds\)$"):
+        NodalSystem(exp16(), [], [4], [])
+
+
+def test_batched_systems_refuse_systems_they_cannot_batch():
+    from spicecl.solver import BatchedSystems
+
+    net = exp16()
+    a = NodalSystem(net, [0], [4], [8])
+    for other in (NodalSystem(net, [0], [4], [8], sparse=True), NodalSystem(exp16(), [0], [4], [8]),
+                  NodalSystem(net, [0], [4, 5], [8]), NodalSystem(net, [0, 1], [4], [8])):
+        with pytest.raises(ValueError, match="needs dense systems of one network, equal sizes"):
+            BatchedSystems([a, other])
