@@ -53,11 +53,13 @@ def test_tap_grids_follow_the_drawn_parts(setup16):
     net, tasks, cfg, parts = setup16
     tr = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
                          parts=parts)
-    for _ in range(5):
-        tr.step()
-    for k, pt in enumerate(parts):
-        np.testing.assert_allclose(tr.r[k], pt.rw_free + tr.taps[k] * pt.rab_free / 127)
-        np.testing.assert_allclose(tr.r_c[k], pt.rw_clamped + tr.taps[k] * pt.rab_clamped / 127)
+    for steps in (0, 5):  # from the start (the step-0 errors are the drawn boards' too)
+        for _ in range(steps):
+            tr.step()
+        for k, pt in enumerate(parts):
+            np.testing.assert_allclose(tr.r[k], pt.rw_free + tr.taps[k] * pt.rab_free / 127)
+            np.testing.assert_allclose(tr.r_c[k],
+                                       pt.rw_clamped + tr.taps[k] * pt.rab_clamped / 127)
     assert tr.taps.min() >= 0 and tr.taps.max() <= 127
 
 
@@ -323,6 +325,9 @@ def test_the_two_comparator_channels_have_independent_noise():
         n2.append(b.last_draws["noise2"].ravel())
     r = np.corrcoef(np.concatenate(n1), np.concatenate(n2))[0, 1]
     assert abs(r) < 0.1, r  # 3,200 pairs: null sd 0.018 (measured -0.01)
+    for n in (np.concatenate(n1), np.concatenate(n2)):  # zero-mean, sd noise_sd (1 mV)
+        assert abs(n.mean()) < 4 * 1e-3 / np.sqrt(n.size)
+        assert n.std() == pytest.approx(1e-3, rel=0.05)
 
 
 def test_each_channels_offset_acts_on_its_own_channel():
@@ -436,6 +441,183 @@ def test_cell_offsets_are_referred_to_the_cell_input():
         assert np.all(np.abs(off) <= 0.005 / 10) and off.std() > 0.2e-3
 
 
+def test_hardware_config_is_validated_frozen_and_round_trips():
+    import dataclasses
+
+    for kw, msg in ((dict(gating="sometimes"), "gating must be one of"),
+                    (dict(noise_sd=-1e-3), "noise_sd must be in"),
+                    (dict(noise_sd=float("inf")), "noise_sd must be in")):
+        with pytest.raises(SpiceclError, match=msg):
+            HardwareConfig(**kw)
+    with pytest.raises(SpiceclError, match="unknown imperfection 'dust'"):
+        HardwareConfig.only("dust")
+    full = HardwareConfig()  # the default: every imperfection on
+    assert all(getattr(full, n) for n in IMPERFECTIONS if n != "gating")
+    assert full.gating == "edge_p"
+    for cfg in (full, HardwareConfig.ideal(), HardwareConfig.only("gating", "replay")):
+        assert HardwareConfig(**cfg.to_dict()) == cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        full.noise_sd = 0.0
+
+
+@pytest.mark.parametrize("cell", [False, True])
+def test_decisions_are_the_cell_product_or_eq_10_with_sigma_offsets_and_noise(cell):
+    """Every term of the decision, checked from the drops and the recorded draws: the cell's
+    (dV_C - dV_F + o1 + sigma + n1)(dV_C + dV_F + o2 + sigma + n2), or Eq. 10's
+    |dV_C| + sigma + o1 + n1 - |dV_F|, summed over a batch of examples (a tie steps down)."""
+    net = exp16()
+    task = make_task(net, "regression", np.random.default_rng(2), n_train=6, n_test=4)
+    cfg = LearningConfig(rule="discrete", p=1.0, sigma_max=0.02)
+    parts = HardwareParts.draw(net.n_edges, 8, cfg)
+    parts = replace(parts, offset1=parts.offset1 * 20, offset2=parts.offset2 * 20)  # +-10 mV
+    hw = replace(HardwareConfig(), cell_decision=cell, noise_sd=5e-3, gating="uniform")
+    tr = HardwareTrainer(net, [task], [cfg], [3], hardware=hw, parts=parts)
+    for _ in range(4):
+        dvf, dvc = (a[0] for a in tr.drops())
+        tr.step()
+        d = tr.last_draws
+        s, n1, n2 = d["sigma"][0], d["noise1"][0], d["noise2"][0]
+        assert np.all(n1 != 0) and np.all(s != 0)
+        if cell:
+            per = (dvc - dvf + parts.offset1 + s + n1) * (dvc + dvf + parts.offset2 + s + n2)
+        else:
+            per = np.abs(dvc) + s + parts.offset1 + n1 - np.abs(dvf)
+        margin = d["weights"][0] @ per
+        np.testing.assert_array_equal(tr.last_up[0], margin > 0)
+        np.testing.assert_allclose(tr.last_margin[0], np.abs(margin), rtol=1e-9, atol=1e-18)
+        assert 0 < np.count_nonzero(margin > 0) < net.n_edges
+
+
+@pytest.mark.parametrize("hw", [HardwareConfig.ideal(), HardwareConfig.only("cell_decision")])
+def test_a_hardware_tie_steps_down_to_tap_zero_and_stays(hw):
+    """An edge between an input and a ground has the same drop in both states: Eq. 10 and
+    the cell both read the tie as 'down' (sigma_max = 0), step after step, to the end stop."""
+    net = exp16()
+    task = make_task(net, "allostery", np.random.default_rng(3), roles=([0], [8], [1]))
+    cfg = LearningConfig(rule="discrete", sigma_max=0.0, p=1.0)
+    parts = HardwareParts.draw(net.n_edges, 1, cfg)
+    tr = HardwareTrainer(net, [task], [cfg], [0], hardware=hw, parts=parts,
+                         r_init=cfg.r_wiper + 2 * cfg.r0)
+    assert tuple(net.edges[0]) == (0, 1) and tr.taps[0, 0] == 2
+    taps = []
+    for _ in range(4):
+        tr.step()
+        taps.append(int(tr.taps[0, 0]))
+    assert taps == [1, 0, 0, 0]
+
+
+def test_set_taps_puts_every_network_on_its_boards_grid_and_forgets_old_solves(setup16):
+    net, tasks, cfg, parts = setup16
+    tr = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
+                         parts=parts)
+    tr.drops()  # (cached)
+    taps = np.random.default_rng(0).integers(0, 128, (3, net.n_edges))
+    taps[0, :2] = 0, 127  # both ends of the grid
+    tr.set_taps(taps)
+    assert tr.taps.dtype == np.int64 and np.array_equal(tr.taps, taps)
+    for k, pt in enumerate(parts):
+        np.testing.assert_allclose(tr.r[k], pt.rw_free + taps[k] * pt.rab_free / 127)
+        np.testing.assert_allclose(tr.r_c[k], pt.rw_clamped + taps[k] * pt.rab_clamped / 127)
+    # the drops are those of a trainer that starts at these taps
+    fresh = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
+                            parts=parts, r_init=cfg.r_wiper + taps * cfg.r0)
+    assert np.array_equal(fresh.taps, taps)
+    for a, b in zip(tr.drops(), fresh.drops()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    tr.set_taps(taps[0])  # (E,): every network
+    assert np.array_equal(tr.taps, np.broadcast_to(taps[0], (3, net.n_edges)))
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_replay_at_p_one_uses_the_sequence_given_or_updates_every_edge(setup16, recorded):
+    net, tasks, cfg, parts = setup16
+    cfg1 = replace(cfg, p=1.0)
+    seq = np.random.default_rng(1).random((1, net.n_edges)) < 0.5  # one sample: every step
+    hw = HardwareConfig.only("gating", gating="replay")
+    tr = HardwareTrainer(net, tasks[:1], [cfg1], [2], hardware=hw, parts=parts[0],
+                         replay=seq if recorded else None)
+    for _ in range(3):
+        tr.step()
+        np.testing.assert_array_equal(tr.last_mask[0], seq[0] if recorded else True)
+
+
+def test_one_board_per_network_or_one_for_all(setup16):
+    net, tasks, cfg, parts = setup16
+    with pytest.raises(SpiceclError, match=r"expected one HardwareParts per network \(3\), got 2"):
+        HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
+                        parts=parts[:2])
+    tr = HardwareTrainer(net, tasks, [cfg] * 3, [1, 2, 3], hardware=HardwareConfig(),
+                         parts=parts[0])
+    assert all(pt is parts[0] for pt in tr.parts)
+
+
+def test_a_variation_file_draw_brings_its_own_updates_and_periods(tmp_path):
+    from spicecl.variation_file import load_variation, write_variation
+
+    n = 4
+    u = np.random.default_rng(0).random((4, 64, n)) < 0.5
+    period = np.array([[4.6e-4] * n, [5.0e-4] * n, [np.nan] * n, [4.6e-4] * (n - 1) + [0.0]])
+    write_variation(tmp_path, {
+        "updates": u, "bias_volts": np.full(4, 2.5), "draw": np.arange(4),
+        "p_edge": u.mean(axis=1), "period": period, "duty": np.full((4, n), .5),
+        "pearson": np.zeros((4, n, n)), "lag1": np.zeros((4, n)),
+        "rt": np.full((4, n), 33e3), "ct": np.full((4, n), 1e-8), "kh": np.ones((4, n, 3)),
+        "voff_osc": np.zeros((4, n)), "voff_bias": np.zeros((4, n)),
+        "v0": np.full((4, n), 2.5)}, {})
+    var = load_variation(tmp_path)
+    pt = HardwareParts.draw(n, 1, LearningConfig(rule="discrete"))
+    one = pt.with_variation(var, draw=1)
+    np.testing.assert_array_equal(one.updates[2.5], u[1])
+    np.testing.assert_array_equal(one.periods(), 5.0e-4)
+    # a draw whose periods were not all measured (NaN, 0): the periods of its parts
+    for draw in (2, 3):
+        other = pt.with_variation(var, draw=draw)
+        assert other.period is None
+        np.testing.assert_allclose(other.periods(), 2 * np.log(2) * 33e3 * 1e-8)
+
+
+def test_parts_summary_from_known_parts():
+    import dataclasses
+
+    z = np.zeros(2)
+    pt = HardwareParts(rab_free=np.array([1e4, 3e4]), rab_clamped=np.array([1.1e4, 2.7e4]),
+                       rw_free=np.array([50.0, 70.0]), rw_clamped=np.array([50.0, 70.0]),
+                       offset1=np.array([3e-4, -3e-4]), offset2=np.array([4e-4, 4e-4]),
+                       osc_rt=np.array([1e3, 3e3]), osc_ct=np.full(2, 1e-6),
+                       osc_kh=np.ones((2, 3)), osc_voff=z, bias_voff=z, source="by hand")
+    s = pt.summary()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pt.seed = 3  # (the parts of one board)
+    assert s["source"] == "by hand" and s["n_edges"] == 2
+    assert s["rab_free_rel_sd"] == pytest.approx(0.5)  # sd 1e4 of mean 2e4
+    assert s["rw_free_mean"] == pytest.approx(60.0)
+    assert s["twin_rab_rel_diff_rms"] == pytest.approx(0.1)  # clamped/free = 1.1, 0.9
+    assert s["offset_rms_volts"] == pytest.approx(np.sqrt((9 + 9 + 16 + 16) / 4) * 1e-4)
+    per = 2 * np.log(2) * np.array([1e-3, 3e-3])  # nominal thresholds: 2 ln 2 R C
+    assert s["period_mean"] == pytest.approx(per.mean())
+    assert s["period_rel_sd"] == pytest.approx(0.5)
+
+
+def test_drawn_digipots_are_centred_on_the_configs_grid():
+    cfg = LearningConfig(rule="discrete", r_ab=5e3, r_wiper=1.5e-3)
+    from spicecl.variation import ToleranceSpec
+
+    pt = HardwareParts.draw(8, 1, cfg, spec=ToleranceSpec.exact())
+    np.testing.assert_array_equal(pt.rab_free, 5e3)
+    np.testing.assert_array_equal(pt.rw_free, 1.5e-3)
+
+
+def test_clock_free_updates_per_edge_must_be_a_positive_number(setup16):
+    net, tasks, cfg, parts = setup16
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(SpiceclError, match="updates per edge must be in"):
+            train_clock_free(net, tasks[0], cfg, 5, bad, hardware=HardwareConfig.ideal(),
+                             parts=parts[0])
+    h = train_clock_free(net, tasks[0], cfg, 5, 0.6, hardware=HardwareConfig.ideal(),
+                         parts=parts[0], phase_seed=0)
+    assert h.steps.tolist() == [0, 1]
+
+
 def test_clock_free_records_are_the_state_after_every_earlier_event(setup16):
     """Equal periods T and phases spread over [0, T): the events are edge 0, 1, ..., E - 1,
     then again; record r (r updates per edge, t = r T) comes after exactly r E events. The
@@ -459,6 +641,19 @@ def test_clock_free_records_are_the_state_after_every_earlier_event(setup16):
                 tr.step(only_edges=only)
     assert np.array_equal(h.final_taps, tr.taps)
     assert h.snapshot_steps.tolist() == [3] and np.array_equal(h.resistance[:, 0], tr.r)
-    # one network, one seed: used as is (an int seed is the Generator it makes)
+    # one network, one seed: used as is (an int seed is the Generator it makes); several
+    # networks spawn their streams from one seed, as train() does
     again = train_clock_free(net, tasks[0], cfg, 7, 3, hardware=hw, parts=pt, n_records=3)
     assert np.array_equal(again.train_error, h.train_error)
+    from spicecl.learning import spawn_streams
+
+    two = train_clock_free(net, tasks[:2], cfg, 7, 3, hardware=hw, parts=pt, n_records=3)
+    each = train_clock_free(net, tasks[:2], cfg, spawn_streams(7, 2), 3, hardware=hw,
+                            parts=pt, n_records=3)
+    assert np.array_equal(two.train_error, each.train_error)
+
+
+def test_oscillator_events_lie_in_the_half_open_window():
+    t, e = oscillator_events([1.0, 1.0, 0.5], [0.25, 2.5, 0.0], 2.0)
+    assert e.tolist() == [2, 0, 2, 2, 0, 2]  # edge 1's first edge is after t_end; 2.0 is out
+    np.testing.assert_allclose(t, [0.0, 0.25, 0.5, 1.0, 1.25, 1.5])
