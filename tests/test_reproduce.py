@@ -500,12 +500,17 @@ def test_power_law_fit_and_mean_sem_on_known_data():
 
     x = np.arange(1, 9) / 16
     y = 3.7 * x ** (2 / 3)
-    a, c = power_law_fit(np.r_[x, 0.5, 0.0], np.r_[y, np.nan, 1.0])  # NaN, x = 0: skipped
+    a, c = power_law_fit(np.r_[x, 0.5, 0.0, 0.3], np.r_[y, np.nan, 1.0, 0.0])  # NaN, 0: skipped
     assert a == pytest.approx(2 / 3, rel=1e-12) and c == pytest.approx(3.7, rel=1e-12)
     assert all(np.isnan(power_law_fit([1.0], [2.0])))  # one point: no fit
+    assert power_law_fit([1.0, 2.0], [0.5, 0.25]) == pytest.approx((-1.0, 0.5), rel=1e-12)
     mean, sem = mean_sem(np.array([[1.0, 10.0], [2.0, 10.0], [3.0, 10.0], [4.0, 10.0]]))
     assert mean.tolist() == [2.5, 10.0]
     assert sem == pytest.approx([np.sqrt(5 / 3) / 2, 0.0])  # sample std / sqrt(n)
+    mean, sem = mean_sem(np.array([[1.0], [3.0]]))  # two samples: std sqrt(2), sem 1
+    assert mean.tolist() == [2.0] and sem == pytest.approx([1.0])
+    mean, sem = mean_sem(np.array([[1.0, 3.0]]))  # one: no spread to estimate
+    assert mean.tolist() == [1.0, 3.0] and sem.tolist() == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("where", [w for w in REPRODUCED if w.endswith(("fig2a", "fig2b"))])
@@ -743,3 +748,39 @@ def test_ctrl_c_says_how_to_resume(tmp_path, capsys, monkeypatch):
     assert main(["reproduce", "fig4c", "--quick", "--out", str(tmp_path)]) == 130
     assert capsys.readouterr().err == (f"spicecl: interrupted; the same command resumes from "
                                        f"the jobs finished in {tmp_path}/\n")
+
+
+def test_setting_checkers_take_their_range_ends_and_refuse_past_them():
+    from spicecl.experiments.common import boolean, count, fraction, nonnegative, positive
+
+    assert count()(1) == 1 and count(2, 5)(5) == 5
+    for check, bad in ((count(), 0), (count(2, 5), 6), (positive, 0), (positive, -1.0),
+                       (nonnegative, -1e-9), (fraction, 0.0), (fraction, 1.5), (boolean, 1),
+                       (boolean, "true"), (positive, True), (positive, float("inf"))):
+        with pytest.raises(ValueError):
+            check(bad)
+    assert positive(1e-300) == 1e-300 and nonnegative(0) == 0.0 and fraction(1) == 1.0
+    assert boolean(True) is True and boolean(False) is False
+    from spicecl.experiments.common import grid
+
+    three = grid(positive, max_len=3)
+    assert three([1, 2, 3]) == [1.0, 2.0, 3.0]
+    for bad in ([1], [1, 2, 3, 4], [1, 1.0], (1, 2)):
+        with pytest.raises(ValueError):
+            three(bad)
+
+
+def test_check_network_takes_a_network_just_big_enough_for_the_task():
+    from spicecl.errors import SpiceclError
+    from spicecl.experiments.common import TaskSpec, check_network
+
+    task = TaskSpec(n_in=2, n_out=2, n_ground=1)  # 5 roles
+    s = {"network": "disordered:5:7", "network_seed": 0}
+    assert check_network("figX", s, {}, task) == ("disordered:5:7", 0)  # 7 edges: any count
+    with pytest.raises(SpiceclError, match="4 nodes, the task needs 5"):
+        check_network("figX", {"network": "disordered:4:5", "network_seed": 0}, {}, task)
+    with pytest.raises(SpiceclError, match="7 edges; the fixed fractions of figX need a "
+                                           "multiple of 2"):
+        check_network("figX", s, {}, task, edges_multiple_of=2)
+    with pytest.raises(SpiceclError, match=r'^--set network="disordered:5:100" for figX: '):
+        check_network("figX", {"network": "disordered:5:100", "network_seed": 0}, {}, task)
