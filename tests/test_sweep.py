@@ -62,6 +62,27 @@ def blas_threads_job(spec):
                                  if i["user_api"] == "blas"])}
 
 
+def lock_probe_job(spec):
+    """Runs in this process: whether another thread finds sweep directory ``spec`` locked."""
+    import threading
+
+    from spicecl.results import directory_lock
+
+    held = []
+
+    def probe():
+        try:
+            with directory_lock(spec, wait=False):
+                held.append(False)
+        except BlockingIOError:
+            held.append(True)
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return {"held": np.array(held[0])}
+
+
 def pid_then_sleep_job(spec):
     """Runs in a pool worker: leaves its pid in directory ``spec``, then sleeps."""
     (Path(spec) / str(os.getpid())).touch()
@@ -849,3 +870,132 @@ def test_a_run_writing_into_the_sweep_directory_it_holds_does_not_wait_for_itsel
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], check=True, timeout=60)
     assert (tmp_path / "d" / "a.txt").read_text() == "a"
     assert (tmp_path / "d" / "manifest.json").exists()
+
+
+def test_a_resume_with_nothing_finished_says_nothing_of_numerics(tmp_path, capsys):
+    """Only finished jobs carry another machine's roundings: a manifest of other numerics
+    over an empty jobs/ is resumed without a word."""
+    chunks = [Chunk("c0", counting_job, {"name": "c0", "x": 1.0})]
+    FAIL_ON.clear()
+    run_sweep(chunks, tmp_path, {"job": "count"}, 0)
+    man = tmp_path / "manifest.json"
+    m = json.loads(man.read_text())
+    m["versions"]["numpy"] = "0.0.1"
+    man.write_text(json.dumps(m))
+    (tmp_path / "jobs" / "c0.npz").unlink()
+    run_sweep(chunks, tmp_path, {"job": "count"}, 0)
+    assert "numerics" not in capsys.readouterr().err
+
+
+def test_an_out_that_is_no_directory_or_has_an_unreadable_manifest_is_one_line(tmp_path):
+    chunks = [Chunk("c0", counting_job, {"name": "c0", "x": 1.0})]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, why in ((afile, f"--out {afile}: not a directory"),
+                     (afile / "sub", f"--out {afile / 'sub'}: Not a directory")):
+        with pytest.raises(SpiceclError) as exc:
+            run_sweep(chunks, out, {"job": "count"}, 0)
+        assert str(exc.value) == why
+    (tmp_path / "d" / "manifest.json").mkdir(parents=True)  # (a directory: OSError)
+    with pytest.raises(SpiceclError, match=r"unreadable manifest.json \(Is a directory\); "):
+        run_sweep(chunks, tmp_path / "d", {"job": "count"}, 0)
+    with pytest.raises(SpiceclError, match="^--workers must be >= 1, got 0$"):
+        run_sweep(chunks, tmp_path / "w", {"job": "count"}, 0, workers=0)
+
+
+def test_a_config_written_another_way_resumes_and_a_changed_one_names_what_changed(tmp_path):
+    from spicecl.sweep import _config_diff
+
+    chunks = [Chunk("c0", counting_job, {"name": "c0", "x": 1.0})]
+    FAIL_ON.clear()
+    config = {"job": "count", "gamma": 3e10, "overrides": {"a": 1, "b": 2}}
+    run_sweep(chunks, tmp_path, config, 0)
+    man = tmp_path / "manifest.json"
+    m = json.loads(man.read_text())
+    m["config_hash"] = "written-by-hand"  # the same settings, hashed from another spelling
+    man.write_text(json.dumps(m))
+    CALLS.clear()
+    res = run_sweep(chunks, tmp_path, {"overrides": {"b": 2, "a": 1}, "gamma": 3 * 10**10,
+                                       "job": "count"}, 0)
+    assert CALLS == [] and res["__stats__"]["loaded"] == 1
+    new = {"k": [1, 2, 3, 4, 5], "overrides": {}}
+    old = {f"k{i}": i for i in range(6)}
+    assert _config_diff(old, {f"k{i}": -i for i in range(6)}) == \
+        "it differs in k1, k2, k3, k4, ..."  # (k0 = 0 either way)
+    assert _config_diff({f"k{i}": i for i in range(4)}, {}) == "it differs in k0, k1, k2, k3"
+    assert _config_diff({"overrides": {"p": [1], "t": 2}}, {"overrides": {"p": [1], "t": 3}}) \
+        == "it differs in --set t"
+    assert _config_diff({"overrides": {"p": [1]}}, {"overrides": {"b": 2}}) == \
+        "it differs in --set b, --set p"  # (a setting given on one side only)
+    from spicecl.results import config_hash
+
+    assert _config_diff(None, new) == f"config hash {config_hash(new)} here, none readable there"
+
+
+def test_a_sweeps_stats_count_the_computed_and_the_loaded_jobs(tmp_path):
+    chunks = [Chunk(f"c{i}", counting_job, {"name": f"c{i}", "x": float(i)}, cost=i + 1)
+              for i in range(3)]
+    FAIL_ON.clear()
+    run_sweep(chunks[:1], tmp_path, {"job": "count"}, 0)
+    t0 = time.perf_counter()
+    stats = run_sweep(chunks, tmp_path, {"job": "count"}, 0)["__stats__"]
+    wall = time.perf_counter() - t0
+    assert stats["computed"] == 2 and stats["loaded"] == 1 and stats["computed_cost"] == 5.0
+    assert 0 <= stats["seconds"] <= wall  # (the run's own time, measured inside)
+
+
+def test_code_identity_changes_with_any_source_file_name_or_content(tmp_path, monkeypatch):
+    import spicecl
+    from spicecl import sweep
+
+    pkg = tmp_path / "spicecl"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(spicecl, "__file__", str(pkg / "__init__.py"))
+
+    def identity():
+        sweep.code_identity.cache_clear()
+        return sweep.code_identity()
+
+    try:
+        first = identity()
+        assert identity() == first and first[2] == str(pkg)
+        (pkg / "sub" / "a.py").write_text("x = 2\n")
+        second = identity()
+        (pkg / "sub" / "a.py").rename(pkg / "sub" / "b.py")
+        third = identity()
+        (pkg / "notes.txt").write_text("not source")
+        assert identity() == third
+    finally:
+        sweep.code_identity.cache_clear()
+    assert len({first[0], second[0], third[0]}) == 3
+
+
+def test_a_sweep_into_a_new_directory_holds_it_while_it_runs(tmp_path):
+    out = tmp_path / "new" / "sweep"  # (created by the run)
+    res = run_sweep([Chunk("a", lock_probe_job, str(out))], out, {"job": "lock"}, 0)
+    assert bool(res["a"]["held"])
+
+
+def test_other_code_says_how_a_worker_differs_and_the_scheduler_is_checked_by_code_only():
+    from spicecl.sweep import _check_code, _other_code
+
+    mine = ("abc", ("0.1.0", "2.4.6", "1.17.1"), "/src/spicecl")
+    assert _other_code("worker w", ("abc", ("0.1.0", "2.3.0", "1.17.1"), "/src/spicecl"),
+                       mine) == "worker w runs numpy 2.3.0, this process 2.4.6"
+    assert _other_code("worker w", ("xyz", mine[1], "/src/spicecl"), mine) == (
+        "worker w runs other spicecl code than this process (from /src/spicecl: changed "
+        "since worker w started? restart it)")
+    assert _other_code("worker w", ("xyz", mine[1], "/elsewhere"), mine) == (
+        "worker w runs other spicecl code (from /elsewhere) than this process (from "
+        "/src/spicecl)")
+    # the scheduler only unpickles the jobs: its spicecl code matters, not its numpy
+    other_numpy = ("abc", ("0.1.0", "2.3.0", "1.17.1"), "/src/spicecl")
+    _check_code("tcp://h:1", "the scheduler", other_numpy, mine)
+    with pytest.raises(SpiceclError, match="worker w runs numpy 2.3.0, this process 2.4.6; "
+                                           "the numbers could differ from a local run"):
+        _check_code("tcp://h:1", "worker w", other_numpy, mine)
+    with pytest.raises(SpiceclError, match="the scheduler runs other spicecl code .*; it "
+                                           "unpickles the jobs"):
+        _check_code("tcp://h:1", "the scheduler", ("xyz",) + mine[1:], mine)
