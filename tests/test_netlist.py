@@ -850,3 +850,102 @@ def test_decks_build_when_pyspice_is_compiled_under_warnings_as_errors(tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     (line,) = out.stderr.splitlines()  # (no warning lines)
     assert line.startswith("wrote x.cir") and (tmp_path / "x.cir").is_file()
+
+
+# ------------------------------------------------------------ variation: parts and digipots
+
+def test_tolerance_specs_refuse_what_is_no_component_tolerance():
+    import dataclasses
+
+    with pytest.raises(SpiceclError, match="not a ComponentTolerance"):
+        ToleranceSpec((("resistor", (100e3, 0.01)),))
+    with pytest.raises(SpiceclError, match="nominal and tolerance must be numbers"):
+        ToleranceSpec((("digipot_rab", ComponentTolerance("10k", 0.1)),))
+    with pytest.raises(SpiceclError, match="expected an object with nominal"):
+        ToleranceSpec.from_dict({"resistor": 0.01})
+    with pytest.raises(SpiceclError, match="unknown component class 'inductor'"):
+        ToleranceSpec.default()["inductor"]
+    # a relative class needs a positive nominal: 0 is not one
+    with pytest.raises(SpiceclError, match="nominal of digipot_rab must be a positive"):
+        ToleranceSpec.from_dict({"digipot_rab": {"nominal": 0.0}})
+    # the ends of the physical ranges are in them (1 mohm to 1 Tohm, 1 aF to 1 F, 1 nV to 10 V)
+    for name, lo, hi in (("digipot_rab", 1e-3, 1e12), ("capacitor", 1e-18, 1.0),
+                         ("comparator_offset", 1e-9, 10.0)):
+        for nominal in (lo, hi):
+            spec = ToleranceSpec(((name, ComponentTolerance(nominal, 0.0)),))
+            assert spec[name].nominal == nominal
+        for nominal in (lo / 1.5, hi * 1.5):
+            with pytest.raises(SpiceclError, match="outside the physical range"):
+                ToleranceSpec(((name, ComponentTolerance(nominal, 0.0)),))
+    for obj, field in ((ToleranceSpec.default(), "components"),
+                       (ComponentTolerance(1.0, 0.1), "tolerance"),
+                       (draw_circuit(ToleranceSpec.default(), 2, 0), "seed")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, None)
+
+
+def test_tolerance_json_errors_name_the_line_and_the_repeated_class():
+    with pytest.raises(SpiceclError, match=r"^spec.json, line 1: not valid JSON"):
+        ToleranceSpec.from_json("{", "spec.json")
+    text = ('{"capacitor": {"tolerance": 0.05}, "resistor": {"tolerance": 0.01}, '
+            '"resistor": {"tolerance": 0.02}}')
+    with pytest.raises(SpiceclError, match=r"^spec.json: 'resistor' is given twice$"):
+        ToleranceSpec.from_json(text, "spec.json")
+
+
+def test_normal_draws_have_three_sigma_at_the_tolerance_clipped_there():
+    spec = ToleranceSpec.default().replace("digipot_rab", tolerance=0.3, distribution="normal")
+    rab = draw_circuit(spec, 20_000, np.random.default_rng(3))["rab_free"]
+    dev = rab / 10e3 - 1
+    assert np.all(np.abs(dev) <= 0.3 + 1e-15) and dev.min() < -0.2 and dev.max() > 0.2
+    # sigma = 0.1; clipping at 3 sigma leaves 0.987 of it (20,000 draws: +-0.5 %)
+    assert 0.97 < dev.std() / 0.1 < 1.0 and abs(dev.mean()) < 0.003
+
+
+def test_circuit_draws_of_no_edges_and_the_twins_resistances():
+    empty = draw_circuit(ToleranceSpec.default(), 0, np.random.default_rng(0))
+    assert empty.n_edges == 0 and all(len(v) == 0 for v in empty.values.values())
+    from spicecl.variation import CircuitDraw
+
+    assert CircuitDraw(ToleranceSpec.default(), None).n_edges == 0
+    draw = draw_circuit(ToleranceSpec.default(), 3, np.random.default_rng(0))
+    taps = np.array([0, 64, 127])
+    for which in ("free", "clamped"):
+        np.testing.assert_array_equal(draw.resistance(taps, which), draw[f"rw_{which}"]
+                                      + taps * draw[f"rab_{which}"] / 127)
+    with pytest.raises(ValueError):
+        draw.resistance(taps, "both")
+
+
+def test_start_state_at_the_half_period_charges_from_a_third():
+    # phase 0: discharging from 2 VDD / 3; phase 1/2: the other half, charging from VDD / 3
+    v0, rising = start_state(np.array([0.0, 0.5]), 3.0)
+    assert v0.tolist() == [2.0, 1.0] and rising.tolist() == [False, True]
+
+
+def test_resistances_more_than_half_a_tap_past_the_digipot_are_told():
+    from spicecl.variation import outside_digipot_range
+
+    rab, rw = 12.7e3, 100.0  # a tap of 100 ohm: half a tap is 50 ohm, exactly
+    inside = [rw - 50.0, rw + rab + 50.0, rw - 49.8, rw + rab + 49.8, 5e3]
+    assert outside_digipot_range(inside, rab, rw, "n") is None
+    for r, edge in (([5e3, rw - 50.2], 1), ([rw + rab + 50.2, 5e3], 0)):
+        msg = outside_digipot_range(r, rab, rw, "n")
+        assert msg.startswith(f"1 of 2 resistances of network n lie outside the digipot "
+                              f"range [100, 12800] ohm (e.g. edge {edge}: ")
+
+
+def test_digipot_grid_is_the_specs_nominals_with_mid_scale_in_the_learning_range():
+    from spicecl.variation import digipot_grid
+
+    spec = ToleranceSpec.default().replace("digipot_rab", nominal=12.7e3).replace(
+        "digipot_wiper", nominal=100.0)
+    assert digipot_grid(spec) == {"r_ab": 12.7e3, "r_wiper": 100.0, "r_init": 6500.0}
+    # tap 64 exactly at the ends of LearningConfig's range [10, 1e6] ohm: accepted
+    for rab, rw, r_init in ((127 / 64, 9.0, 10.0), (127e3, 936e3, 1e6)):
+        spec = ToleranceSpec.default().replace("digipot_rab", nominal=rab).replace(
+            "digipot_wiper", nominal=rw)
+        assert digipot_grid(spec)["r_init"] == r_init
+    spec = ToleranceSpec.default().replace("digipot_rab", nominal=1e9)
+    with pytest.raises(SpiceclError, match="outside the learning range"):
+        digipot_grid(spec)
