@@ -75,9 +75,12 @@ def test_replayed_gating_uses_exactly_the_sequence(setup16):
         np.testing.assert_array_equal(tr.last_mask[0], seq[t % 7])
         moved = tr.taps[0] != before[0]
         assert not np.any(moved & ~seq[t % 7])
-    with pytest.raises(SpiceclError, match="update sequence"):
-        HardwareTrainer(net, tasks[:1], [cfg], [9], hardware=HardwareConfig(gating="replay"),
-                        parts=parts[0], replay=seq[:, :5])
+    for bad in (seq[:, :5], seq[:0]):  # another edge count, or no sample (t % 0)
+        with pytest.raises(SpiceclError, match=r"update sequence has shape \(\d+, \d+\), "
+                                               r"expected \(samples, 16\)"):
+            HardwareTrainer(net, tasks[:1], [cfg], [9],
+                            hardware=HardwareConfig(gating="replay"), parts=parts[0],
+                            replay=bad)
 
 
 def test_replay_without_a_recorded_sequence_is_an_error(setup16):
