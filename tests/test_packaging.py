@@ -21,7 +21,7 @@ from spicecl.netlist.twin import MODEL_FILES
 PACKAGE = Path(spicecl.__file__).resolve().parent
 REPO = PACKAGE.parent
 #: What a build reads: the rest of the checkout (tests/, results/, netlists/) stays out.
-SOURCES = ("pyproject.toml", "README.md", "spicecl", "models")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "spicecl", "models")
 
 needs_checkout = pytest.mark.skipif(not (REPO / "pyproject.toml").is_file(),
                                     reason="spicecl is not run from a source checkout")
@@ -53,6 +53,11 @@ def test_pyproject_lists_every_package_and_ships_the_models():
     globs = tool["package-data"]["spicecl.models"]
     needed = set(MODEL_FILES) | {"oscillator.lib"}
     assert needed <= {p.name for g in globs for p in (REPO / "models").glob(g)}
+    # the license the metadata names ships with the wheel and the sdist
+    assert pyproject["project"]["license"] == "MIT"
+    assert pyproject["project"]["license-files"] == ["LICENSE"]
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License\n") and "Copyright (c) 2026 the spicecl developers" in text
 
 
 def test_an_installed_package_finds_its_own_models(tmp_path):
@@ -108,6 +113,8 @@ def test_the_wheel_holds_the_package_and_its_models_only(wheel):
     assert all(n.startswith("spicecl/") for n in code)  # no tests/, results/, netlists/
     assert code - sources == {f"spicecl/models/{p.name}" for p in (REPO / "models").iterdir()
                               if p.suffix == ".lib" or p.name == "README.md"}
+    (license,) = [n for n in names if n.endswith("/LICENSE")]
+    assert zipfile.ZipFile(wheel).read(license) == (REPO / "LICENSE").read_bytes()
 
 
 @pytest.mark.slow
