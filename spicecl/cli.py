@@ -118,12 +118,28 @@ class _Parser(argparse.ArgumentParser):
         return self
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import spicecl
+class _Version(argparse.Action):
+    """``--version``: spicecl's version and source hash, ``spicecl 0.1.0 (source HASH)``, to
+    check a manifest's ``versions`` against the installed code (the files are hashed only
+    when asked)."""
 
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                         nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import spicecl
+        from spicecl.results import source_hash
+
+        print(f"spicecl {spicecl.__version__} (source {source_hash()})")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spicecl", description="SPICE co-simulation of coupled-learning "
                      "resistor networks.")
-    parser.add_argument("--version", action="version", version=f"spicecl {spicecl.__version__}")
+    parser.add_argument("--version", action=_Version, help="show spicecl's version and the "
+                        "hash of its source files (as manifests record them) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:

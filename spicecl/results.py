@@ -3,13 +3,15 @@
 Every file goes to a temporary name in the target directory and is renamed into place, so an
 interrupted run never leaves a half-written file. :func:`write_manifest` records what is
 needed to regenerate a result: the command line, the configuration, the seed, and the
-versions of Python, numpy, scipy, spicecl and ngspice, and the BLAS libraries with the kernels
-they picked for this CPU (:func:`blas_libraries`).
+versions of Python, numpy, scipy, spicecl and ngspice, the BLAS libraries with the kernels
+they picked for this CPU (:func:`blas_libraries`), and a hash of spicecl's source files
+(:func:`source_hash`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -204,12 +206,35 @@ def versions() -> dict:
 
     return {
         "spicecl": spicecl.__version__,
+        "spicecl_source": source_hash(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "ngspice": ngspice_version(),
         "blas": blas_libraries(),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """16 hex digits naming the code that runs: a sha256 over spicecl's source files
+    (``spicecl/**/*.py``) and the SPICE model libraries its decks include (``models/*.lib``).
+
+    A version number does not tell a checkout with local edits from the release. The files
+    are hashed by their names relative to the package (the libraries as ``models/NAME.lib``,
+    where they lie inside the package or beside it: :func:`default_models_dir`) and their
+    bytes, as lines ``SHA256  NAME`` sorted by name: the same code gives the same hash from a
+    wheel, an editable install or a checkout, whatever the files' times. Computed once per
+    process."""
+    import spicecl
+    from spicecl.netlist.names import default_models_dir
+
+    root = Path(spicecl.__file__).resolve().parent
+    files = {p.relative_to(root).as_posix(): p for p in root.rglob("*.py")}
+    files.update({f"models/{p.name}": p for p in default_models_dir().glob("*.lib")})
+    listing = "".join(f"{hashlib.sha256(files[name].read_bytes()).hexdigest()}  {name}\n"
+                      for name in sorted(files))
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
 def blas_libraries() -> str:

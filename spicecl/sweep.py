@@ -126,17 +126,22 @@ def sweep_lock(out):
 
 
 def _warn_of_other_numerics(out: Path) -> None:
-    """Say so when the finished jobs of a sweep being resumed were computed with other
-    numerics than this process's (numpy, scipy, BLAS kernels: another machine or build, as
-    its manifest records them): they round differently in the last bit, which the continuous
-    rule can amplify, so the sweep's numbers are then no one machine's (README,
-    "Reproducibility across machines")."""
+    """Say so when the finished jobs of a sweep being resumed were computed by other spicecl
+    code (another source hash, as its manifest records it; manifests from before the hash
+    lack it) or with other numerics than this process's (numpy, scipy, BLAS kernels: another
+    machine or build): the former can change any number, the latter round differently in the
+    last bit, which the continuous rule can amplify, so the sweep's numbers are then no one
+    machine's (README, "Reproducibility across machines")."""
     man = out / "manifest.json"
     if not man.exists() or not any((out / "jobs").glob("*.npz")):
         return
     from spicecl.results import versions
 
     then, now = json.loads(man.read_text()).get("versions") or {}, versions()
+    if then.get("spicecl_source", now["spicecl_source"]) != now["spicecl_source"]:
+        warn(f"--out {out}: resuming jobs computed by other spicecl code (source "
+             f"{then['spicecl_source']} there, {now['spicecl_source']} here): this sweep's "
+             f"results then mix two versions of the code")
     diff = [f"{k} {then[k]} there, {now[k]} here" for k in ("numpy", "scipy", "blas")
             if k in then and then[k] != now[k]]
     if diff:
@@ -265,20 +270,16 @@ def _version_here(pkg: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def code_identity() -> tuple:
-    """What besides a job's spec decides its numbers, in this process: (a digest of spicecl's
-    source files, the versions of :data:`SAME_VERSION`, spicecl's directory). Two checkouts
-    of one version (a clone on PYTHONPATH, the installed one) can differ; the directory only
-    names the code in messages."""
-    import hashlib
-
+    """What besides a job's spec decides its numbers, in this process: (the hash of
+    spicecl's source files, :func:`spicecl.results.source_hash`, the versions of
+    :data:`SAME_VERSION`, spicecl's directory). Two checkouts of one version (a clone on
+    PYTHONPATH, the installed one) can differ; the directory only names the code in
+    messages."""
     import spicecl
+    from spicecl.results import source_hash
 
     root = Path(spicecl.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return (digest.hexdigest()[:16], tuple(_version_here(p) for p in SAME_VERSION), str(root))
+    return (source_hash(), tuple(_version_here(p) for p in SAME_VERSION), str(root))
 
 
 def run_identified(func: Callable[[Any], dict], spec) -> tuple:

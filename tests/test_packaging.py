@@ -80,6 +80,24 @@ def test_an_installed_package_finds_its_own_models(tmp_path):
     assert Path(osc) == site / "spicecl" / "models" / "oscillator.lib"
 
 
+def test_the_installed_layout_and_the_checkout_have_one_source_hash(tmp_path):
+    """Manifests name the code by spicecl.results.source_hash: an installed copy (the models
+    inside the package) and a checkout (models/ beside it) of the same files give the same
+    hash, this process's."""
+    from spicecl.results import source_hash
+
+    site, checkout = tmp_path / "site", tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "models")
+    shutil.copytree(PACKAGE, site / "spicecl", ignore=ignore)
+    shutil.copytree(default_models_dir(), site / "spicecl" / "models")
+    shutil.copytree(PACKAGE, checkout / "spicecl", ignore=ignore)
+    shutil.copytree(default_models_dir(), checkout / "models")
+    for where in (site, checkout):
+        out = _run_installed(where, tmp_path, "-m", "spicecl", "--version")
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout == f"spicecl {spicecl.__version__} (source {source_hash()})\n"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The wheel built from a copy of the sources (a build writes build/ and *.egg-info

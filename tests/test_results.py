@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spicecl.results import atomic_write_bytes, atomic_write_json, write_manifest
+from spicecl.results import atomic_write_bytes, atomic_write_json, source_hash, write_manifest
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temporaries(tmp_path):
@@ -52,6 +52,9 @@ def test_manifest_records_config_seed_and_versions(tmp_path):
     import spicecl
 
     assert m["versions"]["spicecl"] == spicecl.__version__
+    # the code that ran, not only its version number (a checkout with local edits)
+    assert m["versions"]["spicecl_source"] == source_hash()
+    assert len(source_hash()) == 16 and int(source_hash(), 16) >= 0
     assert m["versions"]["numpy"] == np.__version__ and m["versions"]["scipy"] == scipy.__version__
     assert m["versions"]["python"] == platform.python_version()
     # the BLAS kernels picked for this CPU: another CPU rounds in the last bit (README)
@@ -63,6 +66,55 @@ def test_manifest_records_config_seed_and_versions(tmp_path):
     if shutil.which("ngspice"):  # the installed ngspice's own version line
         line = subprocess.run(["ngspice", "-v"], capture_output=True, text=True).stdout
         assert f"ngspice-{m['versions']['ngspice']}" in line
+
+
+def test_source_hash_follows_the_source_files_bytes_not_their_times(tmp_path, monkeypatch):
+    """A copy of a package tree (spicecl/**/*.py beside models/*.lib): the hash changes with
+    any source file's bytes or name, and with nothing else."""
+    import spicecl
+    from spicecl.netlist import names
+
+    pkg, models = tmp_path / "spicecl", tmp_path / "models"
+    (pkg / "sub").mkdir(parents=True)
+    models.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("x = 1\n")
+    (models / "cell.lib").write_text(".subckt cell a b\n.ends\n")
+    monkeypatch.setattr(spicecl, "__file__", str(pkg / "__init__.py"))
+    monkeypatch.setattr(names, "default_models_dir", lambda: models)
+
+    def fresh_hash():
+        source_hash.cache_clear()
+        return source_hash()
+
+    try:
+        first = fresh_hash()
+        old = time.time() - 86400
+        for f in (pkg / "sub" / "a.py", models / "cell.lib"):
+            os.utime(f, (old, old))
+        (pkg / "notes.txt").write_text("not source")
+        (models / "README.md").write_text("not a library")
+        assert fresh_hash() == first
+        seen = [first]
+        for change in (lambda: (pkg / "sub" / "a.py").write_text("x = 2\n"),
+                       lambda: (pkg / "sub" / "a.py").rename(pkg / "sub" / "b.py"),
+                       lambda: (models / "cell.lib").write_text(".subckt cell a c\n.ends\n"),
+                       lambda: (pkg / "sub" / "c.py").write_text("")):
+            change()
+            seen.append(fresh_hash())
+        assert len(set(seen)) == len(seen)
+    finally:
+        source_hash.cache_clear()
+
+
+def test_version_prints_the_source_hash(capsys):
+    import spicecl
+    from spicecl.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"spicecl {spicecl.__version__} (source {source_hash()})\n"
 
 
 def test_manifest_records_the_spicecl_command_line_not_the_host_process(tmp_path):

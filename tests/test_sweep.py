@@ -388,6 +388,30 @@ def test_resuming_jobs_of_other_numerics_is_said(tmp_path, capsys):
     assert json.loads(man.read_text())["versions"]["blas"] != "openblas 0.3.30 Sandybridge"
 
 
+def test_resuming_jobs_of_other_code_is_said_and_of_an_older_manifest_not(tmp_path, capsys):
+    """A sweep resumed after spicecl's source changed mixed two codes' jobs without a word;
+    a manifest from before the source hash was recorded says nothing of its code."""
+    from spicecl.results import source_hash
+
+    chunks = small_chunks()
+    run_sweep(chunks[:2], tmp_path, {"t": 1}, 7)
+    man = tmp_path / "manifest.json"
+    m = json.loads(man.read_text())
+    m["versions"]["spicecl_source"] = "0123456789abcdef"
+    man.write_text(json.dumps(m))
+    run_sweep(chunks[:3], tmp_path, {"t": 1}, 7)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert (f"resuming jobs computed by other spicecl code (source 0123456789abcdef there, "
+            f"{source_hash()} here)") in err
+    assert json.loads(man.read_text())["versions"]["spicecl_source"] == source_hash()
+    m = json.loads(man.read_text())
+    del m["versions"]["spicecl_source"]
+    man.write_text(json.dumps(m))
+    run_sweep(chunks, tmp_path, {"t": 1}, 7)
+    assert capsys.readouterr().err == ""
+
+
 def test_failed_job_stops_the_pool_promptly(tmp_path):
     chunks = [Chunk("slow", sleepy_or_failing_job, "sleep"),
               Chunk("fail", sleepy_or_failing_job, "fail")]
@@ -947,6 +971,7 @@ def test_a_sweeps_stats_count_the_computed_and_the_loaded_jobs(tmp_path):
 def test_code_identity_changes_with_any_source_file_name_or_content(tmp_path, monkeypatch):
     import spicecl
     from spicecl import sweep
+    from spicecl.results import source_hash
 
     pkg = tmp_path / "spicecl"
     (pkg / "sub").mkdir(parents=True)
@@ -956,6 +981,7 @@ def test_code_identity_changes_with_any_source_file_name_or_content(tmp_path, mo
 
     def identity():
         sweep.code_identity.cache_clear()
+        source_hash.cache_clear()
         return sweep.code_identity()
 
     try:
@@ -969,6 +995,7 @@ def test_code_identity_changes_with_any_source_file_name_or_content(tmp_path, mo
         assert identity() == third
     finally:
         sweep.code_identity.cache_clear()
+        source_hash.cache_clear()
     assert len({first[0], second[0], third[0]}) == 3
 
 
