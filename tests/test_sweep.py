@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spicecl import sweep
 from spicecl.errors import SpiceclError
 from spicecl.experiments.common import TaskSpec, TrainChunk, run_train_chunk
 from spicecl.learning import LearningConfig
@@ -190,14 +191,23 @@ def test_local_pool_matches_in_process(tmp_path):
 
 
 @pytest.mark.dask
-def test_dask_cluster_matches_local_pool(tmp_path):
+def test_dask_cluster_matches_local_pool(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     chunks = small_chunks()
     local = run_sweep(chunks, tmp_path / "local", {"t": 1}, 7, workers=2)
+    clients = []
+
+    def connect(address):
+        clients.append(connect_scheduler(address))
+        return clients[-1]
+
+    monkeypatch.setattr(sweep, "connect_scheduler", connect)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:
         remote = run_sweep(chunks, tmp_path / "dask", {"t": 1}, 7,
                            scheduler=cluster.scheduler_address)
+        # the sweep's connection to the cluster is closed with the sweep, not left open
+        assert [c.status for c in clients] == ["closed"]
     assert_same(local, remote)
 
 
