@@ -86,43 +86,55 @@ def _sparse_factor(a, inspect: bool = False):
     return lu.solve, lu
 
 
-def check_precision(net: Network, free: np.ndarray, r: np.ndarray, diag: np.ndarray,
-                    pivots: np.ndarray, lower_sq, order=None) -> None:
-    """Raise a SpiceclError when the Cholesky factorization of the reduced Laplacian
-    ``A = L D L^T`` (L unit lower triangular) lost too much precision: estimated relative error
-    of the node voltages above :data:`PRECISION_LIMIT`, or a pivot that is not positive (the
-    factorization broke down).
+def precision_errors(diag: np.ndarray, pivots: np.ndarray, lower_sq) -> np.ndarray:
+    """Estimated relative error (U,) of each pivot of the Cholesky factorization of the
+    reduced Laplacian ``A = L D L^T`` (L unit lower triangular): of the node voltages, as a
+    fraction of the applied voltages; inf where a pivot is not positive (the factorization
+    broke down) or the estimate overflows.
 
     Pivot k is ``A_kk - sum_j L_kj^2 D_j``: a sum of terms of one sign for a Laplacian except
     this subtraction, which cancels (``A_kk`` >> ``D_k``: a node tied by a small resistance to
     one eliminated before it). Its absolute error is then about ``e_k = eps A_kk + sum_j
     L_kj^2 e_j`` (the errors of the earlier pivots carried on), so ``e = (I - L^2)^-1 eps
     diag(A)`` and the relative error of pivot k, ``e_k / D_k``, estimates the relative error
-    of the voltages (within 3.3x of the exact rational solution on 560 random networks with
-    resistances spread over 4-30 decades; ``eps * max A_kk / D_k`` alone was up to 960x low).
+    of the voltages (``spicecl bench precision`` compares it with the exact rational
+    solution; ``eps * max A_kk / D_k`` alone was up to 960x low).
 
-    ``free`` (U,): the free nodes; ``r`` (E,): resistances; ``diag``, ``pivots`` (U,): the
-    diagonal of A and D, in the order of the factorization; ``lower_sq``: ``L**2``, dense
-    (U, U; only the part below the diagonal is read) or sparse; ``order`` (U,): the position
-    in ``free`` of each row of the factorization (default: the same order). Resistances that
-    are not finite (a diverged training run) are the caller's to report: NaN in, NaN out.
+    ``diag``, ``pivots`` (U,): the diagonal of A and D, in the order of the factorization;
+    ``lower_sq``: ``L**2``, dense (U, U; only the part below the diagonal is read) or sparse.
     """
-    if not np.isfinite(r).all():
-        return
     from scipy.linalg import solve_triangular
     from scipy.sparse.linalg import spsolve_triangular
 
     b = np.finfo(float).eps * diag
     with np.errstate(all="ignore"):  # (overflow is reported as a loss of precision)
         if not np.all(pivots > 0):
-            err = np.where(pivots > 0, 0.0, np.inf)
-        elif sp.issparse(lower_sq):
+            return np.where(pivots > 0, 0.0, np.inf)
+        if sp.issparse(lower_sq):
             m = sp.identity(len(b), format="csr") - sp.tril(lower_sq, -1, format="csr")
             err = spsolve_triangular(m, b, lower=True) / pivots
         else:  # (the diagonal and the part above it are not read)
             err = solve_triangular(-lower_sq, b, lower=True, unit_diagonal=True,
                                    check_finite=False) / pivots
-    k = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
+    return np.where(np.isnan(err), np.inf, err)
+
+
+def check_precision(net: Network, free: np.ndarray, r: np.ndarray, diag: np.ndarray,
+                    pivots: np.ndarray, lower_sq, order=None) -> None:
+    """Raise a SpiceclError when the Cholesky factorization of the reduced Laplacian lost too
+    much precision: estimated relative error of the node voltages (:func:`precision_errors`)
+    above :data:`PRECISION_LIMIT`, or a pivot that is not positive (the factorization broke
+    down).
+
+    ``free`` (U,): the free nodes; ``r`` (E,): resistances; ``diag``, ``pivots``,
+    ``lower_sq``: as :func:`precision_errors`; ``order`` (U,): the position in ``free`` of
+    each row of the factorization (default: the same order). Resistances that are not finite
+    (a diverged training run) are the caller's to report: NaN in, NaN out.
+    """
+    if not np.isfinite(r).all():
+        return
+    err = precision_errors(diag, pivots, lower_sq)
+    k = int(np.argmax(err))
     loss = float(err[k])
     if loss <= PRECISION_LIMIT:
         return
@@ -139,17 +151,24 @@ def _imprecise(net: Network, r: np.ndarray, what: str) -> SpiceclError:
                         f"range of the resistances")
 
 
-def _check_dense(net: Network, free, r, diag, c, info: int = 0) -> None:
-    """:func:`check_precision` of a dense factorization: ``c`` the Cholesky factor from LAPACK
-    ``potrf`` (lower, its upper part not cleaned), ``info`` its status (> 0: pivot ``info``
-    was not positive, and the factorization stopped there)."""
-    d = np.diagonal(c) ** 2  # D of L D L^T
+def _dense_pivots(c, info: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """D (U,) and ``L**2`` (U, U) of ``A = L D L^T`` from ``c``, the Cholesky factor from
+    LAPACK ``potrf`` (lower, its upper part not cleaned); ``info`` its status (> 0: pivot
+    ``info`` was not positive, and the factorization stopped there: it and the later ones are
+    set to 0)."""
+    d = np.diagonal(c) ** 2
     if info:
         d = d.copy()
         d[info - 1:] = 0.0
     with np.errstate(all="ignore"):
         lower_sq = c * c / d  # (L D^1/2)^2 / D = L^2, column by column
-    check_precision(net, free, r, diag, d, lower_sq)
+    return d, lower_sq
+
+
+def _check_dense(net: Network, free, r, diag, c, info: int = 0) -> None:
+    """:func:`check_precision` of a dense factorization ``c`` with status ``info`` (as
+    :func:`_dense_pivots`)."""
+    check_precision(net, free, r, diag, *_dense_pivots(c, info))
 
 
 def _singular_outputs(det) -> SpiceclError:
@@ -358,21 +377,26 @@ class NodalSystem:
                 check_precision(self.net, self.free, r, a.diagonal()[order], lu.U.diagonal(),
                                 lu.L.multiply(lu.L), order=order)
             return solve(rhs)
-        kext, wbuf = self._kext, self._wbuf
-        np.divide(1.0, r, out=kext[:-1])
-        np.take(kext, self._eidx, out=wbuf, mode="clip")  # "clip": out unbuffered
-        np.multiply(wbuf, self._sign, out=wbuf)
-        buf = np.bincount(self._flat, weights=wbuf, minlength=self._size)
+        buf = self._assemble(r)
         diag = buf[:nu * nu:nu + 1].copy() if check else None
         c, info = lapack.dpotrf(buf[:nu * nu].reshape(nu, nu).T, lower=1, clean=0,
                                 overwrite_a=1)
         if info != 0 or check:
             if diag is None:  # (the factorization overwrote A: rebuild its diagonal)
-                diag = np.bincount(self._flat, weights=wbuf, minlength=self._size)[::nu + 1]
-            _check_dense(self.net, self.free, r, diag[:nu], c, info)
+                diag = self._assemble(r)[:nu * nu:nu + 1]
+            _check_dense(self.net, self.free, r, diag, c, info)
         x, info = lapack.dpotrs(c, buf[nu * nu:].reshape(ni + no, nu).T, lower=1,
                                 overwrite_b=1)
         return x
+
+    def _assemble(self, r: np.ndarray) -> np.ndarray:
+        """The dense path's buffer [A (U*U) | right-hand sides (I + O)*U] for resistances r
+        (E,) (the scatter plan of ``__init__``)."""
+        kext, wbuf = self._kext, self._wbuf
+        np.divide(1.0, r, out=kext[:-1])
+        np.take(kext, self._eidx, out=wbuf, mode="clip")  # "clip": out unbuffered
+        np.multiply(wbuf, self._sign, out=wbuf)
+        return np.bincount(self._flat, weights=wbuf, minlength=self._size)
 
     def unit_drops(self, r: np.ndarray, out: np.ndarray | None = None, check: bool = False):
         """Unit solution and its edge drops for resistances r (E,), unchecked (``check``: the
@@ -419,17 +443,18 @@ class NodalSystem:
         """Linear response (D, M, W) of the state with resistances ``resistance`` (E,)."""
         return Response(*self.unit_response(resistance))
 
-    def node_voltages(self, resistance, x, clamp=None) -> np.ndarray:
+    def node_voltages(self, resistance, x, clamp=None, check: bool = True) -> np.ndarray:
         """Node voltages for examples ``x`` (B, I); shape (B, N).
 
         With ``clamp`` (B, O), the output nodes are held at those voltages (clamped state);
-        otherwise they float (free state).
+        otherwise they float (free state). ``check``: refuse a factorization that lost too
+        much precision (:func:`check_precision`); one that broke down is refused always.
         """
         r = self._check_r(resistance)
         x = np.atleast_2d(np.asarray(x, float))
         if x.shape[1] != self.n_in:
             raise SpiceclError(f"expected {self.n_in} input voltages per example, got {x.shape[1]}")
-        sol = self._solve_units(r, check=True)
+        sol = self._solve_units(r, check=check)
         t, z = sol[:, :self.n_in], sol[:, self.n_in:]
         v = np.zeros((x.shape[0], self.net.n_nodes))
         v[:, self.inputs] = x
@@ -578,8 +603,10 @@ def clamp_targets(free_out: np.ndarray, desired: np.ndarray, eta: float) -> np.n
     return eta * desired + (1.0 - eta) * free_out
 
 
-def solve_fixed(net: Network, resistance, fixed: dict[int, float]) -> np.ndarray:
-    """Node voltages (N,) with the nodes in ``fixed`` (index -> volts) held, others free."""
+def solve_fixed(net: Network, resistance, fixed: dict[int, float],
+                check: bool = True) -> np.ndarray:
+    """Node voltages (N,) with the nodes in ``fixed`` (index -> volts) held, others free
+    (``check``: as :meth:`NodalSystem.node_voltages`)."""
     idx = np.fromiter(fixed.keys(), np.int64)
     vals = np.fromiter(fixed.values(), float)
     if len(np.unique(idx)) == net.n_nodes:  # every node held: nothing to solve
@@ -587,7 +614,58 @@ def solve_fixed(net: Network, resistance, fixed: dict[int, float]) -> np.ndarray
         v[idx] = vals
         return v
     system = NodalSystem(net, idx, (), ())
-    return system.node_voltages(resistance, vals[None, :])[0]
+    return system.node_voltages(resistance, vals[None, :], check=check)[0]
+
+
+def estimate_precision(net: Network, resistance, held) -> float:
+    """Estimated relative error of the node voltages, as a fraction of the applied voltages,
+    with the nodes ``held`` (indices) held and the others free: what :func:`solve_fixed` and
+    the other checked solves refuse above :data:`PRECISION_LIMIT` (:func:`check_precision`),
+    from the dense factorization they make (of at most :data:`DENSE_MAX_NODES` free nodes);
+    inf where it breaks down."""
+    system = NodalSystem(net, held, sparse=False)
+    nu = len(system.free)
+    a = system._assemble(system._check_r(resistance))[:nu * nu].reshape(nu, nu).T
+    c, info = lapack.dpotrf(a, lower=1, clean=0)
+    return float(np.max(precision_errors(np.diagonal(a), *_dense_pivots(c, info))))
+
+
+def exact_voltages(net: Network, resistance, fixed: dict[int, float]) -> np.ndarray:
+    """Node voltages (N,) with the nodes in ``fixed`` (index -> volts) held, by exact rational
+    elimination (:class:`fractions.Fraction`) of the reduced nodal equations, rounded once:
+    the reference for the solver's precision (slow: 0.1 s at 40 nodes, 2 s at 64)."""
+    from fractions import Fraction
+
+    free = [u for u in range(net.n_nodes) if u not in fixed]
+    pos = {u: k for k, u in enumerate(free)}
+    a = [[Fraction(0)] * len(free) for _ in free]
+    b = [Fraction(0)] * len(free)
+    for (u, w), ohms in zip(net.edges.tolist(), np.asarray(resistance).tolist()):
+        g = 1 / Fraction(ohms)
+        for s, t in ((u, w), (w, u)):
+            if s in pos:
+                a[pos[s]][pos[s]] += g
+                if t in pos:
+                    a[pos[s]][pos[t]] -= g
+                else:
+                    b[pos[s]] += g * Fraction(fixed[t])
+    n = len(free)
+    for k in range(n):  # (A is positive definite: no pivoting needed)
+        for i in range(k + 1, n):
+            f = a[i][k] / a[k][k]
+            if f:
+                for j in range(k, n):
+                    a[i][j] -= f * a[k][j]
+                b[i] -= f * b[k]
+    x = [Fraction(0)] * n
+    for k in reversed(range(n)):
+        x[k] = (b[k] - sum(a[k][j] * x[j] for j in range(k + 1, n))) / a[k][k]
+    v = np.empty(net.n_nodes)
+    for u, volts in fixed.items():
+        v[u] = volts
+    for u, k in pos.items():
+        v[u] = float(x[k])
+    return v
 
 
 def kcl_residual(net: Network, resistance, v: np.ndarray, held: np.ndarray) -> float:

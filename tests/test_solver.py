@@ -10,7 +10,8 @@ import pytest
 from spicecl.cli import main
 from spicecl.errors import SpiceclError
 from spicecl.network import Network, disordered_network, exp16
-from spicecl.solver import NodalSystem, clamp_targets, kcl_residual, solve_fixed
+from spicecl.solver import (NodalSystem, clamp_targets, exact_voltages, kcl_residual,
+                            solve_fixed)
 
 REL = 1e-12
 
@@ -473,43 +474,6 @@ def test_node_voltages_checks_the_number_of_input_voltages():
         sy.node_voltages(np.full(net.n_edges, 1e3), [[1.0]])
 
 
-def exact_voltages(net, r, fixed):
-    """Node voltages (N,) by exact rational elimination (fractions.Fraction) of the reduced
-    nodal equations, rounded once: the reference for the solver's precision."""
-    from fractions import Fraction
-
-    free = [u for u in range(net.n_nodes) if u not in fixed]
-    pos = {u: k for k, u in enumerate(free)}
-    a = [[Fraction(0)] * len(free) for _ in free]
-    b = [Fraction(0)] * len(free)
-    for (u, w), ohms in zip(net.edges.tolist(), np.asarray(r).tolist()):
-        g = 1 / Fraction(ohms)
-        for s, t in ((u, w), (w, u)):
-            if s in pos:
-                a[pos[s]][pos[s]] += g
-                if t in pos:
-                    a[pos[s]][pos[t]] -= g
-                else:
-                    b[pos[s]] += g * Fraction(fixed[t])
-    n = len(free)
-    for k in range(n):  # (A is positive definite: no pivoting needed)
-        for i in range(k + 1, n):
-            f = a[i][k] / a[k][k]
-            if f:
-                for j in range(k, n):
-                    a[i][j] -= f * a[k][j]
-                b[i] -= f * b[k]
-    x = [Fraction(0)] * n
-    for k in reversed(range(n)):
-        x[k] = (b[k] - sum(a[k][j] * x[j] for j in range(k + 1, n))) / a[k][k]
-    v = np.empty(net.n_nodes)
-    for u, volts in fixed.items():
-        v[u] = volts
-    for u, k in pos.items():
-        v[u] = float(x[k])
-    return v
-
-
 def test_voltages_are_exact_to_the_precision_limit_or_refused_across_decades():
     # Resistances log-uniform over D decades from 1 mohm: the solver's voltages agree with
     # the exact rational solution to PRECISION_LIMIT of the applied voltages, or the solver
@@ -534,6 +498,26 @@ def test_voltages_are_exact_to_the_precision_limit_or_refused_across_decades():
                 accepted[decades] += 1
                 assert np.max(np.abs(v - exact_voltages(net, r, fixed))) <= PRECISION_LIMIT
     assert accepted[12] == 60  # 1 mohm to 1 Gohm: no network refused
+
+
+@pytest.mark.parametrize("small", [1e-5, 1e-15])
+def test_the_precision_estimate_is_what_the_checked_solve_refuses(small):
+    # 1 ohm, `small`, 1 ohm from 1 V to ground: at 1e-15 the unchecked solve puts the middle
+    # nodes at 0.47 V instead of 0.5 V, and the checked one refuses; estimate_precision (what
+    # `bench precision` compares with the true error) is the quantity the check refuses on
+    from spicecl.solver import PRECISION_LIMIT, estimate_precision
+
+    net = chain(4, [(0, 1), (1, 2), (2, 3)])
+    r, fixed = [1.0, small, 1.0], {0: 1.0, 3: 0.0}
+    estimate = estimate_precision(net, r, [0, 3])
+    error = np.max(np.abs(solve_fixed(net, r, fixed, check=False) - exact_voltages(net, r, fixed)))
+    if small == 1e-5:
+        assert estimate <= PRECISION_LIMIT and error <= PRECISION_LIMIT
+        assert np.array_equal(solve_fixed(net, r, fixed), solve_fixed(net, r, fixed, check=False))
+    else:
+        assert estimate > PRECISION_LIMIT and error > 0.01
+        with pytest.raises(SpiceclError, match="span too many decades"):
+            solve_fixed(net, r, fixed)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
