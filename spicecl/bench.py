@@ -1,4 +1,5 @@
-"""Benchmarks of the learning core (``spicecl bench learning``).
+"""Benchmarks of the learning core (``spicecl bench learning``), of the sparse solver
+(``spicecl bench solver``) and of the solver's precision (``spicecl bench precision``).
 
 Everything is measured in one process, one after the other, so ratios compare like with
 like on whatever machine runs them:
@@ -11,7 +12,8 @@ like on whatever machine runs them:
   step must do.
 
 The baseline's first update is compared with spicecl's (``baseline_max_abs_diff_ohm``) so the
-two are known to compute the same thing.
+two are known to compute the same thing. ``bench precision`` times nothing: it measures errors
+(:func:`bench_precision`).
 """
 
 from __future__ import annotations
@@ -185,3 +187,115 @@ def bench_solver(args=None, *, sizes=((1000, 2500), (5000, 12500), (20000, 50000
                      "speedup_vs_mmd": t["mmd"] / t["spicecl"],
                      "max_abs_diff_volts": diff})
     return {"benchmark": "solver", "sizes": rows}
+
+
+#: The networks of ``bench precision`` and their generators' seeds (9 to 20 nodes: exact
+#: rational solves stay fast).
+PRECISION_NETWORKS = {"exp16": 0, "disordered:12:25": 1, "disordered:20:45": 2}
+#: The voltages of the three held nodes in ``bench precision`` (volts; errors are per volt of
+#: the largest).
+PRECISION_VOLTS = (1.0, 0.0, 0.3)
+
+
+def precision_cases(decades: int, draws: int, seed: int):
+    """The networks of ``bench precision`` at ``decades``: ``draws`` draws of each of
+    :data:`PRECISION_NETWORKS`, with resistances (E,) log-uniform from 1 mohm over
+    ``decades`` decades and three random nodes held at :data:`PRECISION_VOLTS`. Yields
+    (network, resistances, fixed: node index -> volts); the draws at one ``decades`` do not
+    depend on the others asked for."""
+    nets = [load_network(name, s) for name, s in PRECISION_NETWORKS.items()]
+    for child in np.random.SeedSequence([seed, decades]).spawn(draws):
+        rng = np.random.default_rng(child)
+        for net in nets:
+            r = 10.0 ** rng.uniform(-3, -3 + decades, net.n_edges)
+            held = rng.permutation(net.n_nodes)[:len(PRECISION_VOLTS)].tolist()
+            yield net, r, dict(zip(held, PRECISION_VOLTS))
+
+
+def precision_case(net, r, fixed: dict) -> dict:
+    """One network of ``bench precision``: whether the checked solve accepts it, the error of
+    the unchecked solution against the exact one (volts per volt of the largest held
+    voltage; None where the factorization broke down: no unchecked solution either) and the
+    check's estimate of it."""
+    from spicecl.errors import SpiceclError
+    from spicecl.solver import estimate_precision, exact_voltages, solve_fixed
+
+    try:
+        solve_fixed(net, r, fixed)
+        accepted = True
+    except SpiceclError:
+        accepted = False
+    try:
+        v = solve_fixed(net, r, fixed, check=False)
+    except SpiceclError:
+        error = None
+    else:
+        scale = max(abs(volts) for volts in fixed.values())
+        error = float(np.max(np.abs(v - exact_voltages(net, r, fixed)))) / scale
+    return {"accepted": accepted, "error": error,
+            "estimate": estimate_precision(net, r, list(fixed))}
+
+
+def bench_precision(args=None, *, decades=tuple(range(4, 31, 2)), draws: int = 20,
+                    values: int = 100_000, seed: int = 0) -> dict:
+    """The solver's error against exact rational solutions (:func:`spicecl.solver.
+    exact_voltages`) and the precision check's estimate of it (``spicecl bench precision``),
+    and how often numpy's SIMD kernels round ``exp``, ``log`` and ``power`` otherwise than the
+    C library (:func:`simd_rounding`, ``values`` values).
+
+    Per number of ``decades`` the resistances span (:func:`precision_cases`, ``draws`` per
+    network; :func:`precision_case`): the largest error of the unchecked solutions and of the
+    solutions the check accepts, the networks refused, those refused although their error was
+    within the limit, those whose factorization broke down, and the largest ratio of the
+    error to the check's estimate.
+    """
+    from spicecl.solver import PRECISION_LIMIT
+
+    rows = []
+    for d in decades:
+        cases = [precision_case(*case) for case in precision_cases(d, draws, seed)]
+        solved = [c for c in cases if c["error"] is not None]
+        rows.append({
+            "decades": d,
+            "networks": len(cases),
+            "max_error": max((c["error"] for c in solved), default=None),
+            "max_error_accepted": max((c["error"] for c in solved if c["accepted"]),
+                                      default=None),
+            "refused": sum(not c["accepted"] for c in cases),
+            "refused_within_limit": sum(not c["accepted"] and c["error"] <= PRECISION_LIMIT
+                                        for c in solved),
+            "broke_down": len(cases) - len(solved),
+            "max_error_over_estimate": max((c["error"] / c["estimate"] for c in solved),
+                                           default=None),
+        })
+    return {
+        "benchmark": "precision",
+        "seed": seed,
+        "precision_limit": PRECISION_LIMIT,
+        "network_seeds": PRECISION_NETWORKS,
+        "held_volts": list(PRECISION_VOLTS),
+        "draws_per_network": draws,
+        "decades": rows,
+        "max_error_over_estimate": max(row["max_error_over_estimate"] for row in rows
+                                       if row["max_error_over_estimate"] is not None),
+        "simd": simd_rounding(values, seed),
+    }
+
+
+def simd_rounding(values: int, seed: int) -> dict:
+    """How many of ``values`` results of numpy's ``power``, ``exp`` and ``log`` differ from the
+    C library's (Python's :mod:`math`), and by how many units in the last place at most, for
+    x uniform in [0, 1): 2^-x, e^x and ln(1 + x); with the SIMD extensions numpy found on this
+    CPU (:func:`numpy.show_config`): its AVX-512 kernels round otherwise."""
+    import math
+
+    x = np.random.default_rng(seed).random(values)
+    cases = {"power": (np.power(2.0, -x), [math.pow(2.0, -v) for v in x.tolist()]),
+             "exp": (np.exp(x), [math.exp(v) for v in x.tolist()]),
+             "log": (np.log(1.0 + x), [math.log(v) for v in (1.0 + x).tolist()])}
+    out = {"values": values, "simd_extensions": np.show_config(mode="dicts")["SIMD Extensions"]}
+    for name, (ours, libm) in cases.items():
+        libm = np.array(libm)
+        out[f"{name}_differ"] = int(np.count_nonzero(ours != libm))
+        out[f"{name}_max_ulps"] = float(np.max(np.abs(ours - libm) / np.spacing(libm)))
+    return out

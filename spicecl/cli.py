@@ -34,6 +34,7 @@ COMMAND_MODULES = (
 BENCHMARKS = {
     "learning": "spicecl.bench:bench_learning",
     "solver": "spicecl.bench:bench_solver",
+    "precision": "spicecl.bench:bench_precision",
     "oscillators": "spicecl.oscbank:bench_oscillators",
 }
 

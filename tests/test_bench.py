@@ -1,10 +1,13 @@
 """The benchmarks run and compute what they time (no timing asserted): learning against its
-baseline, oscillators (fast method and full transient) at a small size."""
+baseline, oscillators (fast method and full transient) at a small size, precision recounted
+network by network."""
 
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 
 from spicecl.bench import bench_learning
@@ -50,6 +53,61 @@ def test_bench_text_output_is_one_key_and_value_per_line(capsys, monkeypatch):
     assert rows["sizes[1].factor_solve_s"] == "0.02088"
     assert "ngspice" in "".join(k for k in rows if k.startswith("versions."))
     assert not any("{" in line or "[{" in line for line in lines)
+
+
+def test_bench_precision_reports_what_the_solver_and_its_check_do():
+    """bench precision's figures (README, "Precision.") recounted network by network: the
+    checked solve's voltages against the exact ones, and its refusals against the estimate."""
+    from spicecl.bench import bench_precision, precision_cases
+    from spicecl.solver import PRECISION_LIMIT, estimate_precision, exact_voltages, solve_fixed
+
+    out = bench_precision(decades=(12, 20, 30), draws=7, values=1000)
+    assert out["seed"] == 0 and out["precision_limit"] == PRECISION_LIMIT
+    for row in out["decades"]:
+        cases = list(precision_cases(row["decades"], 7, 0))
+        assert row["networks"] == len(cases) == 21
+        estimates = [estimate_precision(net, r, list(fixed)) for net, r, fixed in cases]
+        accepted = [np.max(np.abs(solve_fixed(net, r, fixed) - exact_voltages(net, r, fixed)))
+                    for (net, r, fixed), e in zip(cases, estimates) if e <= PRECISION_LIMIT]
+        assert row["refused"] == len(cases) - len(accepted)
+        assert row["max_error_accepted"] == max(accepted) <= PRECISION_LIMIT
+        assert row["max_error"] >= row["max_error_accepted"]
+        assert 0 <= row["refused_within_limit"] <= row["refused"] - row["broke_down"]
+        assert 0 < row["max_error_over_estimate"] < math.inf
+    assert out["max_error_over_estimate"] == max(r["max_error_over_estimate"]
+                                                 for r in out["decades"])
+    # (the draws cover every outcome: refused at 20 and 30 decades, broken down and wrong
+    # without the check at 30)
+    assert [r["refused"] > 0 for r in out["decades"]] == [False, True, True]
+    assert [r["broke_down"] > 0 for r in out["decades"]] == [False, False, True]
+    assert out["decades"][2]["max_error"] > PRECISION_LIMIT
+
+
+def test_bench_precision_counts_numpy_results_unlike_the_c_library():
+    from spicecl.bench import simd_rounding
+
+    out = simd_rounding(1000, seed=3)
+    x = np.random.default_rng(3).random(1000)
+    pairs = {"power": (np.power(2.0, -x), [math.pow(2.0, -v) for v in x]),
+             "exp": (np.exp(x), [math.exp(v) for v in x]),
+             "log": (np.log(1.0 + x), [math.log(1.0 + v) for v in x])}
+    for name, (ours, libm) in pairs.items():
+        differ = sum(a != b for a, b in zip(ours.tolist(), libm))
+        assert out[f"{name}_differ"] == differ and type(differ) is int
+        assert (out[f"{name}_max_ulps"] == 0) == (differ == 0)
+    assert out["values"] == 1000
+    assert out["simd_extensions"] == np.show_config(mode="dicts")["SIMD Extensions"]
+
+
+def test_bench_precision_is_a_bench_command(capsys, monkeypatch):
+    import spicecl.bench as bench
+
+    real = bench.bench_precision
+    monkeypatch.setattr(bench, "bench_precision",
+                        lambda args: real(args, decades=(4,), draws=1, values=10))
+    assert main(["bench", "precision", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["benchmark"] == "precision" and printed["decades"][0]["networks"] == 3
 
 
 def test_bench_empty_out_is_a_usage_error(capsys):
