@@ -29,6 +29,12 @@ def _f(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
+def _e(x: float) -> str:
+    """Two digits in scientific notation as the README writes them: 3.4e-7."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _s(x: float) -> str:
     """Seconds as the README writes them: whole, with a thousands separator."""
     return f"{x:,.0f}"
@@ -133,6 +139,34 @@ def _quotes() -> list[tuple[str, str]]:
     q.append(("bench oscillators", f"= {b['fast_vs_transient_speedup']:.0f} at {b['edges']} edges "
               f"x {b['samples']} samples ({b['transient_seconds']:.0f} s against "
               f"{_f(b['fast_seconds'])} s"))
+    b = _bench("precision")
+    rows = {r["decades"]: r for r in b["decades"]}
+    err = {d: _e(rows[d]["max_error"]) for d in (4, 12, 16, 20)}
+    q.append(("bench precision errors",
+              f"the largest error was {err[4]} V per volt at D = 4, {err[12]} at D = 12 (1 mohm to "
+              f"1 Gohm: {rows[12]['refused'] or 'none'} refused), {err[16]} at 16, {err[20]} at "
+              f"20 and {rows[30]['max_error']:.1f} at 30 ({rows[30]['broke_down']} "
+              "factorizations there broke down)"))
+    q.append(("bench precision check", "no accepted solution is off by more than "
+              f"{_e(max(r['max_error_accepted'] for r in b['decades']))} (refused: "
+              f"{rows[16]['refused']} of {rows[16]['networks']} at D = 16, "
+              f"{rows[20]['refused']} at 20, {rows[30]['refused']} at 30)"))
+    q.append(("bench precision estimate",
+              f"at most {b['max_error_over_estimate']:.1f} times the estimate over the "
+              f"{sum(r['networks'] for r in b['decades'])} networks"))
+    q.append(("bench precision refused within the limit",
+              f"{sum(r['refused_within_limit'] for r in b['decades'])} of the "
+              f"{sum(r['refused'] for r in b['decades'])} networks it refused"))
+    simd = b["simd"]
+    q.append(("bench precision simd",
+              f"of {simd['values']:,} x uniform in [0, 1), {simd['power_differ']:,} of numpy's "
+              f"2^-x, {simd['exp_differ']:,} of its e^x and {simd['log_differ']:,} of its "
+              f"ln(1 + x) differ"))
+    ulps = max(simd[f"{name}_max_ulps"] for name in ("power", "exp", "log"))
+    q.append(("bench precision simd ulps", "each by one unit in the last place" if ulps == 1
+              else f"by up to {ulps:g} units in the last place"))
+    q.append(("bench precision simd extensions", "the SIMD extensions numpy found: "
+              + ", ".join(simd["simd_extensions"]["found"])))
     q.append(("oscillators timing", "the committed default run recorded "
               f"{_summary('oscillators')['seconds']:.1f} s"))
     return q

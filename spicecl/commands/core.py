@@ -520,7 +520,7 @@ def register_bench(sub) -> None:
                     "voltages against exact rational solutions on 840 small networks whose "
                     "resistances span 4 to 30 decades, with and without its precision check, "
                     "and how many of 100,000 results of numpy's power, exp and log differ "
-                    "from the C library's (seed 0; ~10 s).")
+                    "from the C library's (seed 0; ~8 s).")
     b.add_argument("name", metavar="NAME", choices=sorted(BENCHMARKS),
                    help=f"which benchmark: {', '.join(sorted(BENCHMARKS))}")
     b.add_argument("--json", action="store_true", help="print JSON only")
