@@ -49,7 +49,7 @@ def register(sub) -> None:
                         "full transient sampled at the clock (reference; hundreds of times slower: "
                         "`spicecl bench oscillators`)")
     add_deck_option(p, "--steps-per-period", "maximum ngspice time step T/N of both methods "
-                    "(default 50: periods 0.6-0.7 %% short of converged, p within 0.002; "
+                    "(default 50: periods up to 0.6-0.7 %% short of converged, p within 0.002; "
                     "1000: periods within 0.03 %%, ~2x the cost)", default=50.0, metavar="N")
     p.add_argument("--draws", type=integer_arg, default=1, metavar="M",
                    help="Monte Carlo draws of the parts (default 1)")

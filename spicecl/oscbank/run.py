@@ -43,7 +43,7 @@ class BankConfig:
     ``char_periods``: oscillator periods simulated by the characterization transient after
     the start-up (periods, duty cycles and phases are measured over the second half);
     ``fast_tmax`` / ``transient_tmax``: maximum time step as a fraction of the nominal period
-    (1/50: periods 0.6-0.7 % short of converged, duty cycles within 0.002; 1/1000: periods
+    (1/50: periods up to 0.6-0.7 % short of converged, duty cycles within 0.002; 1/1000: periods
     within 0.03 %; see models/oscillator.lib); ``lock_rtol``: relative period agreement that
     counts as locked.
     """
