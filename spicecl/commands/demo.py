@@ -1,4 +1,4 @@
-"""``spicecl demo``: the whole pipeline on built-in defaults, in about a minute on 2 cores.
+"""``spicecl demo``: the whole pipeline on built-in defaults, in about 10 seconds on 2 cores.
 
 oscillator check of the exp16 design (p against bias, Pearson correlation; models/oscillator.lib)
 -> variation file -> idealized and hardware-faithful learning on the same tasks (update
@@ -19,7 +19,7 @@ from spicecl.errors import SpiceclError, check_count, warn
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help="the whole pipeline: oscillator check -> variation file -> "
-                       "idealized vs hardware-faithful learning -> report (about a minute)",
+                       "idealized vs hardware-faithful learning -> report (about 10 seconds)",
                        description="Run the whole pipeline at a small scale on exp16: the "
                                    "oscillator bank at three biases (ngspice) and its "
                                    "variation file, idealized against hardware-faithful "
