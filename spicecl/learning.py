@@ -351,6 +351,28 @@ class Trainer:
         self._resp = None
         self._init_draws()
         self._fused = (_FusedStep(self) if self.k == 1 and _FusedStep.applies(self) else None)
+        if self.rule == "continuous" and self._fused is None:
+            self._check_update_scale()
+
+    def _check_update_scale(self) -> None:
+        """Raise "training diverged" for the networks whose continuous-rule updates overflow
+        whatever their resistances: ``2 eta gamma sum_j |z_j|^2`` (z_j = [x_j; y_j], volts), a
+        bound on the moments that Eq. 7 multiplies, is not finite. The fused step of one
+        network multiplies gamma into these moments first, and its NaN updates are reported by
+        :meth:`errors`; this step multiplies by gamma / R^2 last, and clipping turned its
+        updates of 1e300 ohm or inf into resistances at r_min or r_max, without an error."""
+        z2 = (self.x * self.x).sum(axis=(1, 2)) + (self.y * self.y).sum(axis=(1, 2))
+        self._refuse_diverged(~np.isfinite(2.0 * self.eta[:, 0, 0] * self.gamma[:, 0] * z2),
+                              "the updates dR", "are not finite numbers")
+
+    def _refuse_diverged(self, bad: np.ndarray, what: str, is_not: str) -> None:
+        """Raise "training diverged: <what> [of network k (of K)] <is_not>" for the first
+        network flagged in ``bad`` (K,) bool, if any."""
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            which = f" of network {k} (of {self.k})" if self.k > 1 else ""
+            raise SpiceclError(f"training diverged: {what}{which} {is_not} (input volts or "
+                               f"learning rate gamma too large?)")
 
     # --- the linear response of the current state (cached until R changes)
     def responses(self, check: bool = False):
@@ -376,16 +398,13 @@ class Trainer:
         (finite) and, when they span more than :data:`UNCHECKED_SPREAD`, the precision of the
         solution (:func:`spicecl.solver.check_precision`).
         """
-        diverged = SpiceclError("training diverged: the output error is not a finite number "
-                                "(input volts or learning rate gamma too large?)")
-        if not np.isfinite(self.r).all():
-            raise diverged
+        what = ("the output error", "is not a finite number")
+        self._refuse_diverged(~np.isfinite(self.r).all(axis=1), *what)
         _, m, _ = self.responses(check=bool(self.r.max() > UNCHECKED_SPREAD * self.r.min()))
         mt = np.swapaxes(m, 1, 2)
         train = np.mean((self.x @ mt - self.y) ** 2, axis=(1, 2))
         test = np.mean((self.tx @ mt - self.ty) ** 2, axis=(1, 2))
-        if not (np.isfinite(train).all() and np.isfinite(test).all()):
-            raise diverged
+        self._refuse_diverged(~(np.isfinite(train) & np.isfinite(test)), *what)
         return train, test
 
     def drops(self):

@@ -851,3 +851,33 @@ def test_history_summary_is_the_last_record_of_network_k_and_train_is_quiet(caps
         assert s["initial_test_error"] == h.test_error[k, 0]
         assert s["edge_updates"] == 12 * net.n_edges  # p = 1: every edge, every step
     assert capsys.readouterr().err == ""  # no progress bar unless asked
+
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_updates_that_overflow_are_divergence_on_the_step_of_several_networks(k):
+    """Networks trained together (and one off the fused step) multiply by gamma / R^2 last:
+    at --volts 1e150 their updates of 1e300 ohm or more were clipped to r_min or r_max
+    without an error, where one network alone reported "training diverged"."""
+    net = exp16()
+    tasks = [make_task(net, "regression", np.random.default_rng(i), volts=v)
+             for i, v in enumerate([1.0, 1e150][-k:])]
+
+    class Unfused(Trainer):  # one network on the step of several (power_gap_gradient)
+        def power_gap_gradient(self, weights):
+            return super().power_gap_gradient(weights)
+
+    which = r" of network 1 \(of 2\)" if k == 2 else ""
+    with pytest.raises(SpiceclError, match=fr"^training diverged: the updates dR{which} are "
+                                           r"not finite numbers \(input volts or learning "
+                                           r"rate gamma too large\?\)$"):
+        train(net, tasks, LearningConfig(), 0, 10, trainer_cls=Unfused)
+
+
+def test_a_diverged_network_of_several_is_named():
+    net, task, _ = _setup(0, net=exp16())
+    tr = Trainer(net, [task] * 3, [LearningConfig()] * 3, [0, 1, 2])
+    tr.r[2, 3] = np.nan
+    with pytest.raises(SpiceclError, match=r"^training diverged: the output error of network 2 "
+                                           r"\(of 3\) is not a finite number"):
+        tr.errors()
