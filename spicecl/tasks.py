@@ -16,6 +16,7 @@ Shapes: B training examples, T test examples, I inputs, O outputs.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +35,15 @@ class Task:
     ----------
     kind : str
     inputs, outputs, grounds : int arrays, shapes (I,), (O,), (G,)
-        Node indices of the network; disjoint.
+        Node indices of the network; disjoint, I >= 1, O >= 1.
     train_x : (B, I) input voltages, volts
     train_y : (B, O) desired output voltages, volts
     test_x : (T, I)
     test_y : (T, O)
+
+    Validated on construction (B, T >= 1; finite voltages); the node indices are checked
+    against a network where one is given (:func:`check_roles`, the solver). Sequences are
+    taken and kept as numpy arrays.
     """
 
     kind: str
@@ -49,6 +54,49 @@ class Task:
     train_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
+
+    def __post_init__(self):
+        if self.kind not in TASK_KINDS:
+            raise SpiceclError(f"Task kind must be one of {', '.join(TASK_KINDS)}, "
+                               f"got {self.kind!r}")
+        role_of: dict[int, str] = {}
+        for role in ("inputs", "outputs", "grounds"):
+            raw = np.asarray(getattr(self, role))
+            if raw.ndim != 1 or (raw.size and not integral(raw)) or np.any(raw < 0):
+                raise SpiceclError(f"Task {role} must be a list of node indices (integers "
+                                   f">= 0), got {reprlib.repr(raw.tolist())}")
+            if role != "grounds" and raw.size == 0:
+                raise SpiceclError(f"Task {role} must name at least one node")
+            nodes = raw.astype(np.int64)
+            for i in nodes.tolist():
+                if i in role_of:
+                    also = f" (also in {role_of[i]})" if role_of[i] != role else ""
+                    raise SpiceclError(f"Task {role}: node {i} is given twice{also}")
+                role_of[i] = role
+            object.__setattr__(self, role, nodes)
+        width = {"x": ("I", len(self.inputs)), "y": ("O", len(self.outputs))}
+        for name in ("train_x", "train_y", "test_x", "test_y"):
+            try:
+                v = np.asarray(getattr(self, name), float)
+            except (TypeError, ValueError):
+                raise SpiceclError(f"Task {name} must be voltages (numbers), got "
+                                   f"{reprlib.repr(getattr(self, name))}") from None
+            letter, n = width[name[-1]]
+            rows = "B" if name.startswith("train") else "T"
+            if v.ndim != 2 or v.shape[1] != n or len(v) == 0:
+                raise SpiceclError(f"Task {name} must have shape ({rows}, {letter}) with "
+                                   f"{rows} >= 1 and {letter} = {n} (the number of "
+                                   f"{'inputs' if letter == 'I' else 'outputs'}), got "
+                                   f"{v.shape}")
+            if not np.isfinite(v).all():
+                j, i = np.argwhere(~np.isfinite(v))[0]
+                raise SpiceclError(f"Task {name} must be finite voltages, got {v[j, i]} at "
+                                   f"example {j}, column {i}")
+            object.__setattr__(self, name, v)
+        for a, b in (("train_x", "train_y"), ("test_x", "test_y")):
+            if len(getattr(self, a)) != len(getattr(self, b)):
+                raise SpiceclError(f"Task {a} and {b} must have one row per example, got "
+                                   f"{len(getattr(self, a))} and {len(getattr(self, b))} rows")
 
     @property
     def n_in(self) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from spicecl.errors import SpiceclError
 from spicecl.network import Network, disordered_network, exp16
-from spicecl.tasks import make_task
+from spicecl.tasks import Task, make_task
 
 
 def _linear_map(task):
@@ -103,3 +105,52 @@ def test_role_and_size_errors_are_one_line():
     # 10 nodes asked of 9: drawing them would silently give one ground too few
     with pytest.raises(SpiceclError, match="task needs 10 distinct nodes, network exp16 has 9"):
         make_task(net, "regression", np.random.default_rng(0), n_in=4, n_out=4, n_ground=2)
+
+
+
+def _with(a, at, value):
+    a = a.copy()
+    a[at] = value
+    return a
+
+
+@pytest.mark.parametrize("field, spoil, msg", [
+    # "training diverged" (NaN targets), or trained on them (inf inputs gave NaN errors)
+    ("train_y", lambda t: _with(t.train_y, (1, 0), np.nan),
+     "Task train_y must be finite voltages, got nan at example 1, column 0"),
+    ("test_x", lambda t: _with(t.test_x, (1, 0), np.inf),
+     "Task test_x must be finite voltages, got inf at example 1, column 0"),
+    # ValueError: could not broadcast input array from shape (2,3) into shape (2,4)
+    ("train_x", lambda t: t.train_x[:, :1],
+     "Task train_x must have shape (B, I) with B >= 1 and I = 2 (the number of inputs), got "
+     "(20, 1)"),
+    ("test_y", lambda t: t.test_y[:3],
+     "Task test_x and test_y must have one row per example, got 50 and 3 rows"),
+    ("train_x", lambda t: t.train_x[:0], "Task train_x must have shape (B, I) with B >= 1"),
+    ("outputs", lambda t: [t.inputs[0], t.outputs[1]],
+     "Task outputs: node {inputs[0]} is given twice (also in inputs)"),
+    ("grounds", lambda t: [t.grounds[0]] * 2, "Task grounds: node {grounds[0]} is given twice"),
+    # numpy wrapped -1 to the last node
+    ("inputs", lambda t: [-1, 2],
+     "Task inputs must be a list of node indices (integers >= 0), got [-1, 2]"),
+    ("outputs", lambda t: [0.5, 1], "Task outputs must be a list of node indices (integers >= 0)"),
+    ("outputs", lambda t: [], "Task outputs must name at least one node"),
+    ("test_x", lambda t: [["a", "b"]], "Task test_x must be voltages (numbers), got [['a', 'b']]"),
+    ("kind", lambda t: "regresion", "Task kind must be one of regression, allostery, got "
+                                    "'regresion'"),
+])
+def test_a_task_built_directly_is_validated_naming_the_field(field, spoil, msg):
+    from dataclasses import replace
+
+    task = make_task(exp16(), "regression", 0)
+    msg = msg.format(inputs=task.inputs, grounds=task.grounds)
+    with pytest.raises(SpiceclError, match="^" + re.escape(msg)):
+        replace(task, **{field: spoil(task)})
+
+def test_a_task_built_from_lists_holds_arrays():
+    task = make_task(exp16(), "allostery", 0)
+    same = Task(task.kind, *(getattr(task, f).tolist() for f in
+                             ("inputs", "outputs", "grounds", "train_x", "train_y", "test_x",
+                              "test_y")))
+    assert same.inputs.dtype == np.int64 and same.train_x.dtype == float
+    assert same.to_dict() == task.to_dict()
