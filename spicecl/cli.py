@@ -11,6 +11,7 @@ import argparse
 import contextvars
 import errno
 import importlib
+import io
 import os
 import signal
 import sys
@@ -79,6 +80,16 @@ class _Parser(argparse.ArgumentParser):
                     action, f"invalid choice: {value!r}, maybe you meant {hint!r}? (choose "
                             f"from {', '.join(map(repr, action.choices))})")
         super()._check_value(action, value)
+
+    def _print_message(self, message, file=None):
+        # argparse ignores a failed write, so `spicecl --help | head -1` exited 0 where every
+        # command gives 141: --help and --version written to standard output, and flushed,
+        # fail as a command's output does (_run_command)
+        if message and file is not None and file is sys.stdout:
+            file.write(message)
+            file.flush()
+        else:
+            super()._print_message(message, file)
 
     def _unknown_options(self, argv) -> list:
         """The option-like words of ``argv`` that this parser does not know."""
@@ -254,7 +265,22 @@ def _run(argv: list) -> int:
         _stop.reset()
 
 
+class _ClosedStdout(io.TextIOBase):
+    """Standard output of a process started without one (`spicecl ... >&-`), where Python
+    sets sys.stdout to None: print() wrote nothing, a JSON result raised AttributeError and
+    --help went to stderr. Writing here fails as writing a closed descriptor does."""
+
+    def write(self, text):
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    @property
+    def buffer(self):  # for the commands that write bytes (network export)
+        return self
+
+
 def _run_command(argv: list) -> int:
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
     try:
         # inside the try: a Ctrl-C while the command modules import (~1 s) is an interrupt
         parser = build_parser()
@@ -301,8 +327,9 @@ def _unwritten(exc: BaseException) -> str:
     return f"; nothing was written to {out} (any earlier results there are unchanged)"
 
 
-#: errno values of a failed write to standard output (disk full, quota, I/O error, too big).
-_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
+#: errno values of a failed write to standard output (disk full, quota, I/O error, too big,
+#: closed).
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EBADF}
 
 
 def _drop_stdout() -> None:

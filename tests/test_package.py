@@ -305,6 +305,8 @@ def test_a_full_standard_output_is_a_one_line_error_exit_2(capsys, monkeypatch):
 @pytest.mark.parametrize("argv", [
     ["network", "export", "disordered:2000:4000"],  # streamed piece by piece
     ["solve", "--network", "exp16", "--fix", "0=1"],
+    # exit 0: argparse ignores a failed write
+    ["--help"], ["--version"], ["train", "--help"],
     ["train", "--network", "exp16", "--steps", "2", "--json"],
     pytest.param(["validate", "dc", "--network", "exp16", "--seed", "1"],
                  marks=pytest.mark.spice),
@@ -322,6 +324,34 @@ def test_a_closed_standard_output_ends_the_command_quietly_with_status_141(tmp_p
     finally:
         os.close(write)
     assert (out.returncode, out.stderr) == (141, "")
+
+
+@pytest.mark.parametrize("argv, status", [
+    # --help went to stderr and exited 0; the JSON an AttributeError traceback
+    (["--help"], 2), (["--version"], 2), (["train", "--help"], 2),
+    (["solve", "--network", "exp16", "--fix", "0=1", "--json"], 2),
+    (["network", "export", "exp16"], 2),
+    (["network", "export", "exp16", "-o", "{tmp}/net.graphml"], 0),  # no standard output
+])
+def test_a_command_started_without_standard_output_says_so_when_it_writes(tmp_path, argv,
+                                                                           status):
+    # `spicecl ... >&-`: the process starts with descriptor 1 closed (sys.stdout is None)
+    import os
+
+    err = tmp_path / "stderr"
+    argv = [word.format(tmp=tmp_path) for word in argv]
+    with open(err, "w") as f:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "spicecl", *argv],
+                             os.environ,
+                             file_actions=[(os.POSIX_SPAWN_CLOSE, 1),
+                                           (os.POSIX_SPAWN_DUP2, f.fileno(), 2)])
+        returned = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    said = err.read_text()
+    if status == 0:
+        assert returned == 0 and said.startswith("wrote ")  # (on stderr)
+    else:
+        assert (returned, said) == (2, "spicecl: error: cannot write standard output: Bad "
+                                       "file descriptor\n")
 
 
 def test_ctrl_c_while_the_commands_import_is_an_interrupt_not_a_traceback(capsys, monkeypatch):
