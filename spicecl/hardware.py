@@ -48,6 +48,7 @@ from spicecl.errors import SpiceclError, check_range, check_seed
 from spicecl.learning import (History, LearningConfig, Trainer, check_initial_errors,
                                edge_mask, record_plan, spawn_streams)
 from spicecl.network import Network
+from spicecl.oscbank.design import bias_for_p
 from spicecl.solver import NodalSystem
 from spicecl.tasks import Task
 
@@ -144,11 +145,6 @@ def edge_probabilities(bias: float, kh, voff_osc, voff_bias, vdd: float = VDD) -
     above = np.log((vdd - b) / (vdd - hi)) + np.log(hi / b)
     period = np.log((vdd - lo) / (vdd - hi)) + np.log(hi / lo)
     return np.clip(above / period, 0.0, 1.0)
-
-
-def bias_for_p(p: float, vdd: float = VDD) -> float:
-    """The nominal design's bias giving update probability p (inverse of p(b))."""
-    return float(vdd / (1.0 + 2.0 ** (2.0 * float(p) - 1.0)))
 
 
 @dataclass(frozen=True, eq=False)

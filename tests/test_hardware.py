@@ -126,6 +126,17 @@ def test_cell_decision_matches_the_xor_rule(setup16):
                                rtol=1e-12)
 
 
+def test_the_learning_model_sets_its_bias_with_the_oscillator_designs_inverse_of_p():
+    """bias_for_p was written twice (hardware.py, oscbank/design.py); one is kept, and the
+    learning model's biases keep their bits: the formula in Python floats, as before."""
+    import spicecl.oscbank.design
+
+    assert bias_for_p is spicecl.oscbank.design.bias_for_p
+    for p in [*np.linspace(0.0, 1.0, 1001).tolist(), 0.8, 0.2, 0.85, 0.15, 1e-300]:
+        for vdd in (5.0, 3.3):
+            assert float(bias_for_p(p, vdd)) == vdd / (1.0 + 2.0 ** (2.0 * p - 1.0))
+
+
 def test_oscillator_model_nominal_values():
     kh = np.ones((3, 3))
     z = np.zeros(3)

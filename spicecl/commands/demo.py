@@ -49,10 +49,9 @@ def cmd_demo(args) -> int:
     from spicecl.commands.oscillators import write_outputs
     from spicecl.compare import CompareConfig, findings, run_compare, write_compare
     from spicecl.cosim import MAX_COSIM_STEPS
-    from spicecl.hardware import bias_for_p
     from spicecl.learning import MAX_STEPS
     from spicecl.network import exp16
-    from spicecl.oscbank.design import OscillatorDesign
+    from spicecl.oscbank.design import OscillatorDesign, bias_for_p
     from spicecl.oscbank.run import MAX_SPAN_PERIODS, BankConfig, run_bank, summarize
     from spicecl.results import (atomic_write_json, atomic_write_text, ensure_output_dir,
                                  staged_outputs, write_manifest)
@@ -69,7 +68,7 @@ def cmd_demo(args) -> int:
         raise SpiceclError(f"--samples must be <= {max_samples}, got {args.samples}")
     net = exp16()
     ps = (1.0, 0.5, 0.2)
-    biases = tuple(round(bias_for_p(p), 4) for p in (0.8, 0.5, 0.2))
+    biases = tuple(round(float(bias_for_p(p)), 4) for p in (0.8, 0.5, 0.2))
     bank_cfg = BankConfig(net.n_edges, biases, args.samples, seed=args.seed, design=design)
     cfg = CompareConfig(task="allostery", ps=ps, n_tasks=args.tasks, steps=args.steps,
                         seed=args.seed, n_records=60)

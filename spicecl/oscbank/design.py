@@ -180,7 +180,12 @@ def analytic_p(bias, vdd: float = 5.0) -> np.ndarray:
 
 
 def bias_for_p(p, vdd: float = 5.0) -> np.ndarray:
-    """Inverse of :func:`analytic_p` on (0, 1): the bias that gives update probability p."""
+    """Inverse of :func:`analytic_p` on (0, 1): the bias that gives update probability p.
+
+    The one implementation (:mod:`spicecl.hardware` sets the learning model's bias with it).
+    A scalar p is computed in numpy scalar arithmetic, bit for bit the formula in Python
+    floats; an array may differ from that in the last bit (numpy's vectorized power).
+    """
     p = np.asarray(p, float)
     return vdd / (1.0 + 2.0 ** (2.0 * p - 1.0))
 
