@@ -215,6 +215,17 @@ def versions() -> dict:
     }
 
 
+def numerics() -> dict:
+    """The entries of :func:`versions` that decide a computed number besides its inputs:
+    spicecl's source hash and the numpy, scipy and BLAS (kernels) it computes with (README,
+    "Reproducibility across machines"). A sweep records them with each job, as they are in
+    the process that computed it."""
+    import scipy
+
+    return {"spicecl_source": source_hash(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "blas": blas_libraries()}
+
+
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
     """16 hex digits naming the code that runs: a sha256 over spicecl's source files

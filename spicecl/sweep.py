@@ -13,14 +13,16 @@ cluster, and a resumed run all give identical results, bit for bit.
 
 Files: ``OUT/manifest.json`` (via :func:`spicecl.results.write_manifest`, with the config
 hash) is written before the first job; each finished chunk is written atomically to
-``OUT/jobs/NAME.npz`` by the parent process. A rerun into the same directory loads finished
-chunks instead of recomputing them; a directory whose manifest has another config hash is
-refused.
+``OUT/jobs/NAME.npz`` by the parent process, with the versions that computed it (where it
+ran: :func:`run_recorded`). A rerun into the same directory loads finished chunks instead of
+recomputing them, and says so when they were computed by other code or numerics; a directory
+whose manifest has another config hash is refused.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -125,25 +127,25 @@ def sweep_lock(out):
         yield
 
 
-def _warn_of_other_numerics(out: Path) -> None:
-    """Say so when the finished jobs of a sweep being resumed were computed by other spicecl
-    code (another source hash, as its manifest records it; manifests from before the hash
-    lack it) or with other numerics than this process's (numpy, scipy, BLAS kernels: another
-    machine or build): the former can change any number, the latter round differently in the
-    last bit, which the continuous rule can amplify, so the sweep's numbers are then no one
-    machine's (README, "Reproducibility across machines")."""
-    man = out / "manifest.json"
-    if not man.exists() or not any((out / "jobs").glob("*.npz")):
-        return
-    from spicecl.results import versions
+def _warn_of_other_numerics(out: Path, made_by: dict) -> None:
+    """Say so when finished jobs of a sweep being resumed (``made_by``: {name: the versions
+    that computed it}, :func:`_load_finished`) were computed by other spicecl code (another
+    source hash) or with other numerics than this process's (numpy, scipy, BLAS kernels:
+    another machine or build): the former can change any number, the latter round
+    differently in the last bit, which the continuous rule can amplify, so the sweep's numbers
+    are then no one machine's (README, "Reproducibility across machines"). A version a job's
+    record lacks (its manifest predates it) is not taken for another."""
+    from spicecl.results import numerics
 
-    then, now = json.loads(man.read_text()).get("versions") or {}, versions()
-    if then.get("spicecl_source", now["spicecl_source"]) != now["spicecl_source"]:
+    now = numerics()
+    other = {k: sorted({str(v[k]) for v in made_by.values() if k in v and v[k] != now[k]})
+             for k in now}
+    if other["spicecl_source"]:
         warn(f"--out {out}: resuming jobs computed by other spicecl code (source "
-             f"{then['spicecl_source']} there, {now['spicecl_source']} here): this sweep's "
-             f"results then mix two versions of the code")
-    diff = [f"{k} {then[k]} there, {now[k]} here" for k in ("numpy", "scipy", "blas")
-            if k in then and then[k] != now[k]]
+             f"{' and '.join(other['spicecl_source'])} there, {now['spicecl_source']} here): "
+             f"this sweep's results then mix versions of the code")
+    diff = [f"{k} {' and '.join(other[k])} there, {now[k]} here"
+            for k in ("numpy", "scipy", "blas") if other[k]]
     if diff:
         warn(f"--out {out}: resuming jobs computed with other numerics ({'; '.join(diff)}): "
              f"they differ from this process's in the last bit (the continuous rule can "
@@ -175,15 +177,78 @@ def _config_diff(old, config: dict) -> str:
     return f"it differs in {shown}"
 
 
-def _load_chunk(path: Path) -> dict | None:
+#: The entry of a job file (``OUT/jobs/NAME.npz``) holding, as JSON, the versions that
+#: computed the job (:func:`spicecl.results.numerics`).
+VERSIONS_ENTRY = "__versions__"
+
+
+def _write_job(path: Path, res: dict, versions: dict) -> None:
+    atomic_write_npz(path, **res, **{VERSIONS_ENTRY: np.array(json.dumps(versions))})
+
+
+def _load_chunk(path: Path) -> tuple[dict, dict | None] | None:
+    """A job file's (result, the versions that computed it); the versions are None in a file
+    written before spicecl recorded them; None for a damaged or foreign file."""
     try:
         # our own handle: np.load(path) leaves its file open when the zip is damaged
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            res = {k: z[k] for k in z.files}
+        made_by = res.pop(VERSIONS_ENTRY, None)
+        if made_by is None:
+            return res, None
+        made_by = json.loads(str(made_by))
+        return (res, made_by) if isinstance(made_by, dict) else None
     except Exception:  # noqa: BLE001 - a foreign or damaged file: recompute it
         # (a damaged zip raises BadZipFile, zlib.error, EOFError, ValueError,
         # NotImplementedError, tokenize.TokenError, ... depending on where it is damaged)
         return None
+
+
+def _load_finished(chunks: list[Chunk], out: Path) -> tuple[dict, dict]:
+    """The finished jobs of ``chunks`` in ``out/jobs``: ({name: result}, {name: the versions
+    that computed it}). A job file written before spicecl recorded them is given those of
+    its manifest (the run that wrote the manifest last: the best known), once, in the file
+    itself: every run rewrites the manifest."""
+    results, made_by, then = {}, {}, None
+    for c in chunks:
+        path = out / "jobs" / f"{c.name}.npz"
+        loaded = _load_chunk(path) if path.exists() else None
+        if loaded is None:
+            continue
+        results[c.name], made_by[c.name] = loaded
+        if made_by[c.name] is None:
+            then = _numerics_of_manifest(out) if then is None else then
+            made_by[c.name] = then
+            _write_job(path, results[c.name], then)
+    return results, made_by
+
+
+def _numerics_of_manifest(out: Path) -> dict:
+    """Those of the versions of :func:`spicecl.results.numerics` that ``out/manifest.json``
+    records (check_out_dir saw it: there are job files)."""
+    from spicecl.results import numerics
+
+    recorded = json.loads((out / "manifest.json").read_text()).get("versions")
+    if not isinstance(recorded, dict):
+        return {}
+    return {k: recorded[k] for k in numerics() if k in recorded}
+
+
+def _differ(a: dict, b: dict) -> bool:
+    """Whether two records of versions differ in a version both hold."""
+    return any(k in b and a[k] != b[k] for k in a)
+
+
+def versions_of_jobs(made_by: dict) -> list | None:
+    """The sets of versions that computed the jobs of ``made_by`` ({name: versions}), each
+    ``{"versions": ..., "jobs": [names]}``, when they differ; None when one set computed
+    them all."""
+    sets: dict[str, tuple] = {}
+    for name, versions in made_by.items():
+        sets.setdefault(json.dumps(versions, sort_keys=True), (versions, []))[1].append(name)
+    if not any(_differ(a, b) for (a, _), (b, _) in itertools.combinations(sets.values(), 2)):
+        return None
+    return [{"versions": versions, "jobs": names} for versions, names in sets.values()]
 
 
 class _Progress:
@@ -282,10 +347,19 @@ def code_identity() -> tuple:
     return (source_hash(), tuple(_version_here(p) for p in SAME_VERSION), str(root))
 
 
+def run_recorded(func: Callable[[Any], dict], spec) -> tuple[dict, dict]:
+    """A job: ``(func(spec), the versions that computed it)``
+    (:func:`spicecl.results.numerics`, as they are in the process that runs it)."""
+    from spicecl.results import numerics
+
+    return func(spec), numerics()
+
+
 def run_identified(func: Callable[[Any], dict], spec) -> tuple:
-    """A job on a Dask worker: ``(code_identity(), func(spec))``, so that a result computed by
-    other code (a worker that joined after :func:`check_cluster`) is never saved."""
-    return code_identity(), func(spec)
+    """A job on a Dask worker: ``(code_identity(), run_recorded(func, spec))``, so that a result
+    computed by other code (a worker that joined after :func:`check_cluster`) is never saved,
+    and one of other BLAS kernels is recorded as such."""
+    return code_identity(), run_recorded(func, spec)
 
 
 def _other_code(who: str, theirs: tuple, mine: tuple) -> str:
@@ -446,7 +520,8 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
 
     The returned dict also carries the run's statistics under the key ``"__stats__"``:
     ``{"computed": n, "loaded": n, "computed_cost": sum of the computed chunks' costs,
-    "seconds": s}``.
+    "seconds": s, "versions_of_jobs": None, or the sets of versions that computed the jobs
+    when more than one did (:func:`versions_of_jobs`)}``.
     """
     names = [c.name for c in chunks]
     if len(set(names)) != len(names):
@@ -463,29 +538,22 @@ def run_sweep(chunks: list[Chunk], out_dir, config: dict, seed, *, workers: int 
 def _run_sweep_locked(chunks, out: Path, config, seed, workers, scheduler, progress, desc,
                       unit, extra_manifest) -> dict[str, dict]:
     client = connect_scheduler(scheduler) if scheduler else None
-    _warn_of_other_numerics(out)
-    write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
     jobs_dir = out / "jobs"
     # Temporary files of a run killed while writing a job, or the figure's files (summary,
     # plot, CSVs, manifest) after the jobs: a sweep directory serves one run at a time.
     for where in (out, jobs_dir):
         remove_partial_writes(where)
-    results: dict[str, dict] = {}
-    todo = []
-    for c in chunks:
-        path = jobs_dir / f"{c.name}.npz"
-        res = _load_chunk(path) if path.exists() else None
-        if res is None:
-            todo.append(c)
-        else:
-            results[c.name] = res
+    results, made_by = _load_finished(chunks, out)
+    _warn_of_other_numerics(out, made_by)
+    write_manifest(out, config, seed, status="running", **(extra_manifest or {}))
+    todo = [c for c in chunks if c.name not in results]
     t0 = time.perf_counter()
     bar = _Progress(sum(c.cost for c in chunks), progress, desc, unit)
     bar.update(sum(c.cost for c in chunks if c.name in results))
 
-    def finish(c: Chunk, res: dict) -> None:
-        atomic_write_npz(jobs_dir / f"{c.name}.npz", **res)
-        results[c.name] = res
+    def finish(c: Chunk, res: dict, versions: dict) -> None:
+        _write_job(jobs_dir / f"{c.name}.npz", res, versions)
+        results[c.name], made_by[c.name] = res, versions
         bar.update(c.cost)
 
     try:
@@ -497,14 +565,15 @@ def _run_sweep_locked(chunks, out: Path, config, seed, workers, scheduler, progr
                     client.close()
         elif int(workers) == 1 or len(todo) <= 1:
             for c in todo:
-                finish(c, c.func(c.spec))
+                finish(c, *run_recorded(c.func, c.spec))
         else:
             _run_pool(int(workers), todo, finish)
     finally:
         bar.close()
     stats = {"computed": len(todo), "loaded": len(chunks) - len(todo),
              "computed_cost": float(sum(c.cost for c in todo)),
-             "seconds": time.perf_counter() - t0}
+             "seconds": time.perf_counter() - t0,
+             "versions_of_jobs": versions_of_jobs({c.name: made_by[c.name] for c in chunks})}
     results["__stats__"] = stats
     return results
 
@@ -612,7 +681,7 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
     ctx = mp.get_context("spawn")  # no forked copies of threads, tqdm monitors or clients
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=pool_init)
     try:
-        pending = submit_all(ex, [(c, c.func, c.spec) for c in todo])
+        pending = submit_all(ex, [(c, run_recorded, c.func, c.spec) for c in todo])
         while pending:
             done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             if not done:
@@ -626,7 +695,7 @@ def _run_pool(workers: int, todo: list[Chunk], finish) -> None:
                     raise RunError("a worker process died (killed, or out of memory?); "
                                    "finished jobs are saved: rerun the same command to "
                                    "resume") from None
-                finish(c, res)
+                finish(c, *res)
     except BaseException:
         # Interrupted (or a job failed): stop the workers now rather than letting them
         # finish their chunks; finished chunks are already on disk for a resume.
@@ -672,7 +741,7 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
             for f in batch:
                 c = futures[f]
                 try:
-                    theirs, res = f.result()
+                    theirs, (res, versions) = f.result()
                 except CancelledError:  # FutureCancelledError: the scheduler went away
                     raise RunError("lost the Dask scheduler (connection closed, or it "
                                    "cancelled the jobs); finished jobs are saved: rerun the "
@@ -687,7 +756,7 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
                                        f"{_other_code(who, theirs, mine)}; give every worker "
                                        f"this process's code and packages, then rerun the "
                                        f"same command to resume")
-                finish(c, res)
+                finish(c, res, versions)
     finally:
         for f in futures:
             f.cancel()

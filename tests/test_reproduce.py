@@ -428,6 +428,35 @@ def test_a_set_run_is_its_own_configuration(tmp_path, capsys):
     assert main(swapped) == 0 and "re-analysed" in capsys.readouterr().out
 
 
+def test_a_figure_of_jobs_computed_with_two_sets_of_versions_records_both(tmp_path, capsys,
+                                                                         monkeypatch):
+    """A resumed figure whose jobs were computed with other versions (another machine or
+    code) claimed this run's versions for them all; after a second resume not even the
+    warning said otherwise. Its manifest and summary name the sets and their jobs."""
+    from spicecl import results
+
+    args = ["reproduce", "fig4c", "--quick", "--out", str(tmp_path), "--set", "tasks=1",
+            "--set", "p=[1, 0.25]"]
+    fig = tmp_path / "fig4c"
+    assert main(args) == 0  # one set: the manifest and summary as ever
+    assert "versions_of_jobs" not in json.loads((fig / "manifest.json").read_text())
+    assert "versions_of_jobs" not in json.loads((fig / "summary.json").read_text())
+    real = results.numerics()
+    with monkeypatch.context() as other:
+        other.setattr(results, "numerics", lambda: {**real, "numpy": "0.0.1"})
+        (fig / "jobs" / "exp16_p0.250_t000.npz").unlink()
+        assert main(args) == 0
+    capsys.readouterr()
+    expected = [{"versions": real, "jobs": ["exp16_p1.000_t000"]},
+                {"versions": {**real, "numpy": "0.0.1"}, "jobs": ["exp16_p0.250_t000"]}]
+    (fig / "jobs" / "exp16_p1.000_t000.npz").unlink()
+    for _ in range(2):  # (the first recomputes a job, the second re-analyses)
+        assert main(args) == 0
+        assert "(numpy 0.0.1 there, " in capsys.readouterr().err
+        assert json.loads((fig / "manifest.json").read_text())["versions_of_jobs"] == expected
+        assert json.loads((fig / "summary.json").read_text())["versions_of_jobs"] == expected
+
+
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 REPRODUCED = sorted(str(m.parent.relative_to(RESULTS)) for m in RESULTS.glob("**/manifest.json")
                     if "figure" in json.loads(m.read_text()).get("config", {}))

@@ -68,6 +68,12 @@ def test_manifest_records_config_seed_and_versions(tmp_path):
         assert f"ngspice-{m['versions']['ngspice']}" in line
 
 
+def test_the_numerics_a_sweep_records_per_job_are_the_manifests_versions_of_them():
+    from spicecl.results import numerics, versions
+
+    assert numerics() == {k: versions()[k] for k in ("spicecl_source", "numpy", "scipy", "blas")}
+
+
 def test_source_hash_follows_the_source_files_bytes_not_their_times(tmp_path, monkeypatch):
     """A copy of a package tree (spicecl/**/*.py beside models/*.lib): the hash changes with
     any source file's bytes or name, and with nothing else."""

@@ -176,7 +176,7 @@ def test_a_job_file_holding_pickled_objects_is_not_loaded(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.array([{"a": 1}], dtype=object))
     assert _load_chunk(tmp_path / "a.npz") is None
     np.savez(tmp_path / "b.npz", x=np.arange(3.0))
-    np.testing.assert_array_equal(_load_chunk(tmp_path / "b.npz")["x"], np.arange(3.0))
+    np.testing.assert_array_equal(_load_chunk(tmp_path / "b.npz")[0]["x"], np.arange(3.0))
 
 
 def test_local_pool_matches_in_process(tmp_path):
@@ -379,47 +379,92 @@ def test_resume_skips_finished_jobs(tmp_path):
     assert CALLS == []
 
 
-def test_resuming_jobs_of_other_numerics_is_said(tmp_path, capsys):
+def compute_with(monkeypatch, **other) -> None:
+    """Make this process compute with (and record) other versions than its own."""
+    from spicecl import results
+
+    real = results.numerics
+    monkeypatch.setattr(results, "numerics", lambda: {**real(), **other})
+
+
+def as_before_job_records(out: Path) -> None:
+    """Make the job files of sweep directory ``out`` as spicecl wrote them before they recorded
+    the versions that computed them."""
+    for path in (out / "jobs").glob("*.npz"):
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files if k != sweep.VERSIONS_ENTRY}
+        np.savez_compressed(path, **arrays)
+
+
+def test_every_resume_says_its_jobs_were_computed_with_other_numerics(tmp_path, capsys,
+                                                                       monkeypatch):
     """A sweep resumed on another machine (other BLAS kernels) or with another numpy or scipy
-    mixed its jobs' roundings with this process's without a word; the manifest is rewritten
-    on resuming, so the mix was recorded nowhere."""
+    mixes its jobs' roundings with this process's. The warning read the versions from the
+    manifest, which every run rewrites: a second resume said nothing, and the sweep claimed
+    one set of versions for jobs computed with two. Each job file records its own."""
     chunks = small_chunks()
-    run_sweep(chunks[:2], tmp_path, {"t": 1}, 7)
-    run_sweep(chunks[:3], tmp_path, {"t": 1}, 7)  # the same numerics: nothing to say
-    assert "numerics" not in capsys.readouterr().err
-    man = tmp_path / "manifest.json"
-    m = json.loads(man.read_text())
-    m["versions"]["blas"] = "openblas 0.3.30 Sandybridge"
-    man.write_text(json.dumps(m))
-    run_sweep(chunks, tmp_path, {"t": 1}, 7)
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "resuming jobs computed with other numerics (blas " in err
-    assert "blas openblas 0.3.30 Sandybridge there" in err, err
-    assert json.loads(man.read_text())["versions"]["blas"] != "openblas 0.3.30 Sandybridge"
+    run_sweep(chunks[:1], tmp_path, {"t": 1}, 7)
+    stats = run_sweep(chunks[:2], tmp_path, {"t": 1}, 7)["__stats__"]
+    assert capsys.readouterr().err == "" and stats["versions_of_jobs"] is None  # the same
+    with monkeypatch.context() as other:
+        compute_with(other, blas="openblas 0.3.30 Sandybridge")
+        run_sweep(chunks[:3], tmp_path, {"t": 1}, 7)
+    capsys.readouterr()
+    for resume in (chunks, chunks):  # (the first computes the last job, the second loads)
+        stats = run_sweep(resume, tmp_path, {"t": 1}, 7)["__stats__"]
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "resuming jobs computed with other numerics (blas " in err
+        assert "blas openblas 0.3.30 Sandybridge there" in err, err
+        mix = stats["versions_of_jobs"]
+        names = [c.name for c in chunks]
+        assert [s["jobs"] for s in mix] == [names[:2] + names[3:], names[2:3]], mix
+        assert mix[1]["versions"]["blas"] == "openblas 0.3.30 Sandybridge"
+        assert mix[0]["versions"] == {**mix[1]["versions"], "blas": mix[0]["versions"]["blas"]}
 
 
-def test_resuming_jobs_of_other_code_is_said_and_of_an_older_manifest_not(tmp_path, capsys):
-    """A sweep resumed after spicecl's source changed mixed two codes' jobs without a word;
-    a manifest from before the source hash was recorded says nothing of its code."""
+def test_every_resume_says_its_jobs_were_computed_by_other_code(tmp_path, capsys, monkeypatch):
     from spicecl.results import source_hash
 
     chunks = small_chunks()
+    with monkeypatch.context() as other:
+        compute_with(other, spicecl_source="0123456789abcdef")
+        run_sweep(chunks[:2], tmp_path, {"t": 1}, 7)
+    for resume in (chunks[:3], chunks[:3]):
+        stats = run_sweep(resume, tmp_path, {"t": 1}, 7)["__stats__"]
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert (f"resuming jobs computed by other spicecl code (source 0123456789abcdef "
+                f"there, {source_hash()} here)") in err
+        assert [s["jobs"] for s in stats["versions_of_jobs"]] == [[c.name for c in chunks[:2]],
+                                                                  [chunks[2].name]]
+
+
+def test_jobs_from_before_their_versions_were_recorded_take_their_manifests(tmp_path, capsys,
+                                                                            monkeypatch):
+    """Job files without versions (an older spicecl's) get those of their manifest, the best
+    known, and keep them: every run rewrites the manifest. A version the manifest lacks (it
+    predates it) is not taken for another."""
+    chunks = small_chunks()
     run_sweep(chunks[:2], tmp_path, {"t": 1}, 7)
+    as_before_job_records(tmp_path)
     man = tmp_path / "manifest.json"
     m = json.loads(man.read_text())
-    m["versions"]["spicecl_source"] = "0123456789abcdef"
+    del m["versions"]["spicecl_source"], m["versions"]["blas"]
     man.write_text(json.dumps(m))
-    run_sweep(chunks[:3], tmp_path, {"t": 1}, 7)
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    assert (f"resuming jobs computed by other spicecl code (source 0123456789abcdef there, "
-            f"{source_hash()} here)") in err
-    assert json.loads(man.read_text())["versions"]["spicecl_source"] == source_hash()
+    for resume in (chunks[:3], chunks):
+        stats = run_sweep(resume, tmp_path, {"t": 1}, 7)["__stats__"]
+        assert capsys.readouterr().err == "" and stats["versions_of_jobs"] is None
+    # one whose manifest names other numerics: said at the first resume and the next
+    as_before_job_records(tmp_path)
     m = json.loads(man.read_text())
-    del m["versions"]["spicecl_source"]
+    m["versions"]["numpy"] = "0.0.1"
     man.write_text(json.dumps(m))
+    with monkeypatch.context() as other:  # (this run's manifest would say 0.0.2)
+        compute_with(other, numpy="0.0.2")
+        run_sweep(chunks, tmp_path, {"t": 1}, 7)
+    assert "numpy 0.0.1 there, 0.0.2 here" in capsys.readouterr().err
     run_sweep(chunks, tmp_path, {"t": 1}, 7)
-    assert capsys.readouterr().err == ""
+    assert f"numpy 0.0.1 there, {np.__version__} here" in capsys.readouterr().err
 
 
 def test_failed_job_stops_the_pool_promptly(tmp_path):
@@ -728,6 +773,23 @@ def test_a_result_from_other_code_is_not_saved(tmp_path, monkeypatch):
             run_sweep([Chunk("c0", counting_job, {"name": "c0", "x": 2.0})], tmp_path,
                       {"job": "late"}, 0, scheduler=cluster.scheduler_address)
     assert not list((tmp_path / "jobs").glob("*.npz"))
+
+
+@pytest.mark.dask
+def test_a_job_of_a_dask_worker_records_the_workers_versions(tmp_path, monkeypatch):
+    # a worker can compute with other BLAS kernels than this process (a cluster of mixed
+    # machines is accepted, with a warning): its jobs are recorded as computed with its own
+    distributed = pytest.importorskip("distributed")
+    from spicecl import results
+
+    real = results.numerics()
+    compute_with(monkeypatch, blas="other kernels, here only")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        stats = run_sweep([Chunk("c0", counting_job, {"name": "c0", "x": 2.0})], tmp_path,
+                          {"job": "worker"}, 0, scheduler=cluster.scheduler_address)["__stats__"]
+    assert stats["versions_of_jobs"] is None
+    assert sweep._load_chunk(tmp_path / "jobs" / "c0.npz")[1] == real
 
 
 @pytest.mark.dask

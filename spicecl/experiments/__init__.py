@@ -170,8 +170,10 @@ def _run_figure_locked(name, plan, out_dir: Path, quick, workers, scheduler, see
     if stats["computed"] == 0 and previous:
         # Everything was loaded (a re-analysis): keep the timing of the run that computed it.
         run = {**previous, "reanalyzed": run["finished"]}
-    summary = {"figure": name, "quick": quick, "seed": seed, **summary, "run": run,
+    # (jobs of a resumed sweep computed by other code or numerics: which did which)
+    mixed = {"versions_of_jobs": stats["versions_of_jobs"]} if stats["versions_of_jobs"] else {}
+    summary = {"figure": name, "quick": quick, "seed": seed, **summary, "run": run, **mixed,
                "config": plan.config}
     atomic_write_json(out_dir / "summary.json", summary)
-    write_manifest(out_dir, plan.config, seed, status="done", run=run)
+    write_manifest(out_dir, plan.config, seed, status="done", run=run, **mixed)
     return summary
