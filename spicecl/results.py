@@ -58,6 +58,18 @@ def ensure_output_dir(path, option: str = "--out", command: str | None = None) -
     return path
 
 
+def read_json(path):
+    """The JSON value file ``path`` holds. ValueError when it holds no JSON: not UTF-8,
+    malformed, or nested deeper than the parser goes (``[[[...``, where json raises
+    RecursionError); OSError when it cannot be read. For files a user may have damaged:
+    manifests, summaries, sidecars."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def refuse_other_run(path, command: str, option: str = "--out") -> None:
     """Raise a one-line SpiceclError when directory ``path`` holds a ``manifest.json`` that is
     not of a ``spicecl COMMAND`` run: writing there would replace another run's manifest and
@@ -67,9 +79,10 @@ def refuse_other_run(path, command: str, option: str = "--out") -> None:
     if not man.is_file():
         return
     try:
-        recorded = json.loads(man.read_text()).get("command")
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        recorded = read_json(man)
+    except (OSError, ValueError):
         recorded = None
+    recorded = recorded.get("command") if isinstance(recorded, dict) else None
     words = recorded.split()[:2] if isinstance(recorded, str) else []
     if words == ["spicecl", command]:
         return

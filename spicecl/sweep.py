@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from spicecl.errors import RunError, SpiceclError, warn
-from spicecl.results import (atomic_write_npz, config_hash, remove_partial_writes,
+from spicecl.results import (atomic_write_npz, config_hash, read_json, remove_partial_writes,
                              write_manifest)
 
 #: Seconds to wait for a Dask scheduler before giving up.
@@ -77,7 +77,7 @@ def check_out_dir(out, config: dict) -> None:
     man = out / "manifest.json"
     if man.exists():
         try:
-            old = json.loads(man.read_text())
+            old = read_json(man)
             why = "not a JSON object"
         except OSError as exc:
             old, why = None, exc.strerror or str(exc)

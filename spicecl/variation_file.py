@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -133,6 +132,8 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
     truncated, when arrays disagree in shape, or when ``n_edges`` is given and differs from
     the file's edge count.
     """
+    from spicecl.results import read_json
+
     npz, js = _resolve(path)
     what = (f"(a variation file is the {NPZ_NAME} and {JSON_NAME} that `spicecl oscillators "
             f"--out DIR` writes into DIR; give either, or DIR)")
@@ -141,8 +142,8 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
     if not js.exists():
         raise SpiceclError(f"variation file {npz}: its manifest {js.name} is missing {what}")
     try:
-        manifest = json.loads(js.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = read_json(js)
+    except (OSError, ValueError) as exc:
         raise SpiceclError(f"variation manifest {js}: not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SpiceclError(f"variation manifest {js}: not a spicecl variation manifest")

@@ -170,7 +170,9 @@ def test_bench_out_replaces_a_bench_result_and_nothing_else(tmp_path, capsys):
     man.write_text(json.dumps({"command": "spicecl train", "versions": {"spicecl": "0"}}))
     net = tmp_path / "net.json"
     net.write_text("{}")
-    for out in (man, net):
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000)  # (json's RecursionError was a traceback)
+    for out in (man, net, nested):
         before = out.read_bytes()
         assert main(["bench", "oscillators", "--edges", "2", "--samples", "3", "--out",
                      str(out)]) == 2

@@ -298,6 +298,9 @@ def test_variation_file_roundtrip_and_errors(tmp_path):
     (tmp_path / "variation.json").write_text("{")
     with pytest.raises(SpiceclError, match="variation.json: not valid JSON"):
         load_variation(npz)
+    (tmp_path / "variation.json").write_text("[" * 100_000)  # json's RecursionError
+    with pytest.raises(SpiceclError, match="variation.json: not valid JSON"):
+        load_variation(npz)
     with pytest.raises(SpiceclError, match="no such file"):
         load_variation(tmp_path / "missing.npz")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spicecl.errors import SpiceclError
 from spicecl.results import atomic_write_bytes, atomic_write_json, source_hash, write_manifest
 
 
@@ -551,3 +552,14 @@ def test_a_run_waiting_for_another_to_finish_writing_says_so(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"spicecl: warning: waiting for another run writing into {out} to finish" in err
     assert (out / "a.txt").read_text() == "a" and (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("text", ["[1]", "{", "[" * 100_000, '{"a": ' * 100_000])
+def test_a_manifest_that_is_no_run_is_refused_in_one_line(tmp_path, text):
+    """refuse_other_run: a manifest.json nested too deeply for json (RecursionError), not
+    JSON, or no object is no spicecl run's: refused, not a traceback."""
+    from spicecl.results import refuse_other_run
+
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(SpiceclError, match="a manifest.json that is not a spicecl run's"):
+        refuse_other_run(tmp_path, "train")

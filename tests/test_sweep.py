@@ -568,7 +568,8 @@ def test_a_damaged_job_file_is_recomputed(tmp_path):
 @pytest.mark.parametrize("text,why", [
     ("[1, 2]", "not a JSON object"), ("null", "not a JSON object"),
     ("\"config_hash\"", "not a JSON object"), ("{\"config_hash\":", "not JSON: Expecting value"),
-    ("", "not JSON: Expecting value"), ("\udcff", "not JSON: 'utf-8' codec can't decode")])
+    ("", "not JSON: Expecting value"), ("\udcff", "not JSON: 'utf-8' codec can't decode"),
+    ("[" * 100_000, "not JSON: nested too deeply")])  # (json's RecursionError: a traceback)
 def test_a_damaged_manifest_is_a_one_line_error(tmp_path, text, why):
     # valid JSON that is no object was an AttributeError traceback; the message says why
     chunks = [Chunk("c0", counting_job, {"name": "c0", "x": 1.0})]

@@ -4,7 +4,6 @@ command module shares (seeds, paths, --network, JSON output)."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import unicodedata
@@ -535,8 +534,10 @@ def register_bench(sub) -> None:
 
 
 def _is_bench_result(path: Path) -> bool:
+    from spicecl.results import read_json
+
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
     except (OSError, ValueError):
         return False
     # (a run's manifest.json also records versions, and the command)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -225,6 +224,8 @@ def register(sub) -> None:
 def _check_deck_output(out: Path) -> None:
     """-o writes the deck and its .json sidecar: refuse to overwrite files that are not an
     earlier deck of ``spicecl netlist`` (an input network, another command's manifest)."""
+    from spicecl.results import read_json
+
     if out.suffix.lower() == ".json":
         raise SpiceclError(f"-o {out}: the deck must not end in .json (that is the sidecar)")
     if str(out) == "-":
@@ -240,9 +241,10 @@ def _check_deck_output(out: Path) -> None:
     if not sidecar.exists() and _is_spicecl_deck(out):
         return  # an interrupted earlier run wrote the deck but not yet its sidecar
     try:
-        kind = json.loads(sidecar.read_text()).get("kind")
-    except (OSError, ValueError, AttributeError, RecursionError):  # ('[[[...': not a sidecar)
+        kind = read_json(sidecar)
+    except (OSError, ValueError):
         kind = None
+    kind = kind.get("kind") if isinstance(kind, dict) else None
     if kind not in ("twin", "oscillators"):
         what = sidecar if sidecar.exists() else out
         raise SpiceclError(f"-o {out}: {what} exists and is not a deck of spicecl netlist (or "
