@@ -228,7 +228,7 @@ def _numerics_of_manifest(out: Path) -> dict:
     records (check_out_dir saw it: there are job files)."""
     from spicecl.results import numerics
 
-    recorded = json.loads((out / "manifest.json").read_text()).get("versions")
+    recorded = read_json(out / "manifest.json").get("versions")
     if not isinstance(recorded, dict):
         return {}
     return {k: recorded[k] for k in numerics() if k in recorded}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -813,3 +814,36 @@ def test_check_network_takes_a_network_just_big_enough_for_the_task():
         check_network("figX", s, {}, task, edges_multiple_of=2)
     with pytest.raises(SpiceclError, match=r'^--set network="disordered:5:100" for figX: '):
         check_network("figX", {"network": "disordered:5:100", "network_seed": 0}, {}, task)
+
+
+def test_a_damaged_summary_or_manifest_of_a_finished_run_does_not_stop_a_rerun(tmp_path,
+                                                                              capsys):
+    """A rerun re-analyses the saved jobs; a summary.json or manifest "versions" of another
+    shape (a list, a number, a run record whose seconds are text, nesting deeper than json
+    goes) is not used. Each was a traceback (AttributeError, ValueError, RecursionError)."""
+    assert main(["reproduce", "fig1", "--quick", "--out", str(tmp_path)]) == 0
+    d = tmp_path / "fig1"
+    damaged = ["[]", "3", '{"run": {"chunks_computed": 3, "seconds": "x"}}', "[" * 100_000]
+    for text in damaged:
+        (d / "summary.json").write_text(text)
+        capsys.readouterr()
+        assert main(["reproduce", "fig1", "--quick", "--out", str(tmp_path)]) == 0
+        assert "re-analysed from its saved jobs" not in capsys.readouterr().out
+    man = json.loads((d / "manifest.json").read_text())
+    (d / "manifest.json").write_text(json.dumps({**man, "versions": "x"}))
+    assert main(["reproduce", "fig1", "--quick", "--out", str(tmp_path)]) == 0
+    assert json.loads((d / "summary.json").read_text())["run"]["chunks_loaded"] == 3
+
+
+@pytest.mark.parametrize("text", ["[]", '{"config": 5}', "[" * 100_000])
+def test_fig2b_does_not_reuse_a_damaged_fig2a_summary(tmp_path, text):
+    """fig2b reuses fig2a's distances from the sibling directory only when its summary.json
+    holds the same configuration; one of another shape is not reused (was a TypeError,
+    AttributeError or RecursionError traceback)."""
+    from spicecl.experiments.fig2 import _sibling_fig2a
+
+    (tmp_path / "fig2a").mkdir()
+    (tmp_path / "fig2a" / "summary.json").write_text(text)
+    np.savez(tmp_path / "fig2a" / "distances.npz", r_ref=np.ones(3))
+    plan = SimpleNamespace(config={"figure": "fig2b", "modes": []})
+    assert _sibling_fig2a(plan, tmp_path / "fig2b", np.ones(3)) is None

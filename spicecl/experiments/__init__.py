@@ -94,13 +94,18 @@ def _git_revision() -> str | None:
 
 
 def _previous_run(path: Path) -> dict | None:
-    import json
+    """The "run" record of the figure's earlier summary.json (of a run that computed jobs),
+    or None when there is none usable: missing, damaged, or of another shape."""
+    from spicecl.results import read_json
 
     try:
-        run = json.loads(path.read_text()).get("run")
+        summary = read_json(path)
     except (OSError, ValueError):
         return None
-    return run if isinstance(run, dict) and run.get("chunks_computed") else None
+    run = summary.get("run") if isinstance(summary, dict) else None
+    if not isinstance(run, dict) or not isinstance(run.get("seconds"), (int, float)):
+        return None  # (reproduce prints its seconds)
+    return run if run.get("chunks_computed") else None
 
 
 def make_plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Plan:

@@ -362,14 +362,17 @@ def _noise_summary(modes, one, dist, noise) -> dict:
 def _sibling_fig2a(plan: Plan, out_dir, r_ref) -> tuple[dict, dict] | None:
     """fig2a's (L2, N) per mode from ``out_dir/../fig2a`` if it holds this configuration
     (same seed, scale, tasks and deterministic reference), else None."""
-    import json
+    from spicecl.results import read_json
 
     d = out_dir.parent / "fig2a"
     try:
-        other = json.loads((d / "summary.json").read_text())["config"]
+        other = read_json(d / "summary.json")
         with np.load(d / "distances.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError):
+        return None
+    other = other.get("config") if isinstance(other, dict) else None
+    if not isinstance(other, dict):  # a damaged summary: fig2a's runs are not reused
         return None
     same = {k: v for k, v in plan.config.items() if k not in ("figure", "modes")}
     theirs = {k: v for k, v in other.items() if k not in ("figure", "modes")}
