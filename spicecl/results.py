@@ -70,6 +70,27 @@ def read_json(path):
         raise ValueError("nested too deeply") from None
 
 
+def read_npz(data: bytes) -> dict:
+    """The arrays (name -> ndarray) of an NPZ file's bytes ``data``, no pickles. ValueError
+    naming the fault when it is no NPZ or is damaged: a damaged zip raises BadZipFile,
+    zlib.error, EOFError, NotImplementedError (a compression method byte),
+    tokenize.TokenError, ... depending on where the damage is."""
+    import io
+    import zipfile
+
+    # np.load takes anything that is not a zip (NPZ) or .npy file for a pickle and says so,
+    # which is no help here: name the actual fault
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise ValueError("not an NPZ (zip) archive")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any damage (see above)
+        raise ValueError(" ".join(str(exc).split()) or type(exc).__name__) from None
+
+
 def refuse_other_run(path, command: str, option: str = "--out") -> None:
     """Raise a one-line SpiceclError when directory ``path`` holds a ``manifest.json`` that is
     not of a ``spicecl COMMAND`` run: writing there would replace another run's manifest and

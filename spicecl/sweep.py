@@ -38,8 +38,8 @@ from typing import Any, Callable
 import numpy as np
 
 from spicecl.errors import RunError, SpiceclError, warn
-from spicecl.results import (atomic_write_npz, config_hash, read_json, remove_partial_writes,
-                             write_manifest)
+from spicecl.results import (atomic_write_npz, config_hash, read_json, read_npz,
+                             remove_partial_writes, write_manifest)
 
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
@@ -190,18 +190,14 @@ def _load_chunk(path: Path) -> tuple[dict, dict | None] | None:
     """A job file's (result, the versions that computed it); the versions are None in a file
     written before spicecl recorded them; None for a damaged or foreign file."""
     try:
-        # our own handle: np.load(path) leaves its file open when the zip is damaged
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            res = {k: z[k] for k in z.files}
+        res = read_npz(path.read_bytes())
         made_by = res.pop(VERSIONS_ENTRY, None)
         if made_by is None:
             return res, None
         made_by = json.loads(str(made_by))
-        return (res, made_by) if isinstance(made_by, dict) else None
-    except Exception:  # noqa: BLE001 - a foreign or damaged file: recompute it
-        # (a damaged zip raises BadZipFile, zlib.error, EOFError, ValueError,
-        # NotImplementedError, tokenize.TokenError, ... depending on where it is damaged)
+    except (OSError, ValueError, RecursionError):  # a foreign or damaged file: recompute it
         return None
+    return (res, made_by) if isinstance(made_by, dict) else None
 
 
 def _load_finished(chunks: list[Chunk], out: Path) -> tuple[dict, dict]:

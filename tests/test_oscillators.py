@@ -295,6 +295,12 @@ def test_variation_file_roundtrip_and_errors(tmp_path):
     npz.write_bytes(b"not a zip")
     with pytest.raises(SpiceclError, match="corrupt or truncated"):
         load_variation(npz)
+    # an unknown compression method in the first member's central directory entry (zipfile
+    # raises NotImplementedError: was a traceback)
+    at = data.find(b"PK\x01\x02") + 10
+    npz.write_bytes(data[:at] + b"\x63\x00" + data[at + 2:])
+    with pytest.raises(SpiceclError, match="corrupt or truncated.*compression method"):
+        load_variation(npz)
     (tmp_path / "variation.json").write_text("{")
     with pytest.raises(SpiceclError, match="variation.json: not valid JSON"):
         load_variation(npz)

@@ -362,14 +362,13 @@ def _noise_summary(modes, one, dist, noise) -> dict:
 def _sibling_fig2a(plan: Plan, out_dir, r_ref) -> tuple[dict, dict] | None:
     """fig2a's (L2, N) per mode from ``out_dir/../fig2a`` if it holds this configuration
     (same seed, scale, tasks and deterministic reference), else None."""
-    from spicecl.results import read_json
+    from spicecl.results import read_json, read_npz
 
     d = out_dir.parent / "fig2a"
     try:
         other = read_json(d / "summary.json")
-        with np.load(d / "distances.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError):
+        arrays = read_npz((d / "distances.npz").read_bytes())
+    except (OSError, ValueError):
         return None
     other = other.get("config") if isinstance(other, dict) else None
     if not isinstance(other, dict):  # a damaged summary: fig2a's runs are not reused
