@@ -101,7 +101,8 @@ def precision_errors(diag: np.ndarray, pivots: np.ndarray, lower_sq) -> np.ndarr
     solution; ``eps * max A_kk / D_k`` alone was up to 960x low).
 
     ``diag``, ``pivots`` (U,): the diagonal of A and D, in the order of the factorization;
-    ``lower_sq``: ``L**2``, dense (U, U; only the part below the diagonal is read) or sparse.
+    ``lower_sq``: ``L**2``, dense (U, U; only the part below the diagonal is read) or sparse
+    (lower triangular, e.g. SuperLU's ``L`` squared; overwritten).
     """
     from scipy.linalg import solve_triangular
     from scipy.sparse.linalg import spsolve_triangular
@@ -110,9 +111,10 @@ def precision_errors(diag: np.ndarray, pivots: np.ndarray, lower_sq) -> np.ndarr
     with np.errstate(all="ignore"):  # (overflow is reported as a loss of precision)
         if not np.all(pivots > 0):
             return np.where(pivots > 0, 0.0, np.inf)
-        if sp.issparse(lower_sq):
-            m = sp.identity(len(b), format="csr") - sp.tril(lower_sq, -1, format="csr")
-            err = spsolve_triangular(m, b, lower=True) / pivots
+        if sp.issparse(lower_sq):  # (one copy, as CSR: a factor's L is as large as A's LU)
+            lower_sq.data *= -1.0  # (its diagonal is taken for 1)
+            err = spsolve_triangular(lower_sq.tocsr(), b, lower=True, unit_diagonal=True,
+                                     overwrite_A=True) / pivots
         else:  # (the diagonal and the part above it are not read)
             err = solve_triangular(-lower_sq, b, lower=True, unit_diagonal=True,
                                    check_finite=False) / pivots
@@ -374,8 +376,10 @@ class NodalSystem:
                 # that cancels to exactly 0 is "exactly singular" above, or SuperLU takes an
                 # off-diagonal one; in the cases tried, that U then had pivots <= 0, refused.)
                 order = np.argsort(lu.perm_c)  # row j of the factors is row order[j] of a
+                lower = lu.L  # (a new copy of the factor at each access)
+                lower.data **= 2
                 check_precision(self.net, self.free, r, a.diagonal()[order], lu.U.diagonal(),
-                                lu.L.multiply(lu.L), order=order)
+                                lower, order=order)
             return solve(rhs)
         buf = self._assemble(r)
         diag = buf[:nu * nu:nu + 1].copy() if check else None
