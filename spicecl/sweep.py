@@ -53,12 +53,16 @@ class Chunk:
     func : a function defined at module top level (picklable by reference)
     spec : its picklable argument
     cost : relative cost (for the progress bar), e.g. networks x steps
+    check : whether a result read back from the job file is one ``func`` returns for
+        ``spec`` (e.g. :meth:`spicecl.experiments.common.TrainChunk.holds`); a job file
+        that fails it (written by other code) is recomputed, as a damaged one is
     """
 
     name: str
     func: Callable[[Any], dict]
     spec: Any
     cost: float = 1.0
+    check: Callable[[dict], bool] | None = None
 
 
 def spawn_seeds(root: int, n: int, stream: int = 0) -> list[np.random.SeedSequence]:
@@ -209,7 +213,7 @@ def _load_finished(chunks: list[Chunk], out: Path) -> tuple[dict, dict]:
     for c in chunks:
         path = out / "jobs" / f"{c.name}.npz"
         loaded = _load_chunk(path) if path.exists() else None
-        if loaded is None:
+        if loaded is None or (c.check is not None and not c.check(loaded[0])):
             continue
         results[c.name], made_by[c.name] = loaded
         if made_by[c.name] is None:

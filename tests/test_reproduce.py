@@ -458,6 +458,40 @@ def test_a_figure_of_jobs_computed_with_two_sets_of_versions_records_both(tmp_pa
         assert json.loads((fig / "summary.json").read_text())["versions_of_jobs"] == expected
 
 
+def _foreign(arrays: dict, damage: str) -> dict:
+    """A job's arrays with one changed as a job of other code (or written by hand) may have it."""
+    arrays = dict(arrays)
+    if damage == "missing":
+        del arrays["steps"]
+    elif damage == "shape":
+        arrays["train_error"] = arrays["train_error"][:, :-1]
+    elif damage == "nan":
+        arrays["train_error"] = np.full_like(arrays["train_error"], np.nan)
+    else:
+        arrays["updates"] = arrays["updates"].astype(np.float64)
+    return arrays
+
+
+@pytest.mark.parametrize("damage", ["missing", "shape", "nan", "dtype"])
+def test_a_job_file_of_foreign_contents_is_recomputed(tmp_path, capsys, damage):
+    """A job file that is a valid NPZ but not what its job returns (a key missing, an array of
+    another shape or dtype, NaN) ended the analysis in a traceback (KeyError 'steps', a shape
+    ValueError, "cannot convert float NaN"): it is recomputed, as a damaged file is."""
+    args = ["reproduce", "fig4c", "--quick", "--out", str(tmp_path), "--set", "tasks=1",
+            "--set", "p=[1, 0.25]"]
+    fig = tmp_path / "fig4c"
+    assert main(args) == 0
+    clean = json.loads((fig / "summary.json").read_text())
+    job = fig / "jobs" / "exp16_p0.250_t000.npz"
+    with np.load(job) as z:
+        np.savez(job, **_foreign({k: z[k] for k in z.files}, damage))
+    assert main(args) == 0
+    again = json.loads((fig / "summary.json").read_text())
+    assert again["run"]["chunks_computed"] == 1 and again["run"]["chunks_loaded"] == 1
+    assert {k: v for k, v in again.items() if k != "run"} == \
+        {k: v for k, v in clean.items() if k != "run"}
+
+
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 REPRODUCED = sorted(str(m.parent.relative_to(RESULTS)) for m in RESULTS.glob("**/manifest.json")
                     if "figure" in json.loads(m.read_text()).get("config", {}))

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,18 @@ def test_a_job_file_holding_pickled_objects_is_not_loaded(tmp_path):
     assert _load_chunk(tmp_path / "a.npz") is None
     np.savez(tmp_path / "b.npz", x=np.arange(3.0))
     np.testing.assert_array_equal(_load_chunk(tmp_path / "b.npz")[0]["x"], np.arange(3.0))
+
+
+@pytest.mark.parametrize("flags", [{}, {"noise": True}, {"keep_snapshots": True},
+                                   {"diffusion": True, "noise": True, "keep_snapshots": True}])
+def test_a_train_chunk_holds_what_its_job_returns_and_nothing_else(flags):
+    """TrainChunk.holds, by which a sweep recomputes job files of foreign contents, accepts
+    every result run_train_chunk gives (each combination of the optional arrays)."""
+    spec = replace(small_chunks()[3].spec, steps=9, n_snapshots=3, **flags)
+    res = run_train_chunk(spec)
+    assert spec.holds(res)
+    assert not spec.holds({**res, "extra": np.zeros(2)})
+    assert not replace(spec, steps=10).holds(res)
 
 
 def test_local_pool_matches_in_process(tmp_path):

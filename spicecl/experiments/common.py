@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from spicecl.errors import SpiceclError
-from spicecl.learning import LearningConfig, Trainer, train
+from spicecl.learning import LearningConfig, Trainer, record_plan, train
 from spicecl.network import Network, is_generated, load_network
 from spicecl.solver import NodalSystem
 from spicecl.tasks import make_task
@@ -59,6 +59,34 @@ class TrainChunk:
     noise: bool = False       # integrated update-noise variance (continuous rule), see NoiseTrainer
     keep_snapshots: bool = False  # return the resistance snapshots themselves
     meta: dict = field(default_factory=dict, compare=False)
+
+    def holds(self, res: dict) -> bool:
+        """Whether ``res`` (a job file read back) is what :func:`run_train_chunk` returns for
+        this spec: its keys, each of its dtype and shape (K = len(run_seeds), the recorded
+        and snapshot steps of :func:`spicecl.learning.record_plan`, E edges of the network)
+        and finite. A sweep recomputes a job file that is not (written by other code)."""
+        k, e = len(self.run_seeds), cached_network(self.network, self.network_seed).n_edges
+        steps = record_plan(self.steps, self.n_records)
+        snaps = record_plan(self.steps, self.n_snapshots)
+        t, s = len(steps), len(snaps)
+        shapes = {"steps": (t,), "train_error": (k, t), "test_error": (k, t),
+                  "final_resistance": (k, e), "updates": (k,), "cpu_seconds": ()}
+        if self.noise:
+            shapes["noise_variance"] = (k,)
+        if self.keep_snapshots or self.diffusion:
+            shapes["snapshot_steps"] = (s,)
+        if self.keep_snapshots:
+            shapes["resistance_snapshots"] = (k, s, e)
+        if self.diffusion:
+            shapes.update(trace_deff=(k, s), trace_dsgd=(k, s), update_sq=(k, s),
+                          spectrum_deff=(k, e))
+        counts = ("steps", "updates", "snapshot_steps")
+        return (res.keys() == shapes.keys()
+                and all(res[key].dtype == (np.int64 if key in counts else np.float64)
+                        and res[key].shape == shape and np.isfinite(res[key]).all()
+                        for key, shape in shapes.items())
+                and np.array_equal(res["steps"], steps)
+                and np.array_equal(res.get("snapshot_steps", snaps), snaps))
 
 
 @functools.lru_cache(maxsize=8)

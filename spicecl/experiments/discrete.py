@@ -71,7 +71,7 @@ def sweep_chunks(groups: list[Group], ps: list[float], budget: int, seed: int,
                                   n_records=n_records,
                                   meta={"group": g.label, "p": p, "tasks": idx})
                 chunks.append(Chunk(f"{g.label}_p{p:.3f}_t{start:03d}", run_train_chunk, spec,
-                                    cost=len(idx) * steps))
+                                    cost=len(idx) * steps, check=spec.holds))
                 total += len(idx) * steps
     return chunks, total
 

@@ -59,7 +59,7 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
                               tuple(run_seeds[ip * s["tasks"] + i] for i in idx), s["steps"],
                               n_records=s["records"], meta={"p": p, "tasks": idx})
             chunks.append(Chunk(f"p{p:.3f}_t{start:03d}", run_train_chunk, spec,
-                                cost=len(idx) * s["steps"]))
+                                cost=len(idx) * s["steps"], check=spec.holds))
     config = {
         "figure": name, "quick": quick, "network": NETWORK, "network_seed": 0,
         "task": TASK.__dict__, "learning": config_dict(learning_config(1.0)),

@@ -128,7 +128,8 @@ def plan(name: str, quick: bool, seed: int, overrides: dict | None = None) -> Pl
                                       keep_snapshots=True,
                                       meta={"mode": mode, "x": x, "draw": draw, "tasks": idx})
                     chunks.append(Chunk(f"{mode}_{x:.4f}_d{draw}_t{start:03d}", run_train_chunk,
-                                        spec, cost=len(idx) * steps))
+                                        spec, cost=len(idx) * steps,
+                                        check=spec.holds))
                     task_steps += len(idx) * steps
             run_index += 1
     config = {
