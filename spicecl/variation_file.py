@@ -138,6 +138,9 @@ def load_variation(path, n_edges: int | None = None) -> VariationData:
         raise SpiceclError(f"variation file {npz}: no such file {what}")
     if not js.exists():
         raise SpiceclError(f"variation file {npz}: its manifest {js.name} is missing {what}")
+    for f in (npz, js):  # a FIFO waited for, /dev/zero read until memory ran out
+        if not f.is_file():
+            raise SpiceclError(f"variation file {f}: not a regular file {what}")
     try:
         manifest = read_json(js)
     except (OSError, ValueError) as exc:

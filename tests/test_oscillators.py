@@ -311,6 +311,24 @@ def test_variation_file_roundtrip_and_errors(tmp_path):
         load_variation(tmp_path / "missing.npz")
 
 
+@pytest.mark.parametrize("name", ["variation.npz", "variation.json"])
+def test_a_variation_file_that_is_no_regular_file_is_refused(tmp_path, capsys, name):
+    """`compare --variation` read a variation file that is a device (/dev/zero) until memory
+    ran out, and waited for ever on a FIFO; /dev/null stands for both here (a FIFO would hang
+    this test where the check is missing)."""
+    from spicecl.variation_file import write_variation
+
+    write_variation(tmp_path, _fake_arrays(n=16), {"seed": 7})
+    (tmp_path / name).unlink()
+    (tmp_path / name).symlink_to("/dev/null")
+    assert main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "1",
+                 "--steps", "5", "--seed", "1", "--p", "0.5", "--no-imperfections",
+                 "--no-clock-free", "--variation", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"spicecl: error: variation file {tmp_path / name}: not a regular "
+                          f"file (a variation file is") and err.count("\n") == 1
+
+
 def test_a_file_that_is_no_variation_file_says_what_one_is(tmp_path):
     # `compare --variation net.graphml` said only "its manifest net.json is missing"
     from spicecl.variation_file import load_variation
