@@ -455,15 +455,24 @@ class HardwareTrainer(Trainer):
         """Each edge's decision (K, E), True to step up, and its distance from a tie (K, E):
         the decision cell's product of factors (``cell_decision``) or the Eq. 10 comparison,
         summed over the examples with ``weights`` (K, B); drops, sigma and noise (K, B, E)."""
+        # f1 = dvc - dvf + off1 + sigma + n1, f2 = dvc + dvf + off2 + sigma + n2 and Eq. 10's
+        # |dvc| + sigma + off1 + n1 - |dvf|, summed in place in that order: the same numbers,
+        # without (K, B, E) temporaries (they cost as much as the arithmetic)
         if self.hw.cell_decision:
-            f1 = dvc - dvf + self.off1 + sigma + n1
-            f2 = dvc + dvf + self.off2 + sigma + n2
-            per = f1 * f2
-            margin = (weights[:, None, :] @ per)[:, 0]
-            if per.shape[1] == 1:  # one example: the cell's smaller factor
-                return margin > 0, np.minimum(np.abs(f1), np.abs(f2))[:, 0]
+            f1, f2 = dvc - dvf, dvc + dvf
+            for f, off, n in ((f1, self.off1, n1), (f2, self.off2, n2)):
+                f += off
+                f += sigma
+                f += n
+            tie = np.minimum(np.abs(f1), np.abs(f2))[:, 0] if f1.shape[1] == 1 else None
+            margin = (weights[:, None, :] @ np.multiply(f1, f2, out=f1))[:, 0]
+            if tie is not None:  # one example: the cell's smaller factor
+                return margin > 0, tie
         else:
-            per = np.abs(dvc) + sigma + self.off1 + n1 - np.abs(dvf)
+            per = np.abs(dvc)
+            for term in (sigma, self.off1, n1):
+                per += term
+            per -= np.abs(dvf)
             margin = (weights[:, None, :] @ per)[:, 0]
         return margin > 0, np.abs(margin)
 
@@ -481,8 +490,10 @@ class HardwareTrainer(Trainer):
         sigma = self.comparator_bias(b, e)
         noisy = hw.comparator_noise and hw.noise_sd > 0
         if noisy:
-            n1 = np.stack([g.normal(0.0, hw.noise_sd, (b, e)) for g in self.noise_rngs])
-            n2 = np.stack([g.normal(0.0, hw.noise_sd, (b, e)) for g in self.noise_rngs])
+            # each stream's draws for comparator 1 then comparator 2, in one call: the
+            # values of two calls of shape (B, E)
+            n12 = np.stack([g.normal(0.0, hw.noise_sd, (2, b, e)) for g in self.noise_rngs])
+            n1, n2 = n12[:, 0], n12[:, 1]
         else:
             n1 = n2 = 0.0
         up, tie = self._decide(weights, dvf, dvc, sigma, n1, n2)
@@ -490,14 +501,17 @@ class HardwareTrainer(Trainer):
         delta[~weights.any(axis=1)] = 0
         mask = self._update_mask(only_edges)
         delta[~mask] = 0
-        self.taps = np.clip(self.taps + delta, 0, self.tap_max)
+        taps = self.taps + delta
+        np.maximum(taps, 0, out=taps)  # np.clip, with less call overhead
+        np.minimum(taps, self.tap_max, out=taps)
+        self.taps = taps
         self.updates += np.count_nonzero(mask, axis=1)  # edge-steps gated in, as learning.Trainer
         self.r = self.r_lo + self.taps * self.r_step
         self.r_c = self.rc_lo + self.taps * self.rc_step if self._twin else self.r
         self.last_up, self.last_mask, self.last_margin = up, mask, tie
-        zeros = np.zeros_like(sigma)
-        self.last_draws = {"weights": weights, "sigma": sigma,
-                           "noise1": n1 if noisy else zeros, "noise2": n2 if noisy else zeros}
+        if not noisy:
+            n1 = n2 = np.zeros_like(sigma)
+        self.last_draws = {"weights": weights, "sigma": sigma, "noise1": n1, "noise2": n2}
         self._resp = self._resp_c = self._resp_f = None
         self.t += 1
 
