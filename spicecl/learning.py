@@ -331,9 +331,10 @@ class Trainer:
             self.r_step = np.array([c.r0 for c in configs])[:, None] * np.ones(e)
             self.tap_max = np.array([c.levels - 1 for c in configs])[:, None]
             self.sigma_max = np.array([c.sigma_max for c in configs])[:, None, None]
-            # A quenched bias is drawn once, at the start, from each network's own stream.
-            self.sigma_fixed = [g.random(e) * c.sigma_max if c.sigma_mode == "per-edge" else None
-                                for c, g in zip(configs, self.rngs)]
+            # A quenched bias is drawn once, at the start, from each network's own stream
+            # (unit draws, times sigma_max at every step as the drawn ones).
+            self.sigma_unit = [g.random(e) if c.sigma_mode == "per-edge" else None
+                               for c, g in zip(configs, self.rngs)]
             r = self.r_lo + self.taps * self.r_step
         else:
             self.taps = None
@@ -416,18 +417,19 @@ class Trainer:
         d, m, w = self.responses()
         dvf = self.x @ np.swapaxes(d, 1, 2)
         nudge = self.eta * (self.y - self.x @ np.swapaxes(m, 1, 2))
-        dvc = dvf + nudge @ w
+        dvc = nudge @ w
+        dvc += dvf
         return dvf, dvc
 
     def comparator_bias(self, b: int, e: int) -> np.ndarray:
         """The Eq. 10 sigma of every comparison this step, shape (K, B, E)."""
         out = np.empty((self.k, b, e))
-        for i, (g, fixed) in enumerate(zip(self.rngs, self.sigma_fixed)):
-            if fixed is None:
-                g.random(out=out[i])  # the draws of g.random((b, e)), in place
-                out[i] *= self.sigma_max[i]
+        for g, row, unit in zip(self.rngs, out, self.sigma_unit):
+            if unit is None:
+                g.random(out=row)  # the draws of g.random((b, e)), in place
             else:
-                out[i] = fixed
+                row[...] = unit
+        out *= self.sigma_max
         return out
 
     def power_gap_gradient(self, weights: np.ndarray) -> np.ndarray:
@@ -531,9 +533,9 @@ class Trainer:
         else:
             dvf, dvc = self.drops()
             sigma = self.comparator_bias(b, e)
-            per = np.abs(dvc)
+            per = np.abs(dvc, out=dvc)  # (in place: the drops are this step's own)
             per += sigma
-            per -= np.abs(dvf)
+            per -= np.abs(dvf, out=dvf)
             margin = (weights[:, None, :] @ per)[:, 0]
             delta = np.where(margin > 0, 1, -1)
             if weights is not self._ones_b:  # an example draw may have picked none
