@@ -398,18 +398,21 @@ class HardwareTrainer(Trainer):
         self.r_c = self.rc_lo + self.taps * self.rc_step if self._twin else self.r
         self._resp = self._resp_c = self._resp_f = None
 
-    def drops(self):
-        """Free and clamped edge drops (K, B, E); the clamped network is solved with its own
-        resistances when the twins differ (Eq. 1 targets from the free outputs)."""
+    def drops(self, out=None):
+        """Free and clamped edge drops (K, B, E), into ``out`` (two arrays) if given; the
+        clamped network is solved with its own resistances when the twins differ (Eq. 1
+        targets from the free outputs)."""
         if not self._twin:
-            return super().drops()
+            return super().drops(out)
         if self._resp_f is None:
             self._resp_f = self._each_response(self.r)
         d, m, _ = self._resp_f
-        dvf = self.x @ np.swapaxes(d, 1, 2)
+        dvf, dvc = (None, None) if out is None else out
+        dvf = np.matmul(self.x, np.swapaxes(d, 1, 2), out=dvf)
         vco = self.eta * self.y + (1.0 - self.eta) * (self.x @ np.swapaxes(m, 1, 2))
         dc, mc, wc = self.responses_clamped()
-        dvc = self.x @ np.swapaxes(dc, 1, 2) + (vco - self.x @ np.swapaxes(mc, 1, 2)) @ wc
+        dvc = np.matmul(self.x, np.swapaxes(dc, 1, 2), out=dvc)
+        dvc += (vco - self.x @ np.swapaxes(mc, 1, 2)) @ wc
         return dvf, dvc
 
     def _gate(self, i: int, config: LearningConfig, rng) -> np.ndarray | None:
@@ -454,12 +457,14 @@ class HardwareTrainer(Trainer):
     def _decide(self, weights, dvf, dvc, sigma, n1, n2) -> tuple[np.ndarray, np.ndarray]:
         """Each edge's decision (K, E), True to step up, and its distance from a tie (K, E):
         the decision cell's product of factors (``cell_decision``) or the Eq. 10 comparison,
-        summed over the examples with ``weights`` (K, B); drops, sigma and noise (K, B, E)."""
+        summed over the examples with ``weights`` (K, B); drops, sigma and noise (K, B, E).
+        Overwrites dvf and dvc."""
         # f1 = dvc - dvf + off1 + sigma + n1, f2 = dvc + dvf + off2 + sigma + n2 and Eq. 10's
         # |dvc| + sigma + off1 + n1 - |dvf|, summed in place in that order: the same numbers,
         # without (K, B, E) temporaries (they cost as much as the arithmetic)
         if self.hw.cell_decision:
-            f1, f2 = dvc - dvf, dvc + dvf
+            f1 = np.subtract(dvc, dvf, out=self._work[2])
+            f2 = np.add(dvc, dvf, out=dvf)
             for f, off, n in ((f1, self.off1, n1), (f2, self.off2, n2)):
                 f += off
                 f += sigma
@@ -469,10 +474,10 @@ class HardwareTrainer(Trainer):
             if tie is not None:  # one example: the cell's smaller factor
                 return margin > 0, tie
         else:
-            per = np.abs(dvc)
+            per = np.abs(dvc, out=dvc)
             for term in (sigma, self.off1, n1):
                 per += term
-            per -= np.abs(dvf)
+            per -= np.abs(dvf, out=dvf)
             margin = (weights[:, None, :] @ per)[:, 0]
         return margin > 0, np.abs(margin)
 
@@ -486,8 +491,8 @@ class HardwareTrainer(Trainer):
         b = self.x.shape[1]
         hw = self.hw
         weights = self._example_weights()
-        dvf, dvc = self.drops()
-        sigma = self.comparator_bias(b, e)
+        dvf, dvc = self.drops(out=self._work[:2])
+        sigma = self.comparator_bias(b, e)  # (new arrays, as the noise: kept in last_draws)
         noisy = hw.comparator_noise and hw.noise_sd > 0
         if noisy:
             # each stream's draws for comparator 1 then comparator 2, in one call: the

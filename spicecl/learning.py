@@ -335,6 +335,10 @@ class Trainer:
             # (unit draws, times sigma_max at every step as the drawn ones).
             self.sigma_unit = [g.random(e) if c.sigma_mode == "per-edge" else None
                                for c, g in zip(configs, self.rngs)]
+            # The step's (K, B, E) arrays (sigma, free and clamped drops), kept: new ones of
+            # this size cost page faults at every step (the allocator hands them back to the
+            # system between steps), more than half of the step in fig4e's runs.
+            self._work = np.empty((3, self.k, self.x.shape[1], e))
             r = self.r_lo + self.taps * self.r_step
         else:
             self.taps = None
@@ -408,22 +412,24 @@ class Trainer:
         self._refuse_diverged(~(np.isfinite(train) & np.isfinite(test)), *what)
         return train, test
 
-    def drops(self):
-        """Free and clamped edge drops (K, B, E) of every training example (Eq. 1).
+    def drops(self, out=None):
+        """Free and clamped edge drops (K, B, E) of every training example (Eq. 1), into
+        ``out`` (two arrays) if given.
 
         The clamped state is the free state plus the currents at the outputs that move them
         by the nudge ``eta (y - V_F,O)``: ``dV_C = dV_F + nudge @ W``.
         """
         d, m, w = self.responses()
-        dvf = self.x @ np.swapaxes(d, 1, 2)
+        dvf, dvc = (None, None) if out is None else out
+        dvf = np.matmul(self.x, np.swapaxes(d, 1, 2), out=dvf)
         nudge = self.eta * (self.y - self.x @ np.swapaxes(m, 1, 2))
-        dvc = nudge @ w
+        dvc = np.matmul(nudge, w, out=dvc)
         dvc += dvf
         return dvf, dvc
 
-    def comparator_bias(self, b: int, e: int) -> np.ndarray:
-        """The Eq. 10 sigma of every comparison this step, shape (K, B, E)."""
-        out = np.empty((self.k, b, e))
+    def comparator_bias(self, b: int, e: int, out=None) -> np.ndarray:
+        """The Eq. 10 sigma of every comparison this step, shape (K, B, E) (into ``out``)."""
+        out = np.empty((self.k, b, e)) if out is None else out
         for g, row, unit in zip(self.rngs, out, self.sigma_unit):
             if unit is None:
                 g.random(out=row)  # the draws of g.random((b, e)), in place
@@ -531,9 +537,9 @@ class Trainer:
         if self.rule == "continuous":
             delta = self.gamma / (self.r * self.r) * self.power_gap_gradient(weights)
         else:
-            dvf, dvc = self.drops()
-            sigma = self.comparator_bias(b, e)
-            per = np.abs(dvc, out=dvc)  # (in place: the drops are this step's own)
+            dvf, dvc = self.drops(out=self._work[:2])
+            sigma = self.comparator_bias(b, e, out=self._work[2])
+            per = np.abs(dvc, out=dvc)
             per += sigma
             per -= np.abs(dvf, out=dvf)
             margin = (weights[:, None, :] @ per)[:, 0]

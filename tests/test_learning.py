@@ -881,3 +881,39 @@ def test_a_diverged_network_of_several_is_named():
     with pytest.raises(SpiceclError, match=r"^training diverged: the output error of network 2 "
                                            r"\(of 3\) is not a finite number"):
         tr.errors()
+
+
+def test_discrete_step_allocates_no_arrays_of_every_comparison():
+    """The discrete step works in kept (K, B, E) arrays: new ones of that size at every step
+    cost page faults (the allocator hands them back to the system between steps), which made
+    the step up to 1.6 times slower (5.3 such arrays at its peak before)."""
+    import tracemalloc
+
+    net = disordered_network(64, 143, 0)
+    seeds = np.random.SeedSequence(1).spawn(4)
+    tasks = [make_task(net, "regression", np.random.default_rng(s), n_train=50) for s in seeds]
+    tr = Trainer(net, tasks, [LearningConfig(rule="discrete", p=0.5)] * 4,
+                 [np.random.default_rng(s) for s in seeds])
+    tr.step()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tr.step()
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 50 * net.n_edges * 8  # less than one (K, B, E) array
+
+
+def test_drops_into_given_arrays_are_the_drops():
+    net, task, _ = _setup(2, volts=5.0)
+    tr = Trainer(net, [task], [LearningConfig(rule="discrete")], [np.random.default_rng(0)])
+    out = np.full((2, 1, 20, net.n_edges), np.nan)
+    dvf, dvc = tr.drops(out=out)
+    assert dvf.base is out and dvc.base is out
+    fresh = tr.drops()
+    assert np.array_equal(dvf, fresh[0]) and np.array_equal(dvc, fresh[1])
+    sigma = tr.comparator_bias(20, net.n_edges, out=out[0])
+    assert sigma.base is out
+    again = Trainer(net, [task], [LearningConfig(rule="discrete")], [np.random.default_rng(0)])
+    assert np.array_equal(sigma, again.comparator_bias(20, net.n_edges))
