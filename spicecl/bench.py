@@ -12,7 +12,14 @@ like on whatever machine runs them:
   step must do.
 
 The baseline's first update is compared with spicecl's (``baseline_max_abs_diff_ohm``) so the
-two are known to compute the same thing. ``bench precision`` times nothing: it measures errors
+two are known to compute the same thing.
+
+The discrete rule (Eq. 10, full batch, p = 1, fields ``discrete_*``) is timed the same way: its
+trainer step, the baseline's per-example sparse LUs followed by the comparisons
+(:func:`baseline_discrete_step`) and a floor of the dense factorization and solve plus the
+step's draws of sigma (B x E uniforms: every step must draw them). The baseline's first step,
+given the trainer's sigma draws, must move every tap as the trainer's does
+(``discrete_baseline_taps_differ``: 0). ``bench precision`` times nothing: it measures errors
 (:func:`bench_precision`).
 """
 
@@ -28,6 +35,10 @@ from scipy.sparse.linalg import splu
 from spicecl.learning import LearningConfig, Trainer
 from spicecl.network import load_network
 from spicecl.tasks import make_task
+
+
+#: Inputs of the discrete rule's benchmark tasks (volts): those of fig4c/d/e and scaling.
+DISCRETE_VOLTS = 5.0
 
 
 def _calls_for(fn, round_time: float, min_calls: int) -> int:
@@ -63,14 +74,14 @@ def _timeit(fns: dict, min_time: float = 0.5, rounds: int = 20, min_calls=None) 
     return best
 
 
-def baseline_step(net, task, r, config: LearningConfig) -> np.ndarray:
-    """One continuous, full-batch step with a sparse LU per example and state (reference)."""
+def baseline_drops(net, task, r, eta: float):
+    """Free and clamped edge drops (E,), (E,) of each training example in turn, with a sparse
+    LU per example and state (reference)."""
     n = net.n_nodes
     inc = net.incidence()
     lap = (inc.T @ sp.diags(1.0 / r) @ inc).tocsr()
     fixed_f = np.concatenate([task.inputs, task.grounds])
     fixed_c = np.concatenate([fixed_f, task.outputs])
-    delta = np.zeros(net.n_edges)
     for x, y in zip(task.train_x, task.train_y):
         v = np.zeros(n)
         v[task.inputs] = x
@@ -78,13 +89,29 @@ def baseline_step(net, task, r, config: LearningConfig) -> np.ndarray:
         a = lap[free][:, free].tocsc()
         v[free] = splu(a).solve(-(lap[free][:, fixed_f] @ v[fixed_f]))
         vc = v.copy()
-        vc[task.outputs] = config.eta * y + (1 - config.eta) * v[task.outputs]
+        vc[task.outputs] = eta * y + (1 - eta) * v[task.outputs]
         free_c = np.setdiff1d(np.arange(n), fixed_c)
         a = lap[free_c][:, free_c].tocsc()
         vc[free_c] = splu(a).solve(-(lap[free_c][:, fixed_c] @ vc[fixed_c]))
-        dvf, dvc = inc @ v, inc @ vc
+        yield inc @ v, inc @ vc
+
+
+def baseline_step(net, task, r, config: LearningConfig) -> np.ndarray:
+    """One continuous, full-batch step with a sparse LU per example and state (reference)."""
+    delta = np.zeros(net.n_edges)
+    for dvf, dvc in baseline_drops(net, task, r, config.eta):
         delta += config.gamma / r**2 * (dvc**2 - dvf**2)
     return np.clip(r + delta, config.r_min, config.r_max)
+
+
+def baseline_discrete_step(net, task, taps, config: LearningConfig, sigma) -> np.ndarray:
+    """One discrete (Eq. 10), full-batch, p = 1 step with a sparse LU per example and state
+    (reference): the taps (E,) after it, from taps (E,), with comparator biases sigma (B, E)."""
+    margin = np.zeros(net.n_edges)
+    r = config.r_wiper + taps * config.r0
+    for (dvf, dvc), s in zip(baseline_drops(net, task, r, config.eta), sigma):
+        margin += np.abs(dvc) + s - np.abs(dvf)
+    return np.clip(taps + np.where(margin > 0, 1, -1), 0, config.levels - 1)
 
 
 def bench_learning(args=None, *, network: str = "disordered143", examples: int = 20,
@@ -129,10 +156,39 @@ def _bench_learning(network, examples, tasks, seed, min_time) -> dict:
     many = [make_task(net, "regression", np.random.default_rng(s), n_train=examples)
             for s in task_rngs]
     trk = Trainer(net, many, [config] * tasks, [np.random.default_rng(s) for s in task_rngs])
+
+    # The discrete rule, on tasks with the discrete figures' inputs (at 1 V sigma decides
+    # most comparisons): the trainer's first step draws sigma as g.random((B, E)) * sigma_max.
+    dconfig = LearningConfig(rule="discrete")
+    dtask = make_task(net, "regression", np.random.default_rng(seed), n_train=examples,
+                      volts=DISCRETE_VOLTS)
+    dmany = [make_task(net, "regression", np.random.default_rng(s), n_train=examples,
+                       volts=DISCRETE_VOLTS) for s in task_rngs]
+    trd = Trainer(net, [dtask], [dconfig], [np.random.default_rng(seed)])
+    taps0 = trd.taps[0].copy()
+    sigma = np.random.default_rng(seed).random((examples, net.n_edges)) * dconfig.sigma_max
+    trd.step()
+    taps_differ = int(np.count_nonzero(
+        trd.taps[0] != baseline_discrete_step(net, dtask, taps0, dconfig, sigma)))
+    trd = Trainer(net, [dtask], [dconfig], [np.random.default_rng(seed)])
+    trkd = Trainer(net, dmany, [dconfig] * tasks, [np.random.default_rng(s) for s in task_rngs])
+    draws = np.random.default_rng(seed)
+
+    def discrete_floor():
+        draws.random((examples, net.n_edges))
+        return floor()
+
     t = _timeit({"spicecl": tr.step, "floor": floor, "batched": trk.step,
-                 "baseline": lambda: baseline_step(net, task, r0, config)},
-                min_time, min_calls={"baseline": 1, "batched": 1})
+                 "baseline": lambda: baseline_step(net, task, r0, config),
+                 "discrete": trd.step, "discrete_floor": discrete_floor,
+                 "discrete_batched": trkd.step,
+                 "discrete_baseline": lambda: baseline_discrete_step(net, dtask, taps0, dconfig,
+                                                                     sigma)},
+                min_time, min_calls={"baseline": 1, "batched": 1, "discrete_baseline": 1,
+                                     "discrete_batched": 1})
     t_spicecl, t_floor, t_batched, t_base = t["spicecl"], t["floor"], t["batched"], t["baseline"]
+    t_disc, t_dfloor, t_dbatched, t_dbase = (t["discrete"], t["discrete_floor"],
+                                             t["discrete_batched"], t["discrete_baseline"])
 
     return {
         "benchmark": "learning",
@@ -156,6 +212,18 @@ def _bench_learning(network, examples, tasks, seed, min_time) -> dict:
         "batched_task_steps_per_s": tasks / t_batched,
         "batched_speedup_vs_baseline": t_base * tasks / t_batched,
         "batched_ratio_to_floor": t_batched / tasks / t_floor,
+        "discrete_volts": DISCRETE_VOLTS,
+        "discrete_sigma_max": dconfig.sigma_max,
+        "discrete_steps_per_s": 1.0 / t_disc,
+        "discrete_baseline_steps_per_s": 1.0 / t_dbase,
+        "discrete_step_time_us": t_disc * 1e6,
+        "discrete_baseline_step_time_us": t_dbase * 1e6,
+        "discrete_floor_time_us": t_dfloor * 1e6,
+        "discrete_speedup_vs_baseline": t_dbase / t_disc,
+        "discrete_ratio_to_floor": t_disc / t_dfloor,
+        "discrete_baseline_taps_differ": taps_differ,
+        "discrete_batched_task_steps_per_s": tasks / t_dbatched,
+        "discrete_batched_ratio_to_floor": t_dbatched / tasks / t_dfloor,
     }
 
 

@@ -21,6 +21,38 @@ def test_bench_learning_reports_ratios_and_agrees_with_its_baseline():
         assert out[key] > 0
     assert out["edges"] == 143 and out["examples"] == 20
     assert out["baseline_max_abs_diff_ohm"] < 1e-9  # measured 5e-12
+    # the discrete rule: timed alike, and its baseline moves every tap as the trainer does
+    for key in ("discrete_steps_per_s", "discrete_baseline_steps_per_s",
+                "discrete_speedup_vs_baseline", "discrete_ratio_to_floor",
+                "discrete_floor_time_us", "discrete_batched_task_steps_per_s",
+                "discrete_batched_ratio_to_floor"):
+        assert out[key] > 0
+    assert out["discrete_volts"] == 5.0 and out["discrete_sigma_max"] == 0.05
+    assert out["discrete_baseline_taps_differ"] == 0
+
+
+def test_discrete_baseline_step_is_the_trainers_step():
+    """bench learning's discrete baseline (sparse LUs per example, Eq. 10 summed over the
+    batch) gives the trainer's taps after a step with the same sigma draws, and differs when
+    sigma or eta differ (so the agreement is not that of a step every tap takes alike)."""
+    from spicecl.bench import baseline_discrete_step
+    from spicecl.learning import LearningConfig, Trainer
+    from spicecl.network import load_network
+    from spicecl.tasks import make_task
+
+    net = load_network("disordered143")
+    task = make_task(net, "regression", np.random.default_rng(4), n_train=20, volts=5.0)
+    cfg = LearningConfig(rule="discrete")
+    tr = Trainer(net, [task], [cfg], [np.random.default_rng(5)])
+    taps0 = tr.taps[0].copy()
+    sigma = np.random.default_rng(5).random((20, net.n_edges)) * cfg.sigma_max
+    tr.step()
+    assert np.array_equal(baseline_discrete_step(net, task, taps0, cfg, sigma), tr.taps[0])
+    assert 0 < np.count_nonzero(tr.taps[0] > taps0) < net.n_edges
+    assert not np.array_equal(baseline_discrete_step(net, task, taps0, cfg, 0 * sigma),
+                              tr.taps[0])
+    eta = LearningConfig(rule="discrete", eta=0.3)
+    assert not np.array_equal(baseline_discrete_step(net, task, taps0, eta, sigma), tr.taps[0])
 
 
 def test_bench_cli_prints_json_and_writes_it(tmp_path, capsys, monkeypatch):

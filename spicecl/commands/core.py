@@ -510,9 +510,9 @@ def register_bench(sub) -> None:
         "bench", help="benchmarks (JSON; ratios against baselines in-process)",
         description="Time spicecl against a baseline in one process and report both and "
                     "their ratio, or measure its precision. learning: one training step of "
-                    "the 143-edge network (continuous rule, full batch of 20) against a sparse "
-                    "LU per example and state, and against one bare Cholesky factorization and "
-                    "solve (~10 s). oscillators: the fast oscillator-bank method against the "
+                    "the 143-edge network (continuous rule, full batch of 20; and the discrete "
+                    "rule's, inputs up to 5 V) against a sparse LU per example and state, and "
+                    "against one bare Cholesky factorization and solve (~15 s). oscillators: the fast oscillator-bank method against the "
                     "full ngspice transient (needs ngspice; ~4 min at the defaults). solver: "
                     "the sparse factorization and solve of generated 1,000-20,000-node "
                     "networks against SuperLU's MMD ordering (~30 s). precision: the solver's "
