@@ -131,6 +131,11 @@ def _quotes() -> list[tuple[str, str]]:
               f"| `ratio_to_floor` | {_f(b['ratio_to_floor'])} in this run"))
     q.append(("bench learning batched", f"| {round(b['batched_task_steps_per_s'], -2):,.0f} "
               f"({_f(b['batched_ratio_to_floor'])} floors per task-step"))
+    q.append(("bench learning discrete",
+              f"{b['discrete_step_time_us']:.0f} us a step, {_f(b['discrete_ratio_to_floor'])} "
+              f"floors, {b['discrete_speedup_vs_baseline']:.0f} times faster than the baseline; "
+              f"50 networks together {round(b['discrete_batched_task_steps_per_s'], -2):,.0f} "
+              f"task-steps/s ({_f(b['discrete_batched_ratio_to_floor'])} floors per task-step)"))
     sizes = _bench("solver")["sizes"]
     q.append(("bench solver", " / ".join(f"{x['factor_solve_s']:.2g} s" for x in sizes)
               + " at " + " / ".join(f"{x['nodes']:,}" for x in sizes) + " nodes, "
