@@ -191,3 +191,12 @@ def test_the_readme_quotes_the_committed_numbers(what, text):
         pytest.fail(f"README, {what}: the committed results give {text!r}; the README says "
                     f"{found.group(0)!r}" if found else
                     f"README, {what}: {text!r} (from the committed results) not found")
+
+
+def test_the_contents_link_every_section_by_its_github_anchor():
+    text = (ROOT / "README.md").read_text()
+    headings = re.findall(r"^#{2,3} (.+)$", text, flags=re.M)
+    # GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert set(links) == anchors - {"quick-start"}
