@@ -72,9 +72,10 @@ def read_json(path):
 
 def read_npz(data: bytes) -> dict:
     """The arrays (name -> ndarray) of an NPZ file's bytes ``data``, no pickles. ValueError
-    naming the fault when it is no NPZ or is damaged: a damaged zip raises BadZipFile,
+    naming the fault when it is no NPZ, is damaged (a damaged zip raises BadZipFile,
     zlib.error, EOFError, NotImplementedError (a compression method byte),
-    tokenize.TokenError, ... depending on where the damage is."""
+    tokenize.TokenError, ... depending on where the damage is) or holds an entry that is no
+    .npy array (of which np.load gives the bytes)."""
     import io
     import zipfile
 
@@ -84,11 +85,17 @@ def read_npz(data: bytes) -> dict:
         raise ValueError("not an NPZ (zip) archive")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - any damage (see above)
         raise ValueError(" ".join(str(exc).split()) or type(exc).__name__) from None
+    # np.load hands out the raw bytes of an entry that does not start as a .npy file does
+    # (a zip of other files, an entry overwritten with its CRC fixed): no array
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray):
+            raise ValueError(f"entry {k!r} is not a .npy array")
+    return arrays
 
 
 def refuse_other_run(path, command: str, option: str = "--out") -> None:

@@ -77,6 +77,17 @@ def other_numerics(manifest: dict) -> str | None:
     return None
 
 
+def replace_zip_entry(npz, entry: str, data: bytes) -> None:
+    """Rewrite the zip ``npz`` with member ``entry``'s bytes replaced (its CRC made anew)."""
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(npz.read_bytes()))
+    with zipfile.ZipFile(npz, "w") as z:
+        for info in src.infolist():
+            z.writestr(info.filename, data if info.filename == entry else src.read(info))
+
+
 @contextlib.contextmanager
 def directory_held_by_another_process(path, seconds: float = 60.0):
     """Another process holding an exclusive flock on directory ``path`` (as a running spicecl

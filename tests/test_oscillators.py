@@ -17,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import replace_zip_entry
 from spicecl.cli import main
 from spicecl.errors import SpiceclError
 from spicecl.oscbank import measure
@@ -309,6 +310,22 @@ def test_variation_file_roundtrip_and_errors(tmp_path):
         load_variation(npz)
     with pytest.raises(SpiceclError, match="no such file"):
         load_variation(tmp_path / "missing.npz")
+
+
+def test_a_variation_file_entry_that_is_no_array_is_refused(tmp_path, capsys):
+    """np.load hands out the raw bytes of a zip entry that is no .npy file (a foreign zip, an
+    entry rewritten with a valid CRC): compare --variation ended in AttributeError 'bytes'
+    object has no attribute 'ndim'."""
+    from spicecl.variation_file import write_variation
+
+    write_variation(tmp_path, _fake_arrays(n=16), {"seed": 7})
+    replace_zip_entry(tmp_path / "variation.npz", "updates.npy", b"not an array")
+    assert main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "1",
+                 "--steps", "5", "--seed", "1", "--p", "0.5", "--no-imperfections",
+                 "--no-clock-free", "--variation", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"spicecl: error: variation file {tmp_path / 'variation.npz'}: corrupt or "
+                   f"truncated (entry 'updates' is not a .npy array)\n")
 
 
 @pytest.mark.parametrize("name", ["variation.npz", "variation.json"])

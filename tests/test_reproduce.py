@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from conftest import replace_zip_entry
 from spicecl.cli import main
 
 FIGURES = ("fig1", "fig2a", "fig2b", "fig4c", "fig4d", "fig4e", "scaling")
@@ -485,6 +486,23 @@ def test_a_job_file_of_foreign_contents_is_recomputed(tmp_path, capsys, damage):
     job = fig / "jobs" / "exp16_p0.250_t000.npz"
     with np.load(job) as z:
         np.savez(job, **_foreign({k: z[k] for k in z.files}, damage))
+    assert main(args) == 0
+    again = json.loads((fig / "summary.json").read_text())
+    assert again["run"]["chunks_computed"] == 1 and again["run"]["chunks_loaded"] == 1
+    assert {k: v for k, v in again.items() if k != "run"} == \
+        {k: v for k, v in clean.items() if k != "run"}
+
+
+def test_a_job_file_entry_that_is_no_array_is_recomputed(tmp_path, capsys):
+    """A job file entry that is no .npy file (its bytes replaced, the zip's CRC made anew):
+    np.load hands out its bytes, and TrainChunk.holds ended in AttributeError 'bytes' object
+    has no attribute 'dtype'. It is recomputed, as a damaged file is."""
+    args = ["reproduce", "fig4c", "--quick", "--out", str(tmp_path), "--set", "tasks=1",
+            "--set", "p=[1, 0.25]"]
+    fig = tmp_path / "fig4c"
+    assert main(args) == 0
+    clean = json.loads((fig / "summary.json").read_text())
+    replace_zip_entry(fig / "jobs" / "exp16_p0.250_t000.npz", "steps.npy", b"text")
     assert main(args) == 0
     again = json.loads((fig / "summary.json").read_text())
     assert again["run"]["chunks_computed"] == 1 and again["run"]["chunks_loaded"] == 1
