@@ -34,9 +34,13 @@ MAX_GENERATED_NODES = 1_000_000
 
 def integral(a: np.ndarray) -> bool:
     """Whether array ``a`` holds whole numbers (integers, or floats such as a file reader's
-    3.0): usable as node indices without truncating 0.5 to node 0."""
-    return bool(np.issubdtype(a.dtype, np.integer) or (
-        np.issubdtype(a.dtype, np.floating) and np.all(np.mod(a, 1) == 0)))
+    3.0): usable as node indices without truncating 0.5 to node 0, nor turning 1e30 or inf
+    into the int64 -2^63."""
+    if np.issubdtype(a.dtype, np.integer):
+        return True
+    with np.errstate(invalid="ignore"):  # (inf and NaN: not whole numbers)
+        return bool(np.issubdtype(a.dtype, np.floating)
+                    and np.all((np.mod(a, 1) == 0) & (np.abs(a) < 2.0 ** 63)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -134,6 +134,11 @@ def _with(a, at, value):
     ("inputs", lambda t: [-1, 2],
      "Task inputs must be a list of node indices (integers >= 0), got [-1, 2]"),
     ("outputs", lambda t: [0.5, 1], "Task outputs must be a list of node indices (integers >= 0)"),
+    # cast to int64: node -2^63, with a RuntimeWarning (an error in these tests)
+    ("inputs", lambda t: [1e30, 2],
+     "Task inputs must be a list of node indices (integers >= 0), got [1e+30, 2.0]"),
+    ("grounds", lambda t: [np.inf], "Task grounds must be a list of node indices (integers "
+                                    ">= 0), got [inf]"),
     ("outputs", lambda t: [], "Task outputs must name at least one node"),
     ("test_x", lambda t: [["a", "b"]], "Task test_x must be voltages (numbers), got [['a', 'b']]"),
     ("kind", lambda t: "regresion", "Task kind must be one of regression, allostery, got "
