@@ -741,7 +741,7 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
             for f in batch:
                 c = futures[f]
                 try:
-                    theirs, (res, versions) = f.result()
+                    theirs, recorded = f.result()
                 except CancelledError:  # FutureCancelledError: the scheduler went away
                     raise RunError("lost the Dask scheduler (connection closed, or it "
                                    "cancelled the jobs); finished jobs are saved: rerun the "
@@ -756,7 +756,7 @@ def _run_dask(client, todo: list[Chunk], finish, address: str) -> None:
                                        f"{_other_code(who, theirs, mine)}; give every worker "
                                        f"this process's code and packages, then rerun the "
                                        f"same command to resume")
-                finish(c, res, versions)
+                finish(c, *recorded)  # (unpacked once known to be of this code's shape)
     finally:
         for f in futures:
             f.cancel()

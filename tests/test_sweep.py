@@ -789,6 +789,32 @@ def test_a_result_from_other_code_is_not_saved(tmp_path, monkeypatch):
     assert not list((tmp_path / "jobs").glob("*.npz"))
 
 
+def run_identified_before_versions(func, spec):
+    """run_identified of spicecl before job files recorded versions, as a worker of that code
+    runs it: (its code identity, the result alone)."""
+    from spicecl.sweep import code_identity
+
+    return ("older code", *code_identity()[1:]), func(spec)
+
+
+@pytest.mark.dask
+def test_a_result_from_code_before_versions_were_recorded_is_not_saved(tmp_path, monkeypatch):
+    # such a worker's (identity, result) was unpacked as (identity, (result, versions)) before
+    # its identity was compared: ValueError (values to unpack), a traceback
+    distributed = pytest.importorskip("distributed")
+    from spicecl import sweep
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        monkeypatch.setattr(sweep, "check_cluster", lambda client, address: None)  # joined late
+        monkeypatch.setattr(sweep, "run_identified", run_identified_before_versions)
+        with pytest.raises(SpiceclError, match=r"job c0 was not saved: worker tcp://\S+ runs "
+                                               r"other spicecl code "):
+            run_sweep([Chunk("c0", counting_job, {"name": "c0", "x": 2.0})], tmp_path,
+                      {"job": "late"}, 0, scheduler=cluster.scheduler_address)
+    assert not list((tmp_path / "jobs").glob("*.npz"))
+
+
 @pytest.mark.dask
 def test_a_job_of_a_dask_worker_records_the_workers_versions(tmp_path, monkeypatch):
     # a worker can compute with other BLAS kernels than this process (a cluster of mixed
