@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spicecl.errors import SpiceclError
 from spicecl.experiments.common import (NoiseTrainer, TaskSpec, TrainChunk, draw_task,
                                         cached_network, run_train_chunk, update_noise_variance)
 from spicecl.experiments.fig2 import mode_config
@@ -229,6 +230,21 @@ def test_noise_trainer_refuses_the_discrete_rule():
     net, _, tasks, _ = _setup("p", 0.5, k=1)
     with pytest.raises(ValueError, match="defined for the continuous rule"):
         NoiseTrainer(net, tasks, [LearningConfig(rule="discrete")], [0])
+
+
+def test_a_noise_trainer_of_one_network_reports_overflowing_updates_as_divergence():
+    """NoiseTrainer takes one network off the fused step after Trainer's constructor skipped
+    the check of the update scale for it: at --volts 1e150 its updates were clipped to r_min
+    or r_max without an error (networks trained together, and Trainer alone, reported it)."""
+    from spicecl.learning import LearningConfig, train
+    from spicecl.network import exp16
+    from spicecl.tasks import make_task
+
+    net = exp16()
+    task = make_task(net, "regression", np.random.default_rng(0), volts=1e150)
+    with pytest.raises(SpiceclError, match=r"^training diverged: the updates dR are not finite "
+                                           r"numbers"):
+        train(net, task, LearningConfig(), 0, 10, trainer_cls=NoiseTrainer)
 
 
 def test_update_vectors_are_the_per_example_terms_of_the_trainers_update():

@@ -249,8 +249,11 @@ class NoiseTrainer(Trainer):
         b, e = self.x.shape[1], self.net.n_edges
         self._noise_coef = np.array([noise_coefficients(c, b, e) for c in self.configs])
         # The step computes the responses for N anyway: the general step reuses them, where
-        # the fused single-network step would solve the same system again.
-        self._fused = None
+        # the fused single-network step would solve the same system again. Off the fused
+        # step, overflowing updates are clipped, not NaN: Trainer checks their scale then.
+        if self._fused is not None:
+            self._fused = None
+            self._check_update_scale()
         self.noise = np.zeros(self.k)
 
     def per_example_updates(self) -> np.ndarray:
