@@ -131,6 +131,16 @@ def test_bench_precision_counts_numpy_results_unlike_the_c_library():
     assert out["simd_extensions"] == np.show_config(mode="dicts")["SIMD Extensions"]
 
 
+def test_bench_precision_runs_with_a_numpy_before_its_config_dicts(monkeypatch):
+    from spicecl.bench import simd_rounding
+
+    def show_config():  # numpy 1.25's: no mode argument
+        print("config")
+
+    monkeypatch.setattr(np, "show_config", show_config)
+    assert simd_rounding(10, seed=3)["simd_extensions"] == "unknown"
+
+
 def test_bench_precision_is_a_bench_command(capsys, monkeypatch):
     import spicecl.bench as bench
 
