@@ -344,8 +344,9 @@ def bench_precision(args=None, *, decades=tuple(range(4, 31, 2)), draws: int = 2
         "held_volts": list(PRECISION_VOLTS),
         "draws_per_network": draws,
         "decades": rows,
-        "max_error_over_estimate": max(row["max_error_over_estimate"] for row in rows
-                                       if row["max_error_over_estimate"] is not None),
+        "max_error_over_estimate": max((row["max_error_over_estimate"] for row in rows
+                                        if row["max_error_over_estimate"] is not None),
+                                       default=None),
         "simd": simd_rounding(values, seed),
     }
 

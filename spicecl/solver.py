@@ -631,7 +631,8 @@ def estimate_precision(net: Network, resistance, held) -> float:
     nu = len(system.free)
     a = system._assemble(system._check_r(resistance))[:nu * nu].reshape(nu, nu).T
     c, info = lapack.dpotrf(a, lower=1, clean=0)
-    return float(np.max(precision_errors(np.diagonal(a), *_dense_pivots(c, info))))
+    return float(np.max(precision_errors(np.diagonal(a), *_dense_pivots(c, info)),
+                        initial=0.0))  # (every node held: nothing to solve)
 
 
 def exact_voltages(net: Network, resistance, fixed: dict[int, float]) -> np.ndarray:

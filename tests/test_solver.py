@@ -732,3 +732,10 @@ def test_batched_systems_refuse_systems_they_cannot_batch():
                   NodalSystem(net, [0], [4, 5], [8]), NodalSystem(net, [0, 1], [4], [8])):
         with pytest.raises(ValueError, match="needs dense systems of one network, equal sizes"):
             BatchedSystems([a, other])
+
+
+def test_the_precision_estimate_of_a_network_with_every_node_held_is_zero():
+    from spicecl.solver import estimate_precision
+
+    net = exp16()
+    assert estimate_precision(net, np.full(net.n_edges, 1e3), np.arange(net.n_nodes)) == 0.0
