@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,3 +201,20 @@ def test_the_contents_link_every_section_by_its_github_anchor():
     anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
     links = re.findall(r"\]\(#([^)]+)\)", text)
     assert set(links) == anchors - {"quick-start"}
+
+
+def test_the_python_example_runs_and_prints_what_the_readme_says(capsys):
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### From Python\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"\n\n((?:    .*\n|\n)+)", section).group(1)
+    code = "\n".join(line[4:] for line in block.splitlines())
+    exec(compile(code, "README.md (From Python)", "exec"), {})
+    printed = capsys.readouterr().out
+    said = " ".join(section.split()).split("It prints ", 1)[1]
+
+    def numbers(s):
+        return [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", s)]
+
+    expected = numbers(re.findall(r"`([^`]*)`", said)[0] + " " + re.findall(r"`([^`]*)`",
+                                                                            said)[1])
+    assert np.allclose(numbers(printed), expected, rtol=1e-6, atol=0)
