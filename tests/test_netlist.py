@@ -610,6 +610,19 @@ def test_netlist_refuses_supply_parts_no_board_has(tmp_path, capsys, kind, optio
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("kind", ["twin", "oscillators"])
+@pytest.mark.parametrize("name", ["/", ".", "sub/.."])
+def test_netlist_output_that_names_a_directory_is_refused(tmp_path, capsys, monkeypatch,
+                                                          kind, name):
+    # -o / and -o . raised ValueError from Path.with_suffix (a traceback); -o sub/.. made
+    # sub/ and then failed to rename the deck onto the current directory
+    monkeypatch.chdir(tmp_path)
+    err = _cli_error(capsys, ["netlist", kind, "--network", "exp16", "--seed", "1", "-o",
+                              name])
+    assert err.startswith(f"spicecl: error: -o {name}: is a directory")
+    assert not list(tmp_path.iterdir())
+
+
 #: The options of each SPICE command that become deck values, with a range (DECK_RANGES).
 RANGED = {("netlist", "twin"): ["--tolerance", "--offset", "--eta", "--bias",
                                 "--supply-resistance", "--decoupling"],

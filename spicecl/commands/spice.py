@@ -231,6 +231,11 @@ def _check_deck_output(out: Path) -> None:
     if str(out) == "-":
         raise SpiceclError("-o -: a deck is written to a file, with its .json sidecar next to "
                            "it (standard output cannot hold both)")
+    if out.name in ("", ".", ".."):
+        # '/', '.', 'x/..' name a directory whether or not it exists (Path('/').with_suffix
+        # raised ValueError; 'x/..' made x, then failed to rename the deck onto it)
+        raise SpiceclError(f"-o {out}: is a directory (a deck file is expected, e.g. "
+                           f"deck.cir)")
     sidecar = out.with_suffix(".json")
     for path in (out, sidecar):
         if path.is_dir():
