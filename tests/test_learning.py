@@ -365,6 +365,13 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--input-nodes", "0,1", "--output-nodes", "7,8", "--ground-nodes", "4", "--grounds", "2"],
      "--grounds 2 but --ground-nodes names 1 node"),
     (["--input-nodes", "0,999", "--output-nodes", "3"], "no node with id '999'"),
+    # each role option names itself, not only the network
+    (["--input-nodes", "0,999", "--output-nodes", "3"],
+     "--input-nodes '0,999': network exp16: no node with id '999'"),
+    (["--input-nodes", "0,1", "--output-nodes", "x", "--ground-nodes", "4"],
+     "--output-nodes 'x': network exp16: no node with id 'x'"),
+    (["--input-nodes", "0,1", "--output-nodes", "7", "--ground-nodes", "4,-1"],
+     "--ground-nodes '4,-1': network exp16: no node with id '-1'"),
     (["--network", "nope"], "unknown network"),
     (["--steps", "0"], "--steps must be >= 1"),
     (["--steps", "99999999999999999999"], "--steps must be <= 1e+12, got 99999999999999999999"),

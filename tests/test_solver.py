@@ -262,6 +262,11 @@ def test_cli_solve_text_output_keeps_one_line_per_node(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,msg", [
     (["solve", "--network", "exp16", "--fix", "42=1"], "no node with id '42'"),
+    # the option is named, not only the network ("network exp16: no node with id '42'")
+    (["solve", "--network", "exp16", "--fix", "42=1"],
+     "--fix '42=1': network exp16: no node with id '42'"),
+    (["solve", "--network", "exp16", "--fix", "0=1", "--fix", "0==1"],
+     "--fix '0==1': network exp16: no node with id '0='"),
     (["solve", "--network", "exp16", "--fix", "0"], "expected NODE=VOLTS"),
     (["solve", "--network", "exp16", "--network-seed", "3", "--fix", "0=1"],
      "--network-seed applies to the generated networks (disordered143, disordered:NODES:EDGES), "

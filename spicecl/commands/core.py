@@ -158,6 +158,15 @@ def cmd_network_export(args) -> int:
     return 0
 
 
+def node_index_of(net, node_id: str, where: str) -> int:
+    """The index of node ``node_id`` of ``net``; a missing one is refused naming ``where``,
+    the option and value that gave it (``--fix '9=1': network exp16: no node with id '9'``)."""
+    try:
+        return net.node_index(node_id)
+    except SpiceclError as exc:
+        raise SpiceclError(f"{where}: {exc}") from None
+
+
 def parse_fix(items, net) -> dict[int, float]:
     fixed: dict[int, float] = {}
     for item in items:
@@ -170,7 +179,7 @@ def parse_fix(items, net) -> dict[int, float]:
             v = float("nan")
         if not math.isfinite(v):
             raise SpiceclError(f"--fix {item!r}: {volts!r} is not a finite voltage")
-        i = net.node_index(node.strip())
+        i = node_index_of(net, node.strip(), f"--fix {item!r}")
         if i in fixed:
             raise SpiceclError(f"--fix: node {node.strip()!r} is given twice")
         fixed[i] = v
@@ -306,8 +315,9 @@ def roles_from_args(args, net):
     for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given):
         if g is not None and "" in [s.strip() for s in g.split(",")] and g.strip():
             raise SpiceclError(f"{flag} {g!r}: an empty node id (a stray comma?)")
-    roles = [[net.node_index(s.strip()) for s in (g or "").split(",") if s.strip()]
-             for g in given]
+    roles = [[node_index_of(net, s.strip(), f"{flag} {g!r}")
+              for s in (g or "").split(",") if s.strip()]
+             for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given)]
     counts = [getattr(args, k, None) for k in ("inputs", "outputs", "grounds")]
     if not (args.ground_nodes or "").strip() and counts[2] != 0:  # ("" is no ids either)
         raise SpiceclError("--input-nodes and --output-nodes need --ground-nodes too" + (
