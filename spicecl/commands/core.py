@@ -343,6 +343,13 @@ def task_from_args(args, net, rng):
         raise SpiceclError(f"{' and '.join(flags)} appl{'y' if len(flags) > 1 else 'ies'} to "
                            f"regression tasks; an allosteric task has one input pattern (it "
                            f"would be ignored)")
+    # the counts are checked here, naming their options (make_task says n_in, n_train)
+    for flag, value, low in (("--inputs", args.inputs, 1), ("--outputs", args.outputs, 1),
+                             ("--grounds", args.grounds, 0),
+                             ("--train-examples", args.train_examples, 1),
+                             ("--test-examples", args.test_examples, 1)):
+        if value is not None:
+            check_count(flag, value, low)
     counts = {k: v for k, v in (("n_in", args.inputs), ("n_out", args.outputs)) if v is not None}
     return make_task(net, args.task, rng, n_ground=args.grounds, roles=roles, volts=args.volts,
                      **counts, **sizes)
