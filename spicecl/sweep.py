@@ -567,7 +567,9 @@ def _run_sweep_locked(chunks, out: Path, config, seed, workers, scheduler, progr
             for c in todo:
                 finish(c, *run_recorded(c.func, c.spec))
         else:
-            _run_pool(int(workers), todo, finish)
+            # (no more processes than jobs: a pool of 2**31 workers raised OverflowError from
+            # its semaphore, and any worker beyond the jobs would only start and idle)
+            _run_pool(min(int(workers), len(todo)), todo, finish)
     finally:
         bar.close()
     stats = {"computed": len(todo), "loaded": len(chunks) - len(todo),

@@ -239,6 +239,17 @@ def test_unreachable_scheduler(tmp_path, capsys):
     assert "cannot connect" in err and len(err.splitlines()) == 1
 
 
+def test_more_workers_than_jobs(tmp_path, capsys):
+    # --workers 2147483648 was handed to the process pool, whose semaphore raised
+    # "OverflowError: Python int too large to convert to C int" (a traceback); the pool has
+    # no more processes than jobs
+    assert main(["reproduce", "fig1", "--quick", "--set", "tasks=1", "--set", "steps=10",
+                 "--set", "p=[1, 0.5]", "--workers", "2147483648", "--out",
+                 str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"fig1: {tmp_path}/fig1/ in ")
+    assert json.loads((tmp_path / "fig1" / "manifest.json").read_text())["status"] == "done"
+
+
 def test_bad_workers(tmp_path, capsys):
     assert main(["reproduce", "fig4c", "--quick", "--workers", "0", "--out", str(tmp_path)]) == 2
     assert "--workers" in capsys.readouterr().err
