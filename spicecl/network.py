@@ -286,7 +286,11 @@ def load_network(spec: str, seed: int = 0) -> Network:
     if m:
         return disordered_network(int(m.group(1)), int(m.group(2)), seed)
     path = Path(spec)
-    if not spec or not path.exists():  # Path("") is the current directory
+    try:
+        exists = bool(spec) and path.exists()  # Path("") is the current directory
+    except OSError as exc:  # a name longer than the system allows (exists() raised it)
+        raise SpiceclError(f"network {spec!r}: {exc.strerror or exc}") from None
+    if not exists:
         # a hint for a mistyped built-in name, not for a path or disordered:N:E
         hint = (closest_name(spec, ("exp16", "disordered143"))
                 if not any(c in spec for c in "/.:") else None)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spicecl.cli import main
 from spicecl.errors import SpiceclError
 from spicecl.results import atomic_write_bytes, atomic_write_json, source_hash, write_manifest
 
@@ -563,3 +564,43 @@ def test_a_manifest_that_is_no_run_is_refused_in_one_line(tmp_path, text):
     (tmp_path / "manifest.json").write_text(text)
     with pytest.raises(SpiceclError, match="a manifest.json that is not a spicecl run's"):
         refuse_other_run(tmp_path, "train")
+
+
+#: A path the system cannot name: one component of 300 bytes (NAME_MAX is 255 on Linux).
+_LONG = "x" * 300
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train", "--network", "exp16", "--steps", "2", "--out", "LONG"], "--out"),
+    (["network", "export", "exp16", "-o", "LONG"], "-o/--output"),
+    (["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", "LONG"], "-o/--output"),
+    (["netlist", "twin", "--network", "exp16", "--seed", "1", "-o", "d.cir", "--models",
+      "LONG"], "--models"),
+    (["bench", "learning", "--out", "LONG/b.json"], "--out"),
+    (["compare", "--network", "exp16", "--task", "allostery", "--p", "1", "--tasks", "2",
+      "--steps", "2", "--seed", "1", "--variation", "LONG"], "--variation"),
+    (["reproduce", "fig1", "--quick", "--out", "LONG"], "--out"),
+    (["demo", "--out", "LONG"], "--out"),
+    (["oscillators", "--edges", "2", "--bias", "2.5", "--samples", "4", "--seed", "1",
+      "--out", "LONG"], "--out"),
+])
+def test_path_options_with_a_name_too_long_are_usage_errors(tmp_path, monkeypatch, capsys,
+                                                            argv, option):
+    # pathlib's exists()/is_dir() raise "OSError: [Errno 36] File name too long" (they are
+    # quiet only about missing paths): every command that reads or writes the path gave a
+    # traceback
+    monkeypatch.chdir(tmp_path)
+    argv = [str(tmp_path / _LONG) + a[4:] if a.startswith("LONG") else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: argument {option}: a file or directory name in " \
+        f"the path is 300 bytes long, the system allows " in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_network_with_a_name_too_long_is_one_line(capsys):
+    long = "/tmp/" + _LONG
+    assert main(["solve", "--network", long, "--fix", "0=1"]) == 2
+    assert capsys.readouterr().err == f"spicecl: error: network {long!r}: File name too long\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -52,10 +53,37 @@ def seed_arg(text: str) -> int:
 
 def path_arg(text: str) -> str:
     """The argparse type of file and directory options: a non-empty path (an empty one would
-    silently mean "no output" or the current directory)."""
+    silently mean "no output" or the current directory) that the system can name
+    (:func:`path_length_problem`)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    problem = path_length_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
+
+
+def path_length_problem(text: str) -> str | None:
+    """Why the system cannot name the path ``text`` (a name in it longer than NAME_MAX bytes,
+    or the whole longer than PATH_MAX), or None. pathlib's exists() and is_dir() raise
+    OSError "File name too long" for such a path (they are quiet only about missing ones),
+    which every reader and writer of files met as a traceback."""
+    def limit(name: str, default: int) -> int:
+        try:
+            return os.pathconf("/", name)
+        except (OSError, ValueError, AttributeError):
+            return default
+
+    raw = os.fsencode(text)
+    name_max = limit("PC_NAME_MAX", 255)
+    longest = max((len(part) for part in raw.split(b"/")), default=0)
+    if longest > name_max:
+        return (f"a file or directory name in the path is {longest} bytes long, the system "
+                f"allows {name_max}")
+    path_max = limit("PC_PATH_MAX", 4096)
+    if len(os.fsencode(os.path.abspath(text))) >= path_max:
+        return f"the path is longer than the system allows ({path_max} bytes)"
+    return None
 
 
 def output_path_arg(text: str) -> str:

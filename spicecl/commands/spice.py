@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from spicecl.commands.core import (add_network_args, add_role_args, add_volts_arg,
-                                   integer_arg, network_from_args, output_path_arg, print_json,
-                                   real_arg, roles_from_args, seed_arg)
+                                   integer_arg, network_from_args, output_path_arg, path_arg,
+                                   print_json, real_arg, roles_from_args, seed_arg)
 from spicecl.errors import SpiceclError, check_range, interval, warn
 from spicecl.netlist.twin import MAX_PERIODS, DeckConfig
 from spicecl.oscbank.run import MAX_TMAX, MIN_TMAX
@@ -83,7 +83,7 @@ def _add_tolerance_args(p) -> None:
                    help="distribution of the relative classes, each keeping its tolerance "
                         "unless --tolerance is given (normal: the tolerance is the 3-sigma "
                         "limit)")
-    p.add_argument("--models", default=None, metavar="DIR",
+    p.add_argument("--models", type=path_arg, default=None, metavar="DIR",
                    help="directory of the SPICE .lib files (default: spicecl's own models/)")
 
 
