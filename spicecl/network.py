@@ -235,6 +235,15 @@ def disordered_network(n_nodes: int = 64, n_edges: int = 143, seed: int = 0,
     w = rng.random(len(e)) + 1e-9
     mst = minimum_spanning_tree(coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n_nodes,) * 2))
     tree = np.unique(np.sort(np.column_stack(mst.nonzero()), axis=1), axis=0).astype(np.int64)
+    # Every leaf of the tree needs an edge outside it, and one edge serves at most two
+    # leaves: fewer edges than that cannot be reached, and the loop below would say so only
+    # after minutes (10^6 nodes)
+    leaves = int(np.count_nonzero(np.bincount(tree.ravel(), minlength=n_nodes) == 1))
+    if n_edges < n_nodes - 1 + (leaves + 1) // 2:
+        raise SpiceclError(f"disordered network: cannot thin to {n_edges} edges on {n_nodes} "
+                           f"nodes keeping every degree >= 2 (the spanning tree that keeps it "
+                           f"connected has {leaves} leaves: at least "
+                           f"{n_nodes - 1 + (leaves + 1) // 2} edges)")
     in_tree = np.zeros(len(e), bool)
     key = e[:, 0] * n_nodes + e[:, 1]
     in_tree[np.searchsorted(key, tree[:, 0] * n_nodes + tree[:, 1])] = True

@@ -536,3 +536,19 @@ def test_network_export_never_holds_the_whole_graphml_tree(tmp_path, monkeypatch
     assert path.read_bytes().count(b"<node ") + path.read_bytes().count(b"<edge ") == 17000
     assert 3 * net.n_nodes + net.n_edges > 25000
     assert max(largest) < 13000
+
+
+def test_too_few_edges_for_the_spanning_trees_leaves_are_refused_before_thinning():
+    # each leaf of the kept spanning tree needs an edge of its own outside it (degree >= 2)
+    with pytest.raises(SpiceclError, match=r"cannot thin to 200 edges on 200 nodes .*"
+                                           r"spanning tree .* has \d+ leaves: at least \d+"):
+        load_network("disordered:200:200")
+    # what is built has every degree >= 2 and is connected
+    for edges in (230, 260, 300):
+        try:
+            net = load_network(f"disordered:200:{edges}")
+        except SpiceclError as exc:
+            bound = int(str(exc).rsplit("at least ", 1)[1].split()[0])
+            assert edges < bound
+            continue
+        assert np.bincount(net.edges.ravel(), minlength=200).min() >= 2
