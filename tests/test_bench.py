@@ -230,6 +230,14 @@ def test_bench_out_replaces_a_bench_result_and_nothing_else(tmp_path, capsys):
     assert json.loads(out.read_text())["edges"] == 2
 
 
+def test_bench_out_dash_is_refused_not_a_file_named_dash(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "solver", "--out", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spicecl: error: --out -: --json prints") and err.count("\n") == 1
+    assert not (tmp_path / "-").exists()
+
+
 def test_bench_solver_times_both_orderings_and_they_agree():
     from spicecl.bench import bench_solver
 

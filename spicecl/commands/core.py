@@ -606,6 +606,9 @@ def cmd_bench(args) -> int:
 
     if args.out:
         out = Path(args.out)
+        if args.out == "-":  # (a file named '-' is not what anyone means)
+            raise SpiceclError("--out -: --json prints the result to standard output; --out "
+                               "takes a file")
         if out.is_dir():
             raise SpiceclError(f"--out {out}: is a directory (a JSON file is expected)")
         if out.exists() and out.stat().st_size > 0 and not _is_bench_result(out):
