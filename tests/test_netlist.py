@@ -623,6 +623,26 @@ def test_netlist_output_that_names_a_directory_is_refused(tmp_path, capsys, monk
     assert not list(tmp_path.iterdir())
 
 
+def test_netlist_output_that_is_a_fifo_is_refused_not_waited_on(tmp_path, capsys):
+    import signal
+
+    def waited(signum, frame):
+        raise TimeoutError("waited on the FIFO")
+
+    fifo = tmp_path / "deck.cir"
+    os.mkfifo(fifo)
+    # (before, reading the old file's header waited for a writer that never comes)
+    previous = signal.signal(signal.SIGALRM, waited)
+    signal.alarm(20)
+    try:
+        err = _cli_error(capsys, ["netlist", "twin", "--network", "exp16", "--seed", "1",
+                                  "-o", str(fifo)])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert err.startswith(f"spicecl: error: -o {fifo}: {fifo} is not a regular file")
+
+
 #: The options of each SPICE command that become deck values, with a range (DECK_RANGES).
 RANGED = {("netlist", "twin"): ["--tolerance", "--offset", "--eta", "--bias",
                                 "--supply-resistance", "--decoupling"],

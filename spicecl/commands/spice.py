@@ -240,6 +240,8 @@ def _check_deck_output(out: Path) -> None:
     for path in (out, sidecar):
         if path.is_dir():
             raise SpiceclError(f"-o {out}: {path} is a directory")
+        if path.exists() and not path.is_file():  # (reading a FIFO's header waited forever)
+            raise SpiceclError(f"-o {out}: {path} is not a regular file (a device or a FIFO)")
     # missing or empty (e.g. made by mktemp): no one's
     if all(not p.exists() or (p.is_file() and p.stat().st_size == 0) for p in (out, sidecar)):
         return
