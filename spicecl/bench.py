@@ -232,7 +232,7 @@ def bench_solver(args=None, *, sizes=((1000, 2500), (5000, 12500), (20000, 50000
     """Sparse factorization and solve of large networks' reduced Laplacians
     (``spicecl bench solver``): spicecl's ordering (:func:`spicecl.solver._sparse_factor`,
     SuperLU with COLAMD unless CHOLMOD is installed) against SuperLU with MMD_AT_PLUS_A, the
-    ordering spicecl used before (its ordering alone took 51 s at 50,000 nodes).
+    ordering spicecl used before (its factorization took 88-100 s at 50,000 nodes, README).
 
     ``sizes``: (nodes, edges) of the generated networks; three nodes are held, the rest free.
     """

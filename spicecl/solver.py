@@ -73,8 +73,8 @@ def _sparse_factor(a, inspect: bool = False):
             pass
     from scipy.sparse.linalg import splu
 
-    # COLAMD, not MMD_AT_PLUS_A: less fill with MMD, but its ordering alone took 4 s at
-    # 20,000 nodes and 51 s at 50,000 (COLAMD: 0.11 s, 0.32 s; solves 5x faster too)
+    # COLAMD, not MMD_AT_PLUS_A: less fill with MMD, but its factorization is 31x slower at
+    # 20,000 nodes (`spicecl bench solver`) and took 88-100 s at 50,000 (README)
     if not inspect:
         return splu(a.tocsc(), permc_spec="COLAMD").solve, None
     # inspected: diagonal pivots only (Pr = Pc, so U = D L^T). SuperLU's default partial
