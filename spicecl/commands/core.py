@@ -335,17 +335,18 @@ def add_role_args(p, grounds_flag: bool = False) -> None:
 def roles_from_args(args, net):
     """(inputs, outputs, grounds) node indices from --input-nodes/--output-nodes/--ground-nodes,
     or None when none is given; checked against --inputs/--outputs/--grounds if present."""
+    flags = ("--input-nodes", "--output-nodes", "--ground-nodes")
     given = [args.input_nodes, args.output_nodes, args.ground_nodes]
     if all(g is None for g in given):
         return None
     if args.input_nodes is None or args.output_nodes is None:
         raise SpiceclError("--input-nodes and --output-nodes go together")
-    for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given):
+    for flag, g in zip(flags, given):
         if g is not None and "" in [s.strip() for s in g.split(",")] and g.strip():
             raise SpiceclError(f"{flag} {g!r}: an empty node id (a stray comma?)")
     roles = [[node_index_of(net, s.strip(), f"{flag} {g!r}")
               for s in (g or "").split(",") if s.strip()]
-             for flag, g in zip(("--input-nodes", "--output-nodes", "--ground-nodes"), given)]
+             for flag, g in zip(flags, given)]
     counts = [getattr(args, k, None) for k in ("inputs", "outputs", "grounds")]
     if not (args.ground_nodes or "").strip() and counts[2] != 0:  # ("" is no ids either)
         raise SpiceclError("--input-nodes and --output-nodes need --ground-nodes too" + (
