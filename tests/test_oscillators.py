@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -788,14 +789,12 @@ def test_interrupted_parallel_run_stops_its_workers_and_ngspice(tmp_path, sig):
                             env={**os.environ, "TMPDIR": str(tmp_path)})
 
     def ours():  # ngspice processes and workers of this run (its process group / its TMPDIR)
-        out = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True,
-                             text=True).stdout.splitlines()[1:]
-        return [ln for ln in out if ln.split()[1] == str(proc.pid) or
-                ("ngspice" in ln and "osc_d0_b" in ln and _cwd_in(ln.split()[0], tmp_path))]
+        return [(pid, args) for pid, pgid, args in _processes() if pgid == proc.pid or
+                ("ngspice" in args and "osc_d0_b" in args and _cwd_in(pid, tmp_path))]
 
     try:
         deadline = time.time() + 60
-        while not any("ngspice" in ln for ln in ours()) and time.time() < deadline:
+        while not any("ngspice" in args for _, args in ours()) and time.time() < deadline:
             time.sleep(0.2)
         assert time.time() < deadline, "no ngspice started"
         t0 = time.time()
@@ -811,15 +810,32 @@ def test_interrupted_parallel_run_stops_its_workers_and_ngspice(tmp_path, sig):
         # nor their temporary directories (a worker leaves with os._exit)
         assert not list(tmp_path.glob("spicecl-ngspice-*"))
     finally:  # a failure must not leave this run's processes behind
-        for ln in ours():
+        for pid, _ in ours():
             try:
-                os.kill(int(ln.split()[0]), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         proc.wait(10)
 
 
-def _cwd_in(pid: str, root) -> bool:
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, process group, command line) of every process, from /proc: procps's ps, which
+    this read before, is not on a minimal Debian (debootstrap minbase, the debian image)."""
+    import os
+
+    rows = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            args = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        pgid = int(stat.rpartition(")")[2].split()[2])  # after "pid (comm)": state ppid pgrp
+        rows.append((int(pid), pgid, args.replace(b"\0", b" ").decode(errors="replace")))
+    return rows
+
+
+def _cwd_in(pid: int, root) -> bool:
     import os
 
     try:
