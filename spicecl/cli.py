@@ -143,7 +143,9 @@ class _Version(argparse.Action):
         import spicecl
         from spicecl.results import source_hash
 
-        print(f"spicecl {spicecl.__version__} (source {source_hash()})")
+        # flushed here, as --help is (_Parser._print_message): a closed pipe then fails inside
+        # _run_command (141), not in the interpreter's final flush of a buffered stdout (120)
+        print(f"spicecl {spicecl.__version__} (source {source_hash()})", flush=True)
         parser.exit()
 
 
