@@ -779,10 +779,12 @@ class _WorkerWatch:
             return  # (not running: the lost scheduler is told by the cancelled jobs)
         self.last = now
         try:
-            n = self.client.scheduler_info(n_workers=0).get("n_workers")
+            # (worker -> threads; scheduler_info(n_workers=0) gave no count before distributed
+            # 2025 (dask/distributed#9045), and then nothing was watched)
+            n = len(self.client.nthreads())
         except Exception:  # noqa: BLE001 - the scheduler is going away: the jobs will say so
             return
-        if n != 0:  # (None: an older scheduler; then nothing is watched)
+        if n != 0:
             self.alone_since = None
             return
         n = sum(not f.done() for f in futures)
