@@ -629,10 +629,11 @@ def estimate_precision(net: Network, resistance, held) -> float:
     inf where it breaks down."""
     system = NodalSystem(net, held, sparse=False)
     nu = len(system.free)
+    if nu == 0:  # every node held: nothing to solve (scipy < 1.14 refuses an empty solve)
+        return 0.0
     a = system._assemble(system._check_r(resistance))[:nu * nu].reshape(nu, nu).T
     c, info = lapack.dpotrf(a, lower=1, clean=0)
-    return float(np.max(precision_errors(np.diagonal(a), *_dense_pivots(c, info)),
-                        initial=0.0))  # (every node held: nothing to solve)
+    return float(np.max(precision_errors(np.diagonal(a), *_dense_pivots(c, info))))
 
 
 def exact_voltages(net: Network, resistance, fixed: dict[int, float]) -> np.ndarray:
