@@ -128,7 +128,15 @@ def test_bench_precision_counts_numpy_results_unlike_the_c_library():
         assert out[f"{name}_differ"] == differ and type(differ) is int
         assert (out[f"{name}_max_ulps"] == 0) == (differ == 0)
     assert out["values"] == 1000
-    assert out["simd_extensions"] == np.show_config(mode="dicts")["SIMD Extensions"]
+
+
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "1.26.0",
+                    reason="numpy < 1.26 has no show_config(mode='dicts')")
+def test_bench_precision_names_the_simd_extensions_numpy_found():
+    from spicecl.bench import simd_rounding
+
+    assert simd_rounding(10, seed=3)["simd_extensions"] == \
+        np.show_config(mode="dicts")["SIMD Extensions"]
 
 
 def test_bench_precision_runs_with_a_numpy_before_its_config_dicts(monkeypatch):
