@@ -360,6 +360,8 @@ class NodalSystem:
         (:func:`check_precision`); one that broke down is refused always.
         """
         ni, no, nu = self.n_in, self.n_out, len(self.free)
+        if nu == 0:  # every node held: nothing to solve
+            return np.zeros((0, ni + no), order="F")
         if self.sparse:
             kb = sp.diags(1.0 / r) @ self._bu
             a = (self._bu.T @ kb).tocsc()

@@ -744,3 +744,16 @@ def test_the_precision_estimate_of_a_network_with_every_node_held_is_zero():
 
     net = exp16()
     assert estimate_precision(net, np.full(net.n_edges, 1e3), np.arange(net.n_nodes)) == 0.0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_system_with_every_node_held_gives_the_held_voltages_and_their_drops(sparse):
+    # (before: "attempt to get argmax of an empty sequence" from the precision check)
+    net = exp16()
+    r = np.linspace(1e3, 2e3, net.n_edges)
+    x = np.linspace(-1.0, 1.0, net.n_nodes)
+    system = NodalSystem(net, np.arange(net.n_nodes), sparse=sparse)
+    np.testing.assert_array_equal(system.node_voltages(r, x[None]), x[None])
+    resp = system.response(r)
+    np.testing.assert_allclose(resp.D @ x, x[net.edges[:, 0]] - x[net.edges[:, 1]], atol=1e-15)
+    assert resp.M.shape == (0, net.n_nodes) and resp.W.shape == (0, net.n_edges)
