@@ -44,6 +44,16 @@ HARDWARE = "hardware"
 CLOCK_FREE = "clock_free"
 
 
+#: Continuous-rule rate (ohm^3/V^2) of compare's idealized runs with inputs up to 1 V.
+GAMMA_AT_1V = 2e11
+
+
+def default_gamma(volts: float) -> float:
+    """compare's default rate for inputs up to ``volts``: Eq. 2's step scales as V^2 when
+    every input and target scales by V, so GAMMA_AT_1V / V^2 gives the 1 V dynamics."""
+    return GAMMA_AT_1V / volts / volts  # (volts ** 2 would underflow to 0 first)
+
+
 @dataclass(frozen=True)
 class CompareConfig:
     """What to compare (validated)."""
@@ -54,7 +64,7 @@ class CompareConfig:
     steps: int = 2000
     seed: int = 0
     eta: float = 0.5
-    gamma: float = 2e11
+    gamma: float | None = None  # None: GAMMA_AT_1V / volts^2, the same dynamics at any volts
     sigma_max: float = 0.05
     volts: float = 1.0
     imperfections: bool = True
@@ -85,9 +95,15 @@ class CompareConfig:
         check_count("--tasks", self.n_tasks, 1, MAX_TASKS)
         check_count("--steps", self.steps, 1, MAX_STEPS)
         check_range("--eta", self.eta, 0, 1, low_open=True)
-        check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
         check_range("--sigma-max", self.sigma_max, 0, float("inf"), high_open=True)
         check_range("--volts", self.volts, 0, float("inf"), low_open=True, high_open=True)
+        if self.gamma is None:
+            gamma = default_gamma(self.volts)
+            if not 0 < gamma < float("inf"):
+                raise SpiceclError(f"--volts {self.volts:g}: the default --gamma "
+                                   f"{GAMMA_AT_1V:g} / volts^2 is {gamma:g}; give --gamma")
+            object.__setattr__(self, "gamma", gamma)
+        check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
         object.__setattr__(self, "seed", check_seed(self.seed))
 
     def to_dict(self) -> dict:
@@ -228,7 +244,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
     if any(rose.values()):
         where = ", ".join(f"{k} of {len(tasks)} tasks at p = {p:g}"
                           for p, k in rose.items() if k)
-        default = " (compare's default)" if cfg.gamma == CompareConfig.gamma else ""
+        default = " (compare's default)" if cfg.gamma == default_gamma(cfg.volts) else ""
         note = (f"idealized (continuous rule): training raised the training error of {where}: "
                 f"--gamma {cfg.gamma:g}{default} is likely too large for this network")
         hint = rate_hint(cfg.gamma, net, cont.r_init)

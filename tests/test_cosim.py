@@ -42,8 +42,8 @@ def _compare(args, capsys):
 @pytest.mark.parametrize("task", ["allostery", "regression"])
 def test_compare_with_overflowing_volts_is_a_one_line_error(capsys, task):
     status = main(["compare", "--network", "exp16", "--task", task, "--tasks", "2", "--steps",
-                   "5", "--seed", "3", "--p", "1", "--volts", "1e300", "--no-imperfections",
-                   "--no-clock-free", "--json"])
+                   "5", "--seed", "3", "--p", "1", "--volts", "1e300", "--gamma", "2e11",
+                   "--no-imperfections", "--no-clock-free", "--json"])
     out = capsys.readouterr()
     assert status == 2 and out.out == ""
     assert out.err.count("\n") == 1 and "training diverged" in out.err
@@ -913,3 +913,24 @@ def test_cosim_keeps_no_per_step_history(monkeypatch):
     assert len(out["divergences"]) == KEPT_DIVERGENCES
     assert 0.3 < out["decision_agreement"] < 0.7
     assert held[220] - held[20] < 200_000, held
+
+
+def test_compare_default_gamma_follows_the_input_scale(capsys):
+    """Eq. 2's step grows as V^2 when every input and target scales by V (the same seed gives
+    the 1 V task times V), so compare's default rate is 2e11 / V^2: the idealized runs at
+    --volts 5 then retrace those at 1 V instead of overshooting 25 times harder."""
+    finals = {}
+    for volts in ("1", "5"):
+        status, out = _compare(["--task", "regression", "--p", "1", "0.5", "--volts", volts,
+                                "--no-imperfections", "--no-clock-free"], capsys)
+        assert status == 0, out.err
+        res = json.loads(out.out)
+        finals[volts] = res
+    assert finals["5"]["config"]["gamma"] == finals["1"]["config"]["gamma"] / 25
+    for p in ("1", "0.5"):
+        np.testing.assert_allclose(finals["5"]["stats"]["idealized"][p]["mean"],
+                                   finals["1"]["stats"]["idealized"][p]["mean"], rtol=1e-9)
+    # a --volts whose default rate is no finite positive number asks for --gamma
+    status, out = _compare(["--p", "1", "--volts", "1e300"], capsys)
+    assert status == 2 and out.out == "" and out.err.count("\n") == 1
+    assert "--volts 1e+300" in out.err and "give --gamma" in out.err

@@ -62,8 +62,9 @@ def register(sub) -> None:
                         "replayed update sequences (default: none; each edge updates with "
                         "its own p_i from its drawn oscillator parts)")
     m.add_argument("--eta", type=real_arg, default=0.5, help="nudge amplitude (default 0.5)")
-    m.add_argument("--gamma", type=real_arg, default=2e11,
-                   help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11)")
+    m.add_argument("--gamma", type=real_arg, default=None,
+                   help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11 / "
+                        "VOLTS^2: 2e11 at 1 V, 8e9 at 5 V, the same dynamics at any --volts)")
     m.add_argument("--sigma-max", type=real_arg, default=0.05, metavar="VOLTS",
                    help="discrete rules: Eq. 10 comparator bias sigma ~ U[0, VOLTS] (default "
                         "0.05)")
