@@ -110,6 +110,12 @@ class Task:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                 for k, v in self.__dict__.items()}
 
+    def node_ids(self, net: Network) -> dict:
+        """The nodes of each role by the network's node ids (a file's own ids; ``inputs``,
+        ``outputs`` and ``grounds`` are node indices): the nodes to wire on a board."""
+        return {f"{role}_nodes": [net.node_ids[i] for i in getattr(self, f"{role}s")]
+                for role in ("input", "output", "ground")}
+
 
 def check_roles(net: Network, inputs, outputs, grounds) -> tuple[np.ndarray, ...]:
     """Validate node roles: integer indices in range, no node in two roles, none repeated."""

@@ -552,3 +552,26 @@ def test_too_few_edges_for_the_spanning_trees_leaves_are_refused_before_thinning
             assert edges < bound
             continue
         assert np.bincount(net.edges.ravel(), minlength=200).min() >= 2
+
+
+def test_train_names_its_task_nodes_by_their_file_ids(tmp_path, capsys):
+    """The nodes to wire as inputs, outputs and grounds, by the ids of the user's file (not
+    spicecl's node indices): in train's --json, summary.json and the manifest's task."""
+    import json
+
+    from spicecl.cli import main
+    from spicecl.network import Network
+
+    base = exp16()
+    ids = tuple(f"n{i}" for i in reversed(range(base.n_nodes)))  # id order is not index order
+    path = tmp_path / "mine.graphml"
+    path.write_bytes(graphml_bytes(Network("mine", ids, base.edges, base.positions)))
+    assert main(["train", "--network", str(path), "--steps", "2", "--seed", "1", "--json",
+                 "--out", str(tmp_path / "run")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    task = json.loads((tmp_path / "run" / "manifest.json").read_text())["config"]["task"]
+    for role in ("inputs", "outputs", "grounds"):
+        want = [ids[i] for i in task[role]]  # the manifest's task: node indices
+        assert printed[f"{role[:-1]}_nodes"] == summary[f"{role[:-1]}_nodes"] == want
+        assert task[f"{role[:-1]}_nodes"] == want

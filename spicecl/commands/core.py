@@ -529,7 +529,8 @@ def cmd_train(args) -> int:
     _warn_if_unlearned(hist, config, net, args.volts, args.steps)
     _warn_if_rose(hist, config, net)
     summary = {**hist.summary(0), "p": config.p, "seed": args.seed, "rule": config.rule,
-               "network": net.name, "edges": net.n_edges, "task": args.task}
+               "network": net.name, "edges": net.n_edges, "task": args.task,
+               **task.node_ids(net)}
     if config.rule == "continuous":  # edges pinned at a bound (e.g. 10 ohm: no digipot has it)
         r = hist.final_resistance[0]
         summary["edges_at_r_min"] = int(np.sum(r <= config.r_min))
