@@ -167,7 +167,15 @@ class Network:
         try:
             return self.node_ids.index(str(node_id))
         except ValueError:
-            raise SpiceclError(f"network {self.name}: no node with id {node_id!r}") from None
+            raise SpiceclError(f"network {self.name}: no node with id {node_id!r} (its ids: "
+                               f"{self._some_ids()})") from None
+
+    def _some_ids(self) -> str:
+        """The first three node ids and the last, for an error message (long ids shortened)."""
+        import reprlib
+
+        ids = [reprlib.repr(i) for i in self.node_ids]
+        return ", ".join(ids if len(ids) <= 4 else ids[:3] + ["...", ids[-1]])
 
 
 def exp16() -> Network:

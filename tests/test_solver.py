@@ -757,3 +757,19 @@ def test_a_system_with_every_node_held_gives_the_held_voltages_and_their_drops(s
     resp = system.response(r)
     np.testing.assert_allclose(resp.D @ x, x[net.edges[:, 0]] - x[net.edges[:, 1]], atol=1e-15)
     assert resp.M.shape == (0, net.n_nodes) and resp.W.shape == (0, net.n_edges)
+
+
+def test_an_unknown_node_id_shows_the_ids_the_file_has(tmp_path, capsys):
+    """networkx writes a graph relabelled 'n0', 'n1', ... with those ids: '--fix 0=1' then
+    says which ids there are, not only that '0' is none of them."""
+    from spicecl.netio import graphml_bytes
+    from spicecl.network import Network, exp16
+
+    base = exp16()
+    path = tmp_path / "mine.graphml"
+    ids = tuple(f"n{i}" for i in range(base.n_nodes))
+    path.write_bytes(graphml_bytes(Network("mine", ids, base.edges, base.positions)))
+    assert main(["solve", "--network", str(path), "--fix", "0=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no node with id '0'" in err
+    assert "'n0', 'n1', 'n2', ..., 'n8'" in err
