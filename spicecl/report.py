@@ -76,7 +76,8 @@ def write_training_run(out_dir, net, task, config, hist, summary: dict, args: di
         atomic_savefig(fig, out / "training.png")
         atomic_write_json(out / "summary.json", summary)
         config_record = {"args": {k: v for k, v in args.items() if k != "func"},
-                         "learning": config.to_dict(), "task": {**task.to_dict(), **task.node_ids(net)}}
+                         "learning": config.to_dict(),
+                         "task": {**task.to_dict(), **task.node_ids(net)}}
         write_manifest(out, config_record, args.get("seed"),
                        **({"network_file": net.source} if net.source else {}))
     return Path(out_dir)
