@@ -636,6 +636,17 @@ def test_committed_oscillator_results_reproduce(tmp_path):
         return a == b
 
     got, want = numbers(tmp_path / "o"), numbers(committed)
+    # The committed run predates the count of edges updating in runs (and its warnings):
+    # those are held to the committed per-edge lag-1 instead.
+    lag1 = np.loadtxt(committed / "edges.csv", delimiter=",", skiprows=1, usecols=(1, 6))
+    for r in got["results"]:
+        mine = lag1[lag1[:, 0] == r["bias_volts"], 1]
+        assert r.pop("edges_lag1_above_4sigma") == np.sum(mine > 4.0 / np.sqrt(1000))
+        assert float(f"{r.pop('lag1_autocorrelation_max'):.6g}") == np.max(mine)  # (as written)
+    runs = [w for w in got["warnings"] if w.startswith("updates in runs")]
+    assert len(runs) == sum(np.any(lag1[lag1[:, 0] == b, 1] > 4.0 / np.sqrt(1000))
+                            for b in np.unique(lag1[:, 0]))
+    got["warnings"] = [w for w in got["warnings"] if w not in runs]
     other = other_numerics(manifest)
     if other is None:
         assert got == want
@@ -873,7 +884,7 @@ def test_locking_warning_of_a_large_group_stays_short():
     job = {"bias_volts": 2.5, "draw": 0, "locked_groups": [list(range(n))],
            "period": np.full(n, 8.2e-4), "correlated_pairs": [], "n_periods": np.full(n, 20),
            "vcc_mean": 5.0, "p_analytic": 0.5, "t_rise": np.zeros(n),
-           "duty": np.full(n, 0.5), "p_edge": np.full(n, 0.5)}
+           "duty": np.full(n, 0.5), "p_edge": np.full(n, 0.5), "lag1": np.zeros(n)}
     warns = check_warnings(SimpleNamespace(config=cfg, jobs=[job]))
     (lock,) = [w for w in warns if "frequency locking" in w]
     assert "edges 0, 1, 2" in lock and "(143 of 143)" in lock and "133 more" in lock
@@ -903,3 +914,58 @@ def test_parallel_bank_workers_are_spawned_not_forked(monkeypatch):
         timed = [k for k in a if k.startswith("seconds")]  # (wall times)
         np.testing.assert_equal({k: v for k, v in a.items() if k not in timed},
                                 {k: v for k, v in b.items() if k not in timed})
+
+
+def _synthetic_job(updates, period, duty, bias=2.8443):
+    """A bank job (as bias_job returns it, without ngspice) of given update sequences."""
+    n = updates.shape[1]
+    p_edge = updates.mean(axis=0)
+    return {"draw": 0, "bias_index": 0, "bias_volts": bias, "updates": updates,
+            "p_edge": p_edge, "p_mean": float(p_edge.mean()),
+            "p_analytic": float(analytic_p(bias)), "period": period, "duty": duty,
+            "t_rise": np.zeros(n), "n_periods": np.full(n, 20), "free_period": None,
+            "pearson": measure.pearson_matrix(updates),
+            "correlation": measure.correlation_summary(updates),
+            "lag1": measure.lag1_autocorrelation(updates), "locked_groups": [],
+            "correlated_pairs": [], "vcc_mean": 5.0, "seconds_total": 0.0}
+
+
+def test_edges_whose_updates_run_in_time_are_counted_and_warned():
+    """An oscillator sampled by the clock is a deterministic sequence: with a clock period d
+    oscillator periods from a whole number it samples nearly the same phase on consecutive
+    ticks, and its lag-1 autocorrelation is 1 - d / (p (1 - p)) (d < p (1 - p)). The summary
+    showed only the mean (near 0 over a bank); edges beyond the null of independent updates,
+    4/sqrt(K), are now counted and warned about, naming the worst."""
+    from types import SimpleNamespace
+
+    from spicecl.oscbank.run import BankConfig, check_warnings, summarize
+
+    k, duty = 1000, 0.3
+    cfg = BankConfig(10, (2.8443,), k)
+    tclk = 1.0 / cfg.design.clock_hz
+    # clock period / oscillator period = 59 + d: five within (1 - 4/sqrt(K)) 0.21 = 0.18 of a
+    # whole number (0.0101 ... 0.1031, 0.9689), five clear of it
+    d = np.array([0.0101, 0.0313, 0.0527, 0.1031, 0.2473, 0.3719, 0.4561, 0.6237, 0.8011,
+                  0.9689])
+    period = tclk / (59.0 + d)
+    rng = np.random.default_rng(3)
+    u = measure.fast_updates(clock_times(k, cfg.design), period, np.full(10, duty),
+                             rng.random(10) * period)
+    job = _synthetic_job(u, period, np.full(10, duty))
+    p = job["p_edge"][0]
+    assert job["lag1"][0] == pytest.approx(1.0 - d[0] / (p * (1.0 - p)), abs=1.0 / np.sqrt(k))
+    run = SimpleNamespace(config=cfg, jobs=[job], warnings=[], seconds=0.0,
+                          locking_detected=False)
+    (res,) = summarize(run)["results"]
+    assert res["edges_lag1_above_4sigma"] == 5
+    assert res["lag1_autocorrelation_max"] == job["lag1"][0] > 0.9
+    (w,) = [w for w in check_warnings(run) if w.startswith("updates in runs")]
+    assert "5 of 10 edges" in w and f"edge 0 at {job['lag1'][0]:+.2f}" in w
+    assert "59.010" in w and "4/sqrt(1000) = 0.126" in w
+    # independent updates (the paper's Eq. 11) stay below it
+    free = rng.random((k, 200)) < duty
+    job = _synthetic_job(free, np.full(200, cfg.design.period), np.full(200, duty))
+    run = SimpleNamespace(config=replace(cfg, n_edges=200), jobs=[job], warnings=[],
+                          seconds=0.0, locking_detected=False)
+    assert summarize(run)["results"][0]["edges_lag1_above_4sigma"] == 0
+    assert not [w for w in check_warnings(run) if w.startswith("updates in runs")]

@@ -4,8 +4,9 @@ From waveforms: threshold crossings, each oscillator's period, the duty cycle an
 enable (:func:`measure_bank`). From those: the fast method's update sequences at the clock
 times (:func:`fast_updates`). On update sequences (K samples x N edges, bool): p per edge,
 the Pearson correlation matrix and its summary against the null of independent sequences
-(:func:`correlation_summary`), lag-1 autocorrelation, and frequency-locking detection from
-measured periods (:func:`detect_locking`).
+(:func:`correlation_summary`), lag-1 autocorrelation and the edges that update in runs
+(:func:`edges_in_runs`), and frequency-locking detection from measured periods
+(:func:`detect_locking`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,20 @@ def lag1_autocorrelation(u: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         a = num / den
     return np.where(den > 0, a, np.nan)
+
+
+def edges_in_runs(lag1: np.ndarray, n_samples: int) -> np.ndarray:
+    """Edges whose update sequences come in runs: lag-1 autocorrelation above 4/sqrt(K).
+
+    Updates independent from step to step (the paper's Eq. 11) have a lag-1 autocorrelation of
+    -1/K +- 1/sqrt(K), so an independent edge passes 4/sqrt(K) once in ~30,000. An edge whose
+    clock period lies d oscillator periods from a whole number samples nearly the same phase
+    on consecutive ticks: its lag-1 autocorrelation is 1 - d / (p (1 - p)) for d < p (1 - p).
+
+    Returns the indices, ascending (NaN entries, constant edges, are not counted).
+    """
+    lag1 = np.asarray(lag1, float)
+    return np.flatnonzero(np.isfinite(lag1) & (lag1 > 4.0 / np.sqrt(n_samples)))
 
 
 def detect_locking(period: np.ndarray, free_period: np.ndarray | None,

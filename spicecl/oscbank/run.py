@@ -12,6 +12,7 @@ Only :mod:`spicecl.spice.runner` starts ngspice.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -372,6 +373,7 @@ def check_warnings(run: BankRun) -> list[str]:
             out.append(f"bias {j['bias_volts']:g} V is outside the swing of edge(s) "
                        f"{', '.join(map(str, stuck))}: they update never or always (p_i = 0/1)")
         out.extend(_clock_alias_warning(j, cfg, where, set(stuck)))
+        out.extend(_runs_warning(j, cfg, where))
     return out
 
 
@@ -395,6 +397,23 @@ def _clock_alias_warning(j: dict, cfg: BankConfig, where: str, skip: set) -> lis
             f"{k} samples is not the duty cycle"]
 
 
+def _runs_warning(j: dict, cfg: BankConfig, where: str) -> list[str]:
+    """Edges whose updates come in runs (:func:`measure.edges_in_runs`), and the worst."""
+    k = cfg.n_samples
+    runs = measure.edges_in_runs(j["lag1"], k)
+    if not len(runs):
+        return []
+    e = int(runs[np.argmax(j["lag1"][runs])])
+    ratio = 1.0 / (cfg.design.clock_hz * j["period"][e])
+    return [f"updates in runs at {where}: {len(runs)} of {cfg.n_edges} edges have a lag-1 "
+            f"autocorrelation above 4/sqrt({k}) = {4.0 / math.sqrt(k):.3f} (updates independent "
+            f"from step to step, as Eq. 11 has them, stay below), worst edge {e} at "
+            f"{j['lag1'][e]:+.2f} (p_i {j['p_edge'][e]:.3f}, clock period / period "
+            f"{ratio:.3f}): a clock period within about p_i (1 - p_i) of a whole number of "
+            f"oscillator periods samples nearly the same phase on consecutive ticks, so the "
+            f"edge updates several ticks in a row, then pauses"]
+
+
 def _mean_defined(x) -> float:
     """The mean of the finite values of ``x``, NaN when there are none (numpy's nanmean would
     say "Mean of empty slice" on stderr: an edge that never toggled in the samples has no
@@ -402,6 +421,13 @@ def _mean_defined(x) -> float:
     x = np.asarray(x, float)
     ok = np.isfinite(x)
     return float(np.mean(x[ok])) if ok.any() else float("nan")
+
+
+def _max_defined(x) -> float:
+    """The largest finite value of ``x``, NaN when there is none."""
+    x = np.asarray(x, float)
+    ok = np.isfinite(x)
+    return float(np.max(x[ok])) if ok.any() else float("nan")
 
 
 def summarize(run: BankRun) -> dict:
@@ -421,6 +447,8 @@ def summarize(run: BankRun) -> dict:
             "pearson_null_std": c["null_std"],
             "pairs_beyond_4sigma": c["pairs_beyond_4sigma"],
             "lag1_autocorrelation_mean": _mean_defined(j["lag1"]),
+            "lag1_autocorrelation_max": _max_defined(j["lag1"]),
+            "edges_lag1_above_4sigma": len(measure.edges_in_runs(j["lag1"], cfg.n_samples)),
             "period_mean_s": _mean_defined(j["period"]),
             "period_rel_error_vs_analytic": float(_mean_defined(j["period"]) / cfg.design.period
                                                   - 1.0),
