@@ -969,3 +969,72 @@ def test_edges_whose_updates_run_in_time_are_counted_and_warned():
                           seconds=0.0, locking_detected=False)
     assert summarize(run)["results"][0]["edges_lag1_above_4sigma"] == 0
     assert not [w for w in check_warnings(run) if w.startswith("updates in runs")]
+
+
+def _bank_with_spec(tmp_path, spec: dict):
+    """`spicecl oscillators --tolerance-spec` on 8 edges: (variation arrays, manifest, summary)."""
+    from spicecl.variation_file import load_variation
+
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "o"
+    assert main(["oscillators", "--edges", "8", "--bias", "2.5", "--samples", "100", "--seed",
+                 "3", "--tolerance-spec", str(tmp_path / "spec.json"), "--out", str(out)]) == 0
+    return (load_variation(out, n_edges=8).arrays,
+            json.loads((out / "manifest.json").read_text()),
+            json.loads((out / "summary.json").read_text()))
+
+
+@pytest.mark.spice
+def test_a_tolerance_spec_of_exact_parts_gives_the_nominal_periods(tmp_path, capsys):
+    spec = {"resistor": {"tolerance": 0}, "capacitor": {"tolerance": 0},
+            "comparator_offset": {"tolerance": 0}}
+    a, manifest, summary = _bank_with_spec(tmp_path, spec)
+    d = OscillatorDesign()
+    assert np.all(a["rt"] == d.rt) and np.all(a["ct"] == d.ct) and np.all(a["kh"] == 1.0)
+    assert np.all(a["voff_osc"] == 0) and np.all(a["voff_bias"] == 0)
+    per = a["period"][0]
+    # as test_periods_within_2_percent_of_analytic_at_zero_tolerance: the time step's scatter
+    assert np.all(np.abs(per / d.period - 1) < 5e-3) and np.ptp(per) / per.mean() < 4e-3, per
+    # recorded: the classes the bank draws from, with the file's values
+    for where in (manifest["config"]["tolerance"], summary["tolerance_spec"]):
+        assert sorted(where) == ["capacitor", "comparator_offset", "resistor"]
+        assert all(c["tolerance"] == 0 for c in where.values())
+    assert "tolerance" not in summary
+
+
+@pytest.mark.spice
+def test_a_tolerance_spec_on_the_capacitors_alone_spreads_the_periods_by_c(tmp_path, capsys):
+    """1 % resistors and 10 % capacitors could not be given (--tolerance was both): C alone."""
+    spec = {"resistor": {"tolerance": 0}, "capacitor": {"tolerance": 0.1},
+            "comparator_offset": {"tolerance": 0}}
+    a, manifest, _ = _bank_with_spec(tmp_path, spec)
+    d = OscillatorDesign()
+    assert np.all(a["rt"] == d.rt) and np.all(a["kh"] == 1.0) and np.all(a["voff_osc"] == 0)
+    ct = a["ct"][0]
+    assert np.all(np.abs(ct / d.ct - 1) <= 0.1) and np.ptp(ct) / d.ct > 0.05
+    per = a["period"][0]
+    # T = 2 ln2 R C with R nominal: the periods spread as C does, T / C the same for all
+    assert np.ptp(per) / per.mean() > 0.05
+    assert np.ptp(per / ct) / np.mean(per / ct) < 4e-3
+    assert manifest["config"]["tolerance"]["capacitor"]["tolerance"] == 0.1
+
+
+@pytest.mark.parametrize("text, extra, match", [
+    ("{\"capacitor\": {\"tolerance\": 0.1}", [], "tolerance spec {spec}, line 1: not valid JSON"),
+    ("{\"capacitors\": {}}", [], "tolerance spec {spec}: unknown component class 'capacitors'"),
+    ("{\"capacitor\": {\"tolerance\": 1.5}}", [],
+     "tolerance spec {spec}: tolerance of capacitor must be in [0, 1), got 1.5"),
+    (None, [], "--tolerance-spec {spec}: No such file or directory"),
+    ("{}", ["--tolerance", "0.01"], "--tolerance-spec and --tolerance cannot be given together"),
+    ("{}", ["--offset", "0.001"], "--tolerance-spec and --offset cannot be given together"),
+])
+def test_a_bad_tolerance_spec_for_the_bank_is_one_line_exit_2(tmp_path, capsys, text, extra,
+                                                               match):
+    spec = tmp_path / "spec.json"
+    if text is not None:
+        spec.write_text(text)
+    assert main(["oscillators", "--edges", "4", "--bias", "2.5", "--samples", "100", "--seed",
+                 "1", "--tolerance-spec", str(spec), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("spicecl: error:")
+    assert match.format(spec=spec) in err, err

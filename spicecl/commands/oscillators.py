@@ -6,12 +6,16 @@ import math
 
 from spicecl.commands.core import (integer_arg, network_from_args, output_path_arg, real_arg,
                                    seed_arg)
-from spicecl.commands.spice import add_deck_option
+from spicecl.commands.spice import add_deck_option, load_tolerance_spec
 from spicecl.errors import SpiceclError, warn
 
 
 def register(sub) -> None:
     from spicecl.oscbank.design import OscillatorDesign
+    from spicecl.variation import COMPONENT_CLASSES
+
+    left_out = ", ".join(f"{name} {COMPONENT_CLASSES[name][2]:g}"
+                         for name in ("resistor", "capacitor", "comparator_offset")) + " V"
 
     p = sub.add_parser(
         "oscillators",
@@ -37,9 +41,15 @@ def register(sub) -> None:
                         f"{1 / OscillatorDesign().settle_time:.4g} Hz, for the oscillators to "
                         f"settle within a clock period)")
     add_deck_option(p, "--tolerance", "relative tolerance of every R and C, uniform (default "
-                    "0.05)", default=0.05, metavar="REL")
+                    "0.05)", default=None, metavar="REL")
     add_deck_option(p, "--offset", "comparator offsets drawn uniformly in +/- VOLTS (default "
-                    "0.005)", default=0.005, metavar="VOLTS")
+                    "0.005)", default=None, metavar="VOLTS")
+    p.add_argument("--tolerance-spec", default=None, metavar="FILE",
+                   help="JSON tolerance spec, as for netlist twin, instead of --tolerance and "
+                        "--offset: its resistor class for the timing and hysteresis "
+                        "resistors, capacitor for the timing capacitors, comparator_offset for "
+                        f"both comparators (classes left out: {left_out}; the digipot classes "
+                        f"are not used)")
     add_deck_option(p, "--supply-resistance", "resistance of the shared supply feeding every "
                     "oscillator (default 0)", default=0.0, metavar="OHMS")
     add_deck_option(p, "--decoupling", "decoupling capacitance on the shared rail (default 0)",
@@ -82,7 +92,17 @@ def config_from_args(args):
         raise SpiceclError(f"--bias {twice[0]:g} is given twice (each bias is one row)")
     tmax = 1.0 / args.steps_per_period
     design = OscillatorDesign(clock_hz=args.clock_hz)
-    tol = BankTolerance.from_tolerance(args.tolerance, args.offset)
+    if args.tolerance_spec is not None:
+        for flag in ("tolerance", "offset"):
+            if getattr(args, flag) is not None:
+                raise SpiceclError(f"--tolerance-spec and --{flag} cannot be given together "
+                                   f"(the spec holds every part's tolerance)")
+        tol = load_tolerance_spec(args.tolerance_spec)
+    else:
+        default = BankTolerance()
+        tol = BankTolerance.from_tolerance(
+            default.r_rel if args.tolerance is None else args.tolerance,
+            default.offset if args.offset is None else args.offset)
     return BankConfig(n, tuple(args.bias), args.samples, design=design, tolerance=tol,
                       supply_resistance=args.supply_resistance, decoupling=args.decoupling,
                       method=args.method, seed=args.seed, draws=args.draws,

@@ -16,12 +16,14 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from spicecl.errors import SpiceclError
 from spicecl.netlist.names import default_models_dir, include_path, unquote_include
+from spicecl.variation import ToleranceSpec, draw_component
 
 #: The SPICE model libraries (the .lib files are included by absolute path).
 MODELS_DIR = default_models_dir()
@@ -105,6 +107,25 @@ class BankTolerance:
             raise SpiceclError(f"--tolerance must be a finite number >= 0, got {rel!r}")
         return cls(rel, rel, offset)
 
+    def draw(self, name: str, size, rng: np.random.Generator, nominal=None) -> np.ndarray:
+        """``size`` values of tolerance-spec class ``name`` (resistor or capacitor around
+        ``nominal``; comparator_offset around 0 V), uniform: what
+        :func:`spicecl.variation.draw_component` is for a spec."""
+        u = 2.0 * rng.random(size) - 1.0
+        if name == "comparator_offset":
+            return self.offset * u
+        return nominal * (1.0 + {"resistor": self.r_rel, "capacitor": self.c_rel}[name] * u)
+
+
+#: The classes of a tolerance spec (:mod:`spicecl.variation`) that a bank's parts are drawn
+#: from: its digipot classes are no part of the bank.
+BANK_CLASSES = ("capacitor", "comparator_offset", "resistor")
+
+
+def bank_classes(spec: ToleranceSpec) -> dict:
+    """The bank's classes of ``spec`` as recorded in summaries and manifests."""
+    return {name: c for name, c in spec.to_dict().items() if name in BANK_CLASSES}
+
 
 @dataclass(frozen=True, eq=False)
 class BankDraw:
@@ -146,21 +167,23 @@ class BankDraw:
                 "voff_bias": self.voff_bias, "v0": self.v0}
 
 
-def draw_bank(n_edges: int, design: OscillatorDesign, tol: BankTolerance,
+def draw_bank(n_edges: int, design: OscillatorDesign, tol: BankTolerance | ToleranceSpec,
               rng: np.random.Generator) -> BankDraw:
-    """Draw the parts of ``n_edges`` oscillators and bias comparators."""
+    """Draw the parts of ``n_edges`` oscillators and bias comparators.
+
+    ``tol``: a :class:`BankTolerance` (``--tolerance``, ``--offset``) or a tolerance spec
+    (``--tolerance-spec``): its resistor class for R_t and the hysteresis resistors, capacitor
+    for C_t, comparator_offset for both comparators, each with its distribution.
+    """
     n = int(n_edges)
     if n < 1:
         raise SpiceclError(f"--edges must be >= 1, got {n_edges!r}")
-
-    def u(rel, shape):
-        return 1.0 + rel * (2.0 * rng.random(shape) - 1.0)
-
-    rt = design.rt * u(tol.r_rel, n)
-    ct = design.ct * u(tol.c_rel, n)
-    kh = u(tol.r_rel, (n, 3))
-    voff_osc = tol.offset * (2.0 * rng.random(n) - 1.0)
-    voff_bias = tol.offset * (2.0 * rng.random(n) - 1.0)
+    draw = partial(draw_component, tol) if isinstance(tol, ToleranceSpec) else tol.draw
+    rt = draw("resistor", n, rng, design.rt)
+    ct = draw("capacitor", n, rng, design.ct)
+    kh = draw("resistor", (n, 3), rng, 1.0)
+    voff_osc = draw("comparator_offset", n, rng)
+    voff_bias = draw("comparator_offset", n, rng)
     lo, hi = design.swing
     v0 = lo + (hi - lo) * rng.random(n)
     return BankDraw(rt, ct, kh, voff_osc, voff_bias, v0)

@@ -22,9 +22,10 @@ import numpy as np
 from spicecl.errors import SpiceclError
 from spicecl.oscbank import measure
 from spicecl.oscbank.design import (PLOT_EDGES, SETTLE_PERIODS, BankDraw, BankTolerance,
-                                    OscillatorDesign, analytic_p, bank_deck, check_bias,
-                                    check_clock, clock_times, deck_hash, draw_bank,
+                                    OscillatorDesign, analytic_p, bank_classes, bank_deck,
+                                    check_bias, check_clock, clock_times, deck_hash, draw_bank,
                                     enable_levels, save_vectors)
+from spicecl.variation import ToleranceSpec
 
 METHODS = ("fast", "transient")
 #: Largest bank: far beyond what ngspice can simulate (1e9 edges exhausted memory in Python).
@@ -41,6 +42,8 @@ MAX_SPAN_PERIODS = 1e12
 class BankConfig:
     """What to simulate: a bank of ``n_edges`` oscillators at each bias, K clock samples.
 
+    ``tolerance``: a :class:`BankTolerance` or a tolerance spec (see
+    :func:`spicecl.oscbank.design.draw_bank`);
     ``char_periods``: oscillator periods simulated by the characterization transient after
     the start-up (periods, duty cycles and phases are measured over the second half);
     ``fast_tmax`` / ``transient_tmax``: maximum time step as a fraction of the nominal period
@@ -53,7 +56,7 @@ class BankConfig:
     biases: tuple
     n_samples: int
     design: OscillatorDesign = field(default_factory=OscillatorDesign)
-    tolerance: BankTolerance = field(default_factory=BankTolerance)
+    tolerance: BankTolerance | ToleranceSpec = field(default_factory=BankTolerance)
     supply_resistance: float = 0.0
     decoupling: float = 0.0
     method: str = "fast"
@@ -105,6 +108,8 @@ class BankConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["biases"] = list(self.biases)
+        if isinstance(self.tolerance, ToleranceSpec):
+            d["tolerance"] = bank_classes(self.tolerance)
         return d
 
 
@@ -463,7 +468,8 @@ def summarize(run: BankRun) -> dict:
         "samples": cfg.n_samples,
         "method": cfg.method,
         "clock_hz": cfg.design.clock_hz,
-        "tolerance": cfg.tolerance.r_rel,
+        **({"tolerance_spec": bank_classes(cfg.tolerance)}
+           if isinstance(cfg.tolerance, ToleranceSpec) else {"tolerance": cfg.tolerance.r_rel}),
         "supply_resistance_ohms": cfg.supply_resistance,
         "decoupling_farads": cfg.decoupling,
         "seed": cfg.seed,
