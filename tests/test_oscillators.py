@@ -793,14 +793,16 @@ def test_one_edge_bank_shows_no_correlation_rather_than_nan(capsys):
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_interrupted_parallel_run_stops_its_workers_and_ngspice(tmp_path, sig):
     """Ctrl-C (SIGINT to the process group) or `kill PID` (SIGTERM to the parent alone) while
-    workers run ngspice: the command stops within seconds and leaves no ngspice and no worker.
+    workers run ngspice: the command stops and leaves no ngspice and no worker.
     (Before: after a Ctrl-C the pool ran every queued job, starting new ngspice processes, while
-    the interrupted ones kept running; after a SIGTERM the workers were orphaned.)"""
+    the interrupted ones kept running; after a SIGTERM the workers were orphaned.) The run is
+    long (several minutes uninterrupted), so the minute the check waits is a hang guard: it
+    passes a stopped run on a loaded machine and fails one that runs its queued jobs."""
     import os
     import signal
     import time
 
-    cmd = [sys.executable, "-m", "spicecl", "oscillators", "--edges", "4", "--samples", "200",
+    cmd = [sys.executable, "-m", "spicecl", "oscillators", "--edges", "4", "--samples", "1000",
            "--method", "transient", "--seed", "1", "--workers", "2"]
     cmd += [a for b in (2.0, 2.2, 2.4, 2.6, 2.8, 3.0) for a in ("--bias", str(b))]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -816,16 +818,15 @@ def test_interrupted_parallel_run_stops_its_workers_and_ngspice(tmp_path, sig):
         while not any("ngspice" in args for _, args in ours()) and time.time() < deadline:
             time.sleep(0.2)
         assert time.time() < deadline, "no ngspice started"
-        t0 = time.time()
         if sig == "SIGINT":
             os.killpg(proc.pid, signal.SIGINT)
         else:
             proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        while ours() and time.time() - t0 < 10:
+        proc.wait(60)
+        deadline = time.time() + 60
+        while ours() and time.time() < deadline:
             time.sleep(0.2)
         assert not ours(), ours()
-        assert time.time() - t0 < 10
         # nor their temporary directories (a worker leaves with os._exit)
         assert not list(tmp_path.glob("spicecl-ngspice-*"))
     finally:  # a failure must not leave this run's processes behind
