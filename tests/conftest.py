@@ -35,6 +35,25 @@ def _failed_decks_stay_in_the_test_dir(monkeypatch, tmp_path_factory):
     monkeypatch.setattr(runner, "KEEP_DIR", tmp_path_factory.getbasetemp() / "spicecl-failed")
 
 
+@pytest.fixture(autouse=True)
+def _dask_scratch_stays_in_the_test_dir(request, monkeypatch, tmp_path_factory):
+    """Dask's schedulers and workers of ``dask`` tests, in this process (LocalCluster) and in
+    the processes a test starts (``dask scheduler``, ``dask worker``), keep their scratch
+    space in pytest's directory: in /tmp they left dask-scratch-space/ (two lock files)."""
+    if request.node.get_closest_marker("dask") is None:
+        yield
+        return
+    try:
+        import dask
+    except ImportError:  # (the test skips itself)
+        yield
+        return
+    scratch = str(tmp_path_factory.getbasetemp() / "dask-scratch")
+    monkeypatch.setenv("DASK_TEMPORARY_DIRECTORY", scratch)  # (read by a new process's dask)
+    with dask.config.set({"temporary-directory": scratch}):
+        yield
+
+
 #: The committed-results tests' tolerances where :func:`other_numerics` says the numerics
 #: differ, each from the largest change measured with OpenBLAS's Sandybridge, Nehalem and
 #: Prescott kernels instead of the committed runs' Haswell ones (README, "Reproducibility
