@@ -290,6 +290,26 @@ def _fake_ngspice(monkeypatch, tmp_path, script):
     monkeypatch.setenv("PATH", str(fake.parent))
 
 
+def test_an_interrupted_run_closes_the_pipe_of_ngspice_output(monkeypatch, tmp_path):
+    # Ctrl-C, or SIGTERM raised as an exception, while ngspice ran: ngspice was killed and
+    # reaped, but the pipe of its output stayed open until the Popen was collected ("unclosed
+    # file" ResourceWarning of `spicecl solve` stopped by SIGTERM, seen with -X dev)
+    _fake_ngspice(monkeypatch, tmp_path, "exec /bin/sleep 60")
+    started = []
+
+    class Interrupted(subprocess.Popen):
+        def communicate(self, *args, **kwargs):
+            started.append(self)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess, "Popen", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_ngspice(DIVIDER, ["v(mid)"], name="fake")
+    (proc,) = started
+    assert proc.returncode == -9  # killed and reaped
+    assert proc.stdout.closed
+
+
 def test_an_empty_raw_file_is_a_failed_run_not_bad_input(monkeypatch, tmp_path):
     # a full temporary directory: ngspice exits 0 with an empty raw file (was "raw file
     # /tmp/...: empty", exit status 2, naming a path already removed)

@@ -264,9 +264,11 @@ def run_ngspice(deck_text: str, vectors: list[str], *, name: str = "deck",
         except BaseException:
             # Ctrl-C, SIGTERM turned into an exception, ...: ngspice runs in its own session,
             # so the terminal's SIGINT never reached it; without this it kept running (with
-            # no timeout any more) in a temporary directory that is being removed.
+            # no timeout any more) in a temporary directory that is being removed. (Its
+            # output pipe is closed too, not left to the garbage collector.)
             _kill(proc)
             proc.wait()
+            proc.stdout.close()
             raise
         finally:
             _RUNNING.discard(proc)
