@@ -234,6 +234,16 @@ class HardwareParts:
                        source=f"{self.source} + variation file {var.path}",
                        seed=self.seed)
 
+    def shuffled_in_time(self, rng: np.random.Generator) -> "HardwareParts":
+        """These parts with the recorded update sequences' clock samples in a random order
+        (``rng.permutation``), one order for every edge and bias: each edge keeps its updates
+        and each sample its pattern across the edges (so the correlations between edges),
+        but the runs and alternations of consecutive samples are gone."""
+        if not self.updates:
+            return self
+        order = rng.permutation(next(iter(self.updates.values())).shape[0])
+        return replace(self, updates={b: seq[order] for b, seq in self.updates.items()})
+
     def edge_p(self, p: float) -> np.ndarray:
         """Each edge's update probability (E,) when the global bias is set for network p."""
         if p >= 1.0:

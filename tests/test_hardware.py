@@ -307,6 +307,40 @@ def test_sequence_for_takes_only_a_recording_near_the_p_asked_for():
     assert pt.sequence_for(0.2) is None and pt.sequence_for(seq.mean() + 0.051) is None
 
 
+def _lag1(seq):
+    """Lag-1 autocorrelation of each column of a (S, E) bool sequence."""
+    x = seq - seq.mean(axis=0)
+    return (x[1:] * x[:-1]).sum(axis=0) / (x * x).sum(axis=0)
+
+
+def test_a_shuffled_replay_keeps_every_update_and_sample_but_breaks_the_runs():
+    # edges that update in runs (e + 2 ticks on, as many off) and two that alternate
+    s, e = 2000, 16
+    t = np.arange(s)[:, None]
+    runs = (t // (np.arange(e) + 2)) % 2 == 0
+    runs[:, -2:] = (t % 2 == 0) ^ (np.arange(2) == 1)
+    pt = replace(HardwareParts.draw(e, 1, LearningConfig(rule="discrete")),
+                 updates={2.5: runs, 3.0: ~runs})
+    out = pt.shuffled_in_time(np.random.default_rng(4))
+    assert sorted(out.updates) == [2.5, 3.0]
+    for bias, seq in out.updates.items():
+        rec = pt.updates[bias]
+        # each edge's update count, and each clock sample's pattern across the edges (one
+        # permutation of the samples for every edge): the correlations between edges too
+        np.testing.assert_array_equal(seq.sum(axis=0), rec.sum(axis=0))
+        assert sorted(map(bytes, np.packbits(seq, axis=1))) == \
+            sorted(map(bytes, np.packbits(rec, axis=1)))
+        np.testing.assert_allclose(np.corrcoef(seq.T), np.corrcoef(rec.T), atol=1e-12)
+        # the runs and the alternation are gone: independent updates' lag-1 stays in 4/sqrt(S)
+        assert _lag1(rec).min() < -0.99 and _lag1(rec).max() > 0.3
+        assert np.abs(_lag1(seq)).max() < 4 / np.sqrt(s)
+    # one order for every recorded bias, drawn from the generator
+    order = np.random.default_rng(4).permutation(s)
+    np.testing.assert_array_equal(out.updates[2.5], runs[order])
+    np.testing.assert_array_equal(out.updates[3.0], ~runs[order])
+    assert pt.updates[2.5] is runs  # (the parts it came from are unchanged)
+
+
 # ------------------------------------------------------------------- comparator channels
 
 def _trainer16(hw, p=0.5, sigma_max=0.05, parts=None, seed=9):
