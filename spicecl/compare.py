@@ -16,8 +16,13 @@ Errors are scaled test errors (test error / its value at step 0); learning curve
 against steps * p (updates per edge). :func:`write_compare` writes the data, the plots and a
 short summary (only the CLI calls it).
 
-Seeds: ``SeedSequence(seed).spawn(K)``, and each task's child spawns (task, learning, parts);
-the learning seed of a task is the same in every picture and at every p.
+Seeds: ``SeedSequence(seed).spawn(K)``, and each task's child spawns (task, learning, parts,
+order); the learning seed of a task is the same in every picture and at every p. The order
+seed draws the sample order of the task's board's recorded update sequences when they are
+replayed shuffled in time (``variation_order='shuffled'``,
+:meth:`~spicecl.hardware.HardwareParts.shuffled_in_time`): the control for the runs a real
+bank's updates come in, with every edge's update count and every sample's cross-edge pattern
+kept.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ DISCRETE = "ideal_discrete"
 HARDWARE = "hardware"
 CLOCK_FREE = "clock_free"
 
+
+#: How the hardware rows replay a variation file's update sequences: clock sample t at step t,
+#: or the samples in a random order common to all edges of a board.
+VARIATION_ORDERS = ("recorded", "shuffled")
 
 #: Continuous-rule rate (ohm^3/V^2) of compare's idealized runs with inputs up to 1 V.
 GAMMA_AT_1V = 2e11
@@ -72,6 +81,7 @@ class CompareConfig:
     n_records: int = 100
     tolerance: dict | None = None  # a ToleranceSpec's to_dict(); None: the default spec
     roles: tuple | None = None  # (inputs, outputs, grounds) node indices; None: per task
+    variation_order: str = "recorded"  # one of VARIATION_ORDERS
 
     def __post_init__(self):
         ps = self.ps
@@ -105,6 +115,9 @@ class CompareConfig:
             object.__setattr__(self, "gamma", gamma)
         check_range("--gamma", self.gamma, 0, float("inf"), low_open=True, high_open=True)
         object.__setattr__(self, "seed", check_seed(self.seed))
+        if self.variation_order not in VARIATION_ORDERS:
+            raise SpiceclError(f"--variation-order must be one of {', '.join(VARIATION_ORDERS)}"
+                               f", got {self.variation_order!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -170,8 +183,23 @@ def make_tasks(net: Network, cfg: CompareConfig):
     return tasks, learn, parts
 
 
+def order_seeds(cfg: CompareConfig) -> list[int]:
+    """The order seeds (ints) of the K tasks: each task child's fourth spawn (make_tasks
+    takes the first three)."""
+    return [int(child.spawn(4)[3].generate_state(1)[0])
+            for child in np.random.SeedSequence(int(cfg.seed)).spawn(int(cfg.n_tasks))]
+
+
+def check_variation_order(cfg: CompareConfig, variation) -> None:
+    """Refuse a shuffled order without a variation file (independent draws have no order)."""
+    if cfg.variation_order == "shuffled" and variation is None:
+        raise SpiceclError("--variation-order shuffled needs --variation: without a variation "
+                           "file edges are gated by independent draws, which have no order")
+
+
 def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -> CompareResult:
     """Train every picture (see the module docstring); ``log``: optional callable(str)."""
+    check_variation_order(cfg, variation)
     say = log or (lambda _msg: None)
     t_start = time.perf_counter()
     tasks, learn, part_seeds = make_tasks(net, cfg)
@@ -187,6 +215,10 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         n_draws = int(variation.arrays["rt"].shape[0])
         var_draws = [k % n_draws for k in range(len(boards))]
         boards = [b.with_variation(variation, draw=d) for b, d in zip(boards, var_draws)]
+    shuffled = cfg.variation_order == "shuffled"
+    if shuffled:
+        boards = [b.shuffled_in_time(np.random.default_rng(s))
+                  for b, s in zip(boards, order_seeds(cfg))]
     res = CompareResult(cfg)
     gating_used = {}
     timing = {}
@@ -224,7 +256,8 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
                 notes.append(f"p = {p:g}: the variation file has no update sequence within "
                              f"0.05 of it{where} (recorded p: {have}); edges are gated by "
                              f"their own p_i instead")
-        gating_used[_pkey(p)] = gating if p < 1 else "none (p = 1)"
+        order = ", shuffled in time" if shuffled and gating == "replay" else ""
+        gating_used[_pkey(p)] = gating + order if p < 1 else "none (p = 1)"
         for variant in variants:
             say(f"compare: p={p:g} {variant}")
             if variant == IDEALIZED:
@@ -272,6 +305,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         # (the bytes it held: a later `oscillators --out` into the same path replaces them)
         **({} if variation is None else {"variation_sha256": variation.sha256}),
         "variation_draws": var_draws,
+        **({"order_seeds": order_seeds(cfg)} if shuffled else {}),
         "boards": [b.summary() for b in boards[:3]],
         "seconds": {k: round(v, 2) for k, v in timing.items()},
         "wall_seconds": round(time.perf_counter() - t_start, 2),

@@ -228,6 +228,65 @@ def test_replayed_sequences_drive_the_hardware_picture(capsys, tmp_path):
     assert finals[0] != finals[1]
 
 
+def test_a_shuffled_variation_order_replays_each_boards_samples_in_its_own_order(capsys,
+                                                                                  tmp_path):
+    # the recorded sequences with their clock samples permuted (one order for all edges,
+    # from the task's seed) against the same file in recorded order: only the hardware rows
+    # at p < 1 change, and they are those of a file holding the permuted sequence
+    from spicecl.compare import CompareConfig, order_seeds
+
+    t = np.arange(64)[:, None]
+    runs = ((t // (np.arange(16) + 2)) % 2 == 0)[None]  # every edge updates in runs
+    npz = _variation(tmp_path / "rec", 16, updates=runs)
+    args = ["--tasks", "1", "--p", "1", "0.5", "--no-clock-free", "--variation", str(npz)]
+    d = {}
+    for order in ("recorded", "shuffled"):
+        status = main(["compare", "--network", "exp16", "--task", "allostery", "--steps",
+                       "30", "--seed", "3", "--json", "--variation-order", order] + args)
+        out = capsys.readouterr()
+        assert status == 0, out.err
+        d[order] = json.loads(out.out)
+    rec, shuf = d["recorded"]["stats"], d["shuffled"]["stats"]
+    assert d["shuffled"]["config"]["variation_order"] == "shuffled"
+    assert d["shuffled"]["gating"] == {"1": "none (p = 1)", "0.5": "replay, shuffled in time"}
+    assert d["recorded"]["gating"]["0.5"] == "replay"
+    for row in rec:
+        assert shuf[row]["1"] == rec[row]["1"], row
+        same = row in ("idealized", "ideal_discrete") or row.startswith("only:") and \
+            row != "only:gating"
+        assert (shuf[row]["0.5"] == rec[row]["0.5"]) == same, row
+    # the order is the task's: a recording in that order, replayed as recorded, is the same run
+    (seed,) = order_seeds(CompareConfig(ps=(1, 0.5), n_tasks=1, steps=30, seed=3))
+    assert d["shuffled"]["order_seeds"] == [seed]
+    order = np.random.default_rng(seed).permutation(64)
+    npz = _variation(tmp_path / "perm", 16, updates=runs[:, order])
+    status, out = _compare(["--tasks", "1", "--p", "1", "0.5", "--no-clock-free",
+                            "--variation", str(npz)], capsys)
+    assert status == 0, out.err
+    assert json.loads(out.out)["stats"] == shuf
+
+
+def test_compare_writes_the_variation_order_into_its_records(capsys, tmp_path):
+    npz = _variation(tmp_path / "v", 16)
+    out = tmp_path / "c"
+    assert main(["compare", "--network", "exp16", "--task", "allostery", "--tasks", "1",
+                 "--steps", "5", "--p", "0.5", "--seed", "1", "--no-imperfections",
+                 "--no-clock-free", "--variation", str(npz), "--variation-order", "shuffled",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "manifest.json").read_text())["config"]["variation_order"] == \
+        "shuffled"
+    assert "p=0.5: replay, shuffled in time" in (out / "summary.md").read_text()
+
+
+def test_compare_refuses_to_shuffle_without_a_variation_file(capsys):
+    # without --variation edges are gated by independent draws, which have no order
+    status, out = _compare(["--p", "0.5", "--no-imperfections", "--no-clock-free",
+                            "--variation-order", "shuffled"], capsys)
+    assert status == 2 and out.out == ""
+    assert len(out.err.strip().splitlines()) == 1 and "--variation-order" in out.err
+
+
 def test_compare_refuses_a_variation_file_of_another_network(capsys, tmp_path):
     npz = _variation(tmp_path / "var5", 5)
     status, out = _compare(["--p", "0.5", "--variation", str(npz)], capsys)

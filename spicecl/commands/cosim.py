@@ -24,6 +24,7 @@ COMPARE_SPEC_HELP = ("JSON tolerance spec of the boards' parts, as for netlist t
 
 
 def register(sub) -> None:
+    from spicecl.compare import VARIATION_ORDERS
     from spicecl.learning import R_AB, R_WIPER
     from spicecl.variation import COMPONENT_CLASSES
 
@@ -61,6 +62,11 @@ def register(sub) -> None:
                    help="variation file (spicecl oscillators --out): oscillator parts and "
                         "replayed update sequences (default: none; each edge updates with "
                         "its own p_i from its drawn oscillator parts)")
+    m.add_argument("--variation-order", choices=VARIATION_ORDERS, default="recorded",
+                   help="recorded: clock sample t of the variation file at step t (default); "
+                        "shuffled: each board's samples in a random order (from the seed) "
+                        "common to all its edges, which keeps every edge's updates and the "
+                        "edges' pattern on each sample but not runs in time")
     m.add_argument("--eta", type=real_arg, default=0.5, help="nudge amplitude (default 0.5)")
     m.add_argument("--gamma", type=real_arg, default=None,
                    help="learning rate of the continuous rule, ohm^3/V^2 (default 2e11 / "
@@ -129,7 +135,7 @@ def cmd_cosim(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from spicecl.compare import CompareConfig, run_compare, write_compare
+    from spicecl.compare import CompareConfig, check_variation_order, run_compare, write_compare
 
     spec = load_tolerance_spec(args.tolerance_spec) if args.tolerance_spec else None
     cfg = CompareConfig(task=args.task, ps=tuple(args.p), n_tasks=args.tasks, steps=args.steps,
@@ -137,7 +143,8 @@ def cmd_compare(args) -> int:
                         sigma_max=args.sigma_max, volts=args.volts,
                         imperfections=not args.no_imperfections,
                         clock_free=not args.no_clock_free,
-                        tolerance=None if spec is None else spec.to_dict())
+                        tolerance=None if spec is None else spec.to_dict(),
+                        variation_order=args.variation_order)
     net = network_from_args(args)
     roles = roles_from_args(args, net)
     if roles is not None:
@@ -147,6 +154,7 @@ def cmd_compare(args) -> int:
         from spicecl.variation_file import load_variation
 
         variation = load_variation(args.variation, n_edges=net.n_edges)
+    check_variation_order(cfg, variation)
     if args.out:
         from spicecl.results import ensure_output_dir
 
