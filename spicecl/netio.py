@@ -185,8 +185,9 @@ def read_graphml(path: Path, raw: bytes | None = None) -> Network:
     if not ids or not edges:
         raise SpiceclError(f"network file {path}: no nodes or no edges")
     resistance = _graphml_resistances(path, ids, edges, np.array(res), lines, other)
+    given = ~np.isnan(np.array(pos, float)).any(axis=1)
     return Network(path.name, tuple(ids), np.array(edges), _fill_positions(pos), resistance,
-                   source=_source(path, raw))
+                   source=_source(path, raw), positions_given=None if given.all() else given)
 
 
 def _graphml_root(path: Path, raw: bytes):

@@ -62,6 +62,9 @@ class Network:
     source : dict or None
         For a network read from a file: ``{"path": absolute path, "sha256": of its bytes}``,
         which the manifests record (the file may change after a run).
+    positions_given : bool array, shape (N,), or None
+        Which nodes' positions the source gave (a GraphML file may leave them out: those
+        nodes are laid out on a circle, which only plots use); None when it gave every one.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Network:
     resistance: np.ndarray | None = None
     seed: int | None = field(default=None)
     source: dict | None = field(default=None)
+    positions_given: np.ndarray | None = field(default=None)
 
     def __post_init__(self):
         # Node ids are strings (node_index and the file formats look them up as such).
@@ -96,6 +100,13 @@ class Network:
                                f"got {pos.shape}")
         pos.flags.writeable = False
         object.__setattr__(self, "positions", pos)
+        if self.positions_given is not None:
+            given = np.array(self.positions_given)
+            if given.shape != (n,) or given.dtype != bool:
+                raise SpiceclError(f"network {self.name}: positions_given must be {n} booleans, "
+                                   f"got {given.dtype} of shape {given.shape}")
+            given.flags.writeable = False
+            object.__setattr__(self, "positions_given", given)
         if len(set(self.node_ids)) != n:
             raise SpiceclError(f"network {self.name}: duplicate node ids")
         if edges.size and (edges.min() < 0 or edges.max() >= n):

@@ -575,3 +575,34 @@ def test_train_names_its_task_nodes_by_their_file_ids(tmp_path, capsys):
         want = [ids[i] for i in task[role]]  # the manifest's task: node indices
         assert printed[f"{role[:-1]}_nodes"] == summary[f"{role[:-1]}_nodes"] == want
         assert task[f"{role[:-1]}_nodes"] == want
+
+
+def test_a_graphml_network_marks_the_nodes_it_gave_no_position(tmp_path):
+    # network info says which positions came from the file: the others are on a circle
+    text = GRAPH.format(r="50").replace(
+        '<node id="b"/>', '<node id="b"><data key="x">3</data><data key="y">4</data></node>'
+    ).replace('<key id="r"', '<key id="x" for="node" attr.name="x"/>'
+              '<key id="y" for="node" attr.name="y"/><key id="r"')
+    net = read_graphml(_write(tmp_path, text))
+    assert net.positions_given.tolist() == [False, True, False]
+    assert net.positions[1].tolist() == [3.0, 4.0]
+    assert not net.positions_given.flags.writeable
+
+
+def test_a_network_whose_file_gave_every_position_has_positions_given_none(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n")
+    assert read_network_file(path).positions_given is None
+    assert exp16().positions_given is None
+
+
+def test_positions_given_is_one_boolean_per_node_and_a_copy():
+    base = exp16()
+    with pytest.raises(SpiceclError, match="positions_given must be 9 booleans"):
+        Network("g", base.node_ids, base.edges, base.positions, positions_given=[True] * 8)
+    with pytest.raises(SpiceclError, match="positions_given must be 9 booleans"):
+        Network("g", base.node_ids, base.edges, base.positions, positions_given=np.ones(9))
+    given = np.ones(9, bool)
+    net = Network("g", base.node_ids, base.edges, base.positions, positions_given=given)
+    given[0] = False  # (the network keeps its own copy)
+    assert net.positions_given.all() and not net.positions_given.flags.writeable
