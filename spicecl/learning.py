@@ -215,8 +215,14 @@ def rate_hint(gamma: float, net: Network, r_init: float = R_INIT) -> str | None:
     if 0.5 < typical / R_INIT < 2:
         return None
     return (f"The rate scales with R^3: for resistances near {typical:.4g} ohm, "
-            f"{gamma * (typical / R_INIT) ** 3:.3g} is the equivalent of {gamma:g} at the "
+            f"{equivalent_gamma(gamma, typical):.3g} is the equivalent of {gamma:g} at the "
             f"default {R_INIT:.5g} ohm")
+
+
+def equivalent_gamma(gamma: float, typical: float) -> float:
+    """The continuous rate (Eq. 2, ohm^3/V^2) that moves resistances near ``typical`` ohm as
+    ``gamma`` moves them near the default :data:`R_INIT`: the rate scales with R^3."""
+    return gamma * (typical / R_INIT) ** 3
 
 
 def spawn_streams(seed, k: int) -> list:

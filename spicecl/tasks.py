@@ -173,6 +173,12 @@ def random_linear_map(rng: np.random.Generator, n_out: int, n_in: int) -> np.nda
     return a / np.maximum(s, 1e-12) * target
 
 
+def default_grounds(kind: str, n_out: int) -> int:
+    """Ground nodes of a task when none are asked for: 1 for regression, max(1, O/2) for
+    allostery (Fig. 4D)."""
+    return 1 if kind == "regression" else max(1, n_out // 2)
+
+
 def make_task(net: Network, kind: str, rng: np.random.Generator, *, n_in: int = 2,
               n_out: int = 2, n_ground: int | None = None, n_train: int = 20,
               n_test: int = 50, roles=None, volts: float = 1.0) -> Task:
@@ -201,7 +207,7 @@ def make_task(net: Network, kind: str, rng: np.random.Generator, *, n_in: int = 
         raise SpiceclError(f"grounds must be >= 0, got {n_ground}")
     check_range("--volts", volts, 0, float("inf"), low_open=True, high_open=True)
     if n_ground is None:
-        n_ground = 1 if kind == "regression" else max(1, n_out // 2)
+        n_ground = default_grounds(kind, n_out)
     if roles is not None:
         inputs, outputs, grounds = check_roles(net, *roles)
     else:

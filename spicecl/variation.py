@@ -334,13 +334,20 @@ def taps_for_resistance(resistance, rab, rw, n_taps: int = N_TAPS) -> np.ndarray
     return np.clip(t, 0, n_taps - 1).astype(np.int64)
 
 
+def outside_digipot(resistance, rab: float, rw: float, n_taps: int = N_TAPS) -> np.ndarray:
+    """Indices of the ``resistance`` values (ohm, shape (E,)) that the nearest taps move by
+    more than half a tap: those beyond the ends of the digipot's range [rw, rw + rab]."""
+    r = np.asarray(resistance, float)
+    half = rab / (n_taps - 1) / 2.0
+    return np.flatnonzero((r < rw - half) | (r > rw + rab + half))
+
+
 def outside_digipot_range(resistance, rab: float, rw: float, network: str,
                           n_taps: int = N_TAPS) -> str | None:
     """A one-line warning when the nearest taps move resistances off their values by more than
     half a tap (beyond the ends of the digipot's range), else None."""
     r = np.asarray(resistance, float)
-    half = rab / (n_taps - 1) / 2.0
-    outside = np.flatnonzero((r < rw - half) | (r > rw + rab + half))
+    outside = outside_digipot(r, rab, rw, n_taps)
     if not outside.size:
         return None
     return (f"{outside.size} of {r.size} resistances of network {network} lie outside the "
