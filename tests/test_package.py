@@ -304,6 +304,7 @@ def test_a_full_standard_output_is_a_one_line_error_exit_2(capsys, monkeypatch):
 
 @pytest.mark.parametrize("argv", [
     ["network", "export", "disordered:2000:4000"],  # streamed piece by piece
+    ["network", "info", "exp16"], ["network", "info", "disordered:2000:4000", "--json"],
     ["solve", "--network", "exp16", "--fix", "0=1"],
     # exit 0: argparse ignores a failed write
     ["--help"], ["--version"], ["train", "--help"],
@@ -334,6 +335,7 @@ def test_a_closed_standard_output_ends_the_command_quietly_with_status_141(tmp_p
     (["--help"], 2), (["--version"], 2), (["train", "--help"], 2),
     (["solve", "--network", "exp16", "--fix", "0=1", "--json"], 2),
     (["network", "export", "exp16"], 2),
+    (["network", "info", "exp16"], 2),
     (["network", "export", "exp16", "-o", "{tmp}/net.graphml"], 0),  # no standard output
 ])
 def test_a_command_started_without_standard_output_says_so_when_it_writes(tmp_path, argv,

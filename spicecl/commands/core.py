@@ -130,19 +130,14 @@ def register(sub) -> None:
     nsub = p.add_subparsers(dest="network_command", metavar="ACTION")
     nsub.required = True
     e = nsub.add_parser("export", help="write a network as GraphML or JSON")
-    e.add_argument("network", metavar="NETWORK", nargs="?", default=None,
-                   help="built-in name (exp16, disordered143, disordered:NODES:EDGES), GraphML "
-                        "file, or jammed-network text file")
-    e.add_argument("--network", dest="network_option", metavar="NETWORK", default=None,
-                   help="the same, spelt as in the other commands")
-    e.add_argument("--seed", "--network-seed", type=seed_arg, default=None,
-                   dest="network_seed", help="seed of generated built-ins (default 0)")
+    _add_network_operand(e)
     e.add_argument("--format", choices=("graphml", "json"), default=None,
                    help="graphml (readable by every command) or json (for other tools); "
                         "default: from the -o suffix (.json), else graphml")
     e.add_argument("-o", "--output", type=output_path_arg, metavar="FILE",
                    help="output file (default stdout)")
     e.set_defaults(func=cmd_network_export)
+    register_network_info(nsub)
 
     s = sub.add_parser("solve", help="node voltages of a network with some nodes held")
     add_network_args(s)
@@ -158,15 +153,82 @@ def register(sub) -> None:
     register_bench(sub)
 
 
+def _add_network_operand(p) -> None:
+    """The network of a ``network`` action: NETWORK or --network NETWORK, and --seed."""
+    p.add_argument("network", metavar="NETWORK", nargs="?", default=None,
+                   help="built-in name (exp16, disordered143, disordered:NODES:EDGES), GraphML "
+                        "file, or jammed-network text file")
+    p.add_argument("--network", dest="network_option", metavar="NETWORK", default=None,
+                   help="the same, spelt as in the other commands")
+    p.add_argument("--seed", "--network-seed", type=seed_arg, default=None,
+                   dest="network_seed", help="seed of generated built-ins (default 0)")
+
+
+def _take_network_operand(args, action: str) -> None:
+    """Set ``args.network`` to the network of a ``network`` action, given once as NETWORK or
+    --network NETWORK (:func:`_add_network_operand`), for :func:`network_from_args`."""
+    if (args.network is None) == (args.network_option is None):
+        raise SpiceclError(f"network {action}: give the network once, as NETWORK or --network "
+                           f"NETWORK")
+    if args.network is None:
+        args.network = args.network_option
+
+
+def register_network_info(nsub) -> None:
+    import textwrap
+
+    i = nsub.add_parser(
+        "info", help="what spicecl reads from a network: sizes, degrees, resistances, node ids",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Summarize a network as spicecl reads it, before training on it: its source (a "
+            "file's path and sha256, as manifests record them), nodes, edges, degrees, "
+            "connectivity, resistances (or the learning default that applies without them), "
+            "whether the file gave node positions, the node ids with the index each maps to "
+            "(manifests record indices; --fix, --input-nodes and the like take ids), and the "
+            "nodes a task needs.", 88),
+        epilog="--json keys (stable):\n" + _json_keys_help())
+    _add_network_operand(i)
+    i.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object (keys below)")
+    i.add_argument("--plot", type=output_path_arg, metavar="FILE.png",
+                   help="also draw the network into FILE.png: every node labelled by its id "
+                        "(up to 200 nodes), edges coloured by resistance when it has them")
+    i.set_defaults(func=cmd_network_info)
+
+
+def _json_keys_help() -> str:
+    """The key table of spicecl.netinfo's docstring, for `network info --help`."""
+    from spicecl import netinfo
+
+    doc = netinfo.__doc__
+    return doc[doc.index("``network``"):].rstrip().replace("``", "") + "\n"
+
+
+def cmd_network_info(args) -> int:
+    from spicecl.netinfo import network_summary, plot_network, summary_text
+
+    _take_network_operand(args, "info")
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise SpiceclError(f"--plot {args.plot}: expected a .png file (the plot is a PNG)")
+    net = network_from_args(args)
+    summary = network_summary(net)
+    if args.plot:
+        plot_network(net, args.plot)
+    if args.json:
+        print_json(summary)
+    else:
+        sys.stdout.write(summary_text(summary))
+    if args.plot:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 def cmd_network_export(args) -> int:
     from spicecl.netio import export_chunks
     from spicecl.results import atomic_write_bytes
 
-    if (args.network is None) == (args.network_option is None):
-        raise SpiceclError("network export: give the network once, as NETWORK or --network "
-                           "NETWORK")
-    if args.network is None:
-        args.network = args.network_option
+    _take_network_operand(args, "export")
     fmt = args.format
     suffix = Path(args.output).suffix.lower() if args.output else ""
     if fmt is None:
