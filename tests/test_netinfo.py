@@ -203,3 +203,44 @@ def test_info_without_plot_does_not_import_matplotlib():
                          check=True)
     assert out.stderr == "False\n"
 
+
+
+# the README's example file
+MINE = """<?xml version="1.0"?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+ <key id="r" for="edge" attr.name="resistance" attr.type="double"/>
+ <key id="x" for="node" attr.name="x" attr.type="double"/>
+ <key id="y" for="node" attr.name="y" attr.type="double"/>
+ <graph edgedefault="undirected">
+  <node id="in1"><data key="x">0</data><data key="y">0</data></node>
+  <node id="in2"><data key="x">2</data><data key="y">0</data></node>
+  <node id="mid"/>
+  <node id="out"><data key="x">1</data><data key="y">2</data></node>
+  <node id="gnd"><data key="x">1</data><data key="y">-1</data></node>
+  <edge source="in1" target="mid"><data key="r">100</data></edge>
+  <edge source="in2" target="mid"><data key="r">470</data></edge>
+  <edge source="mid" target="out"><data key="r">22000</data></edge>
+  <edge source="in1" target="gnd"><data key="r">1000</data></edge>
+  <edge source="in2" target="gnd"><data key="r">1000</data></edge>
+  <edge source="out" target="in1"><data key="r">330</data></edge>
+ </graph>
+</graphml>
+"""
+
+
+def test_the_readme_example_is_what_network_info_prints(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("      $ spicecl network info mine.graphml --plot mine.png\n", 1)[1]
+    shown = []
+    for line in block.splitlines():
+        if not line.startswith("      ") or line.lstrip().startswith("- "):
+            break
+        shown.append(line[6:])
+    (tmp_path / "mine.graphml").write_text(MINE)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = _info(capsys, "mine.graphml", "--plot", "mine.png")
+    assert status == 0 and err == "wrote mine.png\n"
+    printed = out.splitlines()
+    assert len(shown) > 5 and [line for line in shown if line not in printed] == ["..."]
