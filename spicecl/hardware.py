@@ -183,6 +183,12 @@ class HardwareParts:
     def n_edges(self) -> int:
         return len(self.rab_free)
 
+    def __repr__(self) -> str:
+        """One line (the arrays are attributes; :meth:`summary` gives their spreads)."""
+        rec = ", ".join(f"{b:g} V" for b in sorted(self.updates)) or "none"
+        return (f"HardwareParts({self.n_edges} edges from {self.source}, seed {self.seed}; "
+                f"recorded update sequences at bias: {rec})")
+
     @classmethod
     def from_circuit_draw(cls, draw, gain: float = CELL_GAIN, source: str = "circuit draw"
                           ) -> "HardwareParts":

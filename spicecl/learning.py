@@ -187,6 +187,16 @@ class History:
     updates: np.ndarray
     meta: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """One line (the arrays are attributes): sizes and each network's final scaled test
+        error."""
+        k, e = self.final_resistance.shape
+        with np.errstate(divide="ignore", invalid="ignore"):  # (a History made by hand)
+            final = np.array2string(self.test_scaled[:, -1], precision=3, threshold=6)
+        return (f"History({k} network{'s' if k != 1 else ''}, {e} edges, steps "
+                f"0..{int(self.steps[-1])}, {len(self.steps)} records, "
+                f"{len(self.snapshot_steps)} snapshots; final test_scaled {final})")
+
     @property
     def train_scaled(self) -> np.ndarray:
         return self.train_error / self.train_error[:, :1]

@@ -135,6 +135,14 @@ class Network:
             r.flags.writeable = False
             object.__setattr__(self, "resistance", r)
 
+    def __repr__(self) -> str:
+        """One line (the arrays are attributes): what a notebook shows for a network."""
+        r = self.resistance
+        res = (f"resistance {r.min():.4g}..{r.max():.4g} ohm" if r is not None and r.size
+               else "no resistances")
+        return (f"Network({self.name!r}: {self.n_nodes} nodes, {self.n_edges} edges, {res}"
+                + (f", seed {self.seed}" if self.seed is not None else "") + ")")
+
     @property
     def n_nodes(self) -> int:
         return len(self.node_ids)

@@ -98,6 +98,13 @@ class Task:
                 raise SpiceclError(f"Task {a} and {b} must have one row per example, got "
                                    f"{len(getattr(self, a))} and {len(getattr(self, b))} rows")
 
+    def __repr__(self) -> str:
+        """One line (the example arrays are attributes): node roles and set sizes."""
+        return (f"Task({self.kind!r}: inputs {reprlib.repr(self.inputs.tolist())}, outputs "
+                f"{reprlib.repr(self.outputs.tolist())}, grounds "
+                f"{reprlib.repr(self.grounds.tolist())}; "
+                f"{len(self.train_x)} training and {len(self.test_x)} test examples)")
+
     @property
     def n_in(self) -> int:
         return len(self.inputs)

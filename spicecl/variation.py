@@ -287,6 +287,11 @@ class CircuitDraw:
     def n_edges(self) -> int:
         return len(next(iter(self.values.values()))) if self.values else 0
 
+    def __repr__(self) -> str:
+        """One line (the values are in ``values``, the spec in ``spec``)."""
+        return (f"CircuitDraw({self.n_edges} edges, seed {self.seed}; values "
+                f"{', '.join(self.values)})")
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[name]
 

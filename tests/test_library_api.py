@@ -416,3 +416,30 @@ def test_zero_dimensional_arrays_are_numbers():
             check_seed(bad)
         with pytest.raises(SpiceclError, match=r"^--steps must be an integer, got "):
             check_count("--steps", bad, 1)
+
+
+def test_library_objects_have_short_one_line_reprs():
+    """What a notebook shows for a network, task, history, setup, deck, draw and parts: one
+    line naming their sizes, not every array they hold (a History of 3 networks printed 400
+    lines, a Deck its whole 900-line text)."""
+    from spicecl.hardware import HardwareParts
+    from spicecl.learning import LearningConfig, train
+    from spicecl.netlist import make_setup, twin_deck
+    from spicecl.network import load_network
+    from spicecl.tasks import make_task
+    from spicecl.variation import ToleranceSpec, draw_circuit
+
+    net = load_network("disordered143")
+    task = make_task(net, "allostery", 1, n_in=20, n_out=20)
+    history = train(net, [task] * 3, LearningConfig(), [1, 2, 3], 4)
+    setup = make_setup(net, 1, task=task)
+    draw = draw_circuit(ToleranceSpec(), net.n_edges, 1)
+    objects = [net, task, history, setup, twin_deck(setup, oscillators=False), draw,
+               HardwareParts.from_circuit_draw(draw)]
+    for obj in objects:
+        text = repr(obj)
+        assert "\n" not in text and len(text) < 300, text
+        assert text.startswith(type(obj).__name__ + "(")
+    assert "143 edges" in repr(net) and "64 nodes" in repr(net)
+    assert "3 networks" in repr(history) and "143 edges" in repr(history)
+    assert "20 training" not in repr(task) and "1 training" in repr(task)

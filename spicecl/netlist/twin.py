@@ -122,6 +122,13 @@ class TwinSetup:
     seed: int | None = None
     volts: float = 1.0
 
+    def __repr__(self) -> str:
+        """One line: the network, the example and the draw (the arrays are attributes)."""
+        return (f"TwinSetup(network {self.net.name!r}: {self.net.n_edges} edges; "
+                f"{self.task.kind} example {self.example}; eta {self.eta:g}; "
+                f"taps {int(self.taps.min())}..{int(self.taps.max())}; seed {self.seed}"
+                + (f"; volts {self.volts:g}" if self.volts != 1.0 else "") + ")")
+
     @property
     def x(self) -> np.ndarray:
         """Input voltages (I,) of the example."""
@@ -215,6 +222,12 @@ class Deck:
     name: str
     text: str
     sidecar: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """One line (``text`` holds the deck, ``sidecar`` its record): name, size, title."""
+        title = self.text.split("\n", 1)[0]
+        return (f"Deck({self.name!r}: {self.text.count(chr(10))} lines, "
+                f"{len(self.text)} characters; {title!r})")
 
 
 @functools.cache
