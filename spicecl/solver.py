@@ -27,6 +27,9 @@ Shapes: E edges, N nodes, I inputs, O outputs, B examples, K independent network
 from __future__ import annotations
 
 import math
+import numbers
+import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +37,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from spicecl.errors import SpiceclError
-from spicecl.network import Network
+from spicecl.network import Network, integral
 
 #: Above this many free nodes the sparse path is used.
 DENSE_MAX_NODES = 700
@@ -240,6 +243,22 @@ def check_no_floating(net: Network, held) -> None:
                            f"node: {ids}{more}")
 
 
+def _voltages(name: str, value, width: int, what: str) -> np.ndarray:
+    """``value`` as finite voltages of shape (B, width) (one example: (width,)), else a
+    SpiceclError naming ``name``."""
+    try:
+        v = np.atleast_2d(np.asarray(value, float))
+    except (TypeError, ValueError):
+        raise SpiceclError(f"{name} must be {what} (numbers), got "
+                           f"{reprlib.repr(value)}") from None
+    if v.ndim != 2 or v.shape[1] != width:
+        raise SpiceclError(f"{name}: expected {width} {what} per example, got "
+                           f"{v.shape[-1]} (shape {np.shape(value)}, not (B, {width}))")
+    if not np.isfinite(v).all():
+        raise SpiceclError(f"{name} must be finite {what}, got {v[~np.isfinite(v)][0]}")
+    return v
+
+
 class NodalSystem:
     """The reduced nodal system of a network with fixed node roles.
 
@@ -253,10 +272,19 @@ class NodalSystem:
     """
 
     def __init__(self, net: Network, inputs, outputs=(), grounds=(), sparse: bool | None = None):
+        if not isinstance(net, Network):
+            raise SpiceclError(f"net must be a spicecl.network.Network, got "
+                               f"{type(net).__name__}")
         self.net = net
-        self.inputs = np.asarray(inputs, np.int64).reshape(-1)
-        self.outputs = np.asarray(outputs, np.int64).reshape(-1)
-        self.grounds = np.asarray(grounds, np.int64).reshape(-1)
+        roles = []
+        for role, idx in (("inputs", inputs), ("outputs", outputs), ("grounds", grounds)):
+            raw = np.asarray(idx).reshape(-1)
+            # (int64 of 1.5 is node 1, of "3" node 3: an index, or a node id taken for one)
+            if raw.size and not integral(raw):
+                raise SpiceclError(f"{role} must be node indices (integers), got "
+                                   f"{reprlib.repr(raw.tolist())}")
+            roles.append(raw.astype(np.int64))
+        self.inputs, self.outputs, self.grounds = roles
         n = net.n_nodes
         for role, idx in (("input", self.inputs), ("output", self.outputs),
                           ("ground", self.grounds)):
@@ -264,6 +292,11 @@ class NodalSystem:
             if bad.size:  # numpy would wrap -1 to node N-1 or raise an IndexError
                 raise SpiceclError(f"{role} node index {int(bad[0])} is out of range "
                                    f"0..{n - 1} for network {net.name}")
+        held = np.concatenate([self.inputs, self.grounds])
+        if len(np.unique(held)) != len(held):  # (which voltage would such a node hold?)
+            twice = int(np.flatnonzero(np.bincount(held, minlength=n) > 1)[0])
+            raise SpiceclError(f"node index {twice} is held twice (inputs and grounds "
+                               f"must be distinct nodes)")
         fixed = np.zeros(n, bool)
         fixed[self.inputs] = True
         fixed[self.grounds] = True
@@ -457,16 +490,17 @@ class NodalSystem:
         much precision (:func:`check_precision`); one that broke down is refused always.
         """
         r = self._check_r(resistance)
-        x = np.atleast_2d(np.asarray(x, float))
-        if x.shape[1] != self.n_in:
-            raise SpiceclError(f"expected {self.n_in} input voltages per example, got {x.shape[1]}")
+        x = _voltages("x", x, self.n_in, "input voltages")
         sol = self._solve_units(r, check=check)
         t, z = sol[:, :self.n_in], sol[:, self.n_in:]
         v = np.zeros((x.shape[0], self.net.n_nodes))
         v[:, self.inputs] = x
         v[:, self.free] = x @ t.T
         if clamp is not None:
-            clamp = np.atleast_2d(np.asarray(clamp, float))
+            clamp = _voltages("clamp", clamp, self.n_out, "output voltages")
+            if len(clamp) != len(x):
+                raise SpiceclError(f"clamp must have one row per example of x ({len(x)}), "
+                                   f"got {len(clamp)}")
             s = z[self.out_pos]
             delta = clamp - v[:, self.outputs]
             v[:, self.free] += np.linalg.solve(s, delta.T).T @ z.T
@@ -612,9 +646,21 @@ def clamp_targets(free_out: np.ndarray, desired: np.ndarray, eta: float) -> np.n
 def solve_fixed(net: Network, resistance, fixed: dict[int, float],
                 check: bool = True) -> np.ndarray:
     """Node voltages (N,) with the nodes in ``fixed`` (index -> volts) held, others free
-    (``check``: as :meth:`NodalSystem.node_voltages`)."""
-    idx = np.fromiter(fixed.keys(), np.int64)
-    vals = np.fromiter(fixed.values(), float)
+    (``check``: as :meth:`NodalSystem.node_voltages`). A node id is not an index:
+    ``net.node_index(id)`` gives the index of one."""
+    if not isinstance(fixed, Mapping) or not fixed:
+        raise SpiceclError(f"fixed must be a non-empty dict of node index -> volts, got "
+                           f"{reprlib.repr(fixed)}")
+    for key, volts in fixed.items():
+        if (isinstance(key, bool) or not isinstance(key, numbers.Real)
+                or not float(key).is_integer()):
+            raise SpiceclError(f"fixed: node {key!r} is not a node index (an integer; "
+                               f"net.node_index(id) gives the index of a node id)")
+        if isinstance(volts, (str, bytes, bool)) or volts is None:
+            raise SpiceclError(f"fixed: node {key} must be held at a voltage (a number), "
+                               f"got {volts!r}")
+    idx = np.array([int(k) for k in fixed], np.int64)
+    vals = _voltages("fixed", [list(fixed.values())], len(fixed), "volts")[0]
     if len(np.unique(idx)) == net.n_nodes:  # every node held: nothing to solve
         v = np.empty(net.n_nodes)
         v[idx] = vals

@@ -773,3 +773,49 @@ def test_an_unknown_node_id_shows_the_ids_the_file_has(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no node with id '0'" in err
     assert "'n0', 'n1', 'n2', ..., 'n8'" in err
+
+
+@pytest.mark.parametrize("fixed, message", [
+    ({0: float("nan"), 8: 0.0}, r"^fixed must be finite volts, got nan"),
+    ({0: "1", 8: 0.0}, r"^fixed: node 0 must be held at a voltage \(a number\), got '1'"),
+    ({"3": 1.0, 8: 0.0}, r"^fixed: node '3' is not a node index"),
+    ({1.5: 1.0, 8: 0.0}, r"^fixed: node 1.5 is not a node index"),
+    ([(0, 1.0), (8, 0.0)], r"^fixed must be a non-empty dict of node index -> volts"),
+])
+def test_solve_fixed_refuses_what_is_not_node_indices_and_finite_volts(fixed, message):
+    """A NaN voltage gave NaN node voltages, a node 1.5 was node 1, a node id "3" node
+    index 3 (of a network whose node "3" may be another), "1" volt a float: silently. A list
+    of pairs raised an AttributeError."""
+    from spicecl.network import exp16
+    from spicecl.solver import solve_fixed
+
+    with pytest.raises(SpiceclError, match=message):
+        solve_fixed(exp16(), np.ones(16), fixed)
+
+
+def test_solve_fixed_takes_integral_node_indices_of_any_kind():
+    from spicecl.network import exp16
+    from spicecl.solver import solve_fixed
+
+    net = exp16()
+    ref = solve_fixed(net, np.ones(16), {0: 1.0, 8: 0.0})
+    assert np.array_equal(solve_fixed(net, np.ones(16), {np.int64(0): 1, 8.0: 0.0}), ref)
+
+
+def test_nodal_system_refuses_fractional_nodes_and_bad_example_voltages():
+    from spicecl.network import exp16
+    from spicecl.solver import NodalSystem
+
+    net = exp16()
+    with pytest.raises(SpiceclError, match=r"^inputs must be node indices \(integers\), got \[1.5\]"):
+        NodalSystem(net, [1.5], [], [8])
+    with pytest.raises(SpiceclError, match=r"^node index 0 is held twice"):
+        NodalSystem(net, [0], [4], [0])
+    system = NodalSystem(net, [0], [4], [8])
+    with pytest.raises(SpiceclError, match=r"^x must be finite input voltages, got nan"):
+        system.node_voltages(np.ones(16), [[np.nan]])
+    with pytest.raises(SpiceclError, match=r"^clamp: expected 1 output voltages per example, got 3 "
+                       r"\(shape \(1, 3\), not \(B, 1\)\)"):
+        system.node_voltages(np.ones(16), [[1.0]], clamp=[[0.1, 0.2, 0.3]])
+    with pytest.raises(SpiceclError, match=r"^clamp must have one row per example of x \(2\)"):
+        system.node_voltages(np.ones(16), [[1.0], [0.5]], clamp=[[0.1]])
