@@ -148,6 +148,15 @@ def as_generator(seed, name: str = "seed"):
                        f"None, got {seed!r}")
 
 
+def check_instance(name: str, value, cls: type, hint: str = ""):
+    """``value`` if it is a ``cls``, else a :class:`SpiceclError` naming ``name`` and the class
+    (an object of another type fails later with an AttributeError far from the call)."""
+    if not isinstance(value, cls):
+        raise SpiceclError(f"{name} must be a {cls.__module__}.{cls.__qualname__}{hint}, got "
+                           f"{type(value).__name__}")
+    return value
+
+
 def check_seed(value, name: str = "seed") -> int:
     """``value`` as an int if it is a non-negative integer (Python or numpy), else a
     :class:`SpiceclError` naming ``name``: for the functions that record their seed with their

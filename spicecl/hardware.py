@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range, check_seed
+from spicecl.errors import SpiceclError, check_instance, check_range, check_seed
 from spicecl.learning import (History, LearningConfig, Trainer, check_initial_errors,
                                edge_mask, record_plan, spawn_streams)
 from spicecl.network import Network
@@ -207,10 +207,12 @@ class HardwareParts:
         The digipot nominals are those of ``config`` (so 'tolerance off' is the same grid on
         average); ``spec`` defaults to :meth:`ToleranceSpec.default`.
         """
-        from spicecl.variation import ToleranceSpec, draw_circuit
+        from spicecl.variation import SPEC_HINT, ToleranceSpec, draw_circuit
 
         cfg = LearningConfig(rule="discrete") if config is None else config
+        check_instance("config", cfg, LearningConfig)
         spec = ToleranceSpec.default() if spec is None else spec
+        check_instance("spec", spec, ToleranceSpec, SPEC_HINT if isinstance(spec, dict) else "")
         spec = spec.replace("digipot_rab", nominal=cfg.r_ab).replace("digipot_wiper",
                                                                       nominal=max(cfg.r_wiper, 1e-3))
         seed = None
@@ -293,9 +295,13 @@ class HardwareParts:
 def _broadcast_parts(parts, k: int) -> list[HardwareParts]:
     if isinstance(parts, HardwareParts):
         return [parts] * k
+    if not isinstance(parts, (list, tuple)):
+        check_instance("parts", parts, HardwareParts, " (or a list of one per network)")
     parts = list(parts)
     if len(parts) != k:
         raise SpiceclError(f"expected one HardwareParts per network ({k}), got {len(parts)}")
+    for pt in parts:
+        check_instance("parts", pt, HardwareParts)
     return parts
 
 
@@ -315,7 +321,8 @@ class HardwareTrainer(Trainer):
 
     def __init__(self, net: Network, tasks: list[Task], configs: list[LearningConfig], seeds,
                  r_init=None, *, hardware: HardwareConfig, parts, replay=None):
-        if any(c.rule != "discrete" for c in configs):
+        check_instance("hardware", hardware, HardwareConfig)
+        if any(isinstance(c, LearningConfig) and c.rule != "discrete" for c in configs):
             raise SpiceclError("the hardware-faithful mode needs the discrete rule")
         super().__init__(net, tasks, configs, seeds, r_init=r_init)
         self.hw = hardware
@@ -593,6 +600,9 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
     with one resistance snapshot: the final state, at the last of those steps.
     ``config.p`` is ignored (gating is by the oscillators' timing alone).
     """
+    check_instance("config", config, LearningConfig, " (one: the clock-free mode has no p to "
+                   "vary)" if isinstance(config, (list, tuple)) else "")
+    check_instance("hardware", hardware, HardwareConfig)
     if isinstance(tasks, Task):
         tasks = [tasks]
     k = len(tasks)

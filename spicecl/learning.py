@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, as_scalar, as_generator, check_count, check_range
+from spicecl.errors import (SpiceclError, as_generator, as_scalar, check_count, check_instance,
+                            check_range)
 from spicecl.network import Network
 from spicecl.solver import TINY, NodalSystem, spd_inverse
 from spicecl.tasks import Task
@@ -312,6 +313,11 @@ class Trainer:
 
     def __init__(self, net: Network, tasks: list[Task], configs: list[LearningConfig],
                  seeds, r_init=None):
+        check_instance("net", net, Network)
+        for t in tasks:
+            check_instance("tasks", t, Task)
+        for c in configs:
+            check_instance("configs", c, LearningConfig)
         if not (len(tasks) == len(configs) == len(seeds)) or not tasks:
             raise SpiceclError("tasks, configs and seeds must have the same non-zero length")
         if len({(c.rule, c.batch) for c in configs}) != 1:
@@ -669,6 +675,9 @@ def train(net: Network, tasks, configs, seeds, steps: int, *, r_init=None,
         tasks = [tasks]
     if isinstance(configs, LearningConfig):
         configs = [configs] * len(tasks)
+    for name, value, cls in (("tasks", tasks, Task), ("configs", configs, LearningConfig)):
+        if not isinstance(value, (list, tuple)):  # (a dict would give its keys)
+            check_instance(name, value, cls, " or a list of them")
     if not isinstance(seeds, (list, tuple, np.ndarray)):
         as_generator(seeds, "seeds")  # refuses what is not a seed, naming the parameter
         seeds = [seeds] if len(tasks) == 1 else spawn_streams(seeds, len(tasks))

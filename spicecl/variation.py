@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_count, check_seed
+from spicecl.errors import SpiceclError, check_count, check_instance, check_seed
 
 #: class name -> (kind, default nominal, default tolerance, unit)
 COMPONENT_CLASSES = {
@@ -54,6 +54,9 @@ PLAUSIBLE = {"ohm": (1e-3, 1e12), "F": (1e-18, 1.0), "V": (1e-9, 10.0)}
 
 #: classes whose nominal is set by each use (DRAW_TABLE), not by the spec
 PER_PART_NOMINAL = ("resistor", "capacitor")
+
+#: What a spec given as a dict (the JSON file's content) is missing.
+SPEC_HINT = " (from a dict of component classes: ToleranceSpec.from_dict)"
 
 #: Number of digipot positions (AD5220-like): R = R_W + n * R_AB / (N_TAPS - 1).
 N_TAPS = 128
@@ -311,6 +314,7 @@ def draw_circuit(spec: ToleranceSpec, n_edges: int, rng: np.random.Generator,
     """Draw every part of ``n_edges`` edges (see :data:`DRAW_TABLE`) from ``rng``: a numpy
     Generator, or a non-negative int seed (then recorded as the draw's seed unless ``seed``
     is given)."""
+    check_instance("spec", spec, ToleranceSpec, SPEC_HINT if isinstance(spec, dict) else "")
     if not isinstance(rng, np.random.Generator):
         value = check_seed(rng, "rng")
         rng = np.random.default_rng(value)

@@ -443,3 +443,46 @@ def test_library_objects_have_short_one_line_reprs():
     assert "143 edges" in repr(net) and "64 nodes" in repr(net)
     assert "3 networks" in repr(history) and "143 edges" in repr(history)
     assert "20 training" not in repr(task) and "1 training" in repr(task)
+
+
+def test_entry_points_refuse_arguments_of_the_wrong_type_naming_the_parameter():
+    """A dict for a config or spec, None for the hardware, a list of ints for the tasks: an
+    AttributeError or KeyError from deep inside before, now a SpiceclError naming the
+    parameter and the class it wants."""
+    from spicecl.hardware import HardwareConfig, HardwareParts, train_clock_free, train_hardware
+    from spicecl.learning import LearningConfig, train
+    from spicecl.netlist import make_setup, twin_deck
+    from spicecl.network import exp16
+    from spicecl.tasks import make_task
+    from spicecl.variation import ToleranceSpec, draw_circuit
+
+    net = exp16()
+    task = make_task(net, "regression", 1)
+    cfg = LearningConfig(rule="discrete", p=0.5)
+    parts = HardwareParts.draw(net.n_edges, 1, cfg)
+    spec = {"resistor": {"tolerance": 0.01}}
+    cases = [
+        (lambda: train("exp16", task, cfg, 1, 5), r"^net must be a spicecl.network.Network, got str"),
+        (lambda: train(net, [1, 2], cfg, [1, 2], 5), r"^tasks must be a spicecl.tasks.Task, got int"),
+        (lambda: train(net, task, {"p": 0.5}, 1, 5),
+         r"^configs must be a spicecl.learning.LearningConfig or a list of them, got dict"),
+        (lambda: train_hardware(net, task, cfg, 1, 5, hardware=None, parts=parts),
+         r"^hardware must be a spicecl.hardware.HardwareConfig, got NoneType"),
+        (lambda: train_hardware(net, task, cfg, 1, 5, hardware=HardwareConfig(), parts=None),
+         r"^parts must be a spicecl.hardware.HardwareParts \(or a list of one per network\), "
+         r"got NoneType"),
+        (lambda: train_clock_free(net, task, [cfg], 1, 5, hardware=HardwareConfig(), parts=parts),
+         r"^config must be a spicecl.learning.LearningConfig \(one: .*\), got list"),
+        (lambda: draw_circuit(spec, 16, 1),
+         r"^spec must be a spicecl.variation.ToleranceSpec \(from a dict of component classes: "
+         r"ToleranceSpec.from_dict\), got dict"),
+        (lambda: HardwareParts.draw(16, 1, cfg, spec=spec), r"^spec must be a .*ToleranceSpec"),
+        (lambda: make_setup(net, 1, spec=spec), r"^spec must be a .*ToleranceSpec"),
+        (lambda: twin_deck(make_setup(net, 1), config={"vdd": 5.0}),
+         r"^config must be a spicecl.netlist.twin.DeckConfig, got dict"),
+        (lambda: twin_deck(net), r"^setup must be a spicecl.netlist.twin.TwinSetup \(from make_setup\)"),
+    ]
+    for call, message in cases:
+        with pytest.raises(SpiceclError, match=message):
+            call()
+    assert isinstance(draw_circuit(ToleranceSpec.from_dict(spec), 16, 1).n_edges, int)

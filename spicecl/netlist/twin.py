@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_range, check_seed
+from spicecl.errors import SpiceclError, check_instance, check_range, check_seed
 from spicecl.netlist.names import (clamped_node, comment_text, default_models_dir, free_node,
                                    include_path, number, unquote_include)
 from spicecl.network import Network
 from spicecl.tasks import Task, make_task
-from spicecl.variation import (CircuitDraw, ToleranceSpec, digipot_resistance, draw_circuit,
-                               start_state, taps_for_resistance)
+from spicecl.variation import (SPEC_HINT, CircuitDraw, ToleranceSpec, digipot_resistance,
+                               draw_circuit, start_state, taps_for_resistance)
 
 #: Options of decks whose DC solution is compared with the nodal solver.
 PRECISE_OPTIONS = ".options reltol=1e-9 abstol=1e-15 vntol=1e-12"
@@ -180,7 +180,11 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     given; else the taps nearest the network's resistances (nominal R_AB, R_W); else uniform
     random integers in 16..111.
     """
+    check_instance("net", net, Network)
     spec = ToleranceSpec.default() if spec is None else spec
+    check_instance("spec", spec, ToleranceSpec, SPEC_HINT if isinstance(spec, dict) else "")
+    if task is not None:
+        check_instance("task", task, Task)
     seed = check_seed(seed)
     check_range("--eta", eta, 0.0, 1.0, low_open=True)
     volts = check_deck_volts(volts)
@@ -345,7 +349,8 @@ def twin_deck(setup: TwinSetup, *, config: DeckConfig | None = None,
     analysis : 'op' or 'tran' (one clock pulse: stops 20 us after the pulse ends)
     precise : add :data:`PRECISE_OPTIONS` (for comparisons with the nodal solver)
     """
-    cfg = DeckConfig() if config is None else config
+    check_instance("setup", setup, TwinSetup, " (from make_setup)")
+    cfg = DeckConfig() if config is None else check_instance("config", config, DeckConfig)
     if analysis not in ("op", "tran"):
         raise SpiceclError(f"analysis must be op or tran, got {analysis!r}")
     if oscillators and analysis == "op":
