@@ -486,3 +486,26 @@ def test_entry_points_refuse_arguments_of_the_wrong_type_naming_the_parameter():
         with pytest.raises(SpiceclError, match=message):
             call()
     assert isinstance(draw_circuit(ToleranceSpec.from_dict(spec), 16, 1).n_edges, int)
+
+
+def test_make_setup_checks_a_given_task_taps_and_example_against_the_network():
+    """A task drawn on a bigger network made a deck whose clamped output source drives a node
+    no digipot touches, silently; example 1.5 was example 1; three taps for 16 edges raised
+    numpy's broadcast error."""
+    from spicecl.netlist import make_setup
+    from spicecl.network import exp16, load_network
+    from spicecl.tasks import make_task
+
+    net = exp16()
+    other = make_task(load_network("disordered143"), "regression", 1, roles=([0], [40], [2]))
+    with pytest.raises(SpiceclError, match=r"^output node 40 is out of range for network exp16"):
+        make_setup(net, 1, task=other)
+    task = make_task(net, "regression", 1)
+    with pytest.raises(SpiceclError, match=r"^--example must be an integer, got 1.5"):
+        make_setup(net, 1, task=task, example=1.5)
+    with pytest.raises(SpiceclError, match=r"^taps must be one tap or one per edge, shape "
+                                           r"\(16,\), got shape \(3,\)"):
+        make_setup(net, 1, task=task, taps=[1, 2, 3])
+    with pytest.raises(SpiceclError, match=r"^taps must be integers in 0..127"):
+        make_setup(net, 1, task=task, taps=["64"] * 16)
+    assert make_setup(net, 1, task=task, taps=64, example=np.int64(2)).taps.tolist() == [64] * 16

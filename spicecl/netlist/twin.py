@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_instance, check_range, check_seed
+from spicecl.errors import SpiceclError, check_count, check_instance, check_range, check_seed
 from spicecl.netlist.names import (clamped_node, comment_text, default_models_dir, free_node,
                                    include_path, number, unquote_include)
 from spicecl.network import Network
-from spicecl.tasks import Task, make_task
-from spicecl.variation import (SPEC_HINT, CircuitDraw, ToleranceSpec, digipot_resistance,
-                               draw_circuit, start_state, taps_for_resistance)
+from spicecl.tasks import Task, check_roles, make_task
+from spicecl.variation import (N_TAPS, SPEC_HINT, CircuitDraw, ToleranceSpec,
+                               digipot_resistance, draw_circuit, start_state,
+                               taps_for_resistance)
 
 #: Options of decks whose DC solution is compared with the nodal solver.
 PRECISE_OPTIONS = ".options reltol=1e-9 abstol=1e-15 vntol=1e-12"
@@ -191,7 +192,10 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)]
     if task is None:
         task = make_task(net, task_kind, streams[0], roles=roles, volts=volts)
-    if not 0 <= int(example) < len(task.train_x):
+    else:  # (a task drawn on another network names nodes this one may not have)
+        check_roles(net, task.inputs, task.outputs, task.grounds)
+    example = check_count("--example", example, None)
+    if not 0 <= example < len(task.train_x):
         raise SpiceclError(f"--example {example} is out of range 0..{len(task.train_x) - 1}")
     from spicecl.solver import check_no_floating
 
@@ -199,7 +203,14 @@ def make_setup(net: Network, seed: int, spec: ToleranceSpec | None = None, *,
     check_no_floating(net, np.concatenate([task.inputs, task.grounds]))
     draw = draw_for_seed(net.n_edges, seed, spec)
     if taps is not None:
-        t = np.broadcast_to(np.asarray(taps), (net.n_edges,)).copy()
+        t = np.asarray(taps)
+        if t.shape not in ((), (net.n_edges,)):
+            raise SpiceclError(f"taps must be one tap or one per edge, shape ({net.n_edges},), "
+                               f"got shape {t.shape}")
+        if t.dtype.kind not in "iuf":  # (strings, objects: digipot_resistance compares them)
+            raise SpiceclError(f"taps must be integers in 0..{N_TAPS - 1}, got {t.dtype} "
+                               f"values")
+        t = np.broadcast_to(t, (net.n_edges,)).copy()
         digipot_resistance(t, 1.0, 0.0)  # validates the range
     elif net.resistance is not None:
         t = taps_for_resistance(net.resistance, spec["digipot_rab"].nominal,
