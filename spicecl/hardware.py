@@ -44,7 +44,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from spicecl.errors import SpiceclError, check_instance, check_range, check_seed
+from spicecl.errors import (SpiceclError, as_generator, check_count, check_instance, check_range,
+                            check_seed)
 from spicecl.learning import (History, LearningConfig, Trainer, check_initial_errors,
                                edge_mask, record_plan, spawn_streams)
 from spicecl.network import Network
@@ -86,6 +87,11 @@ class HardwareConfig:
     gating: str = "edge_p"
 
     def __post_init__(self):
+        for name in IMPERFECTIONS[:-1]:  # (a string "no" would be true)
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise SpiceclError(f"{name} must be True or False, got "
+                                   f"{getattr(self, name)!r}")
+            object.__setattr__(self, name, bool(getattr(self, name)))
         if self.gating not in GATING_MODES:
             raise SpiceclError(f"gating must be one of {', '.join(GATING_MODES)}, "
                                f"got {self.gating!r}")
@@ -219,7 +225,8 @@ class HardwareParts:
         if not isinstance(rng, np.random.Generator):
             seed = None if rng is None else check_seed(rng, "rng")  # 1.7 is not seed 1
             rng = np.random.default_rng(seed)
-        return cls.from_circuit_draw(draw_circuit(spec, int(n_edges), rng, seed=seed), gain,
+        # (n_edges as given: draw_circuit refuses 2.5 rather than drawing 2 edges)
+        return cls.from_circuit_draw(draw_circuit(spec, n_edges, rng, seed=seed), gain,
                                      source="draw")
 
     def with_variation(self, var, draw: int = 0) -> "HardwareParts":
@@ -613,7 +620,8 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
     hw = replace(hardware, gating="uniform")
     check_range("updates per edge", updates_per_edge, 0, float("inf"), low_open=True,
                 high_open=True)
-    prng = np.random.default_rng(phase_seed)
+    n_records = check_count("n_records", n_records, 1)  # (0: no record after step 0)
+    prng = as_generator(phase_seed, "phase_seed")
     e = net.n_edges
     # Networks are independent, so only each network's own event order matters: step j
     # applies every network's j-th event together (batched solves).

@@ -705,3 +705,31 @@ def test_oscillator_events_lie_in_the_half_open_window():
     t, e = oscillator_events([1.0, 1.0, 0.5], [0.25, 2.5, 0.0], 2.0)
     assert e.tolist() == [2, 0, 2, 2, 0, 2]  # edge 1's first edge is after t_end; 2.0 is out
     np.testing.assert_allclose(t, [0.0, 0.25, 0.5, 1.0, 1.25, 1.5])
+
+
+def test_hardware_arguments_are_checked_not_truncated_or_taken_as_truthy():
+    """HardwareConfig(tap_tolerance="no") switched tap tolerance on; HardwareParts.draw(2.5)
+    drew 2 edges; train_clock_free's phase_seed -1 or 1.5 raised numpy's ValueError or
+    TypeError, and n_records=0 recorded step 0 alone, not the end of the run."""
+    from spicecl.errors import SpiceclError
+    from spicecl.hardware import HardwareConfig, HardwareParts, train_clock_free
+    from spicecl.learning import LearningConfig
+    from spicecl.network import exp16
+    from spicecl.tasks import make_task
+
+    with pytest.raises(SpiceclError, match=r"^tap_tolerance must be True or False, got 'no'"):
+        HardwareConfig(tap_tolerance="no")
+    assert HardwareConfig(twin_mismatch=np.bool_(False)).twin_mismatch is False
+    cfg = LearningConfig(rule="discrete")
+    with pytest.raises(SpiceclError, match=r"^n_edges must be an integer, got 2.5"):
+        HardwareParts.draw(2.5, 1, cfg)
+    net = exp16()
+    task = make_task(net, "regression", 1)
+    parts = HardwareParts.draw(net.n_edges, 1, cfg)
+    for bad in (-1, 1.5):
+        with pytest.raises(SpiceclError, match=r"^phase_seed must be a seed"):
+            train_clock_free(net, task, cfg, 1, 2, hardware=HardwareConfig(), parts=parts,
+                             phase_seed=bad)
+    with pytest.raises(SpiceclError, match=r"^n_records must be >= 1, got 0"):
+        train_clock_free(net, task, cfg, 1, 2, hardware=HardwareConfig(), parts=parts,
+                         phase_seed=1, n_records=0)
