@@ -20,6 +20,7 @@ Built-in names
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,9 @@ class Network:
 
     def __post_init__(self):
         # Node ids are strings (node_index and the file formats look them up as such).
+        if isinstance(self.node_ids, (str, bytes)) or not hasattr(self.node_ids, "__iter__"):
+            raise SpiceclError(f"network {self.name}: node_ids must be a sequence of node ids "
+                               f"(one per node, e.g. range(N)), got {self.node_ids!r}")
         object.__setattr__(self, "node_ids", tuple(str(i) for i in self.node_ids))
         n = len(self.node_ids)
         # The arrays are the network's own read-only copies: a caller's array changed later,
@@ -123,7 +127,11 @@ class Network:
             raise SpiceclError(f"network {self.name}: duplicate edges {dup[0]} and {dup[1]} "
                                f"(nodes {self.node_ids[a]} and {self.node_ids[b]})")
         if self.resistance is not None:
-            r = np.asarray(self.resistance, float).reshape(-1)
+            try:
+                r = np.asarray(self.resistance, float).reshape(-1)
+            except (TypeError, ValueError):
+                raise SpiceclError(f"network {self.name}: resistance must be numbers (ohm), "
+                                   f"got {reprlib.repr(self.resistance)}") from None
             if r.shape[0] != len(edges):
                 raise SpiceclError(f"network {self.name}: {r.shape[0]} resistances for "
                                    f"{len(edges)} edges")
@@ -191,8 +199,6 @@ class Network:
 
     def _some_ids(self) -> str:
         """The first three node ids and the last, for an error message (long ids shortened)."""
-        import reprlib
-
         ids = [reprlib.repr(i) for i in self.node_ids]
         return ", ".join(ids if len(ids) <= 4 else ids[:3] + ["...", ids[-1]])
 

@@ -161,6 +161,10 @@ class ToleranceSpec:
     def replace(self, name: str, **changes) -> "ToleranceSpec":
         """The same spec with fields of one class changed (nominal, tolerance, distribution)."""
         old = self[name]
+        unknown = sorted(set(changes) - {"nominal", "tolerance", "distribution"})
+        if unknown:  # (a misspelt field would leave the spec unchanged, silently)
+            raise SpiceclError(f"tolerance spec {name}: unknown field {unknown[0]!r} (fields: "
+                               f"nominal, tolerance, distribution)")
         new = ComponentTolerance(changes.get("nominal", old.nominal),
                                  changes.get("tolerance", old.tolerance),
                                  changes.get("distribution", old.distribution))
@@ -301,7 +305,7 @@ class CircuitDraw:
     def resistance(self, taps, which: str) -> np.ndarray:
         """Digipot resistances (E,) at ``taps`` for the 'free' or 'clamped' network."""
         if which not in ("free", "clamped"):
-            raise ValueError(which)
+            raise SpiceclError(f"which must be 'free' or 'clamped', got {which!r}")
         return digipot_resistance(taps, self.values[f"rab_{which}"], self.values[f"rw_{which}"])
 
     def to_dict(self) -> dict:

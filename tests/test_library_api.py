@@ -509,3 +509,25 @@ def test_make_setup_checks_a_given_task_taps_and_example_against_the_network():
     with pytest.raises(SpiceclError, match=r"^taps must be integers in 0..127"):
         make_setup(net, 1, task=task, taps=["64"] * 16)
     assert make_setup(net, 1, task=task, taps=64, example=np.int64(2)).taps.tolist() == [64] * 16
+
+
+def test_misspelt_or_misshapen_arguments_of_networks_and_specs_are_refused():
+    """ToleranceSpec.replace(name, tolerence=0.1) returned the spec unchanged (a misspelt
+    keyword swallowed); CircuitDraw.resistance(taps, "freee") raised a bare ValueError;
+    Network(name, 3, ...) a TypeError and resistances ["4k7", ...] numpy's ValueError."""
+    from spicecl.network import Network
+    from spicecl.variation import ToleranceSpec, draw_circuit
+
+    with pytest.raises(SpiceclError, match=r"^tolerance spec resistor: unknown field "
+                                           r"'tolerence'"):
+        ToleranceSpec().replace("resistor", tolerence=0.1)
+    assert ToleranceSpec().replace("resistor", tolerance=0.1)["resistor"].tolerance == 0.1
+    draw = draw_circuit(ToleranceSpec(), 3, 1)
+    with pytest.raises(SpiceclError, match=r"^which must be 'free' or 'clamped', got 'freee'"):
+        draw.resistance(np.zeros(3, int), "freee")
+    edges, pos = [[0, 1], [1, 2]], np.zeros((3, 2))
+    with pytest.raises(SpiceclError, match=r"^network x: node_ids must be a sequence"):
+        Network("x", 3, edges, pos)
+    with pytest.raises(SpiceclError, match=r"^network x: resistance must be numbers \(ohm\), "
+                                           r"got \['4k7', '1k'\]"):
+        Network("x", range(3), edges, pos, resistance=["4k7", "1k"])

@@ -946,7 +946,7 @@ def test_circuit_draws_of_no_edges_and_the_twins_resistances():
     for which in ("free", "clamped"):
         np.testing.assert_array_equal(draw.resistance(taps, which), draw[f"rw_{which}"]
                                       + taps * draw[f"rab_{which}"] / 127)
-    with pytest.raises(ValueError):
+    with pytest.raises(SpiceclError, match=r"^which must be 'free' or 'clamped', got 'both'"):
         draw.resistance(taps, "both")
 
 
