@@ -27,6 +27,7 @@ kept.
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -283,7 +284,9 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         hint = rate_hint(cfg.gamma, net, cont.r_init)
         notes.append(note + (f". {hint}" if hint else ""))
     if cfg.clock_free:
-        budget = cfg.steps * max(cfg.ps)
+        # (a whole number of updates per edge, at least steps * p for every p; 1e-9: 700 * 0.7
+        # is 490.00000000000006)
+        budget = math.ceil(cfg.steps * max(cfg.ps) - 1e-9)
         say(f"compare: clock-free, {budget:g} updates per edge")
         t0 = time.perf_counter()
         h = train_clock_free(net, tasks, disc, learn, budget, hardware=HardwareConfig(),

@@ -603,8 +603,9 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
     ``updates_per_edge`` events. Periods come from ``parts.periods()``; phases from
     ``parts.phase`` or are drawn uniformly in [0, T_i) from ``phase_seed``.
 
-    Returns a :class:`History` whose ``steps`` are updates per edge (t / mean period, rounded),
-    with one resistance snapshot: the final state, at the last of those steps.
+    Returns a :class:`History` whose ``steps`` are updates per edge (t / mean period; a whole
+    number of them is run), with one resistance snapshot: the final state, at the last of
+    those steps.
     ``config.p`` is ignored (gating is by the oscillators' timing alone).
     """
     check_instance("config", config, LearningConfig, " (one: the clock-free mode has no p to "
@@ -620,6 +621,8 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
     hw = replace(hardware, gating="uniform")
     check_range("updates per edge", updates_per_edge, 0, float("inf"), low_open=True,
                 high_open=True)
+    if not float(updates_per_edge).is_integer():  # (the records are at whole numbers of them)
+        raise SpiceclError(f"updates per edge must be a whole number, got {updates_per_edge!r}")
     n_records = check_count("n_records", n_records, 1)  # (0: no record after step 0)
     prng = as_generator(phase_seed, "phase_seed")
     e = net.n_edges
@@ -627,7 +630,7 @@ def train_clock_free(net: Network, tasks, config: LearningConfig, seeds, updates
     # applies every network's j-th event together (batched solves).
     tr = HardwareTrainer(net, list(tasks), [cfg1] * k, list(seeds), r_init=r_init,
                          hardware=hw, parts=part_list)
-    n_rec = record_plan(int(round(updates_per_edge)), n_records)
+    n_rec = record_plan(int(updates_per_edge), n_records)
     order, checkpoints = [], []
     for pt in part_list:
         per = pt.periods()

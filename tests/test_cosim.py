@@ -659,6 +659,26 @@ def test_compare_clock_free_budget_and_curve_axes(small_compare):
     assert set(res.final["clock_free"]) == {1.0, 0.5}
 
 
+def test_compare_clock_free_budget_is_a_whole_number_of_updates_per_edge(monkeypatch):
+    """steps x p = 3.5 updates per edge: the clock-free run gets 4 (it ran 3.5 and recorded
+    its end as 4), and 490 for 700 x 0.7, not 491 from the product's last bit."""
+    import spicecl.compare as compare
+    from spicecl.network import exp16
+
+    budgets = []
+
+    def clock_free(*args, **kw):
+        budgets.append(args[4])
+        return real(*args, **kw)
+
+    real = compare.train_clock_free
+    monkeypatch.setattr(compare, "train_clock_free", clock_free)
+    for steps, ps, upe in ((7, (0.5, 0.3), 4), (700, (0.7,), 490)):
+        cfg = compare.CompareConfig(ps=ps, n_tasks=1, steps=steps, seed=3, imperfections=False)
+        res = compare.run_compare(exp16(), cfg)
+        assert budgets[-1] == upe and res.curves["clock_free"][None][0][-1] == upe
+
+
 def test_compare_seed_streams_follow_the_documented_layout(small_compare):
     """Task k draws from SeedSequence(seed).spawn(K)[k].spawn(3) = (task, learning, parts):
     the layout the committed results/compare runs were made with."""

@@ -661,9 +661,14 @@ def test_clock_free_updates_per_edge_must_be_a_positive_number(setup16):
         with pytest.raises(SpiceclError, match="updates per edge must be in"):
             train_clock_free(net, tasks[0], cfg, 5, bad, hardware=HardwareConfig.ideal(),
                              parts=parts[0])
-    h = train_clock_free(net, tasks[0], cfg, 5, 0.6, hardware=HardwareConfig.ideal(),
+    # records are at whole updates per edge: 2.6 was run to 2.6 and its end recorded as 3
+    for bad in (0.6, 2.6):
+        with pytest.raises(SpiceclError, match="updates per edge must be a whole number"):
+            train_clock_free(net, tasks[0], cfg, 5, bad, hardware=HardwareConfig.ideal(),
+                             parts=parts[0], phase_seed=0)
+    h = train_clock_free(net, tasks[0], cfg, 5, 2.0, hardware=HardwareConfig.ideal(),
                          parts=parts[0], phase_seed=0)
-    assert h.steps.tolist() == [0, 1]
+    assert h.steps.tolist() == [0, 1, 2]
 
 
 def test_clock_free_records_are_the_state_after_every_earlier_event(setup16):
