@@ -104,7 +104,10 @@ class HardwareConfig:
 
     @classmethod
     def only(cls, name: str, gating: str = "edge_p") -> "HardwareConfig":
-        """One imperfection on, the others off (``gating`` says which gating is 'on')."""
+        """One imperfection on, the others off. ``gating`` is the gating of ``name`` =
+        'gating' (what 'on' means for it: 'edge_p' or 'replay'); every other imperfection
+        alone is gated as :meth:`ideal` is ('uniform': every edge at p), and ``gating`` is not
+        used."""
         if name not in IMPERFECTIONS:
             raise SpiceclError(f"unknown imperfection {name!r} (known: {', '.join(IMPERFECTIONS)})")
         if name == "gating":
