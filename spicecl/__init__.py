@@ -19,6 +19,9 @@ letters: N nodes, E edges, B examples, I inputs, O outputs, K networks; SI units
 - spicecl.variation: ToleranceSpec, draw_circuit (component tolerances and draws)
 - spicecl.netlist: make_setup, twin_deck -> Deck (its text is the SPICE deck; builds text
   with PySpice, runs no ngspice)
+- spicecl.spice.runner: run_ngspice (runs a deck's text with ``ngspice -b``, returns the
+  vectors asked for); spicecl.spice.validate: solver_states (the nodal solver's free and
+  clamped node voltages of a twin setup, to compare a deck's ``.op`` with)
 - spicecl.experiments.common: update_vectors, diffusion_traces, diffusion_spectrum (Eq. 5/6)
 - spicecl.sweep: Chunk, spawn_seeds, run_sweep (process pool or Dask; writes a directory)
 
