@@ -138,6 +138,7 @@ def run_cosim(net: Network, steps: int, seed: int, *, p: float = 0.5, eta: float
         "seed": int(seed),
         "p": p,
         "eta": eta,
+        "sigma_max": sigma_max,
         "volts": setup.volts,
         "task": task.kind,
         "roles": {"inputs": task.inputs.tolist(), "outputs": task.outputs.tolist(),

@@ -1013,3 +1013,31 @@ def test_compare_default_gamma_follows_the_input_scale(capsys):
     status, out = _compare(["--p", "1", "--volts", "1e300"], capsys)
     assert status == 2 and out.out == "" and out.err.count("\n") == 1
     assert "--volts 1e+300" in out.err and "give --gamma" in out.err
+
+
+def test_cosim_sigma_max_reaches_the_draws_of_both_loops(capsys, monkeypatch):
+    """cosim --sigma-max (as compare has): 0 puts no Eq. 10 bias in any step's cells, the
+    default 0.05 V draws it in [0, 0.05]; recorded in the JSON; outside [0, 1] V refused."""
+    import spicecl.cosim as cosim
+
+    sigmas = []
+    real = cosim._step_draw
+
+    def spy(tr, *args):
+        sigmas.append(tr.last_draws["sigma"].copy())
+        return real(tr, *args)
+
+    monkeypatch.setattr(cosim, "_step_draw", spy)
+    argv = ["cosim", "--network", "exp16", "--steps", "3", "--seed", "1", "--json"]
+    for sigma_max in (None, "0"):
+        sigmas.clear()
+        assert main(argv + ([] if sigma_max is None else ["--sigma-max", sigma_max])) == 0
+        out = json.loads(capsys.readouterr().out)
+        drawn = np.concatenate([s.ravel() for s in sigmas])
+        assert len(sigmas) == 3 and out["decision_agreement"] == 1.0
+        if sigma_max is None:
+            assert out["sigma_max"] == 0.05 and 0 < drawn.max() <= 0.05
+        else:
+            assert out["sigma_max"] == 0.0 and not drawn.any()
+    assert main(argv + ["--sigma-max", "2"]) == 2
+    assert "--sigma-max" in capsys.readouterr().err

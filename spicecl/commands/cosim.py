@@ -39,6 +39,9 @@ def register(sub) -> None:
     c.add_argument("--task", choices=("allostery", "regression"), default="allostery",
                    help="task kind (default allostery; regression: its first example)")
     add_deck_option(c, "--eta", "nudge amplitude (default 0.5)", default=0.5)
+    add_deck_option(c, "--sigma-max", "Eq. 10 comparator bias sigma ~ U[0, VOLTS], drawn per "
+                    "comparison and carried into the deck's cells (default 0.05, as compare)",
+                    default=0.05, metavar="VOLTS")
     add_volts_arg(c, deck=True)
     add_deck_option(c, "--timeout", "ngspice timeout per step (default 300)", default=300.0,
                     metavar="SECONDS")
@@ -113,7 +116,8 @@ def cmd_cosim(args) -> int:
     spec = load_tolerance_spec(args.tolerance_spec)
     out = run_cosim(net, args.steps, args.seed, p=args.p, eta=args.eta, task_kind=args.task,
                     timeout=args.timeout, progress=prog, spec=spec,
-                    roles=roles_from_args(args, net), volts=args.volts)
+                    roles=roles_from_args(args, net), volts=args.volts,
+                    sigma_max=args.sigma_max)
     # what else picked the run: net.name is the same for every --network-seed, and the
     # parts' tolerances (--tolerance-spec) appeared nowhere
     out.update(network_seed=args.network_seed or 0, tolerance=spec.to_dict())

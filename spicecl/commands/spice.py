@@ -40,6 +40,7 @@ DECK_RANGES = {
     "--decoupling": Range(0, PLAUSIBLE["F"][1], "F"),  # 0: none
     "--tolerance": Range(0, 1, high_open=True),  # relative
     "--offset": Range(0, 1, "V", high_open=True),
+    "--sigma-max": Range(0, 1, "V"),  # Eq. 10's comparator bias (the paper measured 0.05 V)
     "--eta": Range(0, 1, low_open=True),
     "--p": Range(0, 1, low_open=True),
     "--periods": Range(0, MAX_PERIODS, low_open=True),
