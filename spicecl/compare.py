@@ -38,7 +38,8 @@ import numpy as np
 from spicecl.errors import SpiceclError, check_count, check_range, check_seed
 from spicecl.hardware import (IMPERFECTIONS, HardwareConfig, HardwareParts, train_clock_free,
                               train_hardware)
-from spicecl.learning import MAX_STEPS, MAX_TASKS, LearningConfig, rate_hint, train
+from spicecl.learning import (MAX_STEPS, MAX_TASKS, LearningConfig, gamma_at_volts, rate_hint,
+                              train)
 from spicecl.network import Network
 from spicecl.tasks import make_task
 from spicecl.variation import ToleranceSpec, digipot_grid
@@ -61,7 +62,7 @@ GAMMA_AT_1V = 2e11
 def default_gamma(volts: float) -> float:
     """compare's default rate for inputs up to ``volts``: Eq. 2's step scales as V^2 when
     every input and target scales by V, so GAMMA_AT_1V / V^2 gives the 1 V dynamics."""
-    return GAMMA_AT_1V / volts / volts  # (volts ** 2 would underflow to 0 first)
+    return gamma_at_volts(GAMMA_AT_1V, volts)
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,13 @@ def equivalent_gamma(gamma: float, typical: float) -> float:
     return gamma * (typical / R_INIT) ** 3
 
 
+def gamma_at_volts(gamma: float, volts: float) -> float:
+    """The continuous rate (Eq. 2, ohm^3/V^2) for inputs up to ``volts`` that gives the
+    dynamics ``gamma`` gives at 1 V: Eq. 2's step grows as V^2 when every input and target
+    scales by V. (0 or inf when the division under- or overflows.)"""
+    return gamma / volts / volts  # (volts ** 2 would overflow first)
+
+
 def spawn_streams(seed, k: int) -> list:
     """k independent child streams of one seed: an int or None (via SeedSequence), a
     SeedSequence or a Generator (their own ``spawn``)."""

@@ -383,10 +383,10 @@ def test_discrete_rule_learns_exp16_allostery(capsys):
     (["--volts", "-1"], "--volts must be in (0, inf), got -1"),
     (["--volts", "0"], "--volts must be in (0, inf), got 0"),
     (["--p-mode", "fixed", "--p", "0.01"], "updates round(p * E) = 0 edges per step"),
-    (["--volts", "1e300"], "training diverged: the output error is not a finite number"),
-    (["--volts", "1e150"], "training diverged: the output error is not a finite number"),
+    (["--volts", "1e300", "--gamma", "3e10"], "training diverged: the output error is not a finite number"),
+    (["--volts", "1e150", "--gamma", "3e10"], "training diverged: the output error is not a finite number"),
     # exit 0 with NaN scaled errors and numpy warnings
-    (["--volts", "1e-300"], "the training error at step 0 is 0 V^2: the targets are already "
+    (["--volts", "1e-300", "--gamma", "3e10"], "the training error at step 0 is 0 V^2: the targets are already "
                             "met, or the input voltages (--volts) are so small"),
     # "nodal matrix is not positive definite (potrf info 6)"
     (["--r-min", "1e-300", "--r-max", "1e300", "--steps", "300"],
@@ -921,3 +921,18 @@ def test_drops_into_given_arrays_are_the_drops():
     assert sigma.base is out
     again = Trainer(net, [task], [LearningConfig(rule="discrete")], [np.random.default_rng(0)])
     assert np.array_equal(sigma, again.comparator_bias(20, net.n_edges))
+
+
+def test_train_default_gamma_follows_the_input_scale(capsys):
+    """Eq. 2's step grows as V^2: the default --gamma is 3e10 / VOLTS^2, so inputs up to 4 V
+    train as those up to 1 V do, to the bit (a power of 2 scales exactly; before: 3e10 at any
+    --volts, 16 times the 1 V rate at 4 V); a given --gamma is kept."""
+    def final(*extra):
+        assert main(["train", "--network", "exp16", "--steps", "300", "--seed", "2",
+                     "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)["final_test_scaled_error"]
+
+    one = final()
+    assert final("--volts", "4") == one
+    assert final("--volts", "5", "--gamma", "1.2e9") == final("--volts", "5")
+    assert final("--volts", "4", "--gamma", "3e10") != pytest.approx(one, rel=1e-3)

@@ -366,7 +366,8 @@ def add_learning_args(p) -> None:
                    help=f"nudge amplitude (default {d.eta})")
     p.add_argument("--gamma", type=real_arg, default=None,
                    help=f"continuous rule: learning rate of Eq. 2, ohm^3/V^2 (default "
-                        f"{d.gamma:g})")
+                        f"{d.gamma:g} / VOLTS^2: {d.gamma:g} at 1 V, the same dynamics at any "
+                        f"--volts)")
     p.add_argument("--sigma-max", type=real_arg, default=None, metavar="VOLTS",
                    help=f"discrete rule: comparator bias of Eq. 10 is U[0, VOLTS] "
                         f"(default {d.sigma_max})")
@@ -447,7 +448,7 @@ def task_from_args(args, net, rng):
 
 
 def config_from_args(args):
-    from spicecl.learning import LearningConfig
+    from spicecl.learning import LearningConfig, gamma_at_volts
 
     batch = args.batch or ("bernoulli" if args.batch_fraction is not None else "full")
     if args.batch_fraction is not None and batch in ("full", "single"):
@@ -467,6 +468,13 @@ def config_from_args(args):
     for name in ("gamma", "sigma_max", "sigma_mode", "r_min", "r_max", "r_init"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
+    if args.rule == "continuous" and args.gamma is None:
+        check_range("--volts", args.volts, 0, float("inf"), low_open=True, high_open=True)
+        gamma = gamma_at_volts(LearningConfig.gamma, args.volts)
+        if not 0 < gamma < float("inf"):
+            raise SpiceclError(f"--volts {args.volts:g}: the default --gamma "
+                               f"{LearningConfig.gamma:g} / volts^2 is {gamma:g}; give --gamma")
+        kw["gamma"] = gamma
     return LearningConfig(**kw)
 
 
