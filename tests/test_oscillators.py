@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -1047,3 +1048,23 @@ def test_a_bad_tolerance_spec_for_the_bank_is_one_line_exit_2(tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("spicecl: error:")
     assert match.format(spec=spec) in err, err
+
+
+@pytest.mark.parametrize("network, warned", [("disordered143", False),
+                                             ("disordered:448:1000", True)])
+def test_a_large_bank_says_what_it_will_cost_before_it_runs(monkeypatch, capsys, network,
+                                                            warned):
+    # a 1000-edge bank ran for minutes with no word and took ngspice past 20 GB (measured
+    # 5.9 GB at 500 edges); the note comes before ngspice starts (here: never starts)
+    def no_run(cfg, workers=1, progress=None):
+        raise SpiceclError("not run in this test")
+
+    monkeypatch.setattr("spicecl.oscbank.run.run_bank", no_run)
+    assert main(["oscillators", "--network", network, "--bias", "2.5", "--samples", "10",
+                 "--seed", "1", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert ("oscillator bank of 1000 edges" in err) is warned
+    if warned:
+        line = next(ln for ln in err.splitlines() if "oscillator bank of" in ln)
+        assert re.search(r"expect about \d+ min and [\d.]+ GB each", line)
+        assert "--workers runs jobs side by side" in line

@@ -111,7 +111,7 @@ def config_from_args(args):
 
 def cmd_oscillators(args) -> int:
     from spicecl.commands.core import print_json
-    from spicecl.oscbank.run import run_bank, summarize
+    from spicecl.oscbank.run import large_bank_note, run_bank, summarize
 
     cfg = config_from_args(args)
     if args.workers < 1:
@@ -120,6 +120,9 @@ def cmd_oscillators(args) -> int:
         from spicecl.results import ensure_output_dir
 
         ensure_output_dir(args.out, command="oscillators")
+    note = large_bank_note(cfg, args.workers)
+    if note:
+        warn(note)
     run = run_bank(cfg, workers=args.workers)
     summary = summarize(run)
     if args.network is not None:
