@@ -166,6 +166,11 @@ class BankDraw:
         return {"rt": self.rt, "ct": self.ct, "kh": self.kh, "voff_osc": self.voff_osc,
                 "voff_bias": self.voff_bias, "v0": self.v0}
 
+    def select(self, edges: slice) -> "BankDraw":
+        """The parts of the edges ``edges`` (a slice of the bank), in order: nothing is
+        drawn again, so edge i of a bank split into decks has the parts it has in one deck."""
+        return BankDraw(*(a[edges] for a in self.arrays().values()))
+
 
 def draw_bank(n_edges: int, design: OscillatorDesign, tol: BankTolerance | ToleranceSpec,
               rng: np.random.Generator) -> BankDraw:
@@ -259,7 +264,8 @@ def _num(x: float) -> str:
 def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: float, *,
               supply_resistance: float = 0.0, decoupling: float = 0.0,
               tstep: float | None = None, tmax: float | None = None,
-              interp: bool = False, save: str = "cap", title: str = "") -> str:
+              interp: bool = False, save: str = "cap", title: str = "",
+              first_edge: int = 0) -> str:
     """Deck text of a bank of N oscillators + bias comparators sharing one supply.
 
     The supply: an ideal VDD source, then ``supply_resistance`` ohms (0: none) to the shared
@@ -276,6 +282,10 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
     interp : bool
         Add ``.options interp`` so the output holds only the points ``tstep`` apart (the
         full transient sampled at the clock; keeps the raw file small).
+    first_edge : int
+        Index in the whole bank of ``draw``'s first edge, when ``draw`` is one part of a bank
+        split into decks (:meth:`BankDraw.select`): edge i's nodes are ``cap<i+1>``,
+        ``out<i+1>``, ``en<i+1>`` and its lines the same as in the whole bank's deck.
     """
     n = draw.n_edges
     if supply_resistance < 0 or not math.isfinite(supply_resistance):
@@ -297,7 +307,7 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
         lines.append(f"Cdec vcc 0 {_num(decoupling)}")
     lines.append(f"Vbias bias 0 DC {_num(bias)}")
     for i in range(n):
-        j = i + 1
+        j = first_edge + i + 1
         lines.append(
             f"Xo{j} out{j} cap{j} vcc 0 relax_osc rt={_num(draw.rt[i])} ct={_num(draw.ct[i])} "
             f"rh={_num(design.rh)} kh1={_num(draw.kh[i, 0])} kh2={_num(draw.kh[i, 1])} "
@@ -305,11 +315,11 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
             f"gain={_num(design.comp_gain)}")
         lines.append(f"Xb{j} cap{j} bias en{j} vcc 0 bias_comp rpull={_num(design.bias_rpull)} "
                      f"voff={_num(draw.voff_bias[i])}")
-    ics = [f"v(cap{i + 1})={_num(draw.v0[i])}" for i in range(n)]
+    ics = [f"v(cap{first_edge + i + 1})={_num(draw.v0[i])}" for i in range(n)]
     ics.append(f"v(vcc)={_num(design.vdd)}")
     for k in range(0, len(ics), 8):
         lines.append(".ic " + " ".join(ics[k:k + 8]))
-    names = save_vectors(n, save)
+    names = save_vectors(n, save, first_edge)
     for k in range(0, len(names), 10):
         lines.append(".save " + " ".join(names[k:k + 10]))
     if interp:
@@ -323,14 +333,16 @@ def bank_deck(draw: BankDraw, design: OscillatorDesign, bias: float, tstop: floa
 PLOT_EDGES = 3
 
 
-def save_vectors(n_edges: int, save: str = "cap") -> list[str]:
-    """The vectors a bank deck saves (see :func:`bank_deck`'s ``save``)."""
+def save_vectors(n_edges: int, save: str = "cap", first_edge: int = 0) -> list[str]:
+    """The vectors a bank deck saves (see :func:`bank_deck`'s ``save`` and ``first_edge``):
+    the enables kept are those of the bank's first :data:`PLOT_EDGES` edges."""
     if save not in ("cap", "measure"):  # ("all", its former name, saved every enable)
         raise ValueError(f"save must be 'cap' or 'measure', got {save!r}")
-    names = [f"v(cap{i + 1})" for i in range(n_edges)]
+    edges = range(first_edge + 1, first_edge + n_edges + 1)
+    names = [f"v(cap{j})" for j in edges]
     if save == "measure":
-        names += [f"v(en{i + 1})" for i in range(min(PLOT_EDGES, n_edges))]
-        names += [f"v(out{i + 1})" for i in range(n_edges)]
+        names += [f"v(en{j})" for j in edges if j <= PLOT_EDGES]
+        names += [f"v(out{j})" for j in edges]
         names.append("v(vcc)")
     return names
 

@@ -113,30 +113,92 @@ class BankConfig:
         return d
 
 
+#: Most edges in one deck when the oscillators are electrically independent (an ideal supply:
+#: no supply resistance, no decoupling). A larger bank runs as several decks of at most this
+#: many edges, one after another: a deck's ngspice time grows about as the square of its
+#: edges (each oscillator's switching cuts every edge's time steps) and its memory about as
+#: E^1.8, so split banks cost time and memory linear in E. Banks up to this size (every
+#: committed result) run as one deck, as before splitting existed.
+DECK_EDGES = 64
+
+
+def coupled_supply(supply_resistance: float, decoupling: float) -> bool:
+    """Whether the oscillators are coupled through the rail, so the bank must be one deck."""
+    return supply_resistance > 0 or decoupling > 0
+
+
+def deck_parts(n_edges: int, coupled: bool) -> list[slice]:
+    """The bank's edges as the contiguous ranges simulated one deck each, in edge order.
+
+    A coupled bank (:func:`coupled_supply`) and one of up to :data:`DECK_EDGES` edges are one
+    deck; a larger independent bank is split into ceil(E / DECK_EDGES) parts of near-equal
+    size (70 edges: 0-34 and 35-69).
+    """
+    n = int(n_edges)
+    k = 1 if coupled else -(-n // DECK_EDGES)
+    bounds = [n * q // k for q in range(k + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _part_title(what: str, part: slice, n_edges: int, n_parts: int) -> str:
+    if n_parts == 1:
+        return f"({what})"
+    return f"({what}, edges {part.start}-{part.stop - 1} of {n_edges})"
+
+
 def _characterize(draw: BankDraw, cfg: BankConfig, bias: float, supply_resistance: float,
                   decoupling: float, name: str) -> tuple[dict, dict, str, float]:
+    """Periods, duty cycles and phases of every edge from a short transient of the bank.
+
+    An ideal supply's bank of more than :data:`DECK_EDGES` edges runs as several decks
+    (:func:`deck_parts`) whose per-edge measurements are joined in edge order; the returned
+    deck text is theirs joined in that order (what :func:`deck_hash` hashes), the waveforms
+    those of the first deck (which holds the plotted edges) and the elapsed time their sum.
+    """
+    parts = deck_parts(draw.n_edges, coupled_supply(supply_resistance, decoupling))
+    got = []
+    for q, part in enumerate(parts):
+        sub = draw if len(parts) == 1 else draw.select(part)
+        got.append(_characterize_deck(
+            sub, part.start, cfg, bias, supply_resistance, decoupling,
+            name if len(parts) == 1 else f"{name}_part{q}",
+            _part_title("characterization", part, draw.n_edges, len(parts))))
+    if len(got) == 1:
+        return got[0]
+    m = {key: np.concatenate([g[0][key] for g in got])
+         for key in ("period", "duty", "t_rise", "n_periods")}
+    m["vcc_mean"] = got[0][0]["vcc_mean"]  # (an ideal rail: the same source in every deck)
+    return m, got[0][1], "".join(g[2] for g in got), sum(g[3] for g in got)
+
+
+def _characterize_deck(draw: BankDraw, first: int, cfg: BankConfig, bias: float,
+                       supply_resistance: float, decoupling: float, name: str,
+                       title: str) -> tuple[dict, dict, str, float]:
+    """One deck of :func:`_characterize`: ``draw``'s edges, the bank's from ``first`` on."""
     d = cfg.design
     tstop = (SETTLE_PERIODS + cfg.char_periods) * d.period * 1.12
     deck = bank_deck(draw, d, bias, tstop, supply_resistance=supply_resistance,
                      decoupling=decoupling, tmax=cfg.fast_tmax * d.period, save="measure",
-                     title="(characterization)")
+                     title=title, first_edge=first)
     from spicecl.spice.runner import run_ngspice
 
-    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "measure"), name=name,
+    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "measure", first), name=name,
                       timeout=cfg.timeout)
     t = res.vectors["time"]
-    n = draw.n_edges
-    out = np.stack([res.vectors[f"v(out{i + 1})"] for i in range(n)], axis=1)
-    cap = np.stack([res.vectors[f"v(cap{i + 1})"] for i in range(n)], axis=1)
+    edges = range(first + 1, first + draw.n_edges + 1)
+    out = np.stack([res.vectors[f"v(out{j})"] for j in edges], axis=1)
+    cap = np.stack([res.vectors[f"v(cap{j})"] for j in edges], axis=1)
     # Measure over the second half of the window: coupled oscillators need some periods to
     # pull into lock, and the fast method must extrapolate the state they end up in.
     t_meas = d.settle_time + 0.5 * cfg.char_periods * d.period
     m = measure.measure_bank(t, out, cap, enable_levels(draw, bias), d.vdd, t_meas)
-    # A few waveforms for plots: first 3 edges, last 3 nominal periods.
+    # A few waveforms for plots: the bank's first edges (in this deck), last 3 nominal periods.
     sel = t >= t[-1] - 3.0 * d.period
-    k = min(PLOT_EDGES, n)
-    en = np.stack([res.vectors[f"v(en{i + 1})"][sel] for i in range(k)], axis=1)
-    wave = {"t": t[sel], "cap": cap[sel, :k], "en": en, "vcc": res.vectors["v(vcc)"][sel]}
+    plotted = [j for j in edges if j <= PLOT_EDGES]
+    en = (np.stack([res.vectors[f"v(en{j})"][sel] for j in plotted], axis=1) if plotted
+          else np.empty((int(np.count_nonzero(sel)), 0)))
+    wave = {"t": t[sel], "cap": cap[sel, :len(plotted)], "en": en,
+            "vcc": res.vectors["v(vcc)"][sel]}
     late = t >= d.settle_time
     tv, vv = t[late], res.vectors["v(vcc)"][late]
     m["vcc_mean"] = float(np.sum(0.5 * (vv[1:] + vv[:-1]) * np.diff(tv)) / (tv[-1] - tv[0]))
@@ -149,21 +211,32 @@ def _transient_updates(draw: BankDraw, cfg: BankConfig, bias: float, times: np.n
 
     ``.options interp`` with a step of a quarter clock period keeps only points on the clock
     grid; the enable of edge i at t_k is V(cap_i)(t_k) > bias - voff_i (see enable_levels).
+    Split into decks as :func:`_characterize` is (an ideal supply, more than
+    :data:`DECK_EDGES` edges), their columns joined in edge order.
     """
     d = cfg.design
     tclk = 1.0 / d.clock_hz
-    deck = bank_deck(draw, d, bias, float(times[-1]) + 0.25 * tclk,
-                     supply_resistance=cfg.supply_resistance, decoupling=cfg.decoupling,
-                     tstep=tclk / 4.0, tmax=cfg.transient_tmax * d.period, interp=True,
-                     save="cap", title="(full transient)")
     from spicecl.spice.runner import run_ngspice
 
-    res = run_ngspice(deck, ["time"] + save_vectors(draw.n_edges, "cap"), name=name,
-                      timeout=cfg.timeout)
-    t = res.vectors["time"]
-    cap = np.stack([np.interp(times, t, res.vectors[f"v(cap{i + 1})"])
-                    for i in range(draw.n_edges)], axis=1)
-    return cap > enable_levels(draw, bias)[None, :], deck, res.elapsed
+    parts = deck_parts(draw.n_edges, coupled_supply(cfg.supply_resistance, cfg.decoupling))
+    caps, decks, elapsed = [], [], 0.0
+    for q, part in enumerate(parts):
+        sub = draw if len(parts) == 1 else draw.select(part)
+        deck = bank_deck(sub, d, bias, float(times[-1]) + 0.25 * tclk,
+                         supply_resistance=cfg.supply_resistance, decoupling=cfg.decoupling,
+                         tstep=tclk / 4.0, tmax=cfg.transient_tmax * d.period, interp=True,
+                         save="cap", first_edge=part.start,
+                         title=_part_title("full transient", part, draw.n_edges, len(parts)))
+        res = run_ngspice(deck, ["time"] + save_vectors(sub.n_edges, "cap", part.start),
+                          name=name if len(parts) == 1 else f"{name}_part{q}",
+                          timeout=cfg.timeout)
+        t = res.vectors["time"]
+        caps += [np.interp(times, t, res.vectors[f"v(cap{j})"])
+                 for j in range(part.start + 1, part.stop + 1)]
+        decks.append(deck)
+        elapsed += res.elapsed
+    cap = np.stack(caps, axis=1)
+    return cap > enable_levels(draw, bias)[None, :], "".join(decks), elapsed
 
 
 def bias_job(cfg: BankConfig, draw: BankDraw, draw_index: int, bias_index: int,
