@@ -1053,23 +1053,28 @@ def test_a_bad_tolerance_spec_for_the_bank_is_one_line_exit_2(tmp_path, capsys, 
     assert match.format(spec=spec) in err, err
 
 
-@pytest.mark.parametrize("network, warned", [("disordered143", False),
-                                             ("disordered:448:1000", True)])
+@pytest.mark.parametrize("network, supply, warned", [
+    ("disordered143", [], False), ("disordered143", ["--supply-resistance", "10"], False),
+    ("disordered:448:1000", [], False),
+    ("disordered:448:1000", ["--supply-resistance", "10"], True),
+    ("disordered:448:1000", ["--decoupling", "1e-6"], True)])
 def test_a_large_bank_says_what_it_will_cost_before_it_runs(monkeypatch, capsys, network,
-                                                            warned):
+                                                            supply, warned):
     # a 1000-edge bank ran for minutes with no word and took ngspice past 20 GB (measured
-    # 5.9 GB at 500 edges); the note comes before ngspice starts (here: never starts)
+    # 5.9 GB at 500 edges); the note comes before ngspice starts (here: never starts). Only a
+    # bank coupled through its supply is one deck; on an ideal supply it is split, no note.
     def no_run(cfg, workers=1, progress=None):
         raise SpiceclError("not run in this test")
 
     monkeypatch.setattr("spicecl.oscbank.run.run_bank", no_run)
     assert main(["oscillators", "--network", network, "--bias", "2.5", "--samples", "10",
-                 "--seed", "1", "--workers", "2"]) == 2
+                 "--seed", "1", "--workers", "2", *supply]) == 2
     err = capsys.readouterr().err
     assert ("oscillator bank of 1000 edges" in err) is warned
     if warned:
         line = next(ln for ln in err.splitlines() if "oscillator bank of" in ln)
         assert re.search(r"expect about \d+ min and [\d.]+ GB each", line)
+        assert "coupled through its supply" in line and "decks of at most 64 edges" in line
         assert "--workers runs jobs side by side" in line
 
 

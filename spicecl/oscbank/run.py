@@ -310,28 +310,35 @@ LARGE_BANK_EDGES = 250
 
 
 def large_bank_note(cfg: BankConfig, workers: int = 1) -> str | None:
-    """A one-line note of what a large bank will cost, or None for up to LARGE_BANK_EDGES edges.
+    """A one-line note of what a large coupled bank will cost, or None when there is none to
+    give: up to LARGE_BANK_EDGES edges, or an ideal supply (split into decks of at most
+    :data:`DECK_EDGES` edges, :func:`deck_parts`, whose cost grows linearly with the edges).
 
-    Every (draw, bias) job simulates the whole bank as one transient (the edges share the
-    supply): each oscillator's switching cuts every edge's time steps and every point is
-    saved for every edge, so ngspice's time grows about as E^2 and its memory about as
-    E^1.8. Measured on a 2-core machine on 2026-11-28 (``spicecl oscillators --network
-    disordered:64:143`` and ``disordered:224:500 --bias 2.5 --samples 1000 --seed 1``, ngspice
-    39): 16 s and 0.64 GB at 143 edges, 200 s and 5.9 GB at 500; the estimates scale those.
+    A bank coupled through its supply (``supply_resistance`` or ``decoupling``) simulates the
+    whole bank as one transient per (draw, bias) job: each oscillator's switching cuts every
+    edge's time steps and every point is saved for every edge, so ngspice's time grows about
+    as E^2 and its memory about as E^1.8. Measured for one deck on a 2-core machine on
+    2026-11-28 (``spicecl oscillators --network disordered:64:143`` and
+    ``disordered:224:500 --bias 2.5 --samples 1000 --seed 1``, ngspice 39, before ideal-supply
+    banks were split): 16 s and 0.64 GB at 143 edges, 200 s and 5.9 GB at 500; the estimates
+    scale those. (The locking check's second transient, on an ideal supply, is split.)
     """
     n = int(cfg.n_edges)
-    if n <= LARGE_BANK_EDGES:
+    if n <= LARGE_BANK_EDGES or not coupled_supply(cfg.supply_resistance, cfg.decoupling):
         return None
-    jobs = int(cfg.draws) * len(cfg.biases) * (2 if cfg.supply_resistance > 0 else 1)
+    jobs = int(cfg.draws) * len(cfg.biases)
     minutes = 16.0 * (n / 143.0) ** 2 / 60.0
     gb = 0.64 * (n / 143.0) ** 1.8
-    at_once = max(1, min(int(workers), int(cfg.draws) * len(cfg.biases)))
-    return (f"oscillator bank of {n} edges: each of its {jobs} characterization transient(s) "
-            f"simulates the whole bank at once, and its ngspice time and memory grow about as "
-            f"the square of the edges (16 s and 0.64 GB at 143 edges, 200 s and 5.9 GB at "
-            f"500, measured on 2 cores): expect about {minutes:.0f} min and {gb:.1f} GB each"
+    at_once = max(1, min(int(workers), jobs))
+    return (f"oscillator bank of {n} edges coupled through its supply (--supply-resistance "
+            f"{cfg.supply_resistance:g}, --decoupling {cfg.decoupling:g}): each of its {jobs} "
+            f"characterization transient(s) simulates the whole bank as one deck, and its "
+            f"ngspice time and memory grow about as the square of the edges (16 s and 0.64 GB "
+            f"at 143 edges, 200 s and 5.9 GB at 500, measured on 2 cores): expect about "
+            f"{minutes:.0f} min and {gb:.1f} GB each"
             f"{f', {at_once} at once ({at_once * gb:.1f} GB)' if at_once > 1 else ''}; "
-            f"--workers runs jobs side by side, it does not split one")
+            f"--workers runs jobs side by side, it does not split one (an ideal supply, "
+            f"--supply-resistance 0, runs in decks of at most {DECK_EDGES} edges)")
 
 
 @dataclass
