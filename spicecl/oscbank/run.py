@@ -394,8 +394,8 @@ def run_bank(cfg: BankConfig, workers: int = 1, progress: bool | None = None) ->
     results: list = [None] * len(tasks)
     bar = None
     if progress and len(tasks) == 1:
-        # (one job, minutes for a large bank: its transients cost about the square of the
-        # edges, 1 s at 16 and ~1 min at 143; a bar would sit at 0/1)
+        # (one job, minutes for a large bank: one deck costs about the square of its edges,
+        # a split bank linear in them, 7 s at 143 and 27 s at 500; a bar would sit at 0/1)
         print(f"oscillator bank: {cfg.n_edges} edges at bias {cfg.biases[0]:g} V, simulating "
               f"in ngspice ({cfg.method} method)...", file=sys.stderr, flush=True)
     elif progress:
