@@ -362,7 +362,7 @@ def summary_markdown(res: CompareResult, command: str) -> str:
     lines += [f"- Note: {n}" for n in res.meta.get("warnings", [])]
     lines += ["", "Gating per p: " + ", ".join(f"p={k}: {g}" for k, g in res.meta["gating"].items()),
               "", "Plots: learning_curves.png, final_vs_p.png, imperfections.png. Data: "
-              "final_errors.csv, curves.csv, summary.json.", ""]
+              "final_errors.csv, task_errors.csv, curves.csv, summary.json.", ""]
     return "\n".join(lines)
 
 
@@ -424,8 +424,8 @@ def findings(res: CompareResult) -> list[str]:
 
 
 def write_compare(res: CompareResult, out_dir, command: str) -> list:
-    """Write summary.json, final_errors.csv, curves.csv, summary.md, the plots and the
-    manifest into ``out_dir`` (through :mod:`spicecl.results`)."""
+    """Write summary.json, final_errors.csv, task_errors.csv, curves.csv, summary.md, the plots
+    and the manifest into ``out_dir`` (through :mod:`spicecl.results`)."""
     from spicecl.results import atomic_write_json, atomic_write_text, staged_outputs, write_manifest
 
     with staged_outputs(out_dir) as out:
@@ -435,6 +435,12 @@ def write_compare(res: CompareResult, out_dir, command: str) -> list:
             f"{r['variant']},{r['p']},{r['mean']:.6g},{r['sem']:.6g},{r['median']:.6g},{r['n']}"
             for r in rows]
         files.append(atomic_write_text(out / "final_errors.csv", "\n".join(csv) + "\n"))
+        # each task's final error, for tests paired over tasks (the same tasks, boards and
+        # learning draws in every row)
+        tl = ["variant,p,task,final_scaled_error"] + [
+            f"{v},{_pkey(p)},{k},{e:.10g}" for v, per_p in res.final.items()
+            for p, errs in per_p.items() for k, e in enumerate(errs)]
+        files.append(atomic_write_text(out / "task_errors.csv", "\n".join(tl) + "\n"))
         cl = ["variant,p,updates_per_edge,mean_scaled_error,sem"]
         for v, per_p in res.curves.items():
             for p, (x, mu, se) in per_p.items():

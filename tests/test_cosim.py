@@ -91,6 +91,28 @@ def test_compare_json_has_both_pictures(capsys, tmp_path):
     assert "spicecl compare --network exp16" in (tmp_path / "cmp" / "summary.md").read_text()
 
 
+def test_compare_writes_each_tasks_final_error(capsys, tmp_path):
+    """task_errors.csv: one row per variant, p and task, whose means are final_errors.csv's
+    (a paired test over tasks needs them; summary.json and final_errors.csv had means only)."""
+    import csv
+
+    status, out = _compare(["--p", "1", "0.5", "--out", str(tmp_path / "cmp")], capsys)
+    assert status == 0, out.err
+    with (tmp_path / "cmp" / "final_errors.csv").open() as fh:
+        final = {(r["variant"], r["p"]): r for r in csv.DictReader(fh)}
+    with (tmp_path / "cmp" / "task_errors.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    tasks = {}
+    for r in rows:
+        tasks.setdefault((r["variant"], r["p"]), []).append((int(r["task"]),
+                                                              float(r["final_scaled_error"])))
+    assert set(tasks) == set(final)
+    for key, got in tasks.items():
+        assert [k for k, _ in got] == list(range(int(final[key]["n"])))
+        assert np.mean([e for _, e in got]) == pytest.approx(float(final[key]["mean"]),
+                                                             rel=1e-5)
+
+
 def test_compare_records_the_network_seed(capsys, tmp_path):
     # summary.md's command and the manifest lost --network-seed (the network's name is the
     # same for every seed)
