@@ -400,12 +400,15 @@ def graphml_chunks(net: Network, resistance=None):
             body = text[len(b"<box>\n"):-len(b"</box>\n") - 1]
             yield b"  " + body.replace(b"\n", b"\n  ") + b"\n"
 
+    given = net.positions_given  # (None: every node's; a node laid out on a circle has none)
+
     def nodes(box, idx):
         for i in idx:
-            x, y = net.positions[i]
             n = etree.SubElement(box, "node", id=net.node_ids[i])
-            etree.SubElement(n, "data", key="x").text = repr(float(x))
-            etree.SubElement(n, "data", key="y").text = repr(float(y))
+            if given is None or given[i]:
+                x, y = net.positions[i]
+                etree.SubElement(n, "data", key="x").text = repr(float(x))
+                etree.SubElement(n, "data", key="y").text = repr(float(y))
 
     def edges(box, idx):
         for i in idx:
@@ -421,7 +424,8 @@ def graphml_chunks(net: Network, resistance=None):
 
 
 def graphml_bytes(net: Network, resistance=None) -> bytes:
-    """Serialize a network as GraphML (node ids, x/y, edge resistance in ohms if known)."""
+    """Serialize a network as GraphML (node ids, x/y of the nodes that have positions, edge
+    resistance in ohms if known)."""
     return b"".join(graphml_chunks(net, resistance))
 
 

@@ -589,6 +589,21 @@ def test_a_graphml_network_marks_the_nodes_it_gave_no_position(tmp_path):
     assert not net.positions_given.flags.writeable
 
 
+def test_graphml_export_writes_only_the_positions_the_network_has(tmp_path):
+    # it wrote the circle layout of the nodes without one, so that the export read back
+    # claimed every position came from the file
+    text = GRAPH.format(r="50").replace(
+        '<node id="b"/>', '<node id="b"><data key="x">3</data><data key="y">4</data></node>'
+    ).replace('<key id="r"', '<key id="x" for="node" attr.name="x"/>'
+              '<key id="y" for="node" attr.name="y"/><key id="r"')
+    net = read_graphml(_write(tmp_path, text))
+    again = read_graphml(_write(tmp_path, graphml_bytes(net).decode(), "again.graphml"))
+    assert again.positions_given.tolist() == [False, True, False]
+    np.testing.assert_array_equal(again.positions, net.positions)  # (the same circle)
+    assert read_graphml(_write(tmp_path, graphml_bytes(exp16()).decode(),
+                               "exp16.graphml")).positions_given is None
+
+
 def test_a_network_whose_file_gave_every_position_has_positions_given_none(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("3 3 1.0\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n")
