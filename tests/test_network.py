@@ -577,13 +577,18 @@ def test_train_names_its_task_nodes_by_their_file_ids(tmp_path, capsys):
         assert task[f"{role[:-1]}_nodes"] == want
 
 
-def test_a_graphml_network_marks_the_nodes_it_gave_no_position(tmp_path):
-    # network info says which positions came from the file: the others are on a circle
+def _graph_with_one_position(tmp_path):
+    """GRAPH (nodes a, b, c) with a position for b only."""
     text = GRAPH.format(r="50").replace(
         '<node id="b"/>', '<node id="b"><data key="x">3</data><data key="y">4</data></node>'
     ).replace('<key id="r"', '<key id="x" for="node" attr.name="x"/>'
               '<key id="y" for="node" attr.name="y"/><key id="r"')
-    net = read_graphml(_write(tmp_path, text))
+    return read_graphml(_write(tmp_path, text))
+
+
+def test_a_graphml_network_marks_the_nodes_it_gave_no_position(tmp_path):
+    # network info says which positions came from the file: the others are on a circle
+    net = _graph_with_one_position(tmp_path)
     assert net.positions_given.tolist() == [False, True, False]
     assert net.positions[1].tolist() == [3.0, 4.0]
     assert not net.positions_given.flags.writeable
@@ -592,11 +597,7 @@ def test_a_graphml_network_marks_the_nodes_it_gave_no_position(tmp_path):
 def test_graphml_export_writes_only_the_positions_the_network_has(tmp_path):
     # it wrote the circle layout of the nodes without one, so that the export read back
     # claimed every position came from the file
-    text = GRAPH.format(r="50").replace(
-        '<node id="b"/>', '<node id="b"><data key="x">3</data><data key="y">4</data></node>'
-    ).replace('<key id="r"', '<key id="x" for="node" attr.name="x"/>'
-              '<key id="y" for="node" attr.name="y"/><key id="r"')
-    net = read_graphml(_write(tmp_path, text))
+    net = _graph_with_one_position(tmp_path)
     again = read_graphml(_write(tmp_path, graphml_bytes(net).decode(), "again.graphml"))
     assert again.positions_given.tolist() == [False, True, False]
     np.testing.assert_array_equal(again.positions, net.positions)  # (the same circle)
