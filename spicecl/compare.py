@@ -219,8 +219,8 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         boards = [b.with_variation(variation, draw=d) for b, d in zip(boards, var_draws)]
     shuffled = cfg.variation_order == "shuffled"
     if shuffled:
-        boards = [b.shuffled_in_time(np.random.default_rng(s))
-                  for b, s in zip(boards, order_seeds(cfg))]
+        orders = order_seeds(cfg)
+        boards = [b.shuffled_in_time(np.random.default_rng(s)) for b, s in zip(boards, orders)]
     res = CompareResult(cfg)
     gating_used = {}
     timing = {}
@@ -309,7 +309,7 @@ def run_compare(net: Network, cfg: CompareConfig, *, variation=None, log=None) -
         # (the bytes it held: a later `oscillators --out` into the same path replaces them)
         **({} if variation is None else {"variation_sha256": variation.sha256}),
         "variation_draws": var_draws,
-        **({"order_seeds": order_seeds(cfg)} if shuffled else {}),
+        **({"order_seeds": orders} if shuffled else {}),
         "boards": [b.summary() for b in boards[:3]],
         "seconds": {k: round(v, 2) for k, v in timing.items()},
         "wall_seconds": round(time.perf_counter() - t_start, 2),

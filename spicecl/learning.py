@@ -223,16 +223,19 @@ def rate_hint(gamma: float, net: Network, r_init: float = R_INIT) -> str | None:
     ``gamma`` on this network's resistances (the rate scales with R^3), or None when they are
     near the default ones and the rule would only repeat ``gamma``."""
     typical = float(np.median(net.resistance)) if net.resistance is not None else r_init
-    if 0.5 < typical / R_INIT < 2:
+    equivalent = equivalent_gamma(gamma, typical)
+    if equivalent is None:
         return None
     return (f"The rate scales with R^3: for resistances near {typical:.4g} ohm, "
-            f"{equivalent_gamma(gamma, typical):.3g} is the equivalent of {gamma:g} at the "
-            f"default {R_INIT:.5g} ohm")
+            f"{equivalent:.3g} is the equivalent of {gamma:g} at the default {R_INIT:.5g} ohm")
 
 
-def equivalent_gamma(gamma: float, typical: float) -> float:
+def equivalent_gamma(gamma: float, typical: float) -> float | None:
     """The continuous rate (Eq. 2, ohm^3/V^2) that moves resistances near ``typical`` ohm as
-    ``gamma`` moves them near the default :data:`R_INIT`: the rate scales with R^3."""
+    ``gamma`` moves them near the default :data:`R_INIT` (the rate scales with R^3), or None
+    when ``typical`` is within a factor 2 of the default and ``gamma`` needs no change."""
+    if 0.5 < typical / R_INIT < 2:
+        return None
     return gamma * (typical / R_INIT) ** 3
 
 

@@ -50,7 +50,7 @@ def network_summary(net: Network) -> dict:
     """The summary of ``net`` (keys in the module docstring)."""
     import inspect
 
-    from spicecl.learning import R_INIT, LearningConfig, equivalent_gamma
+    from spicecl.learning import LearningConfig, equivalent_gamma
     from spicecl.tasks import TASK_KINDS, default_grounds, make_task
     from spicecl.variation import outside_digipot
 
@@ -60,11 +60,7 @@ def network_summary(net: Network) -> dict:
     largest = int(sizes.max())
     config = LearningConfig()
     r = net.resistance
-    gamma = None
-    if r is not None:
-        median = float(np.median(r))
-        if not 0.5 < median / R_INIT < 2:  # (as learning.rate_hint)
-            gamma = equivalent_gamma(config.gamma, median)
+    gamma = None if r is None else equivalent_gamma(config.gamma, float(np.median(r)))
     defaults = inspect.signature(make_task).parameters
     n_in, n_out = defaults["n_in"].default, defaults["n_out"].default
     tasks = {}

@@ -528,20 +528,14 @@ def _runs_warning(j: dict, cfg: BankConfig, where: str) -> list[str]:
             f"edge updates several ticks in a row, then pauses"]
 
 
-def _mean_defined(x) -> float:
-    """The mean of the finite values of ``x``, NaN when there are none (numpy's nanmean would
-    say "Mean of empty slice" on stderr: an edge that never toggled in the samples has no
-    lag-1 autocorrelation, and the aliasing or bias warning already says why)."""
+def _of_defined(reduce, x) -> float:
+    """``reduce`` (np.mean, np.max) of the finite values of ``x``, NaN when there are none
+    (numpy's nanmean would say "Mean of empty slice" on stderr: an edge that never toggled in
+    the samples has no lag-1 autocorrelation, and the aliasing or bias warning already says
+    why)."""
     x = np.asarray(x, float)
     ok = np.isfinite(x)
-    return float(np.mean(x[ok])) if ok.any() else float("nan")
-
-
-def _max_defined(x) -> float:
-    """The largest finite value of ``x``, NaN when there is none."""
-    x = np.asarray(x, float)
-    ok = np.isfinite(x)
-    return float(np.max(x[ok])) if ok.any() else float("nan")
+    return float(reduce(x[ok])) if ok.any() else float("nan")
 
 
 def summarize(run: BankRun) -> dict:
@@ -550,6 +544,7 @@ def summarize(run: BankRun) -> dict:
     results = []
     for j in run.jobs:
         c = j["correlation"]
+        period = _of_defined(np.mean, j["period"])
         results.append({
             "draw": j["draw"],
             "bias_volts": j["bias_volts"],
@@ -560,13 +555,12 @@ def summarize(run: BankRun) -> dict:
             "max_abs_pearson_r": c["max_abs_pearson_r"],
             "pearson_null_std": c["null_std"],
             "pairs_beyond_4sigma": c["pairs_beyond_4sigma"],
-            "lag1_autocorrelation_mean": _mean_defined(j["lag1"]),
-            "lag1_autocorrelation_max": _max_defined(j["lag1"]),
+            "lag1_autocorrelation_mean": _of_defined(np.mean, j["lag1"]),
+            "lag1_autocorrelation_max": _of_defined(np.max, j["lag1"]),
             "edges_lag1_above_4sigma": len(measure.edges_in_runs(j["lag1"], cfg.n_samples)),
-            "period_mean_s": _mean_defined(j["period"]),
-            "period_rel_error_vs_analytic": float(_mean_defined(j["period"]) / cfg.design.period
-                                                  - 1.0),
-            "duty_mean": _mean_defined(j["duty"]),
+            "period_mean_s": period,
+            "period_rel_error_vs_analytic": period / cfg.design.period - 1.0,
+            "duty_mean": _of_defined(np.mean, j["duty"]),
             "locked_groups": j["locked_groups"],
             "correlated_pairs": j["correlated_pairs"],
             "vcc_mean_volts": j["vcc_mean"],
